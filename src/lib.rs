@@ -1,0 +1,8 @@
+//! containerctl: Docker containers run as supervised systemd units.
+//!
+//! The library holds everything the binaries share. Pure parts (the unit model, the generator's
+//! translation, the Docker spec) do no I/O; the modules that touch files, systemd or Docker say so
+//! in their docs. See ARCHITECTURE.md for the map.
+
+pub mod diag;
+pub mod unit;

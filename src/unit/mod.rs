@@ -1,0 +1,249 @@
+//! The unit model: a container described in TOML, parsed into [`raw::RawUnit`] and validated
+//! into [`Unit`]. A `Unit` can only be built by [`parse`], so holding one means it is valid.
+//!
+//! Nothing here does I/O: the caller reads the file and passes its text.
+
+mod quantity;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use quantity::{parse_duration, parse_size, systemd_duration};
+
+use crate::diag::Diagnostic;
+
+/// A unit NAME: 1–64 characters of `[a-z0-9][a-z0-9_.-]*`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitName(String);
+
+impl UnitName {
+    pub const RULE: &'static str = "1-64 characters of [a-z0-9][a-z0-9_.-]*";
+
+    pub fn new(name: &str) -> Result<Self, String> {
+        let bytes = name.as_bytes();
+        let ok = !bytes.is_empty()
+            && bytes.len() <= 64
+            && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+            && bytes.iter().all(|&b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-'
+            });
+        if ok {
+            Ok(UnitName(name.to_owned()))
+        } else {
+            Err(format!(
+                "`{}` is not a valid unit name: use {}",
+                name.escape_debug(),
+                Self::RULE
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The systemd unit that runs this container unit.
+    pub fn service(&self) -> String {
+        format!("containerctl@{}.service", self.0)
+    }
+
+    /// The Docker container's name.
+    pub fn container_name(&self) -> String {
+        format!("containerctl-{}", self.0)
+    }
+}
+
+impl fmt::Display for UnitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated container unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub name: UnitName,
+    pub description: Option<String>,
+    pub container: Container,
+    pub service: Service,
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    /// Repository without tag, e.g. `registry.example:5002/camera`.
+    pub image: String,
+    /// The pinned tag.
+    pub version: String,
+    /// `sha256:<64 hex>` when the image is pinned by digest too.
+    pub digest: Option<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub devices: Vec<Device>,
+    pub volumes: Vec<Volume>,
+    pub ports: Vec<Port>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub read_only: bool,
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// CPU limit in billionths of a CPU (Docker's NanoCpus).
+    pub nano_cpus: Option<u64>,
+}
+
+impl Container {
+    /// `image:version`, the reference the runner makes sure is present.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.image, self.version)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub host: PathBuf,
+    pub container: PathBuf,
+    /// cgroup permissions: some of `r`, `w`, `m`.
+    pub permissions: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// An absolute path on the host.
+    Host(PathBuf),
+    /// A Docker named volume.
+    Named(String),
+    /// A cluster volume below /var/lib/containerctl/shared.
+    Shared(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub source: VolumeSource,
+    pub target: PathBuf,
+    pub read_only: bool,
+}
+
+impl Volume {
+    /// Where the cluster's shared volume is mounted on every host.
+    pub const SHARED_ROOT: &'static str = "/var/lib/containerctl/shared";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+}
+
+impl Restart {
+    /// The value of systemd's `Restart=`.
+    pub fn systemd(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub restart: Restart,
+    pub restart_sec: Duration,
+    pub stop_timeout: Duration,
+    /// systemd unit names, already mapped (`db` → `containerctl@db.service`).
+    pub after: Vec<String>,
+    pub requires: Vec<String>,
+    pub enabled: bool,
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub cmd: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}
+
+impl Health {
+    /// How long the runner may go without a watchdog ping before systemd kills it.
+    pub fn watchdog(&self) -> Duration {
+        (self.interval * 2 + self.timeout).max(Duration::from_secs(20))
+    }
+
+    /// The longest a healthy container can take to be reported healthy: start period,
+    /// then every allowed failure and one success.
+    pub fn worst_case_ready(&self) -> Duration {
+        self.start_period + (self.interval + self.timeout) * (self.retries + 1)
+    }
+}
+
+/// Parses and validates the text of unit `name` read from `file`.
+///
+/// `file` only labels diagnostics. On failure every problem found is returned, each with its
+/// position in `text`.
+pub fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    validate::parse(name, file, text)
+}
+
+/// Derives the NAME from a unit file name (`web.toml` → `web`).
+pub fn name_from_file_name(file_name: &str) -> Result<UnitName, String> {
+    let stem = file_name
+        .strip_suffix(".toml")
+        .ok_or_else(|| format!("`{file_name}` does not end in .toml"))?;
+    UnitName::new(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["web", "a", "0cam", "db_1.prod-x", &"a".repeat(64)] {
+            assert!(UnitName::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Web", "-x", ".x", "_x", "a/b", "..", "a b", "a\0", &"a".repeat(65), "é"] {
+            assert!(UnitName::new(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(UnitName::new("web").map(|n| n.service()), Ok("containerctl@web.service".into()));
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(name_from_file_name("cam.toml").map(|n| n.0), Ok("cam".into()));
+        assert!(name_from_file_name("cam.yaml").is_err());
+        assert!(name_from_file_name("Cam.toml").is_err());
+    }
+}

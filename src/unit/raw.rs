@@ -1,0 +1,91 @@
+//! The unit file as written: TOML deserialised with positions, not yet checked.
+//!
+//! Every field is optional here so that a missing required key is reported by the validator
+//! with a position and a hint, instead of by serde with neither.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUnit {
+    pub description: Option<S<String>>,
+    pub container: Option<S<RawContainer>>,
+    pub service: Option<S<RawService>>,
+    pub health: Option<S<RawHealth>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContainer {
+    pub image: Option<S<String>>,
+    pub version: Option<S<String>>,
+    pub digest: Option<S<String>>,
+    #[serde(default)]
+    pub args: Vec<S<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub devices: Vec<S<String>>,
+    #[serde(default)]
+    pub volumes: Vec<S<String>>,
+    #[serde(default)]
+    pub ports: Vec<S<String>>,
+    pub user: Option<S<String>>,
+    pub workdir: Option<S<String>>,
+    pub read_only: Option<S<bool>>,
+    pub memory: Option<S<SizeValue>>,
+    pub cpus: Option<S<NumberValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub restart: Option<S<String>>,
+    pub restart_sec: Option<S<DurationValue>>,
+    pub stop_timeout: Option<S<DurationValue>>,
+    #[serde(default)]
+    pub after: Vec<S<String>>,
+    #[serde(default)]
+    pub requires: Vec<S<String>>,
+    pub enabled: Option<S<bool>>,
+    pub protected: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub cmd: Option<S<Vec<String>>>,
+    pub interval: Option<S<DurationValue>>,
+    pub timeout: Option<S<DurationValue>>,
+    pub retries: Option<S<i64>>,
+    pub start_period: Option<S<DurationValue>>,
+}
+
+/// A duration as a string (`"2s"`) or a number of seconds.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DurationValue {
+    Text(String),
+    Seconds(f64),
+}
+
+/// A size as a string (`"512M"`) or a number of bytes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Text(String),
+    Bytes(i64),
+}
+
+/// A number written as a number or a string (`cpus = 1.5` or `cpus = "1.5"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NumberValue {
+    Text(String),
+    Number(f64),
+}
