@@ -5,4 +5,7 @@
 //! in their docs. See ARCHITECTURE.md for the map.
 
 pub mod diag;
+pub mod generator;
+pub mod journal;
+pub mod search;
 pub mod unit;

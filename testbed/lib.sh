@@ -151,14 +151,15 @@ _tb_debian_mirror() {
 }
 
 _tb_build_busybox() {
-    local ref=$1 hash=$2 ctx bin
+    local ref=$1 hash=$2 ctx bin out
     bin=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$') || tb_die "busybox-static not installed" || return 1
     ctx=$(mktemp -d /var/tmp/containerctl-testbed-busybox.XXXXXX)
     cp "$bin" "$ctx/busybox"
     printf '%s' "$TB_BUSYBOX_DOCKERFILE" >"$ctx/Dockerfile"
     tb_log "building $ref"
-    if ! DOCKER_BUILDKIT=0 docker build -q --label "$TB_LABEL.recipe=$hash" -t "$ref" "$ctx" >/dev/null; then
+    if ! out=$(DOCKER_BUILDKIT=0 docker build --label "$TB_LABEL.recipe=$hash" -t "$ref" "$ctx" 2>&1); then
         rm -rf "$ctx"
+        printf '%s\n' "$out" >&2
         tb_die "docker build of $ref failed"
         return 1
     fi

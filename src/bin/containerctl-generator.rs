@@ -1,1 +1,32 @@
-fn main() {}
+//! systemd generator: turns /etc/containerctl/units/*.toml (and /run, /usr/lib) into
+//! `containerctl@NAME.service` drop-ins. See systemd.generator(7) and containerctl.unit(5).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use containerctl::{generator, journal, search};
+
+const IDENT: &str = "containerctl-generator";
+
+fn main() -> ExitCode {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let Some(out) = args.first() else {
+        eprintln!("usage: {IDENT} NORMAL_DIR [EARLY_DIR LATE_DIR]");
+        return ExitCode::from(2);
+    };
+    match generator::generate(&search::search_path(), out) {
+        Ok(report) => {
+            for (file, diags) in &report.skipped {
+                for d in diags {
+                    let message = format!("skipping {file}: {d}");
+                    journal::send(journal::ERR, IDENT, &message, &[("CONTAINERCTL_FILE", file)]);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            journal::send(journal::ERR, IDENT, &format!("cannot write to {}: {e}", out.display()), &[]);
+            ExitCode::FAILURE
+        }
+    }
+}
