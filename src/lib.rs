@@ -7,5 +7,7 @@
 pub mod diag;
 pub mod generator;
 pub mod journal;
+pub mod notify;
+pub mod runner;
 pub mod search;
 pub mod unit;

@@ -1,1 +1,43 @@
-fn main() {}
+//! The main process of `containerctl@NAME.service`: runs the unit's container and reports its
+//! life to systemd. Not meant to be run by hand; see containerctl.unit(5).
+
+use std::process::ExitCode;
+
+use containerctl::runner::{self, EXIT_CONFIG};
+use containerctl::{generator, journal, notify, search, unit};
+
+fn fail(message: &str) -> ExitCode {
+    notify::status(&format!("failed: {message}"));
+    runner::log(journal::ERR, message);
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [name] = args.as_slice() else {
+        eprintln!("usage: containerctl-runner NAME  (started by containerctl@NAME.service)");
+        return ExitCode::from(2);
+    };
+    let Some(definition) = std::env::var_os(generator::DEFINITION_ENV) else {
+        return fail(&format!(
+            "no valid definition for unit {name}: check it with `containerctl validate /etc/containerctl/units/{name}.toml`, fix it and run `systemctl daemon-reload`"
+        ));
+    };
+    let path = std::path::PathBuf::from(definition);
+    let text = match search::read_unit_file(&path) {
+        Ok(t) => t,
+        Err(d) => return fail(&d.to_string()),
+    };
+    let unit = match unit::parse(name, &path.display().to_string(), &text) {
+        Ok(u) => u,
+        Err(diags) => {
+            let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            return fail(&shown.join("\n"));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    ExitCode::from(runtime.block_on(runner::run(unit)))
+}

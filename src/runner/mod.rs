@@ -1,0 +1,436 @@
+//! The runner: the main process of `containerctl@NAME.service`.
+//!
+//! It turns a container's life into what systemd understands: READY=1 once the container runs
+//! (once healthy when a health check is set), STATUS= lines, WATCHDOG=1 while not unhealthy, the
+//! container's output on its own stdout for journald, and the container's exit status as its own.
+//! It is the only module that drives Docker for a unit; it owns exactly one container,
+//! `containerctl-NAME`.
+
+pub mod output;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::HealthStatusEnum;
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    EventsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::journal;
+use crate::notify;
+use crate::unit::Unit;
+use output::{Relay, Stream};
+
+/// The unit cannot run as defined (missing device, digest mismatch, no definition). systemd does
+/// not restart on it (RestartPreventExitStatus= in the template): retrying would not help.
+pub const EXIT_CONFIG: u8 = 78;
+/// Docker failed (unreachable, pull failed, create refused); restarting may help.
+pub const EXIT_DOCKER: u8 = 125;
+/// The health check failed `retries` times in a row.
+pub const EXIT_UNHEALTHY: u8 = 123;
+
+const IDENT: &str = "containerctl-runner";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Docker(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => EXIT_CONFIG,
+            RunError::Docker(_) => EXIT_DOCKER,
+        }
+    }
+}
+
+fn docker_err(context: &str) -> impl Fn(DockerError) -> RunError + '_ {
+    move |e| RunError::Docker(format!("{context}: {}", describe(&e)))
+}
+
+fn describe(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.trim().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// Logs a line of the runner's own (not the container's) under the unit.
+pub fn log(priority: u8, message: &str) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        journal::send(priority, IDENT, message, &[]);
+    } else {
+        eprintln!("{IDENT}: {message}");
+    }
+}
+
+/// Connects to dockerd (DOCKER_HOST=unix://... or the default socket), negotiating the API
+/// version down to what the engine speaks.
+pub async fn connect() -> Result<Docker, RunError> {
+    let socket = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker = Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION)
+        .map_err(docker_err("cannot connect to dockerd"))?;
+    docker.negotiate_version().await.map_err(docker_err("cannot reach dockerd"))
+}
+
+/// Runs `unit` to the end and returns the exit status for the runner's process.
+pub async fn run(unit: Unit) -> u8 {
+    let mut runner = Runner { unit, docker: None, hash: String::new() };
+    match runner.run().await {
+        Ok(code) => code,
+        Err(e) => {
+            notify::status(&format!("failed: {e}"));
+            log(journal::ERR, &e.to_string());
+            runner.remove().await;
+            e.exit_code()
+        }
+    }
+}
+
+struct Runner {
+    unit: Unit,
+    docker: Option<Docker>,
+    hash: String,
+}
+
+/// How the container's life ended, as far as the runner is concerned.
+enum End {
+    Stopped,
+    Unhealthy,
+    Exited(i64),
+}
+
+impl Runner {
+    fn name(&self) -> String {
+        self.unit.name.container_name()
+    }
+
+    fn docker(&self) -> &Docker {
+        self.docker.as_ref().expect("connected before use")
+    }
+
+    async fn run(&mut self) -> Result<u8, RunError> {
+        let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
+        self.hash = spec::definition_hash(&self.unit);
+        notify::status("connecting to dockerd");
+        self.docker = Some(connect().await?);
+
+        let prepared = tokio::select! {
+            r = self.prepare() => r?,
+            _ = term.recv() => { self.remove().await; return Ok(0); }
+            _ = int.recv() => { self.remove().await; return Ok(0); }
+        };
+        let end = self.supervise(prepared, &mut term, &mut int).await?;
+        self.remove().await;
+        Ok(match end {
+            End::Stopped => 0,
+            End::Unhealthy => EXIT_UNHEALTHY,
+            End::Exited(code) => {
+                let code = u8::try_from(code).unwrap_or(u8::MAX);
+                let msg = format!("container exited with status {code}");
+                notify::status(&msg);
+                log(if code == 0 { journal::INFO } else { journal::WARNING }, &msg);
+                code
+            }
+        })
+    }
+
+    /// Ready the container: adopt a running one with our definition, or make a fresh one.
+    async fn prepare(&mut self) -> Result<Prepared, RunError> {
+        let name = self.name();
+        let docker = self.docker().clone();
+        let mut events = None;
+        if let Some(existing) = match docker.inspect_container(&name, None).await {
+            Ok(c) => Some(c),
+            Err(e) if is_not_found(&e) => None,
+            Err(e) => return Err(docker_err("cannot inspect the container")(e)),
+        } {
+            let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+            let same = existing
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.as_ref())
+                .and_then(|l| l.get(spec::LABEL_HASH))
+                .is_some_and(|h| *h == self.hash);
+            if running && same {
+                if self.unit.health.is_some() {
+                    events = Some(self.events());
+                }
+                let health = existing.state.and_then(|s| s.health).and_then(|h| h.status);
+                let attach = self.attach().await?;
+                let id = existing.id.unwrap_or(name);
+                log(journal::INFO, &format!("adopted running container {}", short(&id)));
+                return Ok(Prepared { attach, events, health, id });
+            }
+            let why = if running { "its definition changed" } else { "it is not running" };
+            log(journal::INFO, &format!("replacing stale container {name}: {why}"));
+            docker
+                .remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+                .await
+                .map_err(docker_err("cannot remove the stale container"))?;
+        }
+
+        self.ensure_image().await?;
+        for d in &self.unit.container.devices {
+            if !Path::new(&d.host).exists() {
+                return Err(RunError::Config(format!(
+                    "device {} is missing: connect it or remove it from devices",
+                    d.host.display()
+                )));
+            }
+        }
+        notify::status("creating container");
+        let body = spec::create_body(&self.unit, &self.hash);
+        let created = docker
+            .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
+            .await
+            .map_err(docker_err("cannot create the container"))?;
+        let attach = self.attach().await?;
+        if self.unit.health.is_some() {
+            events = Some(self.events());
+        }
+        docker.start_container(&created.id, None).await.map_err(docker_err("cannot start the container"))?;
+        log(journal::INFO, &format!("started container {} from {}", short(&created.id), self.unit.container.reference()));
+        Ok(Prepared { attach, events, health: None, id: created.id })
+    }
+
+    async fn attach(&self) -> Result<bollard::container::AttachContainerResults, RunError> {
+        let options = AttachContainerOptionsBuilder::default().stream(true).stdout(true).stderr(true).logs(false).build();
+        self.docker().attach_container(&self.name(), Some(options)).await.map_err(docker_err("cannot attach to the container"))
+    }
+
+    fn events(&self) -> EventStream {
+        let filters = HashMap::from([("container", vec![self.name()]), ("type", vec!["container".to_owned()])]);
+        self.docker().events(Some(EventsOptionsBuilder::default().filters(&filters).build())).boxed()
+    }
+
+    /// Makes sure `image:version` is present (pulling it with progress) and has the pinned digest.
+    async fn ensure_image(&self) -> Result<(), RunError> {
+        let reference = self.unit.container.reference();
+        let image = match self.docker().inspect_image(&reference).await {
+            Ok(image) => image,
+            Err(e) if is_not_found(&e) => {
+                self.pull().await?;
+                self.docker().inspect_image(&reference).await.map_err(docker_err("cannot inspect the pulled image"))?
+            }
+            Err(e) => return Err(docker_err("cannot inspect the image")(e)),
+        };
+        if let Some(want) = &self.unit.container.digest {
+            let id_matches = image.id.as_deref() == Some(want.as_str());
+            let repo_matches = image.repo_digests.iter().flatten().any(|d| d.ends_with(&format!("@{want}")));
+            if !id_matches && !repo_matches {
+                let have = image.id.unwrap_or_default();
+                return Err(RunError::Config(format!(
+                    "refusing to start: {reference} is {have}, but the unit pins digest {want}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn pull(&self) -> Result<(), RunError> {
+        let c = &self.unit.container;
+        let reference = c.reference();
+        log(journal::INFO, &format!("pulling {reference}"));
+        notify::status(&format!("pulling {reference}"));
+        let options = CreateImageOptionsBuilder::default().from_image(&c.image).tag(&c.version).build();
+        let mut stream = self.docker().create_image(Some(options), None, None);
+        let mut layers: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut last = Instant::now();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(docker_err(&format!("cannot pull {reference}")))?;
+            if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
+                if let (Some(cur), Some(total)) = (p.current, p.total) {
+                    layers.insert(id, (cur, total));
+                }
+            }
+            if last.elapsed() >= Duration::from_secs(1) {
+                last = Instant::now();
+                let (cur, total) = layers.values().fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
+                let msg = format!("pulling {reference}: {} of {} MB in {} layers", cur >> 20, total >> 20, layers.len());
+                notify::status(&msg);
+                notify::extend_timeout(Duration::from_secs(30));
+                log(journal::INFO, &msg);
+            }
+        }
+        log(journal::INFO, &format!("pulled {reference}"));
+        Ok(())
+    }
+
+    async fn supervise(&self, p: Prepared, term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal) -> Result<End, RunError> {
+        let Prepared { attach, mut events, mut health, id } = p;
+        let mut output = attach.output;
+        let mut relay = Relay::from_env();
+        let wait_options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let mut wait = self.docker().wait_container(&id, Some(wait_options)).boxed();
+        let want_health = self.unit.health.is_some();
+        let mut ready = false;
+        let mut stopping: Option<End> = None;
+        let mut output_open = true;
+        let watchdog = notify::watchdog_interval().map(|d| d / 3);
+        let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let started = short(&id);
+        let exit_code;
+        loop {
+            if !ready && (!want_health || health == Some(HealthStatusEnum::HEALTHY)) {
+                ready = true;
+                let msg = if want_health { format!("running container {started}, healthy") } else { format!("running container {started}") };
+                notify::ready(&msg);
+            }
+            tokio::select! {
+                chunk = output.next(), if output_open => match chunk {
+                    Some(Ok(LogOutput::StdOut { message })) => relay.push(Stream::Stdout, &message),
+                    Some(Ok(LogOutput::StdErr { message })) => relay.push(Stream::Stderr, &message),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => output_open = false,
+                },
+                event = next_event(&mut events) => match event {
+                    Some(action) => {
+                        if let Some(status) = action.strip_prefix("health_status: ") {
+                            let new = match status.trim() {
+                                "healthy" => HealthStatusEnum::HEALTHY,
+                                "unhealthy" => HealthStatusEnum::UNHEALTHY,
+                                _ => HealthStatusEnum::STARTING,
+                            };
+                            if health != Some(new) && ready {
+                                notify::status(&format!("running container {started}, {status}"));
+                            }
+                            if new == HealthStatusEnum::UNHEALTHY && stopping.is_none() {
+                                let detail = self.last_health_output(&id).await;
+                                let msg = format!("unhealthy: {} checks failed in a row{detail}", self.unit.health.as_ref().map_or(0, |h| h.retries));
+                                notify::status(&msg);
+                                log(journal::ERR, &msg);
+                                stopping = Some(End::Unhealthy);
+                                self.stop_in_background();
+                            }
+                            health = Some(new);
+                        }
+                    }
+                    None => events = None,
+                },
+                _ = tick.tick(), if watchdog.is_some() => {
+                    if health != Some(HealthStatusEnum::UNHEALTHY) {
+                        notify::watchdog();
+                    }
+                }
+                _ = term.recv(), if stopping.is_none() => {
+                    notify::stopping("stopping container");
+                    stopping = Some(End::Stopped);
+                    self.stop_in_background();
+                }
+                _ = int.recv(), if stopping.is_none() => {
+                    notify::stopping("stopping container");
+                    stopping = Some(End::Stopped);
+                    self.stop_in_background();
+                }
+                result = wait.next() => {
+                    exit_code = match result {
+                        Some(Ok(r)) => r.status_code,
+                        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
+                        Some(Err(e)) => return Err(docker_err("lost the container")(e)),
+                        None => return Err(RunError::Docker("lost the container: wait ended without a status".into())),
+                    };
+                    break;
+                }
+            }
+        }
+        // Pass on what the container wrote just before it exited.
+        let deadline = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(deadline);
+        while output_open {
+            tokio::select! {
+                chunk = output.next() => match chunk {
+                    Some(Ok(LogOutput::StdOut { message })) => relay.push(Stream::Stdout, &message),
+                    Some(Ok(LogOutput::StdErr { message })) => relay.push(Stream::Stderr, &message),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => output_open = false,
+                },
+                _ = &mut deadline => output_open = false,
+            }
+        }
+        relay.finish();
+        Ok(stopping.unwrap_or(End::Exited(exit_code)))
+    }
+
+    async fn last_health_output(&self, id: &str) -> String {
+        let Ok(c) = self.docker().inspect_container(id, None).await else { return String::new() };
+        let last = c.state.and_then(|s| s.health).and_then(|h| h.log).and_then(|l| l.into_iter().last());
+        match last {
+            Some(r) => format!(
+                " (last check exited {}: {})",
+                r.exit_code.unwrap_or(-1),
+                r.output.unwrap_or_default().trim().chars().take(200).collect::<String>()
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn stop_in_background(&self) {
+        let docker = self.docker().clone();
+        let name = self.name();
+        let t = i32::try_from(self.unit.service.stop_timeout.as_secs()).unwrap_or(i32::MAX);
+        tokio::spawn(async move {
+            let _ = docker.stop_container(&name, Some(StopContainerOptionsBuilder::default().t(t).build())).await;
+        });
+    }
+
+    /// Removes the container, whatever state it is in. Failures are logged, not fatal.
+    async fn remove(&self) {
+        let Some(docker) = &self.docker else { return };
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match docker.remove_container(&self.name(), Some(options)).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) if matches!(e, DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
+            Err(e) => log(journal::WARNING, &format!("cannot remove container {}: {}", self.name(), describe(&e))),
+        }
+    }
+}
+
+type EventStream = futures_util::stream::BoxStream<'static, Result<bollard::models::EventMessage, DockerError>>;
+
+struct Prepared {
+    attach: bollard::container::AttachContainerResults,
+    events: Option<EventStream>,
+    health: Option<HealthStatusEnum>,
+    id: String,
+}
+
+/// The next event's action; pending forever when there is no stream.
+async fn next_event(events: &mut Option<EventStream>) -> Option<String> {
+    match events {
+        Some(stream) => loop {
+            match stream.next().await {
+                Some(Ok(ev)) => {
+                    if let Some(action) = ev.action {
+                        return Some(action);
+                    }
+                }
+                Some(Err(_)) | None => return None,
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
+}

@@ -1,0 +1,161 @@
+//! `Unit` → Docker's container create body. Pure: no Docker connection here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use sha2::{Digest, Sha256};
+
+use crate::unit::{Unit, Volume, VolumeSource};
+
+/// Label carrying the unit NAME on every container containerctl creates.
+pub const LABEL_UNIT: &str = "io.containerctl.unit";
+/// Label carrying [`definition_hash`], so a new runner knows whether it may adopt a container.
+pub const LABEL_HASH: &str = "io.containerctl.hash";
+
+/// A hash of everything that shapes the container. Two units with the same hash would create
+/// the same container, so a runner may adopt a running container whose label matches.
+pub fn definition_hash(unit: &Unit) -> String {
+    let mut h = Sha256::new();
+    // Debug output of the validated types is deterministic (BTreeMap, Vec) and covers every field.
+    h.update(format!("{:?}\n{:?}\n{}", unit.container, unit.health, unit.service.stop_timeout.as_secs()).as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// The bind string Docker expects for a volume.
+pub fn bind(v: &Volume) -> String {
+    let source = match &v.source {
+        VolumeSource::Host(p) => p.display().to_string(),
+        VolumeSource::Named(n) => n.clone(),
+        VolumeSource::Shared(n) => format!("{}/{n}", Volume::SHARED_ROOT),
+    };
+    let mode = if v.read_only { ":ro" } else { "" };
+    format!("{source}:{}{mode}", v.target.display())
+}
+
+/// The create body for `unit`'s container. Docker's own restart policy is off: systemd restarts.
+pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
+    let c = &unit.container;
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in &c.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol.as_str());
+        port_bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding {
+            host_ip: p.host_ip.clone(),
+            host_port: Some(p.host_port.to_string()),
+        });
+    }
+    let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
+    exposed.sort();
+    let host_config = HostConfig {
+        binds: (!c.volumes.is_empty()).then(|| c.volumes.iter().map(bind).collect()),
+        devices: (!c.devices.is_empty()).then(|| {
+            c.devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.host.display().to_string()),
+                    path_in_container: Some(d.container.display().to_string()),
+                    cgroup_permissions: Some(d.permissions.clone()),
+                })
+                .collect()
+        }),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+        // Output reaches the journal through the runner; a second copy on disk is waste.
+        log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+        memory: c.memory.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        nano_cpus: c.nano_cpus.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        readonly_rootfs: c.read_only.then_some(true),
+        ..Default::default()
+    };
+    let healthcheck = unit.health.as_ref().map(|h| HealthConfig {
+        test: Some(std::iter::once("CMD".to_owned()).chain(h.cmd.iter().cloned()).collect()),
+        interval: Some(nanos(h.interval)),
+        timeout: Some(nanos(h.timeout)),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(nanos(h.start_period)),
+        start_interval: None,
+    });
+    let labels = HashMap::from([
+        (LABEL_UNIT.to_owned(), unit.name.to_string()),
+        (LABEL_HASH.to_owned(), hash.to_owned()),
+    ]);
+    ContainerCreateBody {
+        image: Some(c.reference()),
+        cmd: (!c.args.is_empty()).then(|| c.args.clone()),
+        env: (!c.env.is_empty()).then(|| c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        user: c.user.clone(),
+        working_dir: c.workdir.clone(),
+        labels: Some(labels),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        healthcheck,
+        stop_timeout: Some(i64::try_from(unit.service.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit;
+
+    const TEXT: &str = r#"
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["httpd", "-f"]
+env = { B = "2", A = "1" }
+devices = ["/dev/null:/dev/xnull:rw"]
+volumes = ["/srv:/data:ro", "shared:cam:/archive", "cache:/cache"]
+ports = ["8080:80", "127.0.0.1:8081:80", "53:53/udp"]
+memory = "64M"
+cpus = 0.5
+[health]
+cmd = ["true"]
+interval = "5s"
+"#;
+
+    #[test]
+    fn body_maps_every_field() {
+        let u = unit::parse("web", "web.toml", TEXT).expect("valid");
+        let b = create_body(&u, "h1");
+        assert_eq!(b.image.as_deref(), Some("ctl-test/busybox:1"));
+        assert_eq!(b.cmd, Some(vec!["httpd".into(), "-f".into()]));
+        assert_eq!(b.env, Some(vec!["A=1".into(), "B=2".into()]));
+        assert_eq!(b.exposed_ports, Some(vec!["53/udp".into(), "80/tcp".into()]));
+        let hc = b.host_config.expect("host config");
+        assert_eq!(
+            hc.binds,
+            Some(vec!["/srv:/data:ro".into(), "/var/lib/containerctl/shared/cam:/archive".into(), "cache:/cache".into()])
+        );
+        let pb = hc.port_bindings.expect("ports");
+        assert_eq!(pb["80/tcp"].as_ref().map(Vec::len), Some(2));
+        assert_eq!(hc.devices.expect("devices")[0].cgroup_permissions.as_deref(), Some("rw"));
+        assert_eq!(hc.restart_policy.and_then(|r| r.name), Some(RestartPolicyNameEnum::NO));
+        assert_eq!(hc.memory, Some(64 << 20));
+        assert_eq!(hc.nano_cpus, Some(500_000_000));
+        let health = b.healthcheck.expect("health");
+        assert_eq!(health.test, Some(vec!["CMD".into(), "true".into()]));
+        assert_eq!(health.interval, Some(5_000_000_000));
+        assert_eq!(b.labels.expect("labels")[LABEL_UNIT], "web");
+    }
+
+    #[test]
+    fn hash_changes_with_the_container_but_not_the_description() {
+        let a = unit::parse("web", "web.toml", TEXT).expect("valid");
+        let b = unit::parse("web", "web.toml", &format!("description = \"x\"\n{TEXT}")).expect("valid");
+        let c = unit::parse("web", "web.toml", &TEXT.replace("httpd", "httpd2")).expect("valid");
+        assert_eq!(definition_hash(&a), definition_hash(&b));
+        assert_ne!(definition_hash(&a), definition_hash(&c));
+        assert_eq!(definition_hash(&a).len(), 64);
+    }
+}
