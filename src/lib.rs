@@ -4,6 +4,7 @@
 //! translation, the Docker spec) do no I/O; the modules that touch files, systemd or Docker say so
 //! in their docs. See ARCHITECTURE.md for the map.
 
+pub mod commands;
 pub mod diag;
 pub mod generator;
 pub mod journal;

@@ -21,7 +21,7 @@ TB_HOST_PACKAGES=(docker.io iptables iproute2 ca-certificates procps)
 TB_HOST_EXTRA_PACKAGES=${TB_HOST_EXTRA_PACKAGES:-}
 # Units that make no sense in a container.
 TB_HOST_MASK=(getty@tty1.service console-getty.service serial-getty@.service getty.target
-    systemd-remount-fs.service)
+    systemd-remount-fs.service apt-daily.timer apt-daily-upgrade.timer)
 
 TB_BUSYBOX_DOCKERFILE='FROM scratch
 COPY busybox /bin/busybox
@@ -291,10 +291,14 @@ tb_build_images() {
 }
 
 tb_network_ensure() {
-    docker network inspect "$TB_NETWORK" >/dev/null 2>&1 && return 0
-    tb_log "creating network $TB_NETWORK ($TB_SUBNET)"
-    docker network create --driver bridge --subnet "$TB_SUBNET" --label "$TB_LABEL=1" \
-        "$TB_NETWORK" >/dev/null
+    (
+        exec 9>"$TB_LOCK.net"
+        flock 9
+        docker network inspect "$TB_NETWORK" >/dev/null 2>&1 && exit 0
+        tb_log "creating network $TB_NETWORK ($TB_SUBNET)"
+        docker network create --driver bridge --subnet "$TB_SUBNET" --label "$TB_LABEL=1" \
+            "$TB_NETWORK" >/dev/null
+    )
 }
 
 _tb_host_state() {
@@ -388,7 +392,7 @@ tb_host() {
 tb_host_reboot() {
     local name=${1:?usage: tb_host_reboot NAME}
     tb_log "rebooting $TB_PREFIX$name"
-    docker restart --time 30 "$TB_PREFIX$name" >/dev/null || return 1
+    docker restart -t 30 "$TB_PREFIX$name" >/dev/null || return 1
     _tb_host_wait "$name"
 }
 

@@ -1,0 +1,47 @@
+//! `containerctl validate` as a user runs it: exit status, stderr text and --json.
+
+use std::process::Command;
+
+fn validate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_containerctl")).arg("validate").args(args).output().expect("run containerctl")
+}
+
+#[test]
+fn valid_files_exit_zero() {
+    let out = validate(&["examples/hello.toml", "examples/camera.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "examples/hello.toml: ok\nexamples/camera.toml: ok\n");
+}
+
+#[test]
+fn errors_go_to_stderr_with_position_and_exit_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("web.toml");
+    std::fs::write(&bad, "[container]\nimage = \"a\"\nversion = \"1\"\n[service]\nrestart = \"sometimes\"\n").expect("write");
+    let out = validate(&[bad.to_str().expect("utf-8"), "examples/hello.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("error: {}:5:11: restart = \"sometimes\"", bad.display())), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("examples/hello.toml: ok"));
+}
+
+#[test]
+fn json_reports_each_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("Bad.toml");
+    std::fs::write(&bad, "").expect("write");
+    let out = validate(&["--json", bad.to_str().expect("utf-8"), "examples/db.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["valid"], false);
+    assert!(v[0]["errors"][0]["message"].as_str().expect("message").starts_with("file name: `Bad`"));
+    assert_eq!(v[1]["valid"], true);
+    assert_eq!(v[1]["errors"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn missing_file_is_an_error_not_a_panic() {
+    let out = validate(&["/nonexistent/web.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/web.toml: cannot read"));
+}
