@@ -2,7 +2,7 @@
 # Testbed library for containerctl system tests: a local Docker engine, cached test images and
 # "hosts" (containers running systemd as PID 1 with their own dockerd). Source it from a test
 # script; it works under `set -euo pipefail` and changes no shell options itself.
-# See /work/shared/TESTBED.md (and testbed/README in the report) for why it is built this way.
+# Why caps instead of --privileged, host cgroupns etc.: see TESTBED.md.
 
 TB_LABEL=io.containerctl.testbed
 TB_NETWORK=${TB_NETWORK:-containerctl-testbed}
@@ -343,7 +343,7 @@ tb_host_start() {
     # shellcheck disable=SC2054  # commas are tmpfs mount options
     local args=(
         --detach --name "$c" --hostname "$name" --label "$TB_LABEL=1"
-        --network "$TB_NETWORK"
+        --network "$TB_NETWORK" --network-alias "$name"
         --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD --cap-add NET_RAW
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
         --tmpfs /run:rw,nosuid,nodev,exec,mode=755 --tmpfs /run/lock:rw,nosuid,nodev,noexec
@@ -355,7 +355,7 @@ tb_host_start() {
     [[ -n $ip ]] && args+=(--ip "$ip")
     [[ -e /dev/fuse ]] && args+=(--device /dev/fuse)
     tb_log "starting host $c${ip:+ ($ip)}"
-    docker run "${args[@]}" "$TB_HOST_IMAGE" /lib/systemd/systemd >/dev/null || return 1
+    docker run --pull never "${args[@]}" "$TB_HOST_IMAGE" /lib/systemd/systemd >/dev/null || return 1
     _tb_host_wait "$name" || return 1
     if ! docker exec "$c" docker image inspect ctl-test/busybox:1 >/dev/null 2>&1; then
         docker save "$TB_BUSYBOX_IMAGE" ctl-test/busybox:1 | docker exec -i "$c" docker load -q >/dev/null ||

@@ -109,7 +109,9 @@ check "--device mapping inside the host" inner_device_ok
 check "tb_host_install + daemon-reload + start" install_ok
 check "host has its fixed IP" tb_host "$host" sh -c "ip -4 addr show eth0 | grep -q 'inet $host_ip/'"
 
+tb_host "$host" touch /run/tb-before-reboot
 setup "host $host rebooted" tb_host_reboot "$host"
+check "reboot started a fresh /run" tb_host "$host" test ! -e /run/tb-before-reboot
 check "systemd is back after reboot" systemd_up
 check "inner docker keeps ctl-test/busybox:1 and runs it after reboot" inner_run_ok
 

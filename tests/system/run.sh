@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# System tests: the project installed with `make install` into a real systemd host (a container
+# running systemd as PID 1 with its own dockerd), driven with systemctl and journalctl.
+#   tests/system/run.sh [SCENARIO...]   (default: every t_* function; binaries must be built)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+# shellcheck source=tests/system/lib.sh
+source tests/system/lib.sh
+# shellcheck source=tests/system/scenarios.sh
+source tests/system/scenarios.sh
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+tb_network_ensure
+trap tb_cleanup EXIT
+
+stage=$(mktemp -d)
+make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
+tb_host_start "$HOST" 172.29.77.11
+tb_host_install "$HOST" "$stage"
+rm -rf "$stage"
+
+if (($# == 0)); then
+    mapfile -t scenarios < <(declare -F | awk '{print $3}' | grep '^t_' |
+        grep -v '^t_enabled_units_come_back_after_reboot$')
+    # The reboot scenario runs last: it restarts the host.
+    scenarios+=(t_enabled_units_come_back_after_reboot)
+else
+    scenarios=("$@")
+fi
+
+passed=0 failed=0 failures=()
+for t in "${scenarios[@]}"; do
+    start=$SECONDS
+    # Not inside `if`: bash would ignore set -e in the scenario.
+    set +e
+    (set -eo pipefail; "$t")
+    rc=$?
+    set -e
+    if ((rc == 0)); then
+        echo "ok     $t ($((SECONDS - start))s)"
+        passed=$((passed + 1))
+    else
+        echo "FAILED $t ($((SECONDS - start))s)"
+        failed=$((failed + 1))
+        failures+=("$t")
+    fi
+done
+if ((failed > 0)); then
+    echo "failed scenarios: ${failures[*]}"
+    echo "--- journal of the test host (last 100 lines) ---"
+    tb_host "$HOST" journalctl --no-pager -n 100 </dev/null || true
+fi
+echo "system: $passed passed, $failed failed"
+((failed == 0))

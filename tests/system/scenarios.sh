@@ -1,0 +1,316 @@
+# System scenarios for container units (issue 2). Each t_* function is one test; it returns
+# non-zero (with a message on stderr) on failure. Unit names are unique per scenario so
+# scenarios never see each other's units.
+
+BUSYBOX='image = "ctl-test/busybox"
+version = "1"'
+
+t_start_stop_restart_status() {
+    unit_write web <<EOF
+description = "Web test unit"
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo serving; exec httpd -f -p 8080"]
+EOF
+    reload
+    sctl start containerctl@web
+    expect_eq "ActiveState after start" "$(prop web ActiveState)" active
+    local id1 id2 status
+    id1=$(container_id web)
+    expect "a running container containerctl-web" test -n "$id1"
+    status=$(sctl status --no-pager containerctl@web || true)
+    expect_contains "systemctl status" "$status" "Web test unit"
+    expect_contains "systemctl status" "$status" "Status: \"running container ${id1:0:12}\""
+    sctl restart containerctl@web
+    id2=$(container_id web)
+    expect "a new container after restart" test -n "$id2" -a "$id1" != "$id2"
+    sctl stop containerctl@web
+    expect_eq "ActiveState after stop" "$(prop web ActiveState)" inactive
+    expect "stop removes the container" container_absent web
+}
+
+t_output_reaches_the_journal() {
+    unit_write logs <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo to-stdout-1; echo to-stderr-1 >&2; exec sleep 1000"]
+EOF
+    reload
+    sctl start containerctl@logs
+    wait_journal 20 logs to-stdout-1
+    wait_journal 20 logs to-stderr-1
+    local warnings
+    warnings=$(tb_host "$HOST" journalctl --no-pager -o cat -p warning -u containerctl@logs.service </dev/null)
+    expect_contains "warning-priority lines" "$warnings" to-stderr-1
+    if [[ $warnings == *to-stdout-1* ]]; then
+        echo "stdout must not be logged at warning priority" >&2
+        return 1
+    fi
+    sctl stop containerctl@logs
+}
+
+t_restart_on_failure_restarts_and_no_leaves_it_down() {
+    unit_write crash <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo crashing; sleep 0.5; exit 3"]
+[service]
+restart = "on-failure"
+restart_sec = "500ms"
+EOF
+    unit_write once <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo failing-once; exit 4"]
+[service]
+restart = "no"
+EOF
+    reload
+    sctl start containerctl@crash
+    wait_restarts 30 crash 2
+    sctl stop containerctl@crash
+    sctl reset-failed containerctl@crash 2>/dev/null || true
+    sctl start containerctl@once || true
+    wait_prop 20 once ActiveState failed
+    expect_eq "ExecMainStatus of a unit with restart=no" "$(prop once ExecMainStatus)" 4
+    expect_eq "NRestarts of a unit with restart=no" "$(prop once NRestarts)" 0
+    local status
+    status=$(sctl status --no-pager containerctl@once || true)
+    expect_contains "systemctl status" "$status" "status=4"
+    expect "the failed container is removed" container_absent once
+}
+
+t_unhealthy_container_is_restarted() {
+    unit_write sick <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "touch /tmp/ok; echo healthy-for-a-while; sleep 4; rm /tmp/ok; exec sleep 1000"]
+[health]
+cmd = ["test", "-f", "/tmp/ok"]
+interval = "1s"
+timeout = "1s"
+retries = 2
+EOF
+    reload
+    sctl start containerctl@sick
+    expect_eq "ActiveState once healthy" "$(prop sick ActiveState)" active
+    expect_contains "StatusText" "$(prop sick StatusText)" healthy
+    wait_journal 30 sick "unhealthy: 2 checks failed in a row"
+    wait_restarts 30 sick 1
+    sctl stop containerctl@sick
+}
+
+t_ready_waits_for_health() {
+    unit_write slow <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "sleep 3; touch /tmp/ready; exec sleep 1000"]
+[health]
+cmd = ["test", "-f", "/tmp/ready"]
+interval = "1s"
+retries = 10
+EOF
+    reload
+    local start end
+    start=$(date +%s%N)
+    sctl start containerctl@slow
+    end=$(date +%s%N)
+    expect "systemctl start returns only after the health check passed (took $(((end - start) / 1000000)) ms)" \
+        test $(((end - start) / 1000000)) -ge 2500
+    expect_eq "ActiveState" "$(prop slow ActiveState)" active
+    sctl stop containerctl@slow
+}
+
+t_requires_and_after_ordering() {
+    unit_write store <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "sleep 2; touch /tmp/up; exec sleep 1000"]
+[health]
+cmd = ["test", "-f", "/tmp/up"]
+interval = "1s"
+[service]
+enabled = false
+EOF
+    unit_write app <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+[service]
+requires = ["store"]
+after = ["store"]
+enabled = false
+EOF
+    reload
+    sctl start containerctl@app
+    expect_eq "store pulled in by requires" "$(prop store ActiveState)" active
+    local store_ready app_start
+    store_ready=$(prop store ActiveEnterTimestampMonotonic)
+    app_start=$(prop app ExecMainStartTimestampMonotonic)
+    expect "app started ($app_start) after store was ready ($store_ready)" test "$app_start" -gt "$store_ready"
+    sctl stop containerctl@store
+    expect_eq "app stopped with the unit it requires" "$(prop app ActiveState)" inactive
+}
+
+t_devices_are_mapped_and_missing_ones_fail_clearly() {
+    unit_write dev <<EOF
+[container]
+$BUSYBOX
+devices = ["/dev/zero:/dev/xzero:r"]
+args = ["sh", "-c", "head -c 3 /dev/xzero | od -An -tx1; exec sleep 1000"]
+EOF
+    unit_write nodev <<EOF
+[container]
+$BUSYBOX
+devices = ["/dev/ttyUSB9"]
+args = ["sleep", "1000"]
+EOF
+    reload
+    sctl start containerctl@dev
+    wait_journal 20 dev "00 00 00"
+    sctl stop containerctl@dev
+    sctl start containerctl@nodev 2>/dev/null || true
+    wait_prop 20 nodev ActiveState failed
+    expect_eq "exit status for a missing device" "$(prop nodev ExecMainStatus)" 78
+    expect_contains "StatusText" "$(prop nodev StatusText)" "device /dev/ttyUSB9 is missing"
+    expect_eq "no restart loop for a configuration error" "$(prop nodev NRestarts)" 0
+}
+
+t_digest_pin_is_enforced() {
+    local id
+    id=$(tb_host "$HOST" docker image inspect --format '{{.Id}}' ctl-test/busybox:1 </dev/null)
+    unit_write pinned <<EOF
+[container]
+$BUSYBOX
+digest = "$id"
+args = ["sleep", "1000"]
+EOF
+    unit_write wrongpin <<EOF
+[container]
+$BUSYBOX
+digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+args = ["sleep", "1000"]
+EOF
+    reload
+    sctl start containerctl@pinned
+    expect_eq "ActiveState with the right digest" "$(prop pinned ActiveState)" active
+    sctl stop containerctl@pinned
+    sctl start containerctl@wrongpin 2>/dev/null || true
+    wait_prop 20 wrongpin ActiveState failed
+    expect_contains "StatusText" "$(prop wrongpin StatusText)" \
+        "refusing to start: ctl-test/busybox:1 is $id, but the unit pins digest sha256:0000"
+    expect "no container for a refused digest" container_absent wrongpin
+}
+
+t_invalid_unit_is_skipped_and_others_start() {
+    unit_write broken <<EOF
+[container]
+imgae = "ctl-test/busybox"
+version = "1"
+EOF
+    unit_write fine <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+    reload
+    tb_wait_for 10 "generator message in the journal" _generator_logged "broken.toml:2:1: unknown key"
+    local log
+    log=$(tb_host "$HOST" journalctl --no-pager -o cat -t containerctl-generator </dev/null)
+    expect_contains "generator message" "$log" "did you mean \`image\`?"
+    sctl start containerctl@fine
+    expect_eq "the valid unit runs" "$(prop fine ActiveState)" active
+    sctl start containerctl@broken 2>/dev/null || true
+    wait_prop 20 broken ActiveState failed
+    expect_contains "StatusText of the broken unit" "$(prop broken StatusText)" "no valid definition for unit broken"
+    sctl stop containerctl@fine
+    unit_rm broken
+    reload
+}
+
+_generator_logged() {
+    tb_host "$HOST" journalctl --no-pager -o cat -t containerctl-generator </dev/null | grep -qF -- "$1"
+}
+
+t_changed_args_apply_after_reload_and_restart() {
+    unit_write args <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo version-one; exec sleep 1000"]
+EOF
+    reload
+    sctl start containerctl@args
+    wait_journal 20 args version-one
+    unit_write args <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo version-two; exec sleep 1000"]
+EOF
+    reload
+    sctl restart containerctl@args
+    wait_journal 20 args version-two
+    sctl stop containerctl@args
+}
+
+t_broken_edit_keeps_the_running_definition() {
+    unit_write keep <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo keep-running; exec sleep 1000"]
+EOF
+    reload
+    sctl start containerctl@keep
+    local id
+    id=$(container_id keep)
+    unit_write keep <<EOF
+[container]
+$BUSYBOX
+args = "not a list"
+EOF
+    reload
+    expect_eq "the running unit is untouched" "$(prop keep ActiveState)" active
+    expect_eq "the same container runs" "$(container_id keep)" "$id"
+    sctl stop containerctl@keep
+}
+
+t_killed_runner_is_replaced_and_adopts_the_container() {
+    unit_write adopt <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "echo adopt-me; exec sleep 1000"]
+[service]
+restart_sec = "1s"
+EOF
+    reload
+    sctl start containerctl@adopt
+    local id
+    id=$(container_id adopt)
+    sctl kill --kill-who=main --signal=KILL containerctl@adopt
+    wait_restarts 30 adopt 1
+    wait_prop 30 adopt ActiveState active
+    expect_eq "the container survived the runner" "$(container_id adopt)" "$id"
+    wait_journal 20 adopt "adopted running container ${id:0:12}"
+    sctl stop containerctl@adopt
+    expect "stop after adoption removes the container" container_absent adopt
+}
+
+t_enabled_units_come_back_after_reboot() {
+    unit_write boot <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+    unit_write manual <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+[service]
+enabled = false
+EOF
+    reload
+    tb_host_reboot "$HOST"
+    wait_prop 60 boot ActiveState active
+    expect "the enabled unit's container runs" test -n "$(container_id boot)"
+    expect_eq "a unit with enabled = false stays down" "$(prop manual ActiveState)" inactive
+    sctl stop containerctl@boot
+}
