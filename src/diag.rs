@@ -53,15 +53,7 @@ impl Diagnostic {
         let column = text[line_start..start].chars().count() + 1;
         let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
         let width = text[start..end.min(line_end)].chars().count().max(1);
-        Diagnostic {
-            file: file.to_owned(),
-            line,
-            column,
-            message: message.into(),
-            hint,
-            source_line,
-            width,
-        }
+        Diagnostic { file: file.to_owned(), line, column, message: message.into(), hint, source_line, width }
     }
 
     /// `file:line:col` (or just `file` for file-level diagnostics).
@@ -81,12 +73,7 @@ impl fmt::Display for Diagnostic {
             let n = self.line.to_string();
             let pad = " ".repeat(n.len());
             write!(f, "\n{pad} |\n{n} | {}\n{pad} | ", self.source_line)?;
-            write!(
-                f,
-                "{}{}",
-                " ".repeat(self.column.saturating_sub(1)),
-                "^".repeat(self.width)
-            )?;
+            write!(f, "{}{}", " ".repeat(self.column.saturating_sub(1)), "^".repeat(self.width))?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  = hint: {hint}")?;
@@ -112,7 +99,8 @@ mod tests {
     #[test]
     fn rendering_underlines_the_span_and_shows_the_hint() {
         let text = "imgae = 1\n";
-        let d = Diagnostic::at("w.toml", text, 0..5, "unknown key `imgae`", Some("did you mean `image`?".into()));
+        let d =
+            Diagnostic::at("w.toml", text, 0..5, "unknown key `imgae`", Some("did you mean `image`?".into()));
         let shown = d.to_string();
         assert!(shown.starts_with("w.toml:1:1: unknown key `imgae`"), "{shown}");
         assert!(shown.contains("1 | imgae = 1"), "{shown}");

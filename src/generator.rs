@@ -49,7 +49,8 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
         }
     }
     s.push_str("\n[Service]\n");
-    let _ = writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));
+    let _ =
+        writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));
     let _ = writeln!(s, "Restart={}", unit.service.restart.systemd());
     let _ = writeln!(s, "RestartSec={}", systemd_duration(unit.service.restart_sec));
     let mut start = START_BASE;
@@ -102,7 +103,11 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
             }
             Found::BadName { path, message } => {
                 let file = path.display().to_string();
-                let d = Diagnostic::file_level(&file, format!("file name: {message}"), Some("rename the file to NAME.toml".into()));
+                let d = Diagnostic::file_level(
+                    &file,
+                    format!("file name: {message}"),
+                    Some("rename the file to NAME.toml".into()),
+                );
                 report.skipped.push((file, vec![d]));
                 continue;
             }

@@ -108,7 +108,10 @@ pub fn read_unit_file(path: &Path) -> Result<String, Diagnostic> {
         .read_to_end(&mut bytes)
         .map_err(|e| fail(format!("cannot read: {e}"), None))?;
     String::from_utf8(bytes).map_err(|e| {
-        fail(format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to()), Some("save the file as UTF-8"))
+        fail(
+            format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+            Some("save the file as UTF-8"),
+        )
     })
 }
 
@@ -142,7 +145,8 @@ mod tests {
                 Found::File { name: n("web"), path: run.join("web.toml") },
                 Found::BadName {
                     path: etc.join("Bad.toml"),
-                    message: "`Bad` is not a valid unit name: use 1-64 characters of [a-z0-9][a-z0-9_.-]*".into()
+                    message: "`Bad` is not a valid unit name: use 1-64 characters of [a-z0-9][a-z0-9_.-]*"
+                        .into()
                 },
             ]
         );

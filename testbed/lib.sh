@@ -5,6 +5,11 @@
 # Why caps instead of --privileged, host cgroupns etc.: see TESTBED.md.
 
 TB_LABEL=io.containerctl.testbed
+# Hosts and volumes carry $TB_LABEL=$TB_RUN; tb_cleanup removes only those of this TB_RUN, so a
+# long-lived demo host (TB_RUN=demo) survives a test run.
+TB_RUN=${TB_RUN:-1}
+# Extra `docker run` arguments for host containers (for example "-p 127.0.0.1:5000:5000").
+TB_HOST_ARGS=${TB_HOST_ARGS:-}
 TB_NETWORK=${TB_NETWORK:-containerctl-testbed}
 TB_SUBNET=${TB_SUBNET:-172.29.77.0/24}
 TB_PREFIX=ctl-tb-
@@ -338,11 +343,11 @@ tb_host_start() {
         docker rm -f -v "$c" >/dev/null
     fi
     docker volume rm "$vol" >/dev/null 2>&1 || true
-    docker volume create --label "$TB_LABEL=1" "$vol" >/dev/null
+    docker volume create --label "$TB_LABEL=$TB_RUN" "$vol" >/dev/null
 
     # shellcheck disable=SC2054  # commas are tmpfs mount options
     local args=(
-        --detach --name "$c" --hostname "$name" --label "$TB_LABEL=1"
+        --detach --name "$c" --hostname "$name" --label "$TB_LABEL=$TB_RUN"
         --network "$TB_NETWORK" --network-alias "$name"
         --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD --cap-add NET_RAW
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
@@ -353,6 +358,9 @@ tb_host_start() {
         --stop-signal SIGRTMIN+3 --stop-timeout 30
     )
     [[ -n $ip ]] && args+=(--ip "$ip")
+    local extra=()
+    read -ra extra <<<"$TB_HOST_ARGS"
+    args+=("${extra[@]}")
     [[ -e /dev/fuse ]] && args+=(--device /dev/fuse)
     tb_log "starting host $c${ip:+ ($ip)}"
     docker run --pull never "${args[@]}" "$TB_HOST_IMAGE" /lib/systemd/systemd >/dev/null || return 1
@@ -401,10 +409,10 @@ tb_host_reboot() {
 tb_cleanup() {
     _tb_docker_up || return 0
     local ids
-    ids=$(docker ps -aq --filter "label=$TB_LABEL=1" 2>/dev/null) || true
+    ids=$(docker ps -aq --filter "label=$TB_LABEL=$TB_RUN" 2>/dev/null) || true
     # shellcheck disable=SC2086
     [[ -n $ids ]] && { docker rm -f -v $ids >/dev/null 2>&1 || true; }
-    ids=$(docker volume ls -q --filter "label=$TB_LABEL=1" 2>/dev/null) || true
+    ids=$(docker volume ls -q --filter "label=$TB_LABEL=$TB_RUN" 2>/dev/null) || true
     # shellcheck disable=SC2086
     [[ -n $ids ]] && { docker volume rm -f $ids >/dev/null 2>&1 || true; }
     ids=$(docker network ls -q --filter "label=$TB_LABEL=1" 2>/dev/null) || true

@@ -3,7 +3,11 @@
 use std::process::Command;
 
 fn validate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_containerctl")).arg("validate").args(args).output().expect("run containerctl")
+    Command::new(env!("CARGO_BIN_EXE_containerctl"))
+        .arg("validate")
+        .args(args)
+        .output()
+        .expect("run containerctl")
 }
 
 #[test]
@@ -17,7 +21,8 @@ fn valid_files_exit_zero() {
 fn errors_go_to_stderr_with_position_and_exit_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("web.toml");
-    std::fs::write(&bad, "[container]\nimage = \"a\"\nversion = \"1\"\n[service]\nrestart = \"sometimes\"\n").expect("write");
+    std::fs::write(&bad, "[container]\nimage = \"a\"\nversion = \"1\"\n[service]\nrestart = \"sometimes\"\n")
+        .expect("write");
     let out = validate(&[bad.to_str().expect("utf-8"), "examples/hello.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

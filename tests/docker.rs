@@ -1,1 +1,207 @@
+//! The runner against a real dockerd, outside systemd: a datagram socket of the test's own plays
+//! systemd's NOTIFY_SOCKET, so the order of READY=1 and the container's state can be checked.
+//! Needs dockerd and the image ctl-test/busybox:1 (scripts/test.sh provides both); built only
+//! with `--features docker-tests`.
 
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Case {
+    _dir: tempfile::TempDir,
+    definition: PathBuf,
+    notify: UnixDatagram,
+    notify_path: PathBuf,
+    name: String,
+}
+
+impl Case {
+    fn new(name: &str, toml: &str) -> Case {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let definition = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&definition, toml).expect("write definition");
+        let notify_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        notify.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let _ = docker(&["rm", "-f", &format!("containerctl-{name}")]);
+        Case { _dir: dir, definition, notify, notify_path, name: name.to_owned() }
+    }
+
+    fn spawn(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_containerctl-runner"))
+            .arg(&self.name)
+            .env("CONTAINERCTL_DEFINITION", &self.definition)
+            .env("NOTIFY_SOCKET", &self.notify_path)
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn runner")
+    }
+
+    /// Collects notify messages until one contains `want`, or panics at the deadline.
+    fn wait_notify(&self, want: &str, deadline: Duration) -> Vec<String> {
+        let end = Instant::now() + deadline;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while Instant::now() < end {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = msg.lines().any(|l| l == want || l.starts_with(want));
+                seen.push(msg);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no notify message {want:?} within {deadline:?}; got {seen:?}");
+    }
+
+    fn container(&self) -> String {
+        format!("containerctl-{}", self.name)
+    }
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker CLI on PATH")
+}
+
+fn running(container: &str) -> bool {
+    let out = docker(&["inspect", "-f", "{{.State.Running}}", container]);
+    String::from_utf8_lossy(&out.stdout).trim() == "true"
+}
+
+fn exists(container: &str) -> bool {
+    docker(&["inspect", container]).status.success()
+}
+
+fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Instant::now() < end, "runner did not exit within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+}
+
+const IMAGE: &str = "image = \"ctl-test/busybox\"\nversion = \"1\"\n";
+
+#[test]
+fn ready_is_sent_once_the_container_runs_and_sigterm_removes_it() {
+    let case = Case::new(
+        "it-ready",
+        &format!("[container]\n{IMAGE}args = [\"sh\", \"-c\", \"echo hello-out; echo hello-err >&2; exec sleep 1000\"]\n"),
+    );
+    let mut child = case.spawn();
+    let seen = case.wait_notify("READY=1", Duration::from_secs(30));
+    assert!(running(&case.container()), "READY=1 before the container ran: {seen:?}");
+    assert!(seen.last().is_some_and(|m| m.contains("STATUS=running container")), "{seen:?}");
+    terminate(&child);
+    case.wait_notify("STOPPING=1", Duration::from_secs(10));
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    assert!(!exists(&case.container()), "container left behind after SIGTERM");
+    let out = child.wait_with_output().expect("output");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello-out"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hello-err"));
+}
+
+#[test]
+fn the_containers_exit_status_becomes_the_runners() {
+    let case = Case::new("it-exit", &format!("[container]\n{IMAGE}args = [\"sh\", \"-c\", \"exit 7\"]\n"));
+    let mut child = case.spawn();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(30)).code(), Some(7));
+    assert!(!exists(&case.container()));
+}
+
+#[test]
+fn ready_waits_for_the_health_check() {
+    let case = Case::new(
+        "it-health",
+        &format!(
+            "[container]\n{IMAGE}args = [\"sh\", \"-c\", \"sleep 2; touch /tmp/ok; exec sleep 1000\"]\n\
+             [health]\ncmd = [\"test\", \"-f\", \"/tmp/ok\"]\ninterval = \"1s\"\nretries = 10\n"
+        ),
+    );
+    let mut child = case.spawn();
+    let seen = case.wait_notify("READY=1", Duration::from_secs(30));
+    let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &case.container()]);
+    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "healthy", "{seen:?}");
+    terminate(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
+}
+
+#[test]
+fn a_digest_mismatch_is_refused_without_creating_a_container() {
+    let case = Case::new(
+        "it-digest",
+        &format!("[container]\n{IMAGE}digest = \"sha256:{}\"\nargs = [\"true\"]\n", "1".repeat(64)),
+    );
+    let mut child = case.spawn();
+    let seen = case.wait_notify("STATUS=failed: refusing to start", Duration::from_secs(30));
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)).code(), Some(78), "{seen:?}");
+    assert!(!exists(&case.container()));
+}
+
+#[test]
+fn a_killed_runner_is_succeeded_by_one_that_adopts_the_container() {
+    let case = Case::new("it-adopt", &format!("[container]\n{IMAGE}args = [\"sleep\", \"1000\"]\n"));
+    let mut first = case.spawn();
+    case.wait_notify("READY=1", Duration::from_secs(30));
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
+        .trim()
+        .to_owned();
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    assert!(running(&case.container()), "the container must outlive a killed runner");
+    let mut second = case.spawn();
+    case.wait_notify("READY=1", Duration::from_secs(30));
+    let id2 = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
+        .trim()
+        .to_owned();
+    assert_eq!(id, id2, "the second runner replaced instead of adopting");
+    terminate(&second);
+    assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));
+    assert!(!exists(&case.container()));
+}
+
+#[test]
+fn a_changed_definition_replaces_the_running_container() {
+    let case = Case::new("it-replace", &format!("[container]\n{IMAGE}args = [\"sleep\", \"1000\"]\n"));
+    let mut first = case.spawn();
+    case.wait_notify("READY=1", Duration::from_secs(30));
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
+        .trim()
+        .to_owned();
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    std::fs::write(&case.definition, format!("[container]\n{IMAGE}args = [\"sleep\", \"999\"]\n"))
+        .expect("rewrite");
+    let mut second = case.spawn();
+    case.wait_notify("READY=1", Duration::from_secs(30));
+    let id2 = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
+        .trim()
+        .to_owned();
+    assert_ne!(id, id2);
+    terminate(&second);
+    assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));
+}
+
+#[test]
+fn missing_definition_fails_with_the_configuration_status() {
+    let out = Command::new(env!("CARGO_BIN_EXE_containerctl-runner"))
+        .arg("nodef")
+        .env_remove("CONTAINERCTL_DEFINITION")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no valid definition for unit nodef"));
+}

@@ -48,7 +48,8 @@ fn dropins_match_golden_files() {
         if update {
             fs::write(&golden, &got).expect("write golden");
         }
-        let want = fs::read_to_string(&golden).unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", golden.display()));
+        let want = fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", golden.display()));
         assert_eq!(got, want, "drop-in for {name} differs from {}", golden.display());
     }
 }

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            runner::log(journal::ERR, &format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(runner::EXIT_DOCKER);
+        }
     };
     ExitCode::from(runtime.block_on(runner::run(unit)))
 }

@@ -38,7 +38,13 @@ fn check(path: &std::path::Path) -> Vec<Diagnostic> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let name = match unit::name_from_file_name(file_name) {
         Ok(n) => n,
-        Err(m) => return vec![Diagnostic::file_level(&file, format!("file name: {m}"), Some("name unit files NAME.toml".into()))],
+        Err(m) => {
+            return vec![Diagnostic::file_level(
+                &file,
+                format!("file name: {m}"),
+                Some("name unit files NAME.toml".into()),
+            )]
+        }
     };
     match search::read_unit_file(path) {
         Ok(text) => unit::parse(name.as_str(), &file, &text).err().unwrap_or_default(),

@@ -127,8 +127,10 @@ impl Runner {
     }
 
     async fn run(&mut self) -> Result<u8, RunError> {
-        let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         self.hash = spec::definition_hash(&self.unit);
         notify::status("connecting to dockerd");
         self.docker = Some(connect().await?);
@@ -163,13 +165,14 @@ impl Runner {
             Err(e) if is_not_found(&e) => None,
             Err(e) => return Err(docker_err("cannot inspect the container")(e)),
         } {
+            let labels = existing.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+            if labels.get(spec::LABEL_UNIT).map(String::as_str) != Some(self.unit.name.as_str()) {
+                return Err(RunError::Config(format!(
+                    "a container named {name} exists that containerctl did not create: rename or remove it (docker rm -f {name})"
+                )));
+            }
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-            let same = existing
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.as_ref())
-                .and_then(|l| l.get(spec::LABEL_HASH))
-                .is_some_and(|h| *h == self.hash);
+            let same = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
             if running && same {
                 if self.unit.health.is_some() {
                     events = Some(self.events());
@@ -182,6 +185,12 @@ impl Runner {
             }
             let why = if running { "its definition changed" } else { "it is not running" };
             log(journal::INFO, &format!("replacing stale container {name}: {why}"));
+            if running {
+                let t = spec::stop_seconds(&self.unit);
+                let _ = docker
+                    .stop_container(&name, Some(StopContainerOptionsBuilder::default().t(t).build()))
+                    .await;
+            }
             docker
                 .remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
                 .await
@@ -208,17 +217,29 @@ impl Runner {
             events = Some(self.events());
         }
         docker.start_container(&created.id, None).await.map_err(docker_err("cannot start the container"))?;
-        log(journal::INFO, &format!("started container {} from {}", short(&created.id), self.unit.container.reference()));
+        log(
+            journal::INFO,
+            &format!("started container {} from {}", short(&created.id), self.unit.container.reference()),
+        );
         Ok(Prepared { attach, events, health: None, id: created.id })
     }
 
     async fn attach(&self) -> Result<bollard::container::AttachContainerResults, RunError> {
-        let options = AttachContainerOptionsBuilder::default().stream(true).stdout(true).stderr(true).logs(false).build();
-        self.docker().attach_container(&self.name(), Some(options)).await.map_err(docker_err("cannot attach to the container"))
+        let options = AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .logs(false)
+            .build();
+        self.docker()
+            .attach_container(&self.name(), Some(options))
+            .await
+            .map_err(docker_err("cannot attach to the container"))
     }
 
     fn events(&self) -> EventStream {
-        let filters = HashMap::from([("container", vec![self.name()]), ("type", vec!["container".to_owned()])]);
+        let filters =
+            HashMap::from([("container", vec![self.name()]), ("type", vec!["container".to_owned()])]);
         self.docker().events(Some(EventsOptionsBuilder::default().filters(&filters).build())).boxed()
     }
 
@@ -229,7 +250,10 @@ impl Runner {
             Ok(image) => image,
             Err(e) if is_not_found(&e) => {
                 self.pull().await?;
-                self.docker().inspect_image(&reference).await.map_err(docker_err("cannot inspect the pulled image"))?
+                self.docker()
+                    .inspect_image(&reference)
+                    .await
+                    .map_err(docker_err("cannot inspect the pulled image"))?
             }
             Err(e) => return Err(docker_err("cannot inspect the image")(e)),
         };
@@ -265,7 +289,12 @@ impl Runner {
             if last.elapsed() >= Duration::from_secs(1) {
                 last = Instant::now();
                 let (cur, total) = layers.values().fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
-                let msg = format!("pulling {reference}: {} of {} MB in {} layers", cur >> 20, total >> 20, layers.len());
+                let msg = format!(
+                    "pulling {reference}: {} of {} MB in {} layers",
+                    cur >> 20,
+                    total >> 20,
+                    layers.len()
+                );
                 notify::status(&msg);
                 notify::extend_timeout(Duration::from_secs(30));
                 log(journal::INFO, &msg);
@@ -275,7 +304,12 @@ impl Runner {
         Ok(())
     }
 
-    async fn supervise(&self, p: Prepared, term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal) -> Result<End, RunError> {
+    async fn supervise(
+        &self,
+        p: Prepared,
+        term: &mut tokio::signal::unix::Signal,
+        int: &mut tokio::signal::unix::Signal,
+    ) -> Result<End, RunError> {
         let Prepared { attach, mut events, mut health, id } = p;
         let mut output = attach.output;
         let mut relay = Relay::from_env();
@@ -292,7 +326,11 @@ impl Runner {
         loop {
             if !ready && (!want_health || health == Some(HealthStatusEnum::HEALTHY)) {
                 ready = true;
-                let msg = if want_health { format!("running container {started}, healthy") } else { format!("running container {started}") };
+                let msg = if want_health {
+                    format!("running container {started}, healthy")
+                } else {
+                    format!("running container {started}")
+                };
                 notify::ready(&msg);
             }
             tokio::select! {
@@ -327,7 +365,8 @@ impl Runner {
                     None => events = None,
                 },
                 _ = tick.tick(), if watchdog.is_some() => {
-                    if health != Some(HealthStatusEnum::UNHEALTHY) {
+                    // Keep pinging while a stop is under way so the runner can finish it.
+                    if health != Some(HealthStatusEnum::UNHEALTHY) || stopping.is_some() {
                         notify::watchdog();
                     }
                 }
@@ -386,9 +425,10 @@ impl Runner {
     fn stop_in_background(&self) {
         let docker = self.docker().clone();
         let name = self.name();
-        let t = i32::try_from(self.unit.service.stop_timeout.as_secs()).unwrap_or(i32::MAX);
+        let t = spec::stop_seconds(&self.unit);
         tokio::spawn(async move {
-            let _ = docker.stop_container(&name, Some(StopContainerOptionsBuilder::default().t(t).build())).await;
+            let _ =
+                docker.stop_container(&name, Some(StopContainerOptionsBuilder::default().t(t).build())).await;
         });
     }
 
@@ -399,13 +439,16 @@ impl Runner {
         match docker.remove_container(&self.name(), Some(options)).await {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
-            Err(e) if matches!(e, DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
-            Err(e) => log(journal::WARNING, &format!("cannot remove container {}: {}", self.name(), describe(&e))),
+            Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
+            Err(e) => {
+                log(journal::WARNING, &format!("cannot remove container {}: {}", self.name(), describe(&e)))
+            }
         }
     }
 }
 
-type EventStream = futures_util::stream::BoxStream<'static, Result<bollard::models::EventMessage, DockerError>>;
+type EventStream =
+    futures_util::stream::BoxStream<'static, Result<bollard::models::EventMessage, DockerError>>;
 
 struct Prepared {
     attach: bollard::container::AttachContainerResults,

@@ -21,8 +21,18 @@ pub const LABEL_HASH: &str = "io.containerctl.hash";
 pub fn definition_hash(unit: &Unit) -> String {
     let mut h = Sha256::new();
     // Debug output of the validated types is deterministic (BTreeMap, Vec) and covers every field.
-    h.update(format!("{:?}\n{:?}\n{}", unit.container, unit.health, unit.service.stop_timeout.as_secs()).as_bytes());
+    h.update(
+        format!("{:?}\n{:?}\n{}", unit.container, unit.health, unit.service.stop_timeout.as_secs())
+            .as_bytes(),
+    );
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `stop_timeout` in the whole seconds Docker takes, rounded up so "500ms" is not "kill at once".
+pub fn stop_seconds(unit: &Unit) -> i32 {
+    let d = unit.service.stop_timeout;
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -46,10 +56,11 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for p in &c.ports {
         let key = format!("{}/{}", p.container_port, p.protocol.as_str());
-        port_bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding {
-            host_ip: p.host_ip.clone(),
-            host_port: Some(p.host_port.to_string()),
-        });
+        port_bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding { host_ip: p.host_ip.clone(), host_port: Some(p.host_port.to_string()) });
     }
     let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
     exposed.sort();
@@ -66,7 +77,10 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
                 .collect()
         }),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
         // Output reaches the journal through the runner; a second copy on disk is waste.
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         memory: c.memory.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
@@ -95,7 +109,7 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
         labels: Some(labels),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
-        stop_timeout: Some(i64::try_from(unit.service.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
+        stop_timeout: Some(i64::from(stop_seconds(unit))),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         host_config: Some(host_config),
@@ -135,7 +149,11 @@ interval = "5s"
         let hc = b.host_config.expect("host config");
         assert_eq!(
             hc.binds,
-            Some(vec!["/srv:/data:ro".into(), "/var/lib/containerctl/shared/cam:/archive".into(), "cache:/cache".into()])
+            Some(vec![
+                "/srv:/data:ro".into(),
+                "/var/lib/containerctl/shared/cam:/archive".into(),
+                "cache:/cache".into()
+            ])
         );
         let pb = hc.port_bindings.expect("ports");
         assert_eq!(pb["80/tcp"].as_ref().map(Vec::len), Some(2));
@@ -147,6 +165,14 @@ interval = "5s"
         assert_eq!(health.test, Some(vec!["CMD".into(), "true".into()]));
         assert_eq!(health.interval, Some(5_000_000_000));
         assert_eq!(b.labels.expect("labels")[LABEL_UNIT], "web");
+    }
+
+    #[test]
+    fn stop_timeout_rounds_up() {
+        let u = unit::parse("web", "web.toml", &format!("{TEXT}[service]\nstop_timeout = \"500ms\"\n"))
+            .expect("valid");
+        assert_eq!(stop_seconds(&u), 1);
+        assert_eq!(create_body(&u, "h").stop_timeout, Some(1));
     }
 
     #[test]

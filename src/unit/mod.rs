@@ -34,11 +34,7 @@ impl UnitName {
         if ok {
             Ok(UnitName(name.to_owned()))
         } else {
-            Err(format!(
-                "`{}` is not a valid unit name: use {}",
-                name.escape_debug(),
-                Self::RULE
-            ))
+            Err(format!("`{}` is not a valid unit name: use {}", name.escape_debug(), Self::RULE))
         }
     }
 
@@ -219,9 +215,8 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diagnostic>
 
 /// Derives the NAME from a unit file name (`web.toml` → `web`).
 pub fn name_from_file_name(file_name: &str) -> Result<UnitName, String> {
-    let stem = file_name
-        .strip_suffix(".toml")
-        .ok_or_else(|| format!("`{file_name}` does not end in .toml"))?;
+    let stem =
+        file_name.strip_suffix(".toml").ok_or_else(|| format!("`{file_name}` does not end in .toml"))?;
     UnitName::new(stem)
 }
 

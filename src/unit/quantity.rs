@@ -14,15 +14,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("`{text}` is not a duration"));
         }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration"))?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| format!("`{text}` is not a duration"))?;
         rest = rest[num_len..].trim_start();
         let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
@@ -41,7 +37,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=365.0 * 86400.0).contains(&secs) {
         return Err(format!("`{text}` is out of range (0 to 365d)"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -50,12 +46,8 @@ fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 /// Parses a byte size: `"512M"`, `"1G"`, `"64k"`, `"1.5GiB"`, or a bare number of bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let s = text.trim();
-    let num_len = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let value: f64 = s[..num_len]
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (like 512M or 2G)"))?;
+    let num_len = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let value: f64 = s[..num_len].parse().map_err(|_| format!("`{text}` is not a size (like 512M or 2G)"))?;
     let factor: f64 = match s[num_len..].trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -94,7 +86,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("2x").unwrap_err().contains("unknown time unit `x`"));
+        assert!(parse_duration("2x").expect_err("invalid").contains("unknown time unit `x`"));
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
@@ -107,7 +99,7 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("64kib"), Ok(64 * 1024));
         assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("12Q").unwrap_err().contains("`q`"));
+        assert!(parse_size("12Q").expect_err("invalid").contains("`q`"));
         assert!(parse_size("lots").is_err());
     }
 

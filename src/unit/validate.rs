@@ -7,15 +7,24 @@ use std::time::Duration;
 
 use super::raw::{DurationValue, NumberValue, RawContainer, RawHealth, RawService, RawUnit, SizeValue, S};
 use super::{
-    parse_duration, parse_size, Container, Device, Health, Port, Protocol, Restart, Service, Unit,
-    UnitName, Volume, VolumeSource,
+    parse_duration, parse_size, Container, Device, Health, Port, Protocol, Restart, Service, Unit, UnitName,
+    Volume, VolumeSource,
 };
 use crate::diag::Diagnostic;
 
 /// Suffixes that make an `after`/`requires` entry a systemd unit name rather than a NAME.
 const SYSTEMD_SUFFIXES: &[&str] = &[
-    ".service", ".socket", ".target", ".mount", ".automount", ".device", ".path", ".timer",
-    ".slice", ".scope", ".swap",
+    ".service",
+    ".socket",
+    ".target",
+    ".mount",
+    ".automount",
+    ".device",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
+    ".swap",
 ];
 
 pub(super) fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diagnostic>> {
@@ -149,7 +158,13 @@ impl Validator<'_> {
         Some(Unit { name, description, container: container?, service: service?, health: health? })
     }
 
-    fn required(&mut self, table_span: &Range<usize>, value: Option<S<String>>, key: &str, hint: &str) -> Option<S<String>> {
+    fn required(
+        &mut self,
+        table_span: &Range<usize>,
+        value: Option<S<String>>,
+        key: &str,
+        hint: &str,
+    ) -> Option<S<String>> {
         if value.is_none() {
             let header = self.text[table_span.clone()].lines().next().unwrap_or("").len();
             self.error(
@@ -173,14 +188,17 @@ impl Validator<'_> {
         let version = version.and_then(|v| self.version(v));
         let digest = match raw.digest {
             Some(d) => {
-                let ok = d
-                    .get_ref()
-                    .strip_prefix("sha256:")
-                    .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                let ok = d.get_ref().strip_prefix("sha256:").is_some_and(|h| {
+                    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                });
                 if ok {
                     Some(Some(d.into_inner()))
                 } else {
-                    self.error(d.span(), format!("digest `{}` is not sha256:<64 lowercase hex digits>", d.get_ref()), Some("copy it from `docker image inspect --format '{{.Id}}' IMAGE:VERSION`"));
+                    self.error(
+                        d.span(),
+                        format!("digest `{}` is not sha256:<64 lowercase hex digits>", d.get_ref()),
+                        Some("copy it from `docker image inspect --format '{{.Id}}' IMAGE:VERSION`"),
+                    );
                     None
                 }
             }
@@ -200,7 +218,11 @@ impl Validator<'_> {
             let key_ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !key_ok {
-                self.error(v.span(), format!("environment variable name `{}` is not valid", k.escape_debug()), Some("use letters, digits and _, not starting with a digit"));
+                self.error(
+                    v.span(),
+                    format!("environment variable name `{}` is not valid", k.escape_debug()),
+                    Some("use letters, digits and _, not starting with a digit"),
+                );
                 ok = false;
             } else if v.get_ref().contains('\0') {
                 self.error(v.span(), format!("value of `{k}` contains a NUL byte"), None);
@@ -214,11 +236,17 @@ impl Validator<'_> {
         let user = raw.user.and_then(|u| {
             let valid = !u.get_ref().is_empty()
                 && u.get_ref().split(':').count() <= 2
-                && u.get_ref().split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                && u.get_ref().split(':').all(|p| {
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                });
             if valid {
                 Some(u.into_inner())
             } else {
-                self.error(u.span(), format!("user `{}` is not USER or USER:GROUP (names or numeric ids)", u.get_ref()), None);
+                self.error(
+                    u.span(),
+                    format!("user `{}` is not USER or USER:GROUP (names or numeric ids)", u.get_ref()),
+                    None,
+                );
                 ok = false;
                 None
             }
@@ -227,7 +255,11 @@ impl Validator<'_> {
             if clean_absolute(w.get_ref()) {
                 Some(w.into_inner())
             } else {
-                self.error(w.span(), format!("workdir `{}` must be an absolute path without `..`", w.get_ref()), None);
+                self.error(
+                    w.span(),
+                    format!("workdir `{}` must be an absolute path without `..`", w.get_ref()),
+                    None,
+                );
                 ok = false;
                 None
             }
@@ -237,7 +269,9 @@ impl Validator<'_> {
                 let span = m.span();
                 let parsed = match m.into_inner() {
                     SizeValue::Text(t) => parse_size(&t),
-                    SizeValue::Bytes(b) => u64::try_from(b).map_err(|_| "a size cannot be negative".to_owned()),
+                    SizeValue::Bytes(b) => {
+                        u64::try_from(b).map_err(|_| "a size cannot be negative".to_owned())
+                    }
                 };
                 match parsed {
                     Ok(b) if b >= 6 * 1024 * 1024 => Some(Some(b)),
@@ -258,12 +292,18 @@ impl Validator<'_> {
                 let span = c.span();
                 let value = match c.into_inner() {
                     NumberValue::Number(n) => Ok(n),
-                    NumberValue::Text(t) => t.trim().parse::<f64>().map_err(|_| format!("`{t}` is not a number")),
+                    NumberValue::Text(t) => {
+                        t.trim().parse::<f64>().map_err(|_| format!("`{t}` is not a number"))
+                    }
                 };
                 match value {
                     Ok(n) if n > 0.0 && n <= 1024.0 => Some(Some((n * 1e9).round() as u64)),
                     Ok(n) => {
-                        self.error(span, format!("cpus = {n} is out of range (more than 0, at most 1024)"), None);
+                        self.error(
+                            span,
+                            format!("cpus = {n} is out of range (more than 0, at most 1024)"),
+                            None,
+                        );
                         None
                     }
                     Err(e) => {
@@ -307,7 +347,11 @@ impl Validator<'_> {
             return None;
         }
         if s.contains('@') {
-            self.error(span, format!("image `{s}` includes a digest"), Some("move it to digest = \"sha256:...\""));
+            self.error(
+                span,
+                format!("image `{s}` includes a digest"),
+                Some("move it to digest = \"sha256:...\""),
+            );
             return None;
         }
         if !valid_repository(&s) {
@@ -328,10 +372,18 @@ impl Validator<'_> {
             && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
             && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !valid {
-            self.error(span, format!("version `{v}` is not a valid image tag"), Some("use letters, digits, _ . and -, at most 128 characters"));
+            self.error(
+                span,
+                format!("version `{v}` is not a valid image tag"),
+                Some("use letters, digits, _ . and -, at most 128 characters"),
+            );
             None
-        } else if v == "latest" {
-            self.error(span, "version `latest` is not a pinned version", Some("name the exact tag you tested, like version = \"1.4.2\""));
+        } else if v.eq_ignore_ascii_case("latest") {
+            self.error(
+                span,
+                "version `latest` is not a pinned version",
+                Some("name the exact tag you tested, like version = \"1.4.2\""),
+            );
             None
         } else {
             Some(v)
@@ -358,7 +410,11 @@ impl Validator<'_> {
             );
             return None;
         }
-        Some(Device { host: PathBuf::from(host), container: PathBuf::from(container), permissions: perms.to_owned() })
+        Some(Device {
+            host: PathBuf::from(host),
+            container: PathBuf::from(container),
+            permissions: perms.to_owned(),
+        })
     }
 
     fn volume(&mut self, v: S<String>) -> Option<Volume> {
@@ -371,7 +427,9 @@ impl Validator<'_> {
             [src, rest @ ..] if src.starts_with('/') => {
                 (clean_absolute(src).then(|| VolumeSource::Host(PathBuf::from(src))), rest)
             }
-            [src, rest @ ..] => (valid_volume_name(src).then(|| VolumeSource::Named((*src).to_owned())), rest),
+            [src, rest @ ..] => {
+                (valid_volume_name(src).then(|| VolumeSource::Named((*src).to_owned())), rest)
+            }
             [] => (None, &[]),
         };
         let (target, read_only) = match rest {
@@ -408,7 +466,22 @@ impl Validator<'_> {
         parsed
     }
 
-    fn duration(&mut self, value: Option<S<DurationValue>>, default: Duration, key: &str) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        value: Option<S<DurationValue>>,
+        default: Duration,
+        key: &str,
+    ) -> Option<Duration> {
+        self.duration_min(value, default, key, Duration::ZERO)
+    }
+
+    fn duration_min(
+        &mut self,
+        value: Option<S<DurationValue>>,
+        default: Duration,
+        key: &str,
+        min: Duration,
+    ) -> Option<Duration> {
         let Some(value) = value else { return Some(default) };
         let span = value.span();
         let parsed = match value.into_inner() {
@@ -416,6 +489,11 @@ impl Validator<'_> {
             DurationValue::Seconds(s) => parse_duration(&s.to_string()),
         };
         match parsed {
+            Ok(d) if d < min => {
+                let min = super::systemd_duration(min);
+                self.error(span, format!("{key} must be at least {min}"), None);
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.error(span, format!("{key}: {e}"), None);
@@ -434,8 +512,12 @@ impl Validator<'_> {
                 "always" => Some(Restart::Always),
                 other => {
                     let hint = match other {
-                        "unless-stopped" => Some("systemd owns restarts: use \"always\" and stop the unit to keep it down".to_owned()),
-                        _ => closest(other, &["no", "on-failure", "always"]).map(|c| format!("did you mean \"{c}\"?")),
+                        "unless-stopped" => Some(
+                            "systemd owns restarts: use \"always\" and stop the unit to keep it down"
+                                .to_owned(),
+                        ),
+                        _ => closest(other, &["no", "on-failure", "always"])
+                            .map(|c| format!("did you mean \"{c}\"?")),
                     };
                     self.error(
                         r.span(),
@@ -467,9 +549,12 @@ impl Validator<'_> {
         for item in list {
             let s = item.get_ref();
             if SYSTEMD_SUFFIXES.iter().any(|suffix| s.ends_with(suffix)) {
-                let valid = s.len() <= 255
-                    && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
-                if valid {
+                let valid =
+                    s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
+                if *s == own.service() {
+                    self.error(item.span(), format!("{key}: a unit cannot depend on itself"), None);
+                    ok = false;
+                } else if valid {
                     out.push(s.clone());
                 } else {
                     self.error(item.span(), format!("{key}: `{s}` is not a valid systemd unit name"), None);
@@ -483,7 +568,11 @@ impl Validator<'_> {
                     }
                     Ok(n) => out.push(n.service()),
                     Err(e) => {
-                        self.error(item.span(), format!("{key}: {e}"), Some("name another unit (NAME) or a systemd unit (like network-online.target)"));
+                        self.error(
+                            item.span(),
+                            format!("{key}: {e}"),
+                            Some("name another unit (NAME) or a systemd unit (like network-online.target)"),
+                        );
                         ok = false;
                     }
                 }
@@ -501,29 +590,19 @@ impl Validator<'_> {
             }
             None => {
                 let header = self.text[span.clone()].lines().next().unwrap_or("").len();
-                self.error(span.start..span.start + header, "missing required key `cmd` in [health]", Some("add cmd = [\"PROGRAM\", \"ARG\"...]"));
+                self.error(
+                    span.start..span.start + header,
+                    "missing required key `cmd` in [health]",
+                    Some("add cmd = [\"PROGRAM\", \"ARG\"...]"),
+                );
                 None
             }
         };
-        let interval = self.duration(raw.interval, Duration::from_secs(30), "interval");
-        let timeout = self.duration(raw.timeout, Duration::from_secs(10), "timeout");
+        let interval =
+            self.duration_min(raw.interval, Duration::from_secs(30), "interval", Duration::from_secs(1));
+        let timeout =
+            self.duration_min(raw.timeout, Duration::from_secs(10), "timeout", Duration::from_millis(100));
         let start_period = self.duration(raw.start_period, Duration::ZERO, "start_period");
-        let interval = interval.and_then(|d| {
-            if d < Duration::from_secs(1) {
-                self.error(span.start..span.start, "health interval must be at least 1s", None);
-                None
-            } else {
-                Some(d)
-            }
-        });
-        let timeout = timeout.and_then(|d| {
-            if d < Duration::from_millis(100) {
-                self.error(span.start..span.start, "health timeout must be at least 100ms", None);
-                None
-            } else {
-                Some(d)
-            }
-        });
         let retries = match raw.retries {
             None => Some(3),
             Some(r) if (1..=100).contains(r.get_ref()) => Some(*r.get_ref() as u32),
@@ -532,7 +611,13 @@ impl Validator<'_> {
                 None
             }
         };
-        Some(Health { cmd: cmd?, interval: interval?, timeout: timeout?, retries: retries?, start_period: start_period? })
+        Some(Health {
+            cmd: cmd?,
+            interval: interval?,
+            timeout: timeout?,
+            retries: retries?,
+            start_period: start_period?,
+        })
     }
 }
 
@@ -579,7 +664,8 @@ fn valid_repository(image: &str) -> bool {
         let first = parts[0];
         if first.contains('.') || first.contains(':') || first == "localhost" {
             let (host, port) = first.split_once(':').unwrap_or((first, "1"));
-            let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            let host_ok =
+                !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
             if !host_ok || !port_ok {
                 return false;
@@ -752,7 +838,14 @@ retries  = 3
 
     #[test]
     fn path_tricks_are_refused() {
-        for v in ["/srv/../etc:/data", "/srv:/data/../..", "/srv:data", "shared:../x:/d", "/srv//x:/d", "/srv:/d:rx"] {
+        for v in [
+            "/srv/../etc:/data",
+            "/srv:/data/../..",
+            "/srv:data",
+            "shared:../x:/d",
+            "/srv//x:/d",
+            "/srv:/d:rx",
+        ] {
             let e = errors(&format!("{MIN}volumes = [\"{v}\"]\n"));
             assert!(e[0].message.starts_with("volume"), "{v}: {e:?}");
         }
@@ -771,13 +864,17 @@ retries  = 3
 
     #[test]
     fn latest_is_not_a_pin() {
-        let e = errors("[container]\nimage = \"a\"\nversion = \"latest\"\n");
-        assert!(e[0].message.contains("not a pinned version"));
+        for v in ["latest", "Latest"] {
+            let e = errors(&format!("[container]\nimage = \"a\"\nversion = \"{v}\"\n"));
+            assert!(e[0].message.contains("not a pinned version"), "{v}");
+        }
     }
 
     #[test]
     fn dependencies_map_names_and_pass_systemd_units() {
         let e = errors(&format!("{MIN}[service]\nrequires = [\"web\"]\n"));
+        assert!(e[0].message.contains("itself"));
+        let e = errors(&format!("{MIN}[service]\nafter = [\"containerctl@web.service\"]\n"));
         assert!(e[0].message.contains("itself"));
         let e = errors(&format!("{MIN}[service]\nafter = [\"Bad Name\"]\n"));
         assert!(e[0].message.starts_with("after: `Bad Name` is not a valid unit name"));
@@ -789,6 +886,8 @@ retries  = 3
         assert_eq!(e[0].message, "missing required key `cmd` in [health]");
         let e = errors(&format!("{MIN}[health]\ncmd = []\n"));
         assert_eq!(e[0].message, "health cmd is empty");
+        let e = errors(&format!("{MIN}[health]\ncmd = [\"true\"]\ninterval = \"500ms\"\n"));
+        assert_eq!((e[0].line, e[0].message.as_str()), (6, "interval must be at least 1s"));
         let e = errors(&format!("{MIN}[health]\ncmd = [\"true\"]\nretries = 0\n"));
         assert!(e[0].message.starts_with("retries = 0"));
     }

@@ -314,3 +314,19 @@ EOF
     expect_eq "a unit with enabled = false stays down" "$(prop manual ActiveState)" inactive
     sctl stop containerctl@boot
 }
+
+t_foreign_container_is_not_touched() {
+    tb_host "$HOST" docker run -d --name containerctl-foreign ctl-test/busybox:1 sleep 1000 </dev/null >/dev/null
+    unit_write foreign <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+    reload
+    sctl start containerctl@foreign 2>/dev/null || true
+    wait_prop 20 foreign ActiveState failed
+    expect_contains "StatusText" "$(prop foreign StatusText)" "exists that containerctl did not create"
+    expect_eq "the foreign container still runs" \
+        "$(tb_host "$HOST" docker inspect -f '{{.State.Running}}' containerctl-foreign </dev/null)" true
+    tb_host "$HOST" docker rm -f containerctl-foreign </dev/null >/dev/null
+}

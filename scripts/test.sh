@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, from a bare Debian 12 machine with root: installs what it needs
+# (docker.io, debootstrap, ...), starts dockerd if nothing runs it, then runs lints, unit and
+# golden-file tests, integration tests against the real dockerd, and system tests in real
+# systemd hosts. .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+
+step() { printf '\n==> %s (at %ds)\n' "$*" "$((SECONDS - t0))"; }
+
+if ! command -v cargo >/dev/null; then
+    echo "error: cargo not found: install a Rust toolchain (1.80 or newer, e.g. with rustup) first" >&2
+    exit 1
+fi
+t0=$SECONDS
+step "dependencies"
+TB_DEPS+=(go-md2man)
+tb_ensure_deps
+tb_ensure_dockerd
+
+step "format and lints"
+cargo fmt --check
+cargo clippy --locked --all-targets --features docker-tests -- -D warnings
+
+step "release build"
+cargo build --locked --release
+
+step "test images"
+tb_build_images
+
+step "unit, golden-file and dockerd integration tests"
+cargo test --locked --features docker-tests
+
+step "system tests in systemd hosts"
+tests/system/run.sh
