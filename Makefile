@@ -4,6 +4,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 LIBEXECDIR ?= $(PREFIX)/libexec/containerctl
 SYSTEMDDIR ?= $(PREFIX)/lib/systemd
 UNITDIR ?= $(SYSTEMDDIR)/system
@@ -15,7 +16,8 @@ SYSCONFDIR ?= /etc
 CARGO ?= cargo
 TARGET_DIR ?= target/release
 
-BINARIES = containerctl containerctl-generator containerctl-runner
+BINARIES = containerctl containerctld containerctl-generator containerctl-runner
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 .PHONY: all build install uninstall check clean
 
@@ -28,23 +30,33 @@ install:
 	@for b in $(BINARIES); do \
 	  test -x $(TARGET_DIR)/$$b || { echo "error: $(TARGET_DIR)/$$b is missing: run make first" >&2; exit 1; }; \
 	done
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(TARGET_DIR)/containerctl $(DESTDIR)$(BINDIR)/containerctl
+	install -m 0755 $(TARGET_DIR)/containerctld $(DESTDIR)$(SBINDIR)/containerctld
 	install -m 0755 $(TARGET_DIR)/containerctl-runner $(DESTDIR)$(LIBEXECDIR)/containerctl-runner
 	install -m 0755 $(TARGET_DIR)/containerctl-generator $(DESTDIR)$(GENERATORDIR)/containerctl-generator
 	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' units/containerctl@.service.in > $(DESTDIR)$(UNITDIR)/containerctl@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctl@.service
 	install -m 0644 units/containerctl.slice $(DESTDIR)$(UNITDIR)/containerctl.slice
+	sed 's|@SBINDIR@|$(SBINDIR)|g' units/containerctld.service.in > $(DESTDIR)$(UNITDIR)/containerctld.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctld.service
+	install -m 0644 packaging/containerctl.sysusers $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/containerctl/units
 	install -d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	@if command -v go-md2man >/dev/null; then \
-	  go-md2man -in docs/containerctl.unit.5.md -out $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5; \
-	else echo "note: go-md2man not found; man page installed as markdown in $(DOCDIR)"; fi
+	  for page in docs/*.[0-9].md; do \
+	    base=$$(basename $$page .md); section=$${base##*.}; \
+	    go-md2man -in $$page -out $(DESTDIR)$(MANDIR)/man$$section/$$base; \
+	  done; \
+	else echo "note: go-md2man not found; man pages installed as markdown in $(DOCDIR)"; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/containerctl $(DESTDIR)$(LIBEXECDIR)/containerctl-runner \
+	rm -f $(DESTDIR)$(BINDIR)/containerctl $(DESTDIR)$(SBINDIR)/containerctld $(DESTDIR)$(LIBEXECDIR)/containerctl-runner \
+	  $(DESTDIR)$(UNITDIR)/containerctld.service $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf \
 	  $(DESTDIR)$(GENERATORDIR)/containerctl-generator $(DESTDIR)$(UNITDIR)/containerctl@.service \
 	  $(DESTDIR)$(UNITDIR)/containerctl.slice $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5
 	rm -rf $(DESTDIR)$(DOCDIR)

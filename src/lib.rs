@@ -4,11 +4,19 @@
 //! translation, the Docker spec) do no I/O; the modules that touch files, systemd or Docker say so
 //! in their docs. See ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod devices;
 pub mod diag;
 pub mod generator;
 pub mod journal;
+pub mod logs;
 pub mod notify;
+pub mod policy;
 pub mod runner;
 pub mod search;
+pub mod systemd;
 pub mod unit;

@@ -92,7 +92,7 @@ pub async fn connect() -> Result<Docker, RunError> {
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
 pub async fn run(unit: Unit) -> u8 {
-    let mut runner = Runner { unit, docker: None, hash: String::new() };
+    let mut runner = Runner { unit, docker: None, hash: String::new(), owned: false };
     match runner.run().await {
         Ok(code) => code,
         Err(e) => {
@@ -108,6 +108,9 @@ struct Runner {
     unit: Unit,
     docker: Option<Docker>,
     hash: String,
+    /// Whether `containerctl-NAME` is known to be ours (labelled for this unit, or created here).
+    /// Only then may the runner remove it.
+    owned: bool,
 }
 
 /// How the container's life ended, as far as the runner is concerned.
@@ -171,6 +174,7 @@ impl Runner {
                     "a container named {name} exists that containerctl did not create: rename or remove it (docker rm -f {name})"
                 )));
             }
+            self.owned = true;
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
             let same = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
             if running && same {
@@ -212,6 +216,7 @@ impl Runner {
             .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
             .await
             .map_err(docker_err("cannot create the container"))?;
+        self.owned = true;
         let attach = self.attach().await?;
         if self.unit.health.is_some() {
             events = Some(self.events());
@@ -434,7 +439,7 @@ impl Runner {
 
     /// Removes the container, whatever state it is in. Failures are logged, not fatal.
     async fn remove(&self) {
-        let Some(docker) = &self.docker else { return };
+        let Some(docker) = self.docker.as_ref().filter(|_| self.owned) else { return };
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         match docker.remove_container(&self.name(), Some(options)).await {
             Ok(()) => {}

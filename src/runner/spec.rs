@@ -86,6 +86,10 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
         memory: c.memory.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
         nano_cpus: c.nano_cpus.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         readonly_rootfs: c.read_only.then_some(true),
+        init: c.init.then_some(true),
+        privileged: c.privileged.then_some(true),
+        cap_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
+        network_mode: c.network.clone(),
         ..Default::default()
     };
     let healthcheck = unit.health.as_ref().map(|h| HealthConfig {
@@ -133,6 +137,7 @@ volumes = ["/srv:/data:ro", "shared:cam:/archive", "cache:/cache"]
 ports = ["8080:80", "127.0.0.1:8081:80", "53:53/udp"]
 memory = "64M"
 cpus = 0.5
+init = true
 [health]
 cmd = ["true"]
 interval = "5s"
@@ -160,6 +165,7 @@ interval = "5s"
         assert_eq!(hc.devices.expect("devices")[0].cgroup_permissions.as_deref(), Some("rw"));
         assert_eq!(hc.restart_policy.and_then(|r| r.name), Some(RestartPolicyNameEnum::NO));
         assert_eq!(hc.memory, Some(64 << 20));
+        assert_eq!(hc.init, Some(true));
         assert_eq!(hc.nano_cpus, Some(500_000_000));
         let health = b.healthcheck.expect("health");
         assert_eq!(health.test, Some(vec!["CMD".into(), "true".into()]));

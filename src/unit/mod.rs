@@ -85,6 +85,14 @@ pub struct Container {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub read_only: bool,
+    /// Run Docker's init (tini) as PID 1 to forward signals and reap zombies.
+    pub init: bool,
+    /// Docker's privileged mode: every device and capability. Admin-only under the policy.
+    pub privileged: bool,
+    /// Capabilities added to Docker's default set (`NET_ADMIN`, without the `CAP_` prefix).
+    pub capabilities: Vec<String>,
+    /// Docker network mode: `bridge` (default), `host`, `none` or a network's name.
+    pub network: Option<String>,
     /// Memory limit in bytes.
     pub memory: Option<u64>,
     /// CPU limit in billionths of a CPU (Docker's NanoCpus).

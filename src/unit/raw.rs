@@ -38,6 +38,11 @@ pub struct RawContainer {
     pub user: Option<S<String>>,
     pub workdir: Option<S<String>>,
     pub read_only: Option<S<bool>>,
+    pub init: Option<S<bool>>,
+    pub privileged: Option<S<bool>>,
+    #[serde(default)]
+    pub capabilities: Vec<S<String>>,
+    pub network: Option<S<String>>,
     pub memory: Option<S<SizeValue>>,
     pub cpus: Option<S<NumberValue>>,
 }

@@ -315,6 +315,35 @@ impl Validator<'_> {
             None => Some(None),
         };
         let read_only = raw.read_only.map(S::into_inner).unwrap_or(false);
+        let init = raw.init.map(S::into_inner).unwrap_or(false);
+        let privileged = raw.privileged.map(S::into_inner).unwrap_or(false);
+        let mut capabilities = Vec::new();
+        for cap in raw.capabilities {
+            let name = cap.get_ref().trim_start_matches("CAP_").to_ascii_uppercase();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') || name == "ALL" {
+                self.error(
+                    cap.span(),
+                    format!("capability `{}` is not a capability name", cap.get_ref()),
+                    Some("name one capability like NET_ADMIN; use privileged = true for all of them"),
+                );
+                ok = false;
+            } else if !capabilities.contains(&name) {
+                capabilities.push(name);
+            }
+        }
+        let network = raw.network.and_then(|n| {
+            if valid_volume_name(n.get_ref()) {
+                Some(n.into_inner())
+            } else {
+                self.error(
+                    n.span(),
+                    format!("network `{}` is not bridge, host, none or a network name", n.get_ref()),
+                    None,
+                );
+                ok = false;
+                None
+            }
+        });
         if !ok {
             return None;
         }
@@ -330,6 +359,10 @@ impl Validator<'_> {
             user,
             workdir,
             read_only,
+            init,
+            privileged,
+            capabilities,
+            network,
             memory: memory?,
             nano_cpus: nano_cpus?,
         })
@@ -747,6 +780,9 @@ ports   = ["8080:80", "127.0.0.1:9000:9000/udp", "[::1]:7000:7000"]
 user = "1000:1000"
 workdir = "/data"
 read_only = true
+init = true
+capabilities = ["net_admin", "CAP_SYS_TIME"]
+network = "host"
 memory = "256M"
 cpus = 0.5
 
@@ -776,6 +812,9 @@ retries  = 3
         assert_eq!(u.container.ports[1].host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(u.container.ports[2].host_ip.as_deref(), Some("::1"));
         assert_eq!(u.container.memory, Some(256 << 20));
+        assert!(u.container.init && u.container.read_only && !u.container.privileged);
+        assert_eq!(u.container.capabilities, ["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!(u.container.network.as_deref(), Some("host"));
         assert_eq!(u.container.nano_cpus, Some(500_000_000));
         assert_eq!(u.service.after, ["containerctl@db.service", "network-online.target"]);
         assert_eq!(u.service.requires, ["containerctl@db.service"]);

@@ -2,8 +2,10 @@
 # non-zero (with a message on stderr) on failure. Unit names are unique per scenario so
 # scenarios never see each other's units.
 
+# init = true: tini forwards SIGTERM, so `sleep` stops at once instead of after stop_timeout.
 BUSYBOX='image = "ctl-test/busybox"
-version = "1"'
+version = "1"
+init = true'
 
 t_start_stop_restart_status() {
     unit_write web <<EOF
@@ -329,4 +331,26 @@ EOF
     expect_eq "the foreign container still runs" \
         "$(tb_host "$HOST" docker inspect -f '{{.State.Running}}' containerctl-foreign </dev/null)" true
     tb_host "$HOST" docker rm -f containerctl-foreign </dev/null >/dev/null
+}
+
+t_stop_timeout_kills_a_container_that_ignores_sigterm() {
+    unit_write stubborn <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sh", "-c", "trap '' TERM; echo ignoring-term; while true; do sleep 0.2; done"]
+[service]
+stop_timeout = "2s"
+EOF
+    reload
+    sctl start containerctl@stubborn
+    wait_journal 20 stubborn ignoring-term
+    local start elapsed
+    start=$(date +%s%N)
+    sctl stop containerctl@stubborn
+    elapsed=$((($(date +%s%N) - start) / 1000000))
+    expect "stop waited for stop_timeout (${elapsed} ms)" test "$elapsed" -ge 1900
+    expect "stop did not wait much longer than stop_timeout (${elapsed} ms)" test "$elapsed" -lt 8000
+    expect_eq "a deliberate stop is not a failure" "$(prop stubborn ActiveState)" inactive
+    expect "the container is removed" container_absent stubborn
 }

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks for container units, each printed against Docker itself measured in the same run.
+# Not a test: it prints figures (record them in BENCHMARKS.md) and fails only if it cannot measure.
+#   bench/units.sh [ROUNDS]      (default 10 rounds per timing; release binaries must be built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+# shellcheck source=tests/system/lib.sh
+source tests/system/lib.sh
+
+ROUNDS=${1:-10}
+HOST=bench
+export TB_RUN=bench
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+now_ms() { date +%s%3N; }
+in_host() { tb_host "$HOST" "$@"; }
+_is_running() { [[ $(prop "$1" ActiveState) == active && -n $(container_id "$1") ]]; }
+_docker_restarted() {
+    [[ $(in_host docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$1") =~ ^[1-9][0-9]*\ true$ ]]
+}
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+trap tb_cleanup EXIT
+
+echo "== generator: 1000 unit files (on this machine, release build)"
+gen_dir=$(mktemp -d)
+mkdir -p "$gen_dir/units" "$gen_dir/out"
+for i in $(seq 1 1000); do
+    sed "s/^description = .*/description = \"bench unit $i\"/" examples/camera.toml >"$gen_dir/units/u$i.toml"
+done
+gen_times=()
+for _ in $(seq 1 "$ROUNDS"); do
+    rm -rf "$gen_dir/out" && mkdir "$gen_dir/out"
+    t=$(date +%s%N)
+    CONTAINERCTL_UNIT_PATH=$gen_dir/units target/release/containerctl-generator "$gen_dir/out"
+    gen_times+=($((($(date +%s%N) - t) / 1000)))
+done
+generated=$(find "$gen_dir/out" -name 50-containerctl.conf | wc -l)
+[[ $generated == 1000 ]] || { echo "generator wrote $generated drop-ins, not 1000" >&2; exit 1; }
+gen_us=$(printf '%s\n' "${gen_times[@]}" | median)
+rm -rf "$gen_dir"
+printf 'generator, 1000 units: median %.1f ms over %d runs (target < 100 ms)\n' "$(awk -v u="$gen_us" 'BEGIN{print u/1000}')" "$ROUNDS"
+
+stage=$(mktemp -d)
+make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
+tb_host_start "$HOST"
+tb_host_install "$HOST" "$stage"
+rm -rf "$stage"
+
+echo
+echo "== start: systemctl start (returns at READY=1) vs docker run -d (returns once running)"
+unit_write bstart <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sleep", "1000"]
+init = true
+[service]
+enabled = false
+EOF
+reload
+ours=() theirs=()
+for _ in $(seq 1 "$ROUNDS"); do
+    t=$(now_ms)
+    in_host systemctl start containerctl@bstart
+    ours+=($(($(now_ms) - t)))
+    in_host systemctl stop containerctl@bstart
+    t=$(now_ms)
+    in_host docker run -d --init --name bstart-docker ctl-test/busybox:1 sleep 1000 >/dev/null
+    theirs+=($(($(now_ms) - t)))
+    in_host docker rm -f bstart-docker >/dev/null
+done
+start_ours=$(printf '%s\n' "${ours[@]}" | median)
+start_docker=$(printf '%s\n' "${theirs[@]}" | median)
+echo "systemctl start -> READY: median ${start_ours} ms; docker run -d: median ${start_docker} ms;" \
+    "ratio $(ratio "$start_ours" "$start_docker") (target <= 1.5; both include one docker exec)"
+
+echo
+echo "== crash -> running again: restart=on-failure (restart_sec=100ms) vs docker --restart=on-failure"
+echo "   (die -> start of the next container, from the engine's own event timestamps; Docker's"
+echo "    first restart delay is 100 ms, so both wait the same)"
+unit_write bcrash <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sh", "-c", "sleep 1; exit 1"]
+[service]
+restart = "on-failure"
+restart_sec = "100ms"
+enabled = false
+EOF
+reload
+# gap NAME_FILTER SINCE: ms between the first die and the following start.
+gap() {
+    in_host docker events --since "$2" --until "$(in_host date +%s.%N)" --filter "$1" \
+        --filter event=die --filter event=start --format '{{.TimeNano}} {{.Action}}' |
+        awk '$2 == "die" && !d {d = $1} $2 == "start" && d {printf "%d\n", ($1 - d) / 1000000; exit}'
+}
+ours=() theirs=()
+for _ in $(seq 1 "$ROUNDS"); do
+    since=$(in_host date +%s.%N)
+    in_host systemctl start containerctl@bcrash
+    wait_restarts 30 bcrash 1
+    tb_wait_for 30 "bcrash running again" _is_running bcrash
+    ours+=("$(gap label=io.containerctl.unit=bcrash "$since")")
+    in_host systemctl stop containerctl@bcrash
+    in_host systemctl reset-failed containerctl@bcrash 2>/dev/null || true
+
+    since=$(in_host date +%s.%N)
+    in_host docker run -d --name bcrash-docker --restart=on-failure ctl-test/busybox:1 sh -c 'sleep 1; exit 1' >/dev/null
+    tb_wait_for 30 "docker restarted bcrash-docker" _docker_restarted bcrash-docker
+    theirs+=("$(gap container=bcrash-docker "$since")")
+    in_host docker rm -f bcrash-docker >/dev/null
+done
+crash_ours=$(printf '%s\n' "${ours[@]}" | median)
+crash_docker=$(printf '%s\n' "${theirs[@]}" | median)
+echo "crash -> running: median ${crash_ours} ms; docker: median ${crash_docker} ms;" \
+    "ratio $(ratio "$crash_ours" "$crash_docker") (target <= 1.5)"
+
+echo
+echo "== memory: 50 units running, per runner process"
+for i in $(seq 1 50); do
+    unit_write "m$i" <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sleep", "100000"]
+init = true
+[service]
+enabled = false
+EOF
+done
+reload
+in_host sh -c 'for i in $(seq 1 50); do echo containerctl@m$i.service; done | xargs systemctl start'
+# shellcheck disable=SC2016
+in_host sh -c '
+    for i in $(seq 1 50); do
+        pid=$(systemctl show -p MainPID --value containerctl@m$i.service)
+        awk "/^Rss:/ {r=\$2} /^Private_Clean:/ {p+=\$2} /^Private_Dirty:/ {p+=\$2} END {print r, p}" /proc/$pid/smaps_rollup
+    done' >/tmp/containerctl-bench-mem
+awk '{r+=$1; p+=$2; n++} END {
+    printf "runner RSS: %.2f MiB average; private (clean + dirty): %.2f MiB average over %d runners (target <= 3 MiB)\n", r/n/1024, p/n/1024, n}' \
+    /tmp/containerctl-bench-mem
+# Docker's own per-container supervisor, for scale: containerd-shim's private memory.
+in_host sh -c 'for pid in $(pgrep -f containerd-shim | head -50); do
+        awk "/^Private_Clean:/ {p+=\$2} /^Private_Dirty:/ {p+=\$2} END {print p}" /proc/$pid/smaps_rollup; done' |
+    awk '{p+=$1; n++} END {if (n) printf "for scale, containerd-shim (Docker'"'"'s per-container process): %.2f MiB private average over %d\n", p/n/1024, n}'
+rm -f /tmp/containerctl-bench-mem

@@ -1,0 +1,113 @@
+//! The one error type of the API, mapped to status codes with an exhaustive match.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::diag::Diagnostic;
+use crate::policy::Violation;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Forbidden {
+        message: String,
+        violations: Vec<Violation>,
+    },
+    NotFound(String),
+    Conflict(String),
+    TooLarge,
+    Invalid {
+        message: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The detail is logged; the response says only that something went wrong.
+    Internal(String),
+    JobFailed {
+        message: String,
+        result: String,
+        status_text: String,
+        log: Vec<String>,
+    },
+    Unavailable(String),
+}
+
+#[derive(Serialize)]
+struct WireDiagnostic<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    message: &'a str,
+    hint: Option<&'a str>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::BadRequest(m) => {
+                (StatusCode::BAD_REQUEST, json!({"kind": "bad_request", "message": m}))
+            }
+            ApiError::Forbidden { message, violations } => (
+                StatusCode::FORBIDDEN,
+                json!({"kind": "forbidden", "message": message, "violations": violations}),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({"kind": "not_found", "message": m})),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({"kind": "conflict", "message": m})),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"kind": "too_large", "message": format!("request body is larger than {} bytes", super::MAX_BODY_BYTES)}),
+            ),
+            ApiError::Invalid { message, diagnostics } => {
+                let d: Vec<WireDiagnostic> = diagnostics
+                    .iter()
+                    .map(|d| WireDiagnostic {
+                        file: &d.file,
+                        line: d.line,
+                        column: d.column,
+                        message: &d.message,
+                        hint: d.hint.as_deref(),
+                    })
+                    .collect();
+                let rendered: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"kind": "invalid", "message": message, "diagnostics": d, "rendered": rendered}),
+                )
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"kind": "internal", "message": "internal error: see the journal of containerctld"}),
+                )
+            }
+            ApiError::JobFailed { message, result, status_text, log } => (
+                StatusCode::BAD_GATEWAY,
+                json!({"kind": "job_failed", "message": message, "result": result, "status_text": status_text, "log": log}),
+            ),
+            ApiError::Unavailable(m) => {
+                (StatusCode::SERVICE_UNAVAILABLE, json!({"kind": "unavailable", "message": m}))
+            }
+        };
+        (status, Json(json!({ "error": body }))).into_response()
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::systemd::SystemdError> for ApiError {
+    fn from(e: crate::systemd::SystemdError) -> Self {
+        use crate::systemd::SystemdError as E;
+        match e {
+            E::NoSuchUnit { unit } => ApiError::NotFound(format!("systemd knows no unit {unit}")),
+            E::Connect(_) | E::Disconnected { .. } => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

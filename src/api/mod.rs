@@ -1,0 +1,136 @@
+//! The HTTP/JSON API under /api/v1 (docs/api.md), served on the local socket by containerctld.
+//!
+//! `app` builds the router so tests can call it directly. Who the caller is comes from the
+//! transport: on the Unix socket, SO_PEERCRED (see [`Peer`] and [`authorize_peer`]). Handlers see
+//! only a [`Caller`] and the [`Daemon`]; every change goes through `daemon::ops`, which applies the
+//! policy and records history and audit.
+
+mod error;
+mod units;
+
+use std::sync::Arc;
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::UnixListener;
+
+pub use error::ApiError;
+
+use crate::daemon::Daemon;
+use crate::policy::Role;
+
+/// Largest request body accepted (a unit file is at most 256 KiB).
+pub const MAX_BODY_BYTES: usize = 300 * 1024;
+
+/// Who is calling, as established by the transport.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// For history and audit, e.g. `uid 1000 (alice)`.
+    pub actor: String,
+}
+
+/// Credentials of the process at the other end of the Unix socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: Option<i32>,
+}
+
+impl Connected<axum::serve::IncomingStream<'_, UnixListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, UnixListener>) -> Self {
+        match stream.io().peer_cred() {
+            Ok(c) => Peer { uid: c.uid(), gid: c.gid(), pid: c.pid() },
+            // Unknown credentials are nobody's: refused by authorize_peer.
+            Err(_) => Peer { uid: u32::MAX, gid: u32::MAX, pid: None },
+        }
+    }
+}
+
+/// The router with every route of docs/api.md. Authentication is added by the transport.
+pub fn app(daemon: Arc<Daemon>) -> Router {
+    let api = Router::new()
+        .route("/units", get(units::list).post(units::create))
+        .route("/units/{name}", get(units::detail).delete(units::remove))
+        .route("/units/{name}/file", get(units::file).put(units::put_file))
+        .route("/units/{name}/set", post(units::set))
+        .route("/units/{name}/start", post(units::start))
+        .route("/units/{name}/stop", post(units::stop))
+        .route("/units/{name}/restart", post(units::restart))
+        .route("/units/{name}/enable", post(units::enable))
+        .route("/units/{name}/disable", post(units::disable))
+        .route("/units/{name}/history", get(units::history))
+        .route("/units/{name}/revisions/{rev}", get(units::revision))
+        .route("/units/{name}/diff", get(units::diff))
+        .route("/units/{name}/revert", post(units::revert))
+        .route("/units/{name}/logs", get(units::logs))
+        .route("/units/{name}/events", get(units::events))
+        .route("/devices", get(units::devices))
+        .route("/audit", get(units::audit));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest("method not allowed on this route".into())
+        })
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(daemon)
+}
+
+/// The socket's app: `app` behind [`authorize_peer`].
+pub fn socket_app(daemon: Arc<Daemon>) -> Router {
+    app(daemon.clone()).layer(axum::middleware::from_fn_with_state(daemon, authorize_peer))
+}
+
+/// Turns the peer's credentials into a [`Caller`]: uid 0 is admin, members of the configured
+/// group are operators, anyone else is refused before any handler runs.
+pub async fn authorize_peer(
+    State(daemon): State<Arc<Daemon>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let role = if peer.uid == 0 {
+        Some(Role::Admin)
+    } else if daemon.group_gid().is_some_and(|gid| peer_in_group(&peer, gid)) {
+        Some(Role::Operator)
+    } else {
+        None
+    };
+    let Some(role) = role else {
+        return ApiError::Forbidden {
+            message: format!(
+                "uid {} may not use containerctl: ask an admin to add you to the group {}",
+                peer.uid, daemon.config.group
+            ),
+            violations: Vec::new(),
+        }
+        .into_response();
+    };
+    let user = nix::unistd::User::from_uid(peer.uid.into()).ok().flatten().map(|u| u.name);
+    let actor = match user {
+        Some(name) => format!("uid {} ({name})", peer.uid),
+        None => format!("uid {}", peer.uid),
+    };
+    request.extensions_mut().insert(Caller { role, actor });
+    next.run(request).await
+}
+
+/// Whether the peer process has `gid` as its primary or a supplementary group. Supplementary
+/// groups come from /proc/PID/status, which reflects the process's real credentials.
+fn peer_in_group(peer: &Peer, gid: u32) -> bool {
+    if peer.gid == gid {
+        return true;
+    }
+    let Some(pid) = peer.pid else { return false };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse::<u32>() == Ok(gid)))
+}

@@ -1,0 +1,319 @@
+//! Handlers of /api/v1 (docs/api.md). Thin: parse the request, call the daemon, shape the reply.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+
+use super::{ApiError, Caller};
+use crate::daemon::ops::{self, Applied, JobDone};
+use crate::daemon::Daemon;
+use crate::policy::{self, Action, Role};
+
+type D = State<Arc<Daemon>>;
+type R<T> = Result<Json<T>, ApiError>;
+
+/// A JSON body, with axum's rejections turned into our error shape.
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match b {
+        Ok(Json(v)) => Ok(v),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::TooLarge)
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("bad request body: {}", e.body_text()))),
+    }
+}
+
+fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
+    policy::may(caller.role, Action::Read, name, false)
+        .map_err(|v| ApiError::Forbidden { message: v.to_string(), violations: vec![v] })
+}
+
+pub async fn list(State(d): D, Extension(c): Extension<Caller>) -> R<Vec<crate::daemon::UnitView>> {
+    read(&c, "*")?;
+    Ok(Json(d.list()))
+}
+
+pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    let view = d.view(&name).ok_or_else(|| ApiError::NotFound(format!("no unit {name}")))?;
+    let text = d.definition(&name).map(|def| def.text).unwrap_or_default();
+    let events = d.db().events(Some(name.as_str()), 20)?;
+    let log = crate::logs::tail(&name, 10).await;
+    let mut v = serde_json::to_value(view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.insert("text".into(), json!(text));
+        m.insert("events".into(), json!(events));
+        m.insert("log".into(), json!(log));
+    }
+    Ok(Json(v))
+}
+
+pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    let def = d.definition(&name).ok_or_else(|| ApiError::NotFound(format!("no unit file for {name}")))?;
+    let revision = d.db().latest_revision(name.as_str())?.map(|r| r.rev);
+    Ok(Json(json!({"path": def.path.display().to_string(), "text": def.text, "revision": revision})))
+}
+
+#[derive(Deserialize)]
+pub struct PutFile {
+    text: String,
+    #[serde(default)]
+    restart: bool,
+}
+
+pub async fn put_file(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    b: Result<Json<PutFile>, JsonRejection>,
+) -> R<Applied> {
+    let name = ops::name(&name)?;
+    let b = body(b)?;
+    Ok(Json(d.apply_text(&c, &name, b.text, "edit", b.restart).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Set {
+    assignments: Vec<String>,
+    #[serde(default)]
+    restart: bool,
+}
+
+pub async fn set(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    b: Result<Json<Set>, JsonRejection>,
+) -> R<Applied> {
+    let name = ops::name(&name)?;
+    let b = body(b)?;
+    if b.assignments.is_empty() {
+        return Err(ApiError::BadRequest("give at least one KEY=VALUE".into()));
+    }
+    Ok(Json(d.set(&c, &name, &b.assignments, "set", b.restart).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Create {
+    name: String,
+    image: String,
+    version: String,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+pub async fn create(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<Create>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let name = ops::name(&b.name)?;
+    let applied = d.create(&c, &name, &b.image, &b.version, &b.args).await?;
+    Ok((StatusCode::CREATED, Json(applied)).into_response())
+}
+
+pub async fn remove(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
+    let name = ops::name(&name)?;
+    d.remove(&c, &name).await?;
+    Ok(Json(json!({"name": name.to_string(), "removed": true})))
+}
+
+pub async fn start(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
+    Ok(Json(d.job(&c, &ops::name(&name)?, Action::Start).await?))
+}
+
+pub async fn stop(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
+    Ok(Json(d.job(&c, &ops::name(&name)?, Action::Stop).await?))
+}
+
+pub async fn restart(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
+    Ok(Json(d.job(&c, &ops::name(&name)?, Action::Restart).await?))
+}
+
+pub async fn enable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {
+    Ok(Json(d.enable(&c, &ops::name(&name)?, true).await?))
+}
+
+pub async fn disable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {
+    Ok(Json(d.enable(&c, &ops::name(&name)?, false).await?))
+}
+
+pub async fn history(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    Ok(Json(json!(d.db().revisions(name.as_str())?)))
+}
+
+pub async fn revision(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path((name, rev)): Path<(String, String)>,
+) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    let rev: u32 =
+        rev.parse().map_err(|_| ApiError::BadRequest(format!("`{rev}` is not a revision number")))?;
+    let r = d.db().revision(name.as_str(), rev)?;
+    let r = r.ok_or_else(|| ApiError::NotFound(format!("unit {name} has no revision {rev}")))?;
+    Ok(Json(json!(r)))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    from: Option<u32>,
+    to: Option<u32>,
+}
+
+pub async fn diff(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    let current = d.definition(&name).map(|def| def.text).unwrap_or_default();
+    let revisions = d.db().revisions(name.as_str())?;
+    let text_of = |rev: u32| -> Result<String, ApiError> {
+        let r = d.db().revision(name.as_str(), rev)?;
+        r.map(|r| r.text).ok_or_else(|| ApiError::NotFound(format!("unit {name} has no revision {rev}")))
+    };
+    let (to_label, to_text) = match q.to {
+        Some(rev) => (json!(rev), text_of(rev)?),
+        None => (json!("current"), current.clone()),
+    };
+    let from = match q.from {
+        Some(rev) => rev,
+        None => {
+            // The latest revision whose text differs from the target.
+            let mut pick = None;
+            for r in &revisions {
+                if q.to.is_some_and(|t| r.rev >= t) {
+                    continue;
+                }
+                if text_of(r.rev)? != to_text {
+                    pick = Some(r.rev);
+                    break;
+                }
+            }
+            pick.ok_or_else(|| {
+                ApiError::NotFound(format!("unit {name} has no earlier revision to compare with"))
+            })?
+        }
+    };
+    let from_text = text_of(from)?;
+    let diff = similar::TextDiff::from_lines(&from_text, &to_text)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{name} revision {from}"), &format!("{name} {to_label}"))
+        .to_string();
+    Ok(Json(json!({"from": from, "to": to_label, "diff": diff})))
+}
+
+#[derive(Deserialize)]
+pub struct Revert {
+    rev: u32,
+    #[serde(default)]
+    restart: bool,
+}
+
+pub async fn revert(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    b: Result<Json<Revert>, JsonRejection>,
+) -> R<Applied> {
+    let name = ops::name(&name)?;
+    let b = body(b)?;
+    Ok(Json(d.revert(&c, &name, b.rev, b.restart).await?))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    n: Option<u32>,
+    #[serde(default)]
+    follow: bool,
+}
+
+pub async fn logs(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Response, ApiError> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    if d.view(&name).is_none() {
+        return Err(ApiError::NotFound(format!("no unit {name}")));
+    }
+    let n = q.n.unwrap_or(50).min(100_000);
+    let mut child = crate::logs::spawn(&name, n, q.follow)
+        .map_err(|e| ApiError::Internal(format!("cannot run journalctl: {e}")))?;
+    let stdout = child.stdout.take().ok_or_else(|| ApiError::Internal("journalctl has no stdout".into()))?;
+    let lines = tokio::io::BufReader::new(stdout).lines();
+    let stream = futures_util::stream::unfold((lines, child), |(mut lines, child)| async move {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    if let Some(l) = crate::logs::parse_json_line(&line) {
+                        let mut out = serde_json::to_vec(&l).unwrap_or_default();
+                        out.push(b'\n');
+                        return Some((Ok::<_, std::io::Error>(out), (lines, child)));
+                    }
+                }
+                _ => return None,
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<u32>,
+    unit: Option<String>,
+}
+
+pub async fn events(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<Limit>,
+) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    Ok(Json(json!(d.db().events(Some(name.as_str()), q.limit.unwrap_or(50).min(10_000))?)))
+}
+
+pub async fn devices(State(d): D, Extension(c): Extension<Caller>) -> R<Value> {
+    read(&c, "*")?;
+    let units: Vec<(String, crate::unit::Unit)> = d
+        .definitions()
+        .into_iter()
+        .filter_map(|(n, def)| def.unit.ok().map(|u| (n.to_string(), u)))
+        .collect();
+    Ok(Json(json!(crate::devices::scan(crate::devices::BY_ID_DIRS, &units))))
+}
+
+pub async fn audit(State(d): D, Extension(c): Extension<Caller>, Query(q): Query<Limit>) -> R<Value> {
+    if c.role < Role::Admin {
+        return Err(ApiError::Forbidden {
+            message: "only an admin may read the audit trail".into(),
+            violations: vec![],
+        });
+    }
+    let unit = q.unit.as_deref().map(ops::name).transpose()?;
+    Ok(Json(json!(d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?)))
+}

@@ -1,0 +1,180 @@
+//! The daemon's configuration, /etc/containerctl/containerctl.toml. Every key is optional; the
+//! defaults are the documented behaviour (containerctl.toml(5), packaging/containerctl.toml).
+//!
+//! Parsing is pure; `load` is the only function that reads a file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diag::Diagnostic;
+use crate::unit::parse_duration;
+
+pub const DEFAULT_PATH: &str = "/etc/containerctl/containerctl.toml";
+pub const DEFAULT_SOCKET: &str = "/run/containerctl/containerctl.sock";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/containerctl";
+/// The only directory the API writes unit files to (admin units, highest precedence).
+pub const ADMIN_UNIT_DIR: &str = "/etc/containerctl/units";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Group whose members are operators on the local socket.
+    pub group: String,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub unit_dir: PathBuf,
+    pub policy: Policy,
+    pub history: History,
+}
+
+/// What a non-admin's unit definition may contain. Admins are not limited.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    /// Host bind-mount sources must be one of these directories or below one.
+    pub allowed_host_paths: Vec<PathBuf>,
+    /// Devices an operator may map: exact paths, or a prefix ending in `*` (`/dev/ttyUSB*`).
+    pub allowed_devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub revisions_per_unit: u32,
+    pub events_per_unit: u32,
+    pub event_max_age: Duration,
+    pub audit_max_rows: u32,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            revisions_per_unit: 100,
+            events_per_unit: 1000,
+            event_max_age: Duration::from_secs(30 * 86400),
+            audit_max_rows: 100_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            group: "containerctl".into(),
+            socket: DEFAULT_SOCKET.into(),
+            state_dir: DEFAULT_STATE_DIR.into(),
+            unit_dir: ADMIN_UNIT_DIR.into(),
+            policy: Policy::default(),
+            history: History::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    history: RawHistory,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    group: Option<String>,
+    socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    allowed_host_paths: Vec<PathBuf>,
+    #[serde(default)]
+    allowed_devices: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    revisions_per_unit: Option<u32>,
+    events_per_unit: Option<u32>,
+    event_max_age: Option<String>,
+    audit_max_rows: Option<u32>,
+}
+
+/// Parses the text of a configuration file named `file` (for messages).
+pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        Diagnostic::at(file, text, e.span().unwrap_or(0..0), e.message().trim_end().to_owned(), None)
+    })?;
+    let mut c = Config::default();
+    if let Some(g) = raw.api.group {
+        c.group = g;
+    }
+    if let Some(s) = raw.api.socket {
+        c.socket = s;
+    }
+    for p in &raw.policy.allowed_host_paths {
+        if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(Diagnostic::file_level(
+                file,
+                format!("policy.allowed_host_paths: `{}` must be an absolute path without ..", p.display()),
+                None,
+            ));
+        }
+    }
+    c.policy.allowed_host_paths = raw.policy.allowed_host_paths;
+    c.policy.allowed_devices = raw.policy.allowed_devices;
+    let h = raw.history;
+    let d = History::default();
+    c.history = History {
+        revisions_per_unit: h.revisions_per_unit.unwrap_or(d.revisions_per_unit).max(1),
+        events_per_unit: h.events_per_unit.unwrap_or(d.events_per_unit),
+        event_max_age: match h.event_max_age {
+            Some(s) => parse_duration(&s)
+                .map_err(|e| Diagnostic::file_level(file, format!("history.event_max_age: {e}"), None))?,
+            None => d.event_max_age,
+        },
+        audit_max_rows: h.audit_max_rows.unwrap_or(d.audit_max_rows),
+    };
+    Ok(c)
+}
+
+/// Reads the configuration; a missing file means every default.
+pub fn load(path: &Path) -> Result<Config, Diagnostic> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&path.display().to_string(), &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(Diagnostic::file_level(&path.display().to_string(), format!("cannot read: {e}"), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(parse("c.toml", ""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn keys_are_read_and_unknown_ones_refused() {
+        let c = parse(
+            "c.toml",
+            "[policy]\nallowed_host_paths = [\"/srv/containers\"]\nallowed_devices = [\"/dev/ttyUSB*\"]\n\
+             [history]\nevent_max_age = \"7d\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.policy.allowed_host_paths, [PathBuf::from("/srv/containers")]);
+        assert_eq!(c.history.event_max_age, Duration::from_secs(7 * 86400));
+        let e = parse("c.toml", "[policy]\nallowed_paths = []\n").expect_err("unknown key");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("allowed_paths"));
+        let e = parse("c.toml", "[policy]\nallowed_host_paths = [\"srv\"]\n").expect_err("relative");
+        assert!(e.message.contains("absolute"));
+    }
+}

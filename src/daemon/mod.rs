@@ -1,0 +1,421 @@
+//! containerctld: the API over systemd (zbus), Docker (bollard) and SQLite.
+//!
+//! Containers do not depend on the daemon: runners keep them going while it is down. The daemon
+//! keeps live state pushed by systemd (PropertiesChanged) and Docker (events), records history,
+//! and serves the API. Everything that makes the daemon do background work arrives as an
+//! [`Event`] on one channel and is handled in [`Daemon::handle`]; requests are served by the API
+//! handlers, which change things only through [`ops`].
+
+pub mod ops;
+mod sources;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::db::{Db, NewEvent, Retention};
+use crate::search::{self, Found};
+use crate::systemd::{Systemd, UnitChange, UnitState};
+use crate::unit::{self, Unit, UnitName};
+
+pub use sources::run;
+
+/// Everything that can make the daemon do work outside a request.
+#[derive(Debug)]
+pub enum Event {
+    /// systemd pushed a change of a container unit.
+    Systemd(UnitChange),
+    /// The systemd watch ended (bus lost); the sources task reconnects.
+    SystemdLost,
+    /// A Docker event about a containerctl container or an image.
+    Docker(bollard::models::EventMessage),
+    /// Docker's event stream (re)started: relist so nothing missed is lost.
+    DockerConnected,
+    /// A CPU/memory sample of a unit's container.
+    Sample { name: String, cpu_percent: Option<f64>, memory_bytes: Option<u64> },
+    /// Time to apply the history retention.
+    Prune,
+}
+
+/// A parsed unit file, cached by path, modification time and length.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub path: PathBuf,
+    pub text: String,
+    pub unit: Result<Unit, String>,
+    stamp: (SystemTime, u64),
+}
+
+/// Live per-unit facts that do not come from systemd.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub health: Option<String>,
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+pub struct Daemon {
+    pub config: Config,
+    pub db: Mutex<Db>,
+    pub systemd: Systemd,
+    pub docker: Option<bollard::Docker>,
+    /// systemd's view, keyed by NAME; updated from signals, never polled.
+    pub units: RwLock<BTreeMap<String, UnitState>>,
+    pub live: RwLock<HashMap<String, Live>>,
+    definitions: RwLock<HashMap<PathBuf, Definition>>,
+    /// Serialises changes to unit files so two edits never interleave.
+    pub write_lock: tokio::sync::Mutex<()>,
+    group_gid: Option<u32>,
+}
+
+/// One unit as the API lists it (docs/api.md `Unit`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitView {
+    pub name: String,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub version: Option<String>,
+    pub source: Option<String>,
+    pub valid: bool,
+    pub error: Option<String>,
+    pub enabled: bool,
+    pub protected: bool,
+    pub active_state: String,
+    pub sub_state: String,
+    pub result: String,
+    pub status_text: String,
+    pub n_restarts: u32,
+    pub exit_code: i32,
+    pub exit_status: i32,
+    pub main_pid: u32,
+    pub since_us: u64,
+    pub health: Option<String>,
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Daemon {
+    pub fn new(config: Config, db: Db, systemd: Systemd, docker: Option<bollard::Docker>) -> Daemon {
+        let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
+        Daemon {
+            config,
+            db: Mutex::new(db),
+            systemd,
+            docker,
+            units: RwLock::new(BTreeMap::new()),
+            live: RwLock::new(HashMap::new()),
+            definitions: RwLock::new(HashMap::new()),
+            write_lock: tokio::sync::Mutex::new(()),
+            group_gid,
+        }
+    }
+
+    pub fn group_gid(&self) -> Option<u32> {
+        self.group_gid
+    }
+
+    pub fn db(&self) -> std::sync::MutexGuard<'_, Db> {
+        // A panic while holding the lock leaves SQLite consistent (transactions); keep serving.
+        self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The unit files of the search path, parsed (cached while a file is unchanged).
+    pub fn definitions(&self) -> Vec<(UnitName, Definition)> {
+        let mut out = Vec::new();
+        for found in search::discover(&search::search_path()) {
+            if let Found::File { name, path } = found {
+                if let Some(d) = self.definition_at(&name, &path) {
+                    out.push((name, d));
+                }
+            }
+        }
+        out
+    }
+
+    /// The definition of `name` from the search path, if it has a file.
+    pub fn definition(&self, name: &UnitName) -> Option<Definition> {
+        let path = search::find(&search::search_path(), name)?;
+        self.definition_at(name, &path)
+    }
+
+    fn definition_at(&self, name: &UnitName, path: &Path) -> Option<Definition> {
+        let meta = std::fs::metadata(path).ok()?;
+        let stamp = (meta.modified().ok()?, meta.len());
+        if let Some(d) = self.definitions.read().ok()?.get(path) {
+            if d.stamp == stamp {
+                return Some(d.clone());
+            }
+        }
+        let text = match search::read_unit_file(path) {
+            Ok(t) => t,
+            Err(d) => {
+                return Some(Definition {
+                    path: path.to_owned(),
+                    text: String::new(),
+                    unit: Err(d.to_string()),
+                    stamp,
+                })
+            }
+        };
+        let file = path.display().to_string();
+        let unit = unit::parse(name.as_str(), &file, &text)
+            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+        let d = Definition { path: path.to_owned(), text, unit, stamp };
+        if let Ok(mut cache) = self.definitions.write() {
+            cache.insert(path.to_owned(), d.clone());
+        }
+        Some(d)
+    }
+
+    /// Every unit: those with files plus loaded instances without one.
+    pub fn list(&self) -> Vec<UnitView> {
+        let units = self.units.read().map(|u| u.clone()).unwrap_or_default();
+        let live = self.live.read().map(|l| l.clone()).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (name, def) in self.definitions() {
+            seen.insert(name.to_string());
+            out.push(view(name.as_str(), Some(&def), units.get(name.as_str()), live.get(name.as_str())));
+        }
+        for (name, state) in &units {
+            if !seen.contains(name) && state.exists() {
+                out.push(view(name, None, Some(state), live.get(name)));
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    pub fn view(&self, name: &UnitName) -> Option<UnitView> {
+        let def = self.definition(name);
+        let units = self.units.read().ok()?;
+        let state = units.get(name.as_str());
+        if def.is_none() && !state.is_some_and(UnitState::exists) {
+            return None;
+        }
+        let live = self.live.read().ok()?;
+        Some(view(name.as_str(), def.as_ref(), state, live.get(name.as_str())))
+    }
+
+    /// Re-reads systemd's state of every container unit.
+    pub async fn resync_systemd(&self) -> Result<(), crate::systemd::SystemdError> {
+        let states = self.systemd.list().await?;
+        let mut map = BTreeMap::new();
+        for s in states {
+            if let Some(name) = s.instance() {
+                map.insert(name.to_owned(), s.clone());
+            }
+        }
+        if let Ok(mut units) = self.units.write() {
+            *units = map;
+        }
+        Ok(())
+    }
+
+    /// Refreshes one unit's state from systemd (after a job, before answering).
+    pub async fn refresh(&self, name: &UnitName) {
+        if let Ok(state) = self.systemd.unit_state(&name.service()).await {
+            self.apply_state(name.as_str(), state);
+        }
+    }
+
+    fn record(&self, unit: &str, kind: &str, detail: String, at_ms: i64) {
+        let mut db = self.db();
+        match db.has_event(unit, kind, at_ms) {
+            Ok(true) => {}
+            _ => {
+                let e = NewEvent { unit: unit.to_owned(), at_ms, kind: kind.to_owned(), detail };
+                if let Err(err) = db.record_event(&e) {
+                    tracing::warn!("cannot record event for {unit}: {err}");
+                }
+            }
+        }
+    }
+
+    /// Stores a new systemd state and records the lifecycle transitions it shows.
+    fn apply_state(&self, name: &str, state: UnitState) {
+        let previous = self.units.read().ok().and_then(|u| u.get(name).cloned());
+        let at = if state.state_change_us > 0 {
+            i64::try_from(state.state_change_us / 1000).unwrap_or(i64::MAX)
+        } else {
+            now_ms()
+        };
+        if let Some(prev) = &previous {
+            if state.n_restarts > prev.n_restarts {
+                self.record(name, "restarted", format!("restart #{}", state.n_restarts), at);
+            }
+            if prev.active_state != state.active_state {
+                match state.active_state.as_str() {
+                    "active" => self.record(name, "ready", state.status_text.clone(), at),
+                    "failed" => self.record(
+                        name,
+                        "failed",
+                        format!("{}, status {}: {}", state.result, state.exec_main_status, state.status_text),
+                        at,
+                    ),
+                    "inactive" if prev.active_state != "inactive" => {
+                        self.record(name, "stopped", format!("status {}", state.exec_main_status), at)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Ok(mut units) = self.units.write() {
+            units.insert(name.to_owned(), state);
+        }
+    }
+
+    /// Handles one event of the daemon's loop.
+    pub async fn handle(&self, event: Event) {
+        match event {
+            Event::Systemd(UnitChange::State(state)) => {
+                if let Some(name) = state.instance().map(str::to_owned) {
+                    self.apply_state(&name, state);
+                }
+            }
+            Event::Systemd(UnitChange::New(unit)) => {
+                if let Some(name) = crate::systemd::instance_of(&unit).and_then(|n| UnitName::new(n).ok()) {
+                    self.refresh(&name).await;
+                }
+            }
+            Event::Systemd(UnitChange::Removed(unit)) => {
+                if let Some(name) = crate::systemd::instance_of(&unit) {
+                    if let Ok(mut units) = self.units.write() {
+                        units.remove(name);
+                    }
+                }
+            }
+            Event::Systemd(UnitChange::Reloaded) | Event::SystemdLost => {
+                if let Err(e) = self.resync_systemd().await {
+                    tracing::warn!("cannot re-read unit states: {e}");
+                }
+            }
+            Event::Docker(message) => self.docker_event(message),
+            Event::DockerConnected => self.relist_containers().await,
+            Event::Sample { name, cpu_percent, memory_bytes } => {
+                if let Ok(mut live) = self.live.write() {
+                    let l = live.entry(name).or_default();
+                    l.cpu_percent = cpu_percent;
+                    l.memory_bytes = memory_bytes;
+                }
+            }
+            Event::Prune => {
+                let h = &self.config.history;
+                let r = Retention {
+                    revisions_per_unit: h.revisions_per_unit,
+                    events_per_unit: h.events_per_unit,
+                    event_max_age_ms: i64::try_from(h.event_max_age.as_millis()).unwrap_or(i64::MAX),
+                    audit_max_rows: h.audit_max_rows,
+                };
+                match self.db().prune(&r, now_ms()) {
+                    Ok(report) => tracing::debug!("pruned history: {report:?}"),
+                    Err(e) => tracing::warn!("cannot prune history: {e}"),
+                }
+            }
+        }
+    }
+
+    fn docker_event(&self, m: bollard::models::EventMessage) {
+        let Some(action) = m.action.clone() else { return };
+        let attrs = m.actor.as_ref().and_then(|a| a.attributes.clone()).unwrap_or_default();
+        let at = m.time_nano.map(|n| n / 1_000_000).or(m.time.map(|s| s * 1000)).unwrap_or_else(now_ms);
+        if let Some(name) = attrs.get(crate::runner::spec::LABEL_UNIT) {
+            let (kind, detail) = match action.as_str() {
+                "start" => ("started", attrs.get("image").cloned().unwrap_or_default()),
+                "die" => ("exited", format!("status {}", attrs.get("exitCode").map_or("?", String::as_str))),
+                "oom" => ("oom", "killed by the kernel's out-of-memory handler".to_owned()),
+                a if a.starts_with("health_status") => {
+                    let status =
+                        a.trim_start_matches("health_status").trim_start_matches(':').trim().to_owned();
+                    if let Ok(mut live) = self.live.write() {
+                        live.entry(name.clone()).or_default().health = Some(status.clone());
+                    }
+                    ("health", status)
+                }
+                _ => return,
+            };
+            self.record(name, kind, detail, at);
+        } else if action == "pull" {
+            let image = m.actor.and_then(|a| a.id).unwrap_or_default();
+            for (name, def) in self.definitions() {
+                if def.unit.as_ref().is_ok_and(|u| u.container.reference() == image) {
+                    self.record(name.as_str(), "pulled", image.clone(), at);
+                }
+            }
+        }
+    }
+
+    /// After (re)connecting to Docker: take health from the containers as they are now.
+    async fn relist_containers(&self) {
+        let Some(docker) = &self.docker else { return };
+        let filters = HashMap::from([("label", vec![crate::runner::spec::LABEL_UNIT])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(containers) = docker.list_containers(Some(options)).await else { return };
+        let mut health = HashMap::new();
+        for c in containers {
+            let Some(name) = c.labels.as_ref().and_then(|l| l.get(crate::runner::spec::LABEL_UNIT)).cloned()
+            else {
+                continue;
+            };
+            let status = c.status.unwrap_or_default();
+            let h = ["(healthy)", "(unhealthy)", "(health: starting)"]
+                .iter()
+                .find(|s| status.contains(*s))
+                .map(|s| s.trim_matches(|c| c == '(' || c == ')').trim_start_matches("health: ").to_owned());
+            health.insert(name, h);
+        }
+        if let Ok(mut live) = self.live.write() {
+            for (name, h) in health {
+                live.entry(name).or_default().health = h;
+            }
+        }
+    }
+}
+
+fn view(name: &str, def: Option<&Definition>, state: Option<&UnitState>, live: Option<&Live>) -> UnitView {
+    let unit = def.and_then(|d| d.unit.as_ref().ok());
+    let running = state.is_some_and(|s| s.active_state == "active" || s.active_state == "activating");
+    UnitView {
+        name: name.to_owned(),
+        description: unit.and_then(|u| u.description.clone()),
+        image: unit.map(|u| u.container.image.clone()),
+        version: unit.map(|u| u.container.version.clone()),
+        source: def.map(|d| d.path.display().to_string()),
+        valid: def.is_some_and(|d| d.unit.is_ok()),
+        error: def.and_then(|d| d.unit.as_ref().err().cloned()),
+        enabled: unit.is_some_and(|u| u.service.enabled),
+        protected: unit.is_some_and(|u| u.service.protected),
+        active_state: state.map_or("inactive".into(), |s| s.active_state.clone()),
+        sub_state: state.map_or("dead".into(), |s| s.sub_state.clone()),
+        result: state.map_or("success".into(), |s| s.result.clone()),
+        status_text: state.map(|s| s.status_text.clone()).unwrap_or_default(),
+        n_restarts: state.map_or(0, |s| s.n_restarts),
+        exit_code: state.map_or(0, |s| s.exec_main_code),
+        exit_status: state.map_or(0, |s| s.exec_main_status),
+        main_pid: state.map_or(0, |s| s.main_pid),
+        since_us: state.map_or(0, |s| s.state_change_us),
+        health: if unit.is_some_and(|u| u.health.is_some()) && running {
+            live.and_then(|l| l.health.clone()).or(Some("starting".into()))
+        } else {
+            None
+        },
+        cpu_percent: if running { live.and_then(|l| l.cpu_percent) } else { None },
+        memory_bytes: if running { live.and_then(|l| l.memory_bytes) } else { None },
+    }
+}
+
+/// Shared handle used by the API.
+pub type Shared = Arc<Daemon>;

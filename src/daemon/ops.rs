@@ -1,0 +1,437 @@
+//! Every change to units goes through here: validation, policy, an atomic write of the file,
+//! a revision and an audit record, daemon-reload, and systemd jobs awaited to their end.
+//! Nothing is written unless everything before the write passed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::{now_ms, Daemon, UnitView};
+use crate::api::{ApiError, Caller};
+use crate::db::NewAudit;
+use crate::policy::{self, Action, Role};
+use crate::unit::{self, Unit, UnitName, VolumeSource};
+
+#[derive(Debug, Serialize)]
+pub struct Applied {
+    pub name: String,
+    pub changed: bool,
+    pub revision: Option<u32>,
+    pub restarted: bool,
+    pub path: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobDone {
+    pub name: String,
+    pub job: u32,
+    pub result: String,
+    pub state: Option<UnitView>,
+}
+
+pub fn name(raw: &str) -> Result<UnitName, ApiError> {
+    UnitName::new(raw).map_err(ApiError::BadRequest)
+}
+
+impl Daemon {
+    fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        unit: &str,
+        before: Option<String>,
+        after: Option<String>,
+        result: &str,
+    ) {
+        let entry = NewAudit {
+            at_ms: now_ms(),
+            actor: caller.actor.clone(),
+            role: caller.role.to_string(),
+            action: action.to_owned(),
+            unit: Some(unit.to_owned()),
+            before,
+            after,
+            result: result.to_owned(),
+        };
+        if let Err(e) = self.db().record_audit(&entry) {
+            tracing::error!("cannot record audit of {action} {unit}: {e}");
+        }
+        tracing::info!(
+            actor = %caller.actor, role = %caller.role, action, unit, result,
+            "{} {action} {unit}: {result}", caller.actor
+        );
+    }
+
+    fn current_unit(&self, name: &UnitName) -> Option<Unit> {
+        self.definition(name).and_then(|d| d.unit.ok())
+    }
+
+    fn protected(&self, name: &UnitName) -> bool {
+        self.current_unit(name).is_some_and(|u| u.service.protected)
+    }
+
+    /// Validates, checks and writes `text` as the admin unit file of `name`.
+    pub async fn apply_text(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        text: String,
+        action: &str,
+        restart: bool,
+    ) -> Result<Applied, ApiError> {
+        let _guard = self.write_lock.lock().await;
+        let target = self.config.unit_dir.join(format!("{name}.toml"));
+        let file = target.display().to_string();
+        let after = unit::parse(name.as_str(), &file, &text).map_err(|diagnostics| ApiError::Invalid {
+            message: format!("{file} is not valid: nothing was changed"),
+            diagnostics,
+        })?;
+        let current = self.definition(name);
+        let before = current.as_ref().and_then(|d| d.unit.as_ref().ok());
+        policy::may(caller.role, Action::Edit, name.as_str(), false).map_err(forbidden_one)?;
+        if caller.role < Role::Admin {
+            let resolved = resolve_host_paths(&after);
+            policy::check_definition(caller.role, &self.config.policy, before, &resolved).map_err(|v| {
+                let result = v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                self.audit(caller, action, name.as_str(), None, None, &format!("refused: {result}"));
+                ApiError::Forbidden {
+                    message: format!("the policy refuses this definition of {name}: nothing was changed"),
+                    violations: v,
+                }
+            })?;
+        }
+        let unchanged = current.as_ref().is_some_and(|d| d.path == target && d.text == text);
+        if unchanged {
+            return Ok(Applied {
+                name: name.to_string(),
+                changed: false,
+                revision: None,
+                restarted: false,
+                path: file,
+            });
+        }
+        self.import_if_new(name, current.as_ref().map(|d| d.text.as_str()));
+        write_atomically(&target, &text)
+            .map_err(|e| ApiError::Internal(format!("cannot write {file}: {e}")))?;
+        let revision = self.db().record_revision(name.as_str(), &caller.actor, action, &text, now_ms())?;
+        self.audit(caller, action, name.as_str(), current.map(|d| d.text), Some(text), "ok");
+        self.systemd.reload().await?;
+        let active =
+            self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
+        let mut restarted = false;
+        if restart && active == Some(true) {
+            self.job(caller, name, Action::Restart).await?;
+            restarted = true;
+        }
+        Ok(Applied { name: name.to_string(), changed: true, revision, restarted, path: file })
+    }
+
+    /// Records the text a unit had before containerctl first changed it, so diffs have a base.
+    fn import_if_new(&self, name: &UnitName, text: Option<&str>) {
+        let Some(text) = text else { return };
+        let mut db = self.db();
+        if matches!(db.latest_revision(name.as_str()), Ok(None)) {
+            if let Err(e) = db.record_revision(name.as_str(), "containerctld", "import", text, now_ms()) {
+                tracing::warn!("cannot import the first revision of {name}: {e}");
+            }
+        }
+    }
+
+    /// `set NAME KEY=VALUE...` keeping the file's comments and layout.
+    pub async fn set(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        assignments: &[String],
+        action: &str,
+        restart: bool,
+    ) -> Result<Applied, ApiError> {
+        let current = self.definition(name).ok_or_else(|| not_found(name))?;
+        let text = apply_assignments(&current.text, assignments).map_err(ApiError::BadRequest)?;
+        self.apply_text(caller, name, text, action, restart).await
+    }
+
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        image: &str,
+        version: &str,
+        args: &[String],
+    ) -> Result<Applied, ApiError> {
+        if self.definition(name).is_some() {
+            return Err(ApiError::Conflict(format!(
+                "unit {name} already exists: edit it with containerctl edit {name}"
+            )));
+        }
+        let mut doc = toml_edit::DocumentMut::new();
+        let mut container = toml_edit::Table::new();
+        container.insert("image", toml_edit::value(image));
+        container.insert("version", toml_edit::value(version));
+        if !args.is_empty() {
+            let mut a = toml_edit::Array::new();
+            for arg in args {
+                a.push(arg.as_str());
+            }
+            container.insert("args", toml_edit::value(a));
+        }
+        doc.insert("container", toml_edit::Item::Table(container));
+        self.apply_text(caller, name, doc.to_string(), "new", false).await
+    }
+
+    pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), ApiError> {
+        let current = self.definition(name).ok_or_else(|| not_found(name))?;
+        policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
+            self.audit(caller, "rm", name.as_str(), None, None, &format!("refused: {v}"));
+            forbidden_one(v)
+        })?;
+        let _guard = self.write_lock.lock().await;
+        if !current.path.starts_with(&self.config.unit_dir) {
+            return Err(ApiError::Conflict(format!(
+                "{} is a vendor or runtime unit and cannot be removed: mask it with ln -s /dev/null {}/{name}.toml",
+                current.path.display(),
+                self.config.unit_dir.display()
+            )));
+        }
+        let _ = self.systemd.stop(&name.service()).await;
+        self.import_if_new(name, Some(&current.text));
+        std::fs::remove_file(&current.path)
+            .map_err(|e| ApiError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
+        self.db().record_revision(name.as_str(), &caller.actor, "rm", "", now_ms())?;
+        self.audit(caller, "rm", name.as_str(), Some(current.text), None, "ok");
+        self.systemd.reload().await?;
+        Ok(())
+    }
+
+    /// start, stop or restart, awaited to the job's end.
+    pub async fn job(&self, caller: &Caller, name: &UnitName, action: Action) -> Result<JobDone, ApiError> {
+        let verb = match action {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            _ => "restart",
+        };
+        if self.definition(name).is_none() && !self.units.read().is_ok_and(|u| u.contains_key(name.as_str()))
+        {
+            return Err(not_found(name));
+        }
+        policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            self.audit(caller, verb, name.as_str(), None, None, &format!("refused: {v}"));
+            forbidden_one(v)
+        })?;
+        let unit = name.service();
+        let outcome = match action {
+            Action::Start => self.systemd.start(&unit).await?,
+            Action::Stop => self.systemd.stop(&unit).await?,
+            _ => self.systemd.restart(&unit).await?,
+        };
+        self.refresh(name).await;
+        let state = self.view(name);
+        if outcome.is_done() {
+            self.audit(caller, verb, name.as_str(), None, None, "ok");
+            return Ok(JobDone { name: name.to_string(), job: outcome.job, result: outcome.result, state });
+        }
+        let status_text = state.as_ref().map(|s| s.status_text.clone()).unwrap_or_default();
+        let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
+        self.audit(caller, verb, name.as_str(), None, None, &format!("job {}", outcome.result));
+        Err(ApiError::JobFailed {
+            message: format!(
+                "{verb} of {unit} ended with result {}{}",
+                outcome.result,
+                if status_text.is_empty() { String::new() } else { format!(": {status_text}") }
+            ),
+            result: outcome.result,
+            status_text,
+            log,
+        })
+    }
+
+    pub async fn enable(&self, caller: &Caller, name: &UnitName, enabled: bool) -> Result<Applied, ApiError> {
+        let action = if enabled { Action::Enable } else { Action::Disable };
+        policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(forbidden_one)?;
+        let verb = if enabled { "enable" } else { "disable" };
+        self.set(caller, name, &[format!("service.enabled={enabled}")], verb, false).await
+    }
+
+    pub async fn revert(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        rev: u32,
+        restart: bool,
+    ) -> Result<Applied, ApiError> {
+        let r = self.db().revision(name.as_str(), rev)?;
+        let r = r.ok_or_else(|| {
+            ApiError::NotFound(format!("unit {name} has no revision {rev}: see containerctl history {name}"))
+        })?;
+        if r.text.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "revision {rev} of {name} is its removal: pick an earlier one"
+            )));
+        }
+        self.apply_text(caller, name, r.text, "revert", restart).await
+    }
+}
+
+fn not_found(name: &UnitName) -> ApiError {
+    ApiError::NotFound(format!(
+        "no unit {name}: create it with containerctl new {name} or list units with containerctl list"
+    ))
+}
+
+fn forbidden_one(v: policy::Violation) -> ApiError {
+    ApiError::Forbidden { message: v.to_string(), violations: vec![v] }
+}
+
+/// Follows symlinks of host paths that exist, so an allow-listed directory holding a symlink to
+/// /etc does not let /etc through the policy.
+fn resolve_host_paths(u: &Unit) -> Unit {
+    let mut u = u.clone();
+    for v in &mut u.container.volumes {
+        if let VolumeSource::Host(p) = &mut v.source {
+            if let Ok(real) = std::fs::canonicalize(&*p) {
+                *p = real;
+            }
+        }
+    }
+    for d in &mut u.container.devices {
+        if let Ok(real) = std::fs::canonicalize(&d.host) {
+            if real != d.host && !d.host.starts_with("/dev/serial") && !d.host.starts_with("/dev/v4l") {
+                d.host = real;
+            }
+        }
+    }
+    u
+}
+
+/// Writes `text` to `path` so that readers see the old or the new file, never a mix: a temporary
+/// file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir)?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("unit"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Keys whose values are strings: `container.version=1.5` means the tag "1.5", not a number.
+const STRING_KEYS: &[&str] = &[
+    "description",
+    "container.image",
+    "container.version",
+    "container.digest",
+    "container.user",
+    "container.workdir",
+    "container.network",
+    "container.memory",
+    "service.restart",
+    "service.restart_sec",
+    "service.stop_timeout",
+    "health.interval",
+    "health.timeout",
+    "health.start_period",
+];
+
+/// Applies `TABLE.KEY=VALUE` assignments to a TOML text, keeping comments and layout.
+pub fn apply_assignments(text: &str, assignments: &[String]) -> Result<String, String> {
+    let mut doc = toml_edit::DocumentMut::from_str(text)
+        .map_err(|e| format!("the current file does not parse: {e}"))?;
+    for a in assignments {
+        let (key, value) = a
+            .split_once('=')
+            .ok_or_else(|| format!("`{a}` is not KEY=VALUE (like container.version=1.5)"))?;
+        let path: Vec<&str> = key.trim().split('.').collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(format!("`{key}` is not a key path (like service.restart)"));
+        }
+        let value = value.trim();
+        let quoted = value.starts_with('"') || value.starts_with('\'');
+        let parsed = if STRING_KEYS.contains(&key.trim()) && !quoted {
+            toml_edit::Value::from(value)
+        } else {
+            toml_edit::Value::from_str(value).unwrap_or_else(|_| toml_edit::Value::from(value))
+        };
+        let (last, tables) = path.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
+        let mut table = doc.as_table_mut();
+        for t in tables {
+            let item = table.entry(t).or_insert(toml_edit::Item::Table(toml_edit::Table::new()));
+            table = item.as_table_mut().ok_or_else(|| format!("`{t}` in `{key}` is not a table"))?;
+        }
+        match table.get_mut(last).and_then(|i| i.as_value_mut()) {
+            Some(existing) => {
+                let decor = existing.decor().clone();
+                *existing = parsed;
+                *existing.decor_mut() = decor;
+            }
+            None => {
+                table.insert(last, toml_edit::Item::Value(parsed));
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_keep_comments_and_layout() {
+        let text = "# camera\n[container]\nimage   = \"a\"  # repo\nversion = \"1\"\n\n[service]\nrestart = \"no\"\n";
+        let out = apply_assignments(
+            text,
+            &[
+                "container.version=1.5".into(),
+                "service.restart=always".into(),
+                "container.args=[\"-v\", \"x\"]".into(),
+                "health.cmd=[\"true\"]".into(),
+            ],
+        )
+        .expect("applies");
+        assert!(
+            out.starts_with("# camera\n[container]\nimage   = \"a\"  # repo\nversion = \"1.5\"\n"),
+            "{out}"
+        );
+        assert!(out.contains("restart = \"always\""), "{out}");
+        assert!(out.contains("args = [\"-v\", \"x\"]"), "{out}");
+        assert!(out.contains("[health]\ncmd = [\"true\"]"), "{out}");
+        assert!(apply_assignments(text, &["novalue".into()]).is_err());
+        assert!(apply_assignments(text, &["container.image.x=1".into()]).is_err());
+        assert!(apply_assignments(text, &[".x=1".into()]).is_err());
+    }
+
+    #[test]
+    fn values_that_are_not_toml_are_strings() {
+        let out = apply_assignments(
+            "[container]\n",
+            &["container.version=1.4.2-rc1".into(), "container.enabled=true".into()],
+        )
+        .expect("applies");
+        assert!(out.contains("version = \"1.4.2-rc1\""), "{out}");
+        assert!(out.contains("enabled = true"), "{out}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("web.toml");
+        write_atomically(&p, "one").expect("write");
+        write_atomically(&p, "two").expect("write");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "two");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "temporary file left behind");
+    }
+}

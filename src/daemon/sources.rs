@@ -1,0 +1,241 @@
+//! Start-up, the event sources (systemd signals, Docker events, samples, timers), the event
+//! loop and shutdown of containerctld.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{Daemon, Event};
+use crate::config::Config;
+use crate::db::Db;
+use crate::notify;
+use crate::runner::spec::LABEL_UNIT;
+use crate::systemd::Systemd;
+
+/// How often CPU and memory are sampled for each running container.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Db(#[from] crate::db::DbError),
+    #[error("{0}")]
+    Systemd(Box<crate::systemd::SystemdError>),
+    #[error("cannot listen on {path}: {source}")]
+    Bind { path: String, source: std::io::Error },
+}
+
+impl From<crate::systemd::SystemdError> for StartError {
+    fn from(e: crate::systemd::SystemdError) -> Self {
+        StartError::Systemd(Box::new(e))
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config_path: &Path) -> Result<(), StartError> {
+    let config: Config = crate::config::load(config_path).map_err(|d| StartError::Config(d.to_string()))?;
+    let db = Db::open(&config.state_dir.join("containerctl.db"))?;
+    let systemd = Systemd::connect().await?;
+    let docker = match crate::runner::connect().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!("{e}: Docker state (health, samples, events) is unavailable until it is back");
+            None
+        }
+    };
+    let daemon = Arc::new(Daemon::new(config, db, systemd, docker));
+    daemon.resync_systemd().await?;
+    if daemon.group_gid().is_none() {
+        tracing::warn!(
+            "group {} does not exist: only root can use the socket (create it with groupadd --system {})",
+            daemon.config.group,
+            daemon.config.group
+        );
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    tokio::spawn(systemd_source(daemon.clone(), tx.clone()));
+    if let Some(docker) = daemon.docker.clone() {
+        tokio::spawn(docker_source(docker.clone(), tx.clone()));
+        tokio::spawn(sample_source(daemon.clone(), docker, tx.clone()));
+    }
+    tokio::spawn(timer_source(tx.clone()));
+    let looped = daemon.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            looped.handle(event).await;
+        }
+    });
+
+    let listener = bind(&daemon.config.socket, daemon.group_gid())?;
+    if let Some(interval) = notify::watchdog_interval() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval / 2);
+            loop {
+                tick.tick().await;
+                notify::watchdog();
+            }
+        });
+    }
+    notify::ready(&format!("serving {}", daemon.config.socket.display()));
+    tracing::info!("serving the API on {}", daemon.config.socket.display());
+
+    let app =
+        crate::api::socket_app(daemon.clone()).into_make_service_with_connect_info::<crate::api::Peer>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    notify::stopping("shutting down");
+    let _ = std::fs::remove_file(&daemon.config.socket);
+    served.map_err(|e| StartError::Bind { path: daemon.config.socket.display().to_string(), source: e })
+}
+
+/// Binds the socket and sets its owner and mode before anyone can be told it is ready.
+fn bind(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListener, StartError> {
+    let fail = |source| StartError::Bind { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    let mode = match gid {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(fail)?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    Ok(listener)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// systemd's signals, re-subscribed after the bus drops.
+async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
+    loop {
+        match daemon.systemd.watch().await {
+            Ok(mut changes) => {
+                // Anything that changed between the last list and the subscription.
+                let _ = tx.send(Event::SystemdLost).await;
+                while let Some(change) = changes.recv().await {
+                    if tx.send(Event::Systemd(change)).await.is_err() {
+                        return;
+                    }
+                }
+                tracing::warn!("lost systemd's signals; subscribing again");
+            }
+            Err(e) => tracing::warn!("cannot watch systemd: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Docker's event stream for containerctl containers and image pulls. After a break it starts
+/// again from the last event seen, so events that happened meanwhile are still recorded.
+async fn docker_source(docker: bollard::Docker, tx: mpsc::Sender<Event>) {
+    let mut since: Option<i64> = Some(super::now_ms() / 1000 - 3600);
+    loop {
+        let filters = HashMap::from([("type", vec!["container", "image"])]);
+        let mut builder = bollard::query_parameters::EventsOptionsBuilder::default().filters(&filters);
+        if let Some(s) = since {
+            builder = builder.since(&s.to_string());
+        }
+        let mut stream = docker.events(Some(builder.build()));
+        if tx.send(Event::DockerConnected).await.is_err() {
+            return;
+        }
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(m) => {
+                    if let Some(t) = m.time {
+                        since = Some(t);
+                    }
+                    let ours = m
+                        .actor
+                        .as_ref()
+                        .and_then(|a| a.attributes.as_ref())
+                        .is_some_and(|a| a.contains_key(LABEL_UNIT))
+                        || m.action.as_deref() == Some("pull");
+                    if ours && tx.send(Event::Docker(m)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("docker event stream broke: {e}");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// CPU and memory of every running containerctl container, sampled one-shot in turn.
+async fn sample_source(daemon: Arc<Daemon>, docker: bollard::Docker, tx: mpsc::Sender<Event>) {
+    let mut previous: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tick.tick().await;
+        let running: Vec<String> = daemon
+            .units
+            .read()
+            .map(|u| u.iter().filter(|(_, s)| s.active_state == "active").map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        for name in running {
+            let options = bollard::query_parameters::StatsOptionsBuilder::default()
+                .stream(false)
+                .one_shot(true)
+                .build();
+            let container = format!("containerctl-{name}");
+            let Some(Ok(stats)) = docker.stats(&container, Some(options)).next().await else { continue };
+            let memory_bytes = stats.memory_stats.as_ref().and_then(|m| m.usage);
+            let cpu = stats.cpu_stats.as_ref();
+            let total = cpu.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.total_usage);
+            let system = cpu.and_then(|c| c.system_cpu_usage);
+            let cpus = cpu.and_then(|c| c.online_cpus).unwrap_or(1);
+            let cpu_percent = match (total, system, previous.get(&name)) {
+                (Some(t), Some(s), Some((pt, ps))) if s > *ps && t >= *pt => {
+                    Some((t - pt) as f64 / (s - ps) as f64 * f64::from(cpus) * 100.0)
+                }
+                _ => None,
+            };
+            if let (Some(t), Some(s)) = (total, system) {
+                previous.insert(name.clone(), (t, s));
+            }
+            if tx.send(Event::Sample { name, cpu_percent, memory_bytes }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn timer_source(tx: mpsc::Sender<Event>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        if tx.send(Event::Prune).await.is_err() {
+            return;
+        }
+    }
+}
