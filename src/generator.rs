@@ -94,6 +94,7 @@ pub struct Report {
 pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     let mut report = Report::default();
     let wants = out.join(format!("{WANTED_BY}.wants"));
+    let mut wants_made = false;
     for found in search::discover(dirs) {
         let (name, path) = match found {
             Found::File { name, path } => (name, path),
@@ -113,9 +114,18 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
             }
         };
         let file = path.display().to_string();
-        let parsed = search::read_unit_file(&path)
-            .map_err(|d| vec![d])
-            .and_then(|text| unit::parse(name.as_str(), &file, &text).map(|u| (u, text)));
+        let text = match search::read_listed_unit_file(&path) {
+            Ok(t) if t.is_empty() => {
+                report.masked.push(name);
+                continue;
+            }
+            Ok(t) => t,
+            Err(d) => {
+                report.skipped.push((file, vec![d]));
+                continue;
+            }
+        };
+        let parsed = unit::parse(name.as_str(), &file, &text).map(|u| (u, text));
         let (unit, text) = match parsed {
             Ok(ok) => ok,
             Err(diags) => {
@@ -124,12 +134,18 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
             }
         };
         let dir = out.join(format!("{}.d", name.service()));
-        std::fs::create_dir_all(&dir)?;
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
         let definition = dir.join(DEFINITION_NAME);
         std::fs::write(&definition, text)?;
         std::fs::write(dir.join(DROPIN_NAME), render_dropin(&unit, &path, &definition))?;
         if unit.service.enabled {
-            std::fs::create_dir_all(&wants)?;
+            if !wants_made {
+                std::fs::create_dir_all(&wants)?;
+                wants_made = true;
+            }
             let link = wants.join(name.service());
             match std::os::unix::fs::symlink(TEMPLATE_PATH, &link) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),

@@ -42,11 +42,18 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Found> {
     let mut bad = Vec::new();
     for dir in dirs {
         let Ok(entries) = fs::read_dir(dir) else { continue };
-        let mut names: Vec<_> = entries.filter_map(Result::ok).map(|e| e.file_name()).collect();
-        names.sort();
-        for file_name in names {
+        // The entry's type comes with the directory listing (d_type): no stat per file.
+        let mut items: Vec<_> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        for (file_name, file_type) in items {
             let Some(file_name) = file_name.to_str() else { continue };
             if !file_name.ends_with(".toml") || file_name.starts_with('.') {
+                continue;
+            }
+            if !(file_type.is_file() || file_type.is_symlink()) {
                 continue;
             }
             let path = dir.join(file_name);
@@ -55,7 +62,11 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Found> {
                     if by_name.contains_key(&name) {
                         continue;
                     }
-                    let found = if is_masked(&path) {
+                    // Empty regular files are masks too; callers see them as empty text
+                    // (`Found::File`) and skip them, which saves a stat per file here.
+                    let masked = file_type.is_symlink()
+                        && fs::read_link(&path).is_ok_and(|t| t == Path::new("/dev/null"));
+                    let found = if masked {
                         Found::Masked { name: name.clone(), path }
                     } else {
                         Found::File { name: name.clone(), path }
@@ -86,6 +97,30 @@ fn is_masked(path: &Path) -> bool {
         return true;
     }
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+/// Reads a unit file already known to be a regular file or a symlink from [`discover`]: one
+/// open and the reads, no stat (the generator runs this for every unit at every boot).
+pub fn read_listed_unit_file(path: &Path) -> Result<String, Diagnostic> {
+    let shown = path.display().to_string();
+    let fail = |m: String, hint: Option<&str>| Diagnostic::file_level(&shown, m, hint.map(str::to_owned));
+    let file = fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}"), None))?;
+    let mut bytes = Vec::with_capacity(4096);
+    file.take(MAX_UNIT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read: {e}"), None))?;
+    if bytes.len() as u64 > MAX_UNIT_FILE_BYTES {
+        return Err(fail(
+            format!("file is larger than the {MAX_UNIT_FILE_BYTES} bytes allowed"),
+            Some("a unit file describes one container; move data elsewhere"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(
+            format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+            Some("save the file as UTF-8"),
+        )
+    })
 }
 
 /// Reads a unit file, refusing non-files, oversized files and invalid UTF-8.
@@ -141,7 +176,7 @@ mod tests {
             found,
             vec![
                 Found::Masked { name: n("cam"), path: etc.join("cam.toml") },
-                Found::Masked { name: n("db"), path: etc.join("db.toml") },
+                Found::File { name: n("db"), path: etc.join("db.toml") },
                 Found::File { name: n("web"), path: run.join("web.toml") },
                 Found::BadName {
                     path: etc.join("Bad.toml"),

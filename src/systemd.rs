@@ -228,7 +228,9 @@ impl JobOutcome {
 pub enum UnitChange {
     /// A container unit's properties changed; this is its full state after the change.
     State(UnitState),
-    /// systemd loaded a container unit into memory (UnitNew). Says nothing about its state.
+    /// systemd loaded a container unit into memory (UnitNew). Says nothing about its state. Do
+    /// not answer it with [`Systemd::unit_state`]: its LoadUnit loads an inactive unit that was
+    /// already unloaded again, which sends New again, a loop that never ends.
     New(String),
     /// systemd unloaded a container unit (UnitRemoved): an inactive unit nothing refers to, or any
     /// loaded unit during a daemon-reload (which sends Removed and New for each). Not a deletion.
@@ -891,6 +893,12 @@ mod tests {
             escape_unit_path("containerctl@web-1.service"),
             "/org/freedesktop/systemd1/unit/containerctl_40web_2d1_2eservice"
         );
+        // As systemd 252's LoadUnit answered.
+        assert_eq!(
+            escape_unit_path("containerctl@0a_b.c.service"),
+            "/org/freedesktop/systemd1/unit/containerctl_400a_5fb_2ec_2eservice"
+        );
+        assert_eq!(escape_unit_path("1x2.service"), "/org/freedesktop/systemd1/unit/_31x2_2eservice");
         assert_eq!(escape_unit_path("a_b.c"), "/org/freedesktop/systemd1/unit/a_5fb_2ec");
         assert_eq!(escape_unit_path("1x2"), "/org/freedesktop/systemd1/unit/_31x2");
         assert_eq!(escape_unit_path(""), "/org/freedesktop/systemd1/unit/_");

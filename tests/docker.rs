@@ -115,11 +115,19 @@ fn ready_is_sent_once_the_container_runs_and_sigterm_removes_it() {
 }
 
 #[test]
-fn the_containers_exit_status_becomes_the_runners() {
+fn the_containers_exit_status_becomes_the_runners_and_a_rerun_reuses_it() {
     let case = Case::new("it-exit", &format!("[container]\n{IMAGE}args = [\"sh\", \"-c\", \"exit 7\"]\n"));
     let mut child = case.spawn();
     assert_eq!(wait_exit(&mut child, Duration::from_secs(30)).code(), Some(7));
-    assert!(!exists(&case.container()));
+    let inspect = |what: &str| {
+        String::from_utf8_lossy(&docker(&["inspect", "-f", what, &case.container()]).stdout).trim().to_owned()
+    };
+    assert_eq!(inspect("{{.State.Running}} {{.State.ExitCode}}"), "false 7", "the exited container is kept");
+    let id = inspect("{{.Id}}");
+    let mut again = case.spawn();
+    assert_eq!(wait_exit(&mut again, Duration::from_secs(30)).code(), Some(7));
+    assert_eq!(inspect("{{.Id}}"), id, "a restart starts the same container again");
+    let _ = docker(&["rm", "-f", &case.container()]);
 }
 
 #[test]

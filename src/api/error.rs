@@ -106,8 +106,11 @@ impl From<crate::systemd::SystemdError> for ApiError {
         use crate::systemd::SystemdError as E;
         match e {
             E::NoSuchUnit { unit } => ApiError::NotFound(format!("systemd knows no unit {unit}")),
-            E::Connect(_) | E::Disconnected { .. } => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            E::Connect(_) | E::Disconnected { .. } | E::JobTimeout { .. } => {
+                ApiError::Unavailable(e.to_string())
+            }
+            E::Refused { .. } => ApiError::Conflict(e.to_string()),
+            E::AccessDenied { .. } | E::Bus { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

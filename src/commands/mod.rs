@@ -1,12 +1,44 @@
 //! One file per `containerctl` subcommand: its clap arguments and its `run`.
+//!
+//! Every subcommand except `validate` and `completions` goes through containerctld's local API
+//! ([`crate::client`]); none talks to dockerd or D-Bus. `ui` renders (pure), `term` owns the
+//! terminal: output, prompts, colour decisions.
 
+pub mod cat;
+pub mod completions;
+pub mod devices;
+pub mod diff;
+pub mod edit;
+pub mod enable;
+pub mod history;
+pub mod job;
+pub mod list;
+pub mod logs;
+pub mod new;
+pub mod revert;
+pub mod rm;
+pub mod set;
+pub mod status;
+pub mod term;
+pub mod ui;
 pub mod validate;
+
+use std::io;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::{ApiError, Client, ClientError, Job};
+use crate::unit::UnitName;
+
 /// Manage Docker containers as systemd units.
 #[derive(Debug, Parser)]
-#[command(name = "containerctl", version, about)]
+#[command(
+    name = "containerctl",
+    version,
+    about,
+    after_help = "Every command except validate and completions talks to containerctld on \
+                  $CONTAINERCTL_SOCKET (default /run/containerctl/containerctl.sock). See containerctl(1)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -14,8 +46,46 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List every unit with its state, health and image.
+    #[command(visible_alias = "ls")]
+    List(list::Args),
+    /// Show a unit's state, health, image, source file and last log lines.
+    Status(status::Args),
+    /// Start units and wait until each job has finished.
+    Start(job::Args),
+    /// Stop units and wait until each job has finished.
+    Stop(job::Args),
+    /// Restart units and wait until each job has finished.
+    Restart(job::Args),
+    /// Start units at boot (sets service.enabled = true).
+    Enable(enable::Args),
+    /// Do not start units at boot (sets service.enabled = false).
+    Disable(enable::Args),
+    /// Print a unit's file.
+    Cat(cat::Args),
+    /// Edit a unit's file in $VISUAL or $EDITOR; it is validated before it is saved.
+    Edit(edit::Args),
+    /// Change keys of a unit's file, keeping its comments and layout.
+    Set(set::Args),
+    /// Create a unit file.
+    New(new::Args),
+    /// Stop a unit and remove its file.
+    #[command(visible_alias = "remove")]
+    Rm(rm::Args),
+    /// Show a unit's journal.
+    Logs(logs::Args),
+    /// List the saved revisions of a unit's file.
+    History(history::Args),
+    /// Show what changed in a unit's file since a revision.
+    Diff(diff::Args),
+    /// Write an earlier revision back as the unit's file.
+    Revert(revert::Args),
+    /// List host devices with their stable names and the units that use them.
+    Devices(devices::Args),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions(completions::Args),
 }
 
 /// Exit statuses of `containerctl` (documented in containerctl(1)).
@@ -23,12 +93,153 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A checked input is invalid (validate found errors).
     pub const INVALID: u8 = 1;
+    /// A job failed, an input or edit was refused, or the daemon reported an error.
+    pub const FAILED: u8 = 1;
     /// Usage error (clap's own code).
     pub const USAGE: u8 = 2;
+    /// The unit (or revision) does not exist.
+    pub const NOT_FOUND: u8 = 3;
+    /// The daemon refused the caller (403), or the socket's permissions did.
+    pub const DENIED: u8 = 4;
+    /// containerctld is unreachable, or systemd or Docker is unavailable to it (503).
+    pub const UNAVAILABLE: u8 = 5;
+}
+
+/// Why a subcommand failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Bad arguments found after parsing (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A refusal or failure with a message (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+    /// Writing to stdout failed (a closed pipe ends quietly).
+    #[error("cannot write to stdout: {0}")]
+    Output(io::Error),
+    /// Already reported on stderr: exit with this status.
+    #[error("exit status {0}")]
+    Reported(u8),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Client(e) => client_exit_code(e),
+            Error::Usage(_) => exit::USAGE,
+            Error::Failed(_) | Error::Io { .. } => exit::FAILED,
+            Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
+            Error::Output(_) => exit::FAILED,
+            Error::Reported(code) => *code,
+        }
+    }
+}
+
+pub fn client_exit_code(e: &ClientError) -> u8 {
+    match e {
+        ClientError::Unreachable { .. } | ClientError::Connection { .. } => exit::UNAVAILABLE,
+        ClientError::SocketDenied { .. } => exit::DENIED,
+        ClientError::Api(a) => api_exit_code(a),
+        ClientError::Protocol(_) | ClientError::Runtime(_) => exit::FAILED,
+    }
+}
+
+fn api_exit_code(e: &ApiError) -> u8 {
+    match e.status {
+        401 | 403 => exit::DENIED,
+        404 => exit::NOT_FOUND,
+        503 => exit::UNAVAILABLE,
+        _ => exit::FAILED,
+    }
+}
+
+/// What every API subcommand gets: the client and how to talk to the terminal.
+pub struct Ctx {
+    pub client: Client,
+    pub term: term::Term,
+}
+
+/// clap value parser for NAME arguments: invalid names are usage errors, never sent.
+pub fn parse_name(s: &str) -> Result<UnitName, String> {
+    UnitName::new(s)
 }
 
 pub fn run(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Validate(args) => validate::run(args),
+    let term = term::Term::detect();
+    let result = match cli.command {
+        Command::Validate(args) => return validate::run(args),
+        Command::Completions(args) => completions::run(args),
+        command => match Client::from_env() {
+            Ok(client) => dispatch(command, &Ctx { client, term }),
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            term::report(&e, None, term.err);
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
+    match command {
+        Command::List(a) => list::run(a, ctx),
+        Command::Status(a) => status::run(a, ctx),
+        Command::Start(a) => job::run(a, Job::Start, ctx),
+        Command::Stop(a) => job::run(a, Job::Stop, ctx),
+        Command::Restart(a) => job::run(a, Job::Restart, ctx),
+        Command::Enable(a) => enable::run(a, true, ctx),
+        Command::Disable(a) => enable::run(a, false, ctx),
+        Command::Cat(a) => cat::run(a, ctx),
+        Command::Edit(a) => edit::run(a, ctx),
+        Command::Set(a) => set::run(a, ctx),
+        Command::New(a) => new::run(a, ctx),
+        Command::Rm(a) => rm::run(a, ctx),
+        Command::Logs(a) => logs::run(a, ctx),
+        Command::History(a) => history::run(a, ctx),
+        Command::Diff(a) => diff::run(a, ctx),
+        Command::Revert(a) => revert::run(a, ctx),
+        Command::Devices(a) => devices::run(a, ctx),
+        Command::Validate(_) | Command::Completions(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn names_are_checked_before_any_request() {
+        let err = Cli::try_parse_from(["containerctl", "status", "Web"]).err().map(|e| e.exit_code());
+        assert_eq!(err, Some(2));
+        assert!(Cli::try_parse_from(["containerctl", "status", "web"]).is_ok());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_status() {
+        let api = |status| Error::Client(ClientError::Api(Box::new(ApiError::from_response(status, b""))));
+        assert_eq!(api(403).exit_code(), exit::DENIED);
+        assert_eq!(api(404).exit_code(), exit::NOT_FOUND);
+        assert_eq!(api(422).exit_code(), exit::FAILED);
+        assert_eq!(api(502).exit_code(), exit::FAILED);
+        assert_eq!(api(503).exit_code(), exit::UNAVAILABLE);
+        assert_eq!(Error::Output(io::Error::from(io::ErrorKind::BrokenPipe)).exit_code(), exit::OK);
+        assert_eq!(Error::Usage("x".into()).exit_code(), exit::USAGE);
     }
 }

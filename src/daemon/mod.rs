@@ -29,8 +29,8 @@ pub use sources::run;
 pub enum Event {
     /// systemd pushed a change of a container unit.
     Systemd(UnitChange),
-    /// The systemd watch ended (bus lost); the sources task reconnects.
-    SystemdLost,
+    /// Re-read every unit's state (after subscribing, to cover what happened before).
+    SystemdResync,
     /// A Docker event about a containerctl container or an image.
     Docker(bollard::models::EventMessage),
     /// Docker's event stream (re)started: relist so nothing missed is lost.
@@ -150,6 +150,9 @@ impl Daemon {
 
     fn definition_at(&self, name: &UnitName, path: &Path) -> Option<Definition> {
         let meta = std::fs::metadata(path).ok()?;
+        if meta.len() == 0 {
+            return None; // an empty file masks the unit
+        }
         let stamp = (meta.modified().ok()?, meta.len());
         if let Some(d) = self.definitions.read().ok()?.get(path) {
             if d.stamp == stamp {
@@ -283,11 +286,9 @@ impl Daemon {
                     self.apply_state(&name, state);
                 }
             }
-            Event::Systemd(UnitChange::New(unit)) => {
-                if let Some(name) = crate::systemd::instance_of(&unit).and_then(|n| UnitName::new(n).ok()) {
-                    self.refresh(&name).await;
-                }
-            }
+            // Loaded into systemd's memory; its state arrives as State changes. Reading it here
+            // would load it again and loop (New, Removed, New, ...) for inactive units.
+            Event::Systemd(UnitChange::New(_)) => {}
             Event::Systemd(UnitChange::Removed(unit)) => {
                 if let Some(name) = crate::systemd::instance_of(&unit) {
                     if let Ok(mut units) = self.units.write() {
@@ -295,7 +296,7 @@ impl Daemon {
                     }
                 }
             }
-            Event::Systemd(UnitChange::Reloaded) | Event::SystemdLost => {
+            Event::Systemd(UnitChange::Reloaded) | Event::SystemdResync => {
                 if let Err(e) = self.resync_systemd().await {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }

@@ -196,6 +196,7 @@ impl Daemon {
             )));
         }
         let _ = self.systemd.stop(&name.service()).await;
+        self.remove_container(name).await;
         self.import_if_new(name, Some(&current.text));
         std::fs::remove_file(&current.path)
             .map_err(|e| ApiError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
@@ -203,6 +204,23 @@ impl Daemon {
         self.audit(caller, "rm", name.as_str(), Some(current.text), None, "ok");
         self.systemd.reload().await?;
         Ok(())
+    }
+
+    /// Removes the unit's exited container, if it is ours (labelled with its NAME).
+    async fn remove_container(&self, name: &UnitName) {
+        let Some(docker) = &self.docker else { return };
+        let container = name.container_name();
+        let Ok(c) = docker.inspect_container(&container, None).await else { return };
+        let ours = c.config.and_then(|c| c.labels).is_some_and(|l| {
+            l.get(crate::runner::spec::LABEL_UNIT).map(String::as_str) == Some(name.as_str())
+        });
+        if ours {
+            let options =
+                bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build();
+            if let Err(e) = docker.remove_container(&container, Some(options)).await {
+                tracing::warn!("cannot remove container {container}: {e}");
+            }
+        }
     }
 
     /// start, stop or restart, awaited to the job's end.
@@ -281,7 +299,7 @@ fn not_found(name: &UnitName) -> ApiError {
 }
 
 fn forbidden_one(v: policy::Violation) -> ApiError {
-    ApiError::Forbidden { message: v.to_string(), violations: vec![v] }
+    ApiError::Forbidden { message: "refused by the policy: nothing was changed".into(), violations: vec![v] }
 }
 
 /// Follows symlinks of host paths that exist, so an allow-listed directory holding a symlink to

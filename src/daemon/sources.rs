@@ -131,24 +131,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// systemd's signals, re-subscribed after the bus drops.
+/// systemd's signals. A lost system bus ends the daemon (exit status 1) so that systemd restarts
+/// it with a fresh connection and subscription; container units are not affected.
 async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
-    loop {
-        match daemon.systemd.watch().await {
-            Ok(mut changes) => {
-                // Anything that changed between the last list and the subscription.
-                let _ = tx.send(Event::SystemdLost).await;
-                while let Some(change) = changes.recv().await {
-                    if tx.send(Event::Systemd(change)).await.is_err() {
-                        return;
-                    }
+    match daemon.systemd.watch().await {
+        Ok(mut changes) => {
+            let _ = tx.send(Event::SystemdResync).await;
+            while let Some(change) = changes.recv().await {
+                if tx.send(Event::Systemd(change)).await.is_err() {
+                    return;
                 }
-                tracing::warn!("lost systemd's signals; subscribing again");
             }
-            Err(e) => tracing::warn!("cannot watch systemd: {e}"),
+            tracing::error!("lost the connection to systemd: exiting so that systemd restarts containerctld");
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        Err(e) => {
+            tracing::error!("cannot watch systemd: {e}: exiting so that systemd restarts containerctld")
+        }
     }
+    notify::stopping("lost the connection to systemd");
+    std::process::exit(1);
 }
 
 /// Docker's event stream for containerctl containers and image pulls. After a break it starts

@@ -144,9 +144,13 @@ impl Runner {
             _ = int.recv() => { self.remove().await; return Ok(0); }
         };
         let end = self.supervise(prepared, &mut term, &mut int).await?;
-        self.remove().await;
         Ok(match end {
-            End::Stopped => 0,
+            End::Stopped => {
+                // A deliberate stop leaves nothing behind; an exit keeps the container, so a
+                // restart reuses it (as Docker's restart policy does) and it can be inspected.
+                self.remove().await;
+                0
+            }
             End::Unhealthy => EXIT_UNHEALTHY,
             End::Exited(code) => {
                 let code = u8::try_from(code).unwrap_or(u8::MAX);
@@ -177,14 +181,24 @@ impl Runner {
             self.owned = true;
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
             let same = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
-            if running && same {
+            if same {
                 if self.unit.health.is_some() {
                     events = Some(self.events());
                 }
-                let health = existing.state.and_then(|s| s.health).and_then(|h| h.status);
+                let health =
+                    if running { existing.state.and_then(|s| s.health).and_then(|h| h.status) } else { None };
                 let attach = self.attach().await?;
                 let id = existing.id.unwrap_or(name);
-                log(journal::INFO, &format!("adopted running container {}", short(&id)));
+                if running {
+                    log(journal::INFO, &format!("adopted running container {}", short(&id)));
+                } else {
+                    // Like Docker's own restart: the same container, started again.
+                    docker
+                        .start_container(&id, None)
+                        .await
+                        .map_err(docker_err("cannot start the container"))?;
+                    log(journal::INFO, &format!("restarted container {}", short(&id)));
+                }
                 return Ok(Prepared { attach, events, health, id });
             }
             let why = if running { "its definition changed" } else { "it is not running" };

@@ -10,6 +10,8 @@ source testbed/lib.sh
 source tests/system/lib.sh
 # shellcheck source=tests/system/scenarios.sh
 source tests/system/scenarios.sh
+# shellcheck source=tests/system/scenarios_daemon.sh
+source tests/system/scenarios_daemon.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -22,6 +24,16 @@ make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
 tb_host_start "$HOST" 172.29.77.11
 tb_host_install "$HOST" "$stage"
 rm -rf "$stage"
+# As a package would: the group, a policy, the daemon enabled; plus the test's users.
+tb_host "$HOST" sh -ec '
+    systemd-sysusers
+    useradd --create-home --groups containerctl alice
+    useradd --create-home bob
+    mkdir -p /srv/containers/ops
+    printf "%s\n" "[policy]" "allowed_host_paths = [\"/srv/containers\"]" \
+        "allowed_devices = [\"/dev/zero\", \"/dev/ttyUSB*\"]" > /etc/containerctl/containerctl.toml
+    systemctl enable --now containerctld
+' </dev/null
 
 if (($# == 0)); then
     mapfile -t scenarios < <(declare -F | awk '{print $3}' | grep '^t_' |

@@ -70,6 +70,8 @@ EOF
     reload
     sctl start containerctl@crash
     wait_restarts 30 crash 2
+    expect_eq "restarts reuse one container" \
+        "$(tb_host "$HOST" docker ps -aq --filter label=io.containerctl.unit=crash </dev/null | wc -l)" 1
     sctl stop containerctl@crash
     sctl reset-failed containerctl@crash 2>/dev/null || true
     sctl start containerctl@once || true
@@ -79,7 +81,9 @@ EOF
     local status
     status=$(sctl status --no-pager containerctl@once || true)
     expect_contains "systemctl status" "$status" "status=4"
-    expect "the failed container is removed" container_absent once
+    expect_eq "the exited container is kept for inspection" \
+        "$(tb_host "$HOST" docker inspect -f '{{.State.Running}} {{.State.ExitCode}}' containerctl-once </dev/null)" \
+        "false 4"
 }
 
 t_unhealthy_container_is_restarted() {

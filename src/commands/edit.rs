@@ -1,0 +1,189 @@
+//! `containerctl edit NAME [--restart]`: edit a unit's file the way `systemctl edit` and `visudo` do.
+//!
+//! The text goes to a private temporary copy (mode 0600 in $TMPDIR) opened in $VISUAL, $EDITOR,
+//! `editor` or `vi`. An unchanged or empty copy changes nothing. Otherwise the daemon validates it,
+//! checks the policy and writes it atomically; a refused text is shown with every diagnostic and,
+//! on a terminal, the user may edit their own text again. A text that was not saved is never lost:
+//! its temporary copy is kept and its path printed.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{term, Ctx, Error};
+use crate::client::{ApiError, ClientError, Job};
+use crate::unit::UnitName;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The unit's NAME (its file is NAME.toml).
+    #[arg(value_name = "NAME", value_parser = super::parse_name)]
+    pub name: UnitName,
+    /// Restart the unit after saving if it is active, without asking.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+/// The temporary copy; removed on drop unless kept.
+struct TempCopy {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempCopy {
+    fn create(name: &str, text: &str) -> Result<TempCopy, Error> {
+        let dir = std::env::var_os("TMPDIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mut last_err = None;
+        for attempt in 0..64u128 {
+            let tag = (seed ^ (u128::from(std::process::id()) << 32))
+                .wrapping_add(attempt.wrapping_mul(0x9e37_79b9));
+            let path = dir.join(format!("containerctl-{name}-{:08x}.toml", tag & 0xffff_ffff));
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+                Ok(mut f) => {
+                    let copy = TempCopy { path, keep: false };
+                    f.write_all(text.as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(|e| Error::io(format!("cannot write {}", copy.path.display()), e))?;
+                    return Ok(copy);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
+                Err(e) => {
+                    return Err(Error::io(format!("cannot create a temporary file in {}", dir.display()), e))
+                }
+            }
+        }
+        let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
+        Err(Error::io(format!("cannot create a temporary file in {}", dir.display()), e))
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Runs the user's editor on `path` and waits for it.
+fn run_editor(path: &Path) -> Result<(), Error> {
+    let configured =
+        ["VISUAL", "EDITOR"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+    let (what, status) = match configured {
+        // Through the shell, as git does, so that "code --wait" or "emacs -nw" work.
+        Some(editor) => {
+            let status =
+                Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(path).status();
+            (editor, status.map_err(|e| Error::io("cannot run sh for the editor", e))?)
+        }
+        None => {
+            let mut found = None;
+            for candidate in ["editor", "vi"] {
+                match Command::new(candidate).arg(path).status() {
+                    Ok(status) => {
+                        found = Some((candidate.to_owned(), status));
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(format!("cannot run {candidate}"), e)),
+                }
+            }
+            found.ok_or_else(|| Error::Failed("no editor found: set $EDITOR (or $VISUAL)".into()))?
+        }
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        let how = status
+            .code()
+            .map_or_else(|| "was killed by a signal".to_owned(), |c| format!("exited with status {c}"));
+        Err(Error::Failed(format!("editor `{what}` {how}; nothing was changed")))
+    }
+}
+
+/// Refusals the user can fix by editing: invalid text, or a policy rule about the content (any rule
+/// but `roles`, which refuses the caller whatever the text).
+fn editable(api: &ApiError) -> bool {
+    api.status == 422 || (api.status == 403 && api.violations.iter().any(|v| v.rule != "roles"))
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
+    let name = args.name.as_str();
+    let original = ctx.client.file(name)?;
+    let mut copy = TempCopy::create(name, &original.text)?;
+    loop {
+        if let Err(e) = run_editor(&copy.path) {
+            let edited =
+                fs::read_to_string(&copy.path).is_ok_and(|t| t != original.text && !t.trim().is_empty());
+            if edited {
+                copy.keep = true;
+                term::report(&e, None, ctx.term.err);
+                ctx.term.note(&format!("{name}: your text is kept in {}", copy.path.display()));
+                return Err(Error::Reported(e.exit_code()));
+            }
+            return Err(e);
+        }
+        let text = fs::read_to_string(&copy.path)
+            .map_err(|e| Error::io(format!("cannot read {}", copy.path.display()), e))?;
+        if text.trim().is_empty() || text == original.text {
+            return ctx.term.println(&format!("{name}: no change"));
+        }
+        let err = match ctx.client.put_file(name, &text, args.restart) {
+            Ok(applied) => {
+                ctx.term.println(&super::ui::describe_applied(name, &applied, args.restart))?;
+                if applied.changed && !args.restart && !applied.restarted {
+                    return offer_restart(name, ctx);
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let error = Error::Client(err);
+        term::report(&error, Some(&text), ctx.term.err);
+        let fixable = matches!(&error, Error::Client(ClientError::Api(api)) if editable(api));
+        copy.keep = true;
+        if fixable && ctx.term.interactive && ctx.term.ask("edit again?", true)? {
+            copy.keep = false;
+            continue;
+        }
+        ctx.term.note(&format!("{name}: nothing was changed; your text is kept in {}", copy.path.display()));
+        return Err(Error::Reported(error.exit_code()));
+    }
+}
+
+/// After a save without --restart: on a terminal, offer to restart a unit that is running.
+fn offer_restart(name: &str, ctx: &Ctx) -> Result<(), Error> {
+    let hint = format!("it takes effect at the next start: `containerctl restart {name}`");
+    if !ctx.term.interactive {
+        ctx.term.note(&hint);
+        return Ok(());
+    }
+    let active = ctx
+        .client
+        .unit(name)
+        .map(|d| matches!(d.unit.active_state.as_str(), "active" | "activating" | "reloading"))
+        .unwrap_or(false);
+    if !active {
+        return Ok(());
+    }
+    if ctx.term.ask(&format!("restart containerctl@{name}.service now?"), false)? {
+        if let Err(e) = ctx.client.job(name, Job::Restart) {
+            let err = Error::Client(e);
+            term::report(&err, None, ctx.term.err);
+            ctx.term.note(&format!(
+                "see `containerctl status {name}` and `containerctl logs {name}` for details"
+            ));
+            return Err(Error::Reported(err.exit_code()));
+        }
+        ctx.term.println(&format!("{name}: restarted containerctl@{name}.service"))?;
+    } else {
+        ctx.term.note(&hint);
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! `containerctl set NAME KEY=VALUE... [--restart]`: a scripted edit that keeps comments and layout.
+//! VALUE is read by the daemon as a TOML value (`3`, `true`, `["a", "b"]`) or else as a string.
+
+use super::{ui, Ctx, Error};
+use crate::unit::UnitName;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The unit's NAME (its file is NAME.toml).
+    #[arg(value_name = "NAME", value_parser = super::parse_name)]
+    pub name: UnitName,
+    /// TABLE.KEY=VALUE, e.g. container.version=1.5 or service.restart=always.
+    #[arg(value_name = "KEY=VALUE", required = true)]
+    pub assignments: Vec<String>,
+    /// Restart the unit afterwards if it is active.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
+    for a in &args.assignments {
+        ui::check_assignment(a).map_err(Error::Usage)?;
+    }
+    let name = args.name.as_str();
+    let applied = ctx.client.set(name, &args.assignments, args.restart)?;
+    ctx.term.println(&ui::describe_applied(name, &applied, args.restart))?;
+    if applied.changed && !args.restart && !applied.restarted {
+        ctx.term.note(&format!("it takes effect at the next start: `containerctl restart {name}`"));
+    }
+    Ok(())
+}

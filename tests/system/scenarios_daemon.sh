@@ -1,0 +1,169 @@
+# System scenarios for containerctld and the CLI (issue 3). The host has the daemon running
+# under systemd, an operator `alice` (group containerctl), an outsider `bob`, and a policy that
+# allows host paths below /srv/containers and the device /dev/zero (see tests/system/run.sh).
+
+# cli ARGS...: containerctl as root (admin).
+cli() { tb_host "$HOST" containerctl "$@" </dev/null; }
+# as USER ARGS...: containerctl as another user.
+as() {
+    local user=$1
+    shift
+    tb_host "$HOST" runuser -u "$user" -- containerctl "$@" </dev/null
+}
+# status_of CMD...: the exit status of CMD (never fails the scenario by itself).
+status_of() {
+    local rc=0
+    "$@" >/dev/null 2>&1 || rc=$?
+    echo "$rc"
+}
+file_sum() { tb_host "$HOST" sha256sum "/etc/containerctl/units/$1.toml" </dev/null | cut -d' ' -f1; }
+
+t_cli_new_start_list_status_stop() {
+    cli new clia --image ctl-test/busybox --version 1 -- sh -c 'echo clia-says-hi; exec sleep 1000'
+    cli set clia container.init=true
+    cli start clia
+    local json status
+    json=$(cli list --json)
+    expect_contains "list --json" "$json" '"name":"clia"'
+    expect_eq "clia active in list --json" \
+        "$(tb_host "$HOST" sh -c "containerctl list --json | tr -d ' \n' | grep -o '\"name\":\"clia\"[^}]*\"active_state\":\"[a-z]*\"' | grep -o 'active_state\":\"[a-z]*' | cut -d'\"' -f3" </dev/null)" \
+        active
+    status=$(cli status clia)
+    expect_contains "status" "$status" "active"
+    expect_contains "status" "$status" "ctl-test/busybox:1"
+    wait_journal 20 clia clia-says-hi
+    expect_contains "logs" "$(cli logs clia -n 20)" clia-says-hi
+    cli stop clia
+    expect_eq "ActiveState after containerctl stop" "$(prop clia ActiveState)" inactive
+}
+
+t_cli_invalid_edit_changes_nothing() {
+    cli new clib --image ctl-test/busybox --version 1 -- sleep 1000
+    local before after rc revs_before revs_after
+    before=$(file_sum clib)
+    revs_before=$(cli history clib --json)
+    rc=$(status_of cli set clib service.restart=sometimes)
+    expect_eq "exit status of an invalid set" "$rc" 1
+    rc=$(status_of tb_host "$HOST" env EDITOR="sed -i s/version/versoin/" containerctl edit clib)
+    expect_eq "exit status of an invalid non-interactive edit" "$rc" 1
+    after=$(file_sum clib)
+    revs_after=$(cli history clib --json)
+    expect_eq "file after refused edits" "$after" "$before"
+    expect_eq "history after refused edits" "$revs_after" "$revs_before"
+}
+
+t_cli_edit_history_diff_revert() {
+    cli new clic --image ctl-test/busybox --version 1 -- sh -c 'echo first-args; exec sleep 1000'
+    cli set clic container.init=true
+    cli start clic
+    wait_journal 20 clic first-args
+    tb_host "$HOST" env EDITOR="sed -i s/first-args/second-args/" containerctl edit clic --restart </dev/null
+    wait_journal 20 clic second-args
+    local hist diff
+    hist=$(cli history clic)
+    expect_contains "history" "$hist" edit
+    expect_contains "history" "$hist" new
+    diff=$(cli diff clic)
+    expect_contains "diff" "$diff" "-args = [\"sh\", \"-c\", \"echo first-args; exec sleep 1000\"]"
+    expect_contains "diff" "$diff" "+args = [\"sh\", \"-c\", \"echo second-args; exec sleep 1000\"]"
+    cli revert clic 2 --restart
+    expect_contains "file after revert" "$(cli cat clic)" first-args
+    tb_wait_for 20 "first-args twice in the journal" _journal_count_at_least clic first-args 2
+    cli stop clic
+}
+
+_journal_count_at_least() {
+    (($(journal "$1" | grep -cF -- "$2") >= $3))
+}
+
+t_operator_restarts_but_cannot_escalate() {
+    cli new ops --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set ops container.init=true service.protected=true
+    cli start ops
+    local id sum rc
+    id=$(container_id ops)
+    as alice restart ops
+    expect "operator restart made a new container" test "$(container_id ops)" != "$id"
+    sum=$(file_sum ops)
+    for assignment in container.privileged=true 'container.capabilities=["NET_ADMIN"]' \
+        'container.volumes=["/etc:/host-etc"]' 'container.devices=["/dev/mem"]' \
+        'container.network=host' service.protected=false; do
+        rc=$(status_of as alice set ops "$assignment")
+        expect_eq "operator exit status for $assignment" "$rc" 4
+    done
+    expect_eq "the file after refused operator edits" "$(file_sum ops)" "$sum"
+    rc=$(status_of as alice stop ops)
+    expect_eq "operator stopping a protected unit" "$rc" 4
+    expect_eq "the protected unit still runs" "$(prop ops ActiveState)" active
+    as alice set ops 'container.volumes=["/srv/containers/ops:/data"]' 'container.devices=["/dev/zero"]'
+    cli stop ops
+}
+
+t_outsider_is_refused() {
+    local rc out
+    rc=$(status_of as bob list)
+    expect "bob (not in group containerctl) is refused" test "$rc" -ne 0
+    out=$(tb_host "$HOST" runuser -u bob -- containerctl list </dev/null 2>&1 || true)
+    expect_contains "the refusal" "$out" "ermission"
+}
+
+t_daemon_killed_units_keep_running_and_history_catches_up() {
+    cli new kept --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set kept container.init=true
+    cli start kept
+    local id pid_before
+    id=$(container_id kept)
+    pid_before=$(tb_host "$HOST" systemctl show -p MainPID --value containerctld </dev/null)
+    sctl kill --signal=KILL containerctld
+    # While the daemon is down: the container keeps running and systemd still restarts units.
+    expect_eq "container after the daemon died" "$(container_id kept)" "$id"
+    sctl restart containerctl@kept
+    tb_wait_for 30 "containerctld back" _daemon_back "$pid_before"
+    expect_contains "history after the daemon came back" "$(cli history kept)" new
+    tb_wait_for 30 "the restart while the daemon was down in the events" _has_event kept exited
+    cli stop kept
+}
+
+_daemon_back() {
+    local pid
+    pid=$(tb_host "$HOST" systemctl show -p MainPID --value containerctld </dev/null)
+    [[ $pid != "$1" && $pid != 0 ]] && tb_host "$HOST" containerctl list </dev/null >/dev/null 2>&1
+}
+
+_has_event() {
+    tb_host "$HOST" containerctl status "$1" --json </dev/null | grep -q "\"kind\":\"$2\""
+}
+
+t_dockerd_restart_brings_enabled_units_back() {
+    cli new dockback --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set dockback container.init=true
+    cli start dockback
+    local id
+    id=$(container_id dockback)
+    sctl restart docker
+    wait_prop 60 dockback ActiveState active
+    tb_wait_for 30 "a new dockback container" _new_container dockback "$id"
+    tb_wait_for 30 "containerctld answering" _cli_answers
+    cli stop dockback
+}
+
+_new_container() {
+    local now
+    now=$(container_id "$1")
+    [[ -n $now && $now != "$2" ]]
+}
+
+_cli_answers() { tb_host "$HOST" containerctl list </dev/null >/dev/null 2>&1; }
+
+t_rm_keeps_history_and_devices_are_listed() {
+    cli new gone --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set gone 'container.devices=["/dev/zero", "/dev/ttyNOPE7"]'
+    local devices
+    devices=$(cli devices --json)
+    expect_contains "devices" "$devices" '"/dev/ttyNOPE7"'
+    expect_contains "devices" "$(cli devices)" "/dev/ttyNOPE7"
+    cli rm gone --yes
+    expect "the file is gone" test -z "$(tb_host "$HOST" ls /etc/containerctl/units/gone.toml 2>/dev/null </dev/null)"
+    expect_contains "history after rm" "$(cli history gone)" rm
+    expect_eq "status of a removed unit" "$(status_of cli status gone)" 3
+}
