@@ -14,10 +14,8 @@ ROUNDS=${1:-10}
 HOST=bench
 export TB_RUN=bench
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-now_ms() { date +%s%3N; }
-in_host() { tb_host "$HOST" "$@"; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 _is_running() { [[ $(prop "$1" ActiveState) == active && -n $(container_id "$1") ]]; }
 _docker_restarted() {
     [[ $(in_host docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$1") =~ ^[1-9][0-9]*\ true$ ]]
@@ -56,11 +54,7 @@ rm -rf "$gen_dir"
 printf 'generator, 1000 units: median %.1f ms over %d runs (target < 100 ms); cp -r of the same files: %.1f ms; ratio %s\n' \
     "$(awk -v u="$gen_us" 'BEGIN{print u/1000}')" "$ROUNDS" "$(awk -v u="$cp_us" 'BEGIN{print u/1000}')" "$(ratio "$gen_us" "$cp_us")"
 
-stage=$(mktemp -d)
-make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
-tb_host_start "$HOST"
-tb_host_install "$HOST" "$stage"
-rm -rf "$stage"
+bench_host_up
 
 echo
 echo "== start: systemctl start (returns at READY=1) vs docker run -d (returns once running)"
@@ -134,19 +128,7 @@ echo "crash -> running: median ${crash_ours} ms; docker: median ${crash_docker} 
 
 echo
 echo "== memory: 50 units running, per runner process"
-for i in $(seq 1 50); do
-    unit_write "m$i" <<EOF
-[container]
-image = "ctl-test/busybox"
-version = "1"
-args = ["sleep", "100000"]
-init = true
-[service]
-enabled = false
-EOF
-done
-reload
-in_host sh -c 'for i in $(seq 1 50); do echo containerctl@m$i.service; done | xargs systemctl start'
+bench_units m 50
 # shellcheck disable=SC2016
 in_host sh -c '
     for i in $(seq 1 50); do

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,11 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         }
         Err(e) => Err(ApiError::BadRequest(format!("bad request body: {}", e.body_text()))),
     }
+}
+
+/// Query parameters, with axum's rejections turned into our error shape.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))
 }
 
 fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
@@ -180,8 +185,9 @@ pub async fn diff(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    Query(q): Query<DiffQuery>,
+    q: Result<Query<DiffQuery>, QueryRejection>,
 ) -> R<Value> {
+    let q = query(q)?;
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     let current = d.definition(&name).map(|def| def.text).unwrap_or_default();
@@ -251,8 +257,9 @@ pub async fn logs(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    Query(q): Query<LogQuery>,
+    q: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     if d.view(&name).is_none() {
@@ -290,8 +297,9 @@ pub async fn events(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    Query(q): Query<Limit>,
+    q: Result<Query<Limit>, QueryRejection>,
 ) -> R<Value> {
+    let q = query(q)?;
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     Ok(Json(json!(d.db().events(Some(name.as_str()), q.limit.unwrap_or(50).min(10_000))?)))
@@ -307,7 +315,12 @@ pub async fn devices(State(d): D, Extension(c): Extension<Caller>) -> R<Value> {
     Ok(Json(json!(crate::devices::scan(crate::devices::BY_ID_DIRS, &units))))
 }
 
-pub async fn audit(State(d): D, Extension(c): Extension<Caller>, Query(q): Query<Limit>) -> R<Value> {
+pub async fn audit(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    q: Result<Query<Limit>, QueryRejection>,
+) -> R<Value> {
+    let q = query(q)?;
     if c.role < Role::Admin {
         return Err(ApiError::Forbidden {
             message: "only an admin may read the audit trail".into(),

@@ -290,9 +290,16 @@ impl Daemon {
             // would load it again and loop (New, Removed, New, ...) for inactive units.
             Event::Systemd(UnitChange::New(_)) => {}
             Event::Systemd(UnitChange::Removed(unit)) => {
+                // systemd unloads stopped units, and every unit for a moment during a
+                // daemon-reload. A running unit is only being reloaded: keep its state.
                 if let Some(name) = crate::systemd::instance_of(&unit) {
                     if let Ok(mut units) = self.units.write() {
-                        units.remove(name);
+                        let stopped = units
+                            .get(name)
+                            .is_none_or(|s| matches!(s.active_state.as_str(), "inactive" | "failed"));
+                        if stopped {
+                            units.remove(name);
+                        }
                     }
                 }
             }

@@ -117,9 +117,10 @@ impl Daemon {
             .map_err(|e| ApiError::Internal(format!("cannot write {file}: {e}")))?;
         let revision = self.db().record_revision(name.as_str(), &caller.actor, action, &text, now_ms())?;
         self.audit(caller, action, name.as_str(), current.map(|d| d.text), Some(text), "ok");
-        self.systemd.reload().await?;
+        // Taken before the reload: during a daemon-reload systemd briefly drops every unit.
         let active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
+        self.systemd.reload().await?;
         let mut restarted = false;
         if restart && active == Some(true) {
             self.job(caller, name, Action::Restart).await?;

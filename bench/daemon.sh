@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Benchmarks of containerctld and the CLI with 200 units running, each against Docker itself in
+# the same run. Not a test: it prints figures for BENCHMARKS.md.
+#   bench/daemon.sh [ROUNDS]      (default 20; release binaries must be built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+# shellcheck source=tests/system/lib.sh
+source tests/system/lib.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+ROUNDS=${1:-20}
+UNITS=${UNITS:-200}
+HOST=benchd
+export TB_RUN=benchd
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+trap tb_cleanup EXIT
+bench_host_up
+
+t=$SECONDS
+bench_units u "$UNITS"
+running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
+echo "started $UNITS units in $((SECONDS - t)) s; $running containers running"
+((running == UNITS)) || { echo "expected $UNITS running containers" >&2; exit 1; }
+
+# time_in_host CMD: wall-clock ms of CMD run inside the host (the docker exec cost is the same
+# for both sides of every ratio).
+time_in_host() {
+    in_host sh -c 't=$(date +%s%N); "$@" >/dev/null; echo $((($(date +%s%N) - t) / 1000000))' sh "$@"
+}
+
+echo
+echo "== list: containerctl list --json vs docker ps (both as JSON, $UNITS units)"
+ours=() theirs=()
+for _ in $(seq 1 "$ROUNDS"); do
+    ours+=("$(time_in_host containerctl list --json)")
+    theirs+=("$(time_in_host docker ps --no-trunc --format '{{json .}}')")
+done
+a=$(printf '%s\n' "${ours[@]}" | median)
+b=$(printf '%s\n' "${theirs[@]}" | median)
+echo "containerctl list --json: median ${a} ms, p99 $(printf '%s\n' "${ours[@]}" | p99) ms;" \
+    "docker ps: median ${b} ms, p99 $(printf '%s\n' "${theirs[@]}" | p99) ms; ratio $(ratio "$a" "$b") (target <= 1.0)"
+
+echo
+echo "== restart: containerctl restart vs docker restart (a running sleep container with init)"
+in_host docker run -d --init --name plain ctl-test/busybox:1 sleep 100000 >/dev/null
+ours=() theirs=()
+for _ in $(seq 1 "$ROUNDS"); do
+    ours+=("$(time_in_host containerctl restart u1)")
+    theirs+=("$(time_in_host docker restart plain)")
+done
+a=$(printf '%s\n' "${ours[@]}" | median)
+b=$(printf '%s\n' "${theirs[@]}" | median)
+echo "containerctl restart: median ${a} ms; docker restart: median ${b} ms; ratio $(ratio "$a" "$b")"
+
+echo
+echo "== memory of containerctld with $UNITS units"
+pid=$(in_host systemctl show -p MainPID --value containerctld)
+in_host awk '/^VmRSS:/ {printf "containerctld RSS: %.1f MiB (target <= 30 MiB)\n", $2 / 1024}' "/proc/$pid/status"
+in_host awk '/^Private_Clean:|^Private_Dirty:/ {p += $2} END {printf "containerctld private memory: %.1f MiB\n", p / 1024}' \
+    "/proc/$pid/smaps_rollup"
+dpid=$(in_host pgrep -x dockerd | head -1)
+in_host awk '/^VmRSS:/ {printf "for scale, dockerd RSS: %.1f MiB\n", $2 / 1024}' "/proc/$dpid/status"

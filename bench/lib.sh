@@ -1,0 +1,34 @@
+# Shared helpers of the benchmarks: statistics, and a systemd host with the project installed.
+# Sourced after testbed/lib.sh and tests/system/lib.sh.
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+# p99 of a column of numbers (nearest rank).
+p99() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) exit 1; i = int(NR * 0.99 + 0.999); if (i > NR) i = NR; print a[i]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+now_ms() { date +%s%3N; }
+in_host() { tb_host "$HOST" "$@"; }
+
+# bench_host_up: a fresh host with the release build installed and containerctld running.
+bench_host_up() {
+    local stage
+    stage=$(mktemp -d)
+    make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
+    tb_host_start "$HOST"
+    tb_host_install "$HOST" "$stage"
+    rm -rf "$stage"
+    in_host sh -ec 'systemd-sysusers; systemctl enable --now containerctld' </dev/null
+}
+
+# bench_units PREFIX COUNT: COUNT sleeping units PREFIX1..PREFIXCOUNT, started all at once.
+bench_units() {
+    local prefix=$1 count=$2
+    in_host sh -ec '
+        for i in $(seq 1 '"$count"'); do
+            printf "%s\n" "[container]" "image = \"ctl-test/busybox\"" "version = \"1\"" \
+                "args = [\"sleep\", \"100000\"]" "init = true" "[service]" "enabled = false" \
+                > /etc/containerctl/units/'"$prefix"'$i.toml
+        done
+        systemctl daemon-reload
+        for i in $(seq 1 '"$count"'); do echo containerctl@'"$prefix"'$i.service; done | xargs systemctl start
+    ' </dev/null
+}
