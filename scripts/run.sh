@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 source testbed/lib.sh
 
 if ! command -v cargo >/dev/null; then
-    echo "error: cargo not found: install a Rust toolchain (1.80 or newer, e.g. with rustup) first" >&2
+    echo "error: cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2
     exit 1
 fi
 

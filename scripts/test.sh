@@ -12,7 +12,7 @@ source testbed/lib.sh
 step() { printf '\n==> %s (at %ds)\n' "$*" "$((SECONDS - t0))"; }
 
 if ! command -v cargo >/dev/null; then
-    echo "error: cargo not found: install a Rust toolchain (1.80 or newer, e.g. with rustup) first" >&2
+    echo "error: cargo not found: install a Rust toolchain (1.85 or newer, e.g. with rustup) first" >&2
     exit 1
 fi
 t0=$SECONDS
