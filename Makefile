@@ -42,6 +42,14 @@ install:
 	sed 's|@SBINDIR@|$(SBINDIR)|g' units/containerctld.service.in > $(DESTDIR)$(UNITDIR)/containerctld.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctld.service
 	install -m 0644 packaging/containerctl.sysusers $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	$(TARGET_DIR)/containerctl completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl
+	$(TARGET_DIR)/containerctl completions zsh > $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_containerctl
+	$(TARGET_DIR)/containerctl completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/containerctl.fish
+	@# The admin's configuration is never overwritten.
+	@if [ -f packaging/containerctl.toml ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/containerctl/containerctl.toml ]; then \
+	  install -D -m 0644 packaging/containerctl.toml $(DESTDIR)$(SYSCONFDIR)/containerctl/containerctl.toml; fi
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/containerctl/units
 	install -d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
@@ -58,7 +66,12 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/containerctl $(DESTDIR)$(SBINDIR)/containerctld $(DESTDIR)$(LIBEXECDIR)/containerctl-runner \
 	  $(DESTDIR)$(UNITDIR)/containerctld.service $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf \
 	  $(DESTDIR)$(GENERATORDIR)/containerctl-generator $(DESTDIR)$(UNITDIR)/containerctl@.service \
-	  $(DESTDIR)$(UNITDIR)/containerctl.slice $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5
+	  $(DESTDIR)$(UNITDIR)/containerctl.slice $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5 \
+	  $(DESTDIR)$(MANDIR)/man5/containerctl.toml.5 $(DESTDIR)$(MANDIR)/man1/containerctl.1 \
+	  $(DESTDIR)$(MANDIR)/man8/containerctld.8 \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl \
+	  $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_containerctl \
+	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/containerctl.fish
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 check:

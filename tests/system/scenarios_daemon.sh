@@ -167,3 +167,39 @@ t_rm_keeps_history_and_devices_are_listed() {
     expect_contains "history after rm" "$(cli history gone)" rm
     expect_eq "status of a removed unit" "$(status_of cli status gone)" 3
 }
+
+# api METHOD PATH [CURL ARGS...]: "STATUS BODY" of a request to the socket API as root.
+api() {
+    local method=$1 path=$2
+    shift 2
+    tb_host "$HOST" curl -s -o /tmp/api-body -w '%{http_code}' -X "$method" \
+        --unix-socket /run/containerctl/containerctl.sock "$@" "http://localhost$path" </dev/null
+    printf ' '
+    tb_host "$HOST" cat /tmp/api-body </dev/null
+}
+
+t_api_refuses_hostile_input_without_side_effects() {
+    local before after r
+    before=$(tb_host "$HOST" sh -c 'ls -la /etc/containerctl/units /etc | sha256sum' </dev/null)
+    for path in '/api/v1/units/..%2F..%2Fetc%2Fpasswd/file' '/api/v1/units/%2e%2e/file' \
+        '/api/v1/units/a%5Cb/file' '/api/v1/units/a%00b/file' "/api/v1/units/$(printf 'a%.0s' $(seq 1 65))/file" \
+        '/api/v1/units/Web/file'; do
+        r=$(api PUT "$path" -H 'content-type: application/json' -d '{"text": "[container]\nimage = \"a\"\nversion = \"1\"\n"}')
+        expect "PUT $path is refused with 400 or 404 ($r)" test "${r%% *}" = 400 -o "${r%% *}" = 404
+        expect_contains "error shape for $path" "$r" '"error"'
+    done
+    r=$(api PUT /api/v1/units//file -d '{}' -H 'content-type: application/json')
+    expect "a double slash is refused (${r%% *})" test "${r%% *}" -ge 400 -a "${r%% *}" -lt 500
+    tb_host "$HOST" sh -c 'head -c 400000 /dev/zero | tr "\0" a > /tmp/big && printf "{\"text\": \"%s\"}" "$(cat /tmp/big)" > /tmp/big.json' </dev/null
+    r=$(api PUT /api/v1/units/big/file -H 'content-type: application/json' --data-binary @/tmp/big.json)
+    expect_eq "status of an oversized body" "${r%% *}" 413
+    r=$(api PUT /api/v1/units/bad/file -H 'content-type: application/json' -d '{"text": ')
+    expect_eq "status of malformed JSON" "${r%% *}" 400
+    r=$(api GET /api/v1/nope)
+    expect_eq "status of an unknown route" "${r%% *}" 404
+    expect_contains "unknown route body" "$r" '"kind":"not_found"'
+    r=$(api DELETE /api/v1/units)
+    expect "a wrong method is refused (${r%% *})" test "${r%% *}" = 400 -o "${r%% *}" = 405
+    after=$(tb_host "$HOST" sh -c 'ls -la /etc/containerctl/units /etc | sha256sum' </dev/null)
+    expect_eq "files after hostile requests" "$after" "$before"
+}
