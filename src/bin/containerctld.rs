@@ -28,12 +28,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--help" | "-h" => {
+                println!("usage: containerctld [--config PATH] [--version]\nThe containerctl daemon; see containerctld(8).");
+                return ExitCode::SUCCESS;
+            }
             "--version" => {
                 println!("containerctld {}", env!("CARGO_PKG_VERSION"));
                 return ExitCode::SUCCESS;
             }
             other => {
-                eprintln!("containerctld: unknown argument `{other}`\nusage: containerctld [--config PATH]");
+                eprintln!("containerctld: unknown argument `{other}`\nusage: containerctld [--config PATH] [--version]");
                 return ExitCode::from(2);
             }
         }

@@ -62,7 +62,8 @@ pub struct Daemon {
     pub config: Config,
     pub db: Mutex<Db>,
     pub systemd: Systemd,
-    pub docker: Option<bollard::Docker>,
+    /// Set once dockerd answered; containerctld starts and serves without it.
+    docker: RwLock<Option<bollard::Docker>>,
     /// systemd's view, keyed by NAME; updated from signals, never polled.
     pub units: RwLock<BTreeMap<String, UnitState>>,
     pub live: RwLock<HashMap<String, Live>>,
@@ -111,12 +112,22 @@ impl Daemon {
             config,
             db: Mutex::new(db),
             systemd,
-            docker,
+            docker: RwLock::new(docker),
             units: RwLock::new(BTreeMap::new()),
             live: RwLock::new(HashMap::new()),
             definitions: RwLock::new(HashMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
             group_gid,
+        }
+    }
+
+    pub fn docker(&self) -> Option<bollard::Docker> {
+        self.docker.read().ok().and_then(|d| d.clone())
+    }
+
+    pub fn set_docker(&self, docker: bollard::Docker) {
+        if let Ok(mut d) = self.docker.write() {
+            *d = Some(docker);
         }
     }
 
@@ -365,7 +376,7 @@ impl Daemon {
 
     /// After (re)connecting to Docker: take health from the containers as they are now.
     async fn relist_containers(&self) {
-        let Some(docker) = &self.docker else { return };
+        let Some(docker) = self.docker() else { return };
         let filters = HashMap::from([("label", vec![crate::runner::spec::LABEL_UNIT])]);
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(true)

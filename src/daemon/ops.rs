@@ -209,7 +209,7 @@ impl Daemon {
 
     /// Removes the unit's exited container, if it is ours (labelled with its NAME).
     async fn remove_container(&self, name: &UnitName) {
-        let Some(docker) = &self.docker else { return };
+        let Some(docker) = self.docker() else { return };
         let container = name.container_name();
         let Ok(c) = docker.inspect_container(&container, None).await else { return };
         let ours = c.config.and_then(|c| c.labels).is_some_and(|l| {
@@ -268,8 +268,11 @@ impl Daemon {
 
     pub async fn enable(&self, caller: &Caller, name: &UnitName, enabled: bool) -> Result<Applied, ApiError> {
         let action = if enabled { Action::Enable } else { Action::Disable };
-        policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(forbidden_one)?;
         let verb = if enabled { "enable" } else { "disable" };
+        policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            self.audit(caller, verb, name.as_str(), None, None, &format!("refused: {v}"));
+            forbidden_one(v)
+        })?;
         self.set(caller, name, &[format!("service.enabled={enabled}")], verb, false).await
     }
 

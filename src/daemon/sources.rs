@@ -47,7 +47,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     let docker = match crate::runner::connect().await {
         Ok(d) => Some(d),
         Err(e) => {
-            tracing::warn!("{e}: Docker state (health, samples, events) is unavailable until it is back");
+            tracing::warn!("{e}: health, samples and events wait until dockerd answers");
             None
         }
     };
@@ -63,10 +63,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
 
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     tokio::spawn(systemd_source(daemon.clone(), tx.clone()));
-    if let Some(docker) = daemon.docker.clone() {
-        tokio::spawn(docker_source(docker.clone(), tx.clone()));
-        tokio::spawn(sample_source(daemon.clone(), docker, tx.clone()));
-    }
+    tokio::spawn(docker_sources(daemon.clone(), tx.clone()));
     tokio::spawn(timer_source(tx.clone()));
     let looped = daemon.clone();
     tokio::spawn(async move {
@@ -118,17 +115,29 @@ fn bind(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListener, Start
     Ok(listener)
 }
 
+/// Resolves on SIGTERM or SIGINT. SIGHUP is logged and ignored (configuration is read at start).
+/// After the signal, open connections (a `logs -f`) get a few seconds before the process exits.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
     else {
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => tracing::info!("SIGHUP ignored: restart containerctld to apply a changed configuration"),
+        }
     }
     tracing::info!("shutting down");
+    notify::stopping("shutting down");
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tracing::info!("closing the connections still open");
+        std::process::exit(0);
+    });
 }
 
 /// systemd's signals. A lost system bus ends the daemon (exit status 1) so that systemd restarts
@@ -150,6 +159,22 @@ async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
     }
     notify::stopping("lost the connection to systemd");
     std::process::exit(1);
+}
+
+/// Waits for dockerd if it was not there at start, then runs the Docker event and sample sources.
+async fn docker_sources(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
+    let docker = loop {
+        if let Some(d) = daemon.docker() {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if let Ok(d) = crate::runner::connect().await {
+            tracing::info!("dockerd answers now");
+            daemon.set_docker(d);
+        }
+    };
+    tokio::spawn(sample_source(daemon.clone(), docker.clone(), tx.clone()));
+    docker_source(docker, tx).await;
 }
 
 /// Docker's event stream for containerctl containers and image pulls. After a break it starts
