@@ -67,6 +67,7 @@ trait Manager {
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload(&self) -> zbus::Result<()>;
+    fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     fn list_units_by_patterns(&self, states: &[&str], patterns: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
 
     #[zbus(signal)]
@@ -353,6 +354,21 @@ impl Systemd {
     /// once the reload is complete.
     pub async fn reload(&self) -> Result<(), SystemdError> {
         self.manager.reload().await.map_err(|e| SystemdError::from_bus("reload its configuration", None, e))
+    }
+
+    /// Clears a unit's failed state and its start rate counter (`systemctl reset-failed`), so an
+    /// explicit start is not refused because earlier crashes hit the start limit.
+    pub async fn reset_failed(&self, unit: &str) -> Result<(), SystemdError> {
+        match self.manager.reset_failed_unit(unit).await {
+            Ok(()) => Ok(()),
+            // Not loaded means nothing to reset.
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(SystemdError::from_bus("reset the failed state", Some(unit), e)),
+        }
     }
 
     /// Live changes of container units. Call it before [`Systemd::list`] so nothing falls between

@@ -240,6 +240,10 @@ impl Daemon {
             forbidden_one(v)
         })?;
         let unit = name.service();
+        if action != Action::Stop {
+            // An explicit start is the admin's decision: the crash-loop start limit must not refuse it.
+            self.systemd.reset_failed(&unit).await?;
+        }
         let outcome = match action {
             Action::Start => self.systemd.start(&unit).await?,
             Action::Stop => self.systemd.stop(&unit).await?,

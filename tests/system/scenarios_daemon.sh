@@ -203,3 +203,29 @@ t_api_refuses_hostile_input_without_side_effects() {
     after=$(tb_host "$HOST" sh -c 'ls -la /etc/containerctl/units /etc | sha256sum' </dev/null)
     expect_eq "files after hostile requests" "$after" "$before"
 }
+
+t_cli_enable_disable_and_completions() {
+    cli new togl --image ctl-test/busybox --version 1 -- sleep 1000
+    local link=/run/systemd/generator/multi-user.target.wants/containerctl@togl.service
+    expect "an enabled unit is wanted at boot" tb_host "$HOST" test -L "$link"
+    cli disable togl
+    expect_contains "the file after disable" "$(cli cat togl)" "enabled = false"
+    expect "a disabled unit is not wanted at boot" tb_host "$HOST" test ! -e "$link"
+    cli enable togl
+    expect "an enabled unit is wanted again" tb_host "$HOST" test -L "$link"
+    expect_contains "bash completions" "$(cli completions bash)" "containerctl"
+    expect "installed bash completions" tb_host "$HOST" test -s /usr/share/bash-completion/completions/containerctl
+    cli rm togl --yes
+}
+
+t_repeated_restarts_are_not_refused_by_the_start_limit() {
+    cli new often --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set often container.init=true
+    cli start often
+    local i
+    for i in 1 2 3 4 5 6 7; do
+        cli restart often >/dev/null
+    done
+    expect_eq "ActiveState after seven quick restarts" "$(prop often ActiveState)" active
+    cli rm often --yes
+}
