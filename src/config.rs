@@ -26,6 +26,8 @@ pub struct Config {
     pub unit_dir: PathBuf,
     pub policy: Policy,
     pub history: History,
+    /// Where the web page and HTTP API listen; None disables HTTP.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 /// What a non-admin's unit definition may contain. Admins are not limited.
@@ -65,6 +67,7 @@ impl Default for Config {
             unit_dir: ADMIN_UNIT_DIR.into(),
             policy: Policy::default(),
             history: History::default(),
+            http_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5000))),
         }
     }
 }
@@ -78,6 +81,15 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     history: RawHistory,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    /// `"127.0.0.1:5000"`, or `""` to serve no HTTP at all.
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +140,23 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
     }
     c.policy.allowed_host_paths = raw.policy.allowed_host_paths;
     c.policy.allowed_devices = raw.policy.allowed_devices;
+    if let Some(listen) = raw.http.listen {
+        c.http_listen = if listen.is_empty() {
+            None
+        } else {
+            let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+                Diagnostic::file_level(file, format!("http.listen: `{listen}` is not ADDRESS:PORT"), None)
+            })?;
+            if !addr.ip().is_loopback() {
+                return Err(Diagnostic::file_level(
+                    file,
+                    format!("http.listen: `{listen}` is beyond loopback, which needs TLS, and this version serves HTTP without TLS"),
+                    Some("listen on 127.0.0.1 or [::1] and put a TLS reverse proxy in front".into()),
+                ));
+            }
+            Some(addr)
+        };
+    }
     let h = raw.history;
     let d = History::default();
     c.history = History {
@@ -176,5 +205,12 @@ mod tests {
         assert!(e.message.contains("allowed_paths"));
         let e = parse("c.toml", "[policy]\nallowed_host_paths = [\"srv\"]\n").expect_err("relative");
         assert!(e.message.contains("absolute"));
+        assert_eq!(
+            parse("c.toml", "[http]\nlisten = \"[::1]:5001\"\n").map(|c| c.http_listen.map(|a| a.port())),
+            Ok(Some(5001))
+        );
+        assert_eq!(parse("c.toml", "[http]\nlisten = \"\"\n").map(|c| c.http_listen), Ok(None));
+        let e = parse("c.toml", "[http]\nlisten = \"0.0.0.0:5000\"\n").expect_err("beyond loopback");
+        assert!(e.message.contains("needs TLS"), "{e}");
     }
 }

@@ -53,7 +53,31 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX audit_by_unit ON audit (unit, at_ms);
     CREATE INDEX audit_by_time ON audit (at_ms);",
+    // 2: API tokens (JWT ids), revocable; one-time login tokens are marked used.
+    "CREATE TABLE tokens (
+        id            TEXT    PRIMARY KEY,
+        name          TEXT    NOT NULL,
+        role          TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        once          INTEGER NOT NULL DEFAULT 0,
+        used          INTEGER NOT NULL DEFAULT 0,
+        revoked       INTEGER NOT NULL DEFAULT 0
+    ) STRICT;",
 ];
+
+/// An API token as recorded (its secret is never stored: only its id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub once: bool,
+    pub used: bool,
+    pub revoked: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -438,6 +462,58 @@ impl Db {
             }
         };
         query().map_err(self.err())
+    }
+
+    pub fn record_token(&mut self, t: &TokenRecord) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO tokens (id, name, role, created_at_ms, expires_at_ms, once, used, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![t.id, t.name, t.role, t.created_at_ms, t.expires_at_ms, t.once, t.used, t.revoked],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Every token, newest first.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, DbError> {
+        let query = || -> rusqlite::Result<Vec<TokenRecord>> {
+            self.conn
+                .prepare_cached(
+                    "SELECT id, name, role, created_at_ms, expires_at_ms, once, used, revoked
+                     FROM tokens ORDER BY created_at_ms DESC, id",
+                )?
+                .query_map([], |row| {
+                    Ok(TokenRecord {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        role: row.get(2)?,
+                        created_at_ms: row.get(3)?,
+                        expires_at_ms: row.get(4)?,
+                        once: row.get(5)?,
+                        used: row.get(6)?,
+                        revoked: row.get(7)?,
+                    })
+                })?
+                .collect()
+        };
+        query().map_err(self.err())
+    }
+
+    /// Revokes token `id`; false when there is no such token.
+    pub fn revoke_token(&mut self, id: &str) -> Result<bool, DbError> {
+        self.conn
+            .execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// Marks a one-time token used; false when it was used (or revoked) already.
+    pub fn use_token(&mut self, id: &str) -> Result<bool, DbError> {
+        self.conn
+            .execute("UPDATE tokens SET used = 1 WHERE id = ?1 AND used = 0 AND revoked = 0", [id])
+            .map(|n| n > 0)
+            .map_err(self.err())
     }
 
     /// Deletes the oldest rows beyond `r`'s limits, all in one transaction. The latest revision

@@ -5,6 +5,7 @@
 //! in their docs. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -12,6 +12,7 @@ use crate::policy::Violation;
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    Unauthorized(String),
     Forbidden {
         message: String,
         violations: Vec<Violation>,
@@ -48,6 +49,9 @@ impl IntoResponse for ApiError {
         let (status, body) = match &self {
             ApiError::BadRequest(m) => {
                 (StatusCode::BAD_REQUEST, json!({"kind": "bad_request", "message": m}))
+            }
+            ApiError::Unauthorized(m) => {
+                (StatusCode::UNAUTHORIZED, json!({"kind": "unauthorized", "message": m}))
             }
             ApiError::Forbidden { message, violations } => (
                 StatusCode::FORBIDDEN,

@@ -6,6 +6,9 @@
 //! policy and records history and audit.
 
 mod error;
+mod http;
+pub mod metrics;
+mod session;
 mod units;
 
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use axum::Router;
 use tokio::net::UnixListener;
 
 pub use error::ApiError;
+pub use http::http_app;
 
 use crate::daemon::Daemon;
 use crate::policy::Role;
@@ -70,8 +74,15 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/units/{name}/revert", post(units::revert))
         .route("/units/{name}/logs", get(units::logs))
         .route("/units/{name}/events", get(units::events))
+        .route("/units/{name}/preview", post(units::preview))
         .route("/devices", get(units::devices))
-        .route("/audit", get(units::audit));
+        .route("/audit", get(units::audit))
+        .route("/session", post(session::create).get(session::get).delete(session::delete))
+        .route("/whoami", get(session::whoami))
+        .route("/stream", get(session::stream))
+        .route("/tokens", get(session::token_list).post(session::token_create))
+        .route("/tokens/{id}", axum::routing::delete(session::token_revoke))
+        .route("/login-link", post(session::login_link));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

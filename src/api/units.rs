@@ -330,3 +330,52 @@ pub async fn audit(
     let unit = q.unit.as_deref().map(ops::name).transpose()?;
     Ok(Json(json!(d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?)))
 }
+
+#[derive(Deserialize)]
+pub struct PreviewBody {
+    text: String,
+}
+
+/// POST /units/NAME/preview: what `PUT …/file` would say and change, without writing anything.
+pub async fn preview(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    b: Result<Json<PreviewBody>, JsonRejection>,
+) -> R<Value> {
+    let name = ops::name(&name)?;
+    read(&c, name.as_str())?;
+    let b = body(b)?;
+    let file = d.config.unit_dir.join(format!("{name}.toml")).display().to_string();
+    let current = d.definition(&name);
+    let current_text = current.as_ref().map(|def| def.text.clone()).unwrap_or_default();
+    let (diagnostics, violations) = match crate::unit::parse(name.as_str(), &file, &b.text) {
+        Ok(after) => {
+            let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
+            let v =
+                policy::check_definition(c.role, &d.config.policy, before, &after).err().unwrap_or_default();
+            (Vec::new(), v)
+        }
+        Err(diags) => (diags, Vec::new()),
+    };
+    let diags: Vec<Value> = diagnostics
+        .iter()
+        .map(|x| json!({"file": x.file, "line": x.line, "column": x.column, "message": x.message, "hint": x.hint}))
+        .collect();
+    let diff = if current_text == b.text {
+        String::new()
+    } else {
+        similar::TextDiff::from_lines(&current_text, &b.text)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("{name} current"), &format!("{name} proposed"))
+            .to_string()
+    };
+    Ok(Json(json!({
+        "valid": diagnostics.is_empty(),
+        "diagnostics": diags,
+        "violations": violations,
+        "diff": diff,
+        "changed": current_text != b.text,
+    })))
+}

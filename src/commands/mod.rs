@@ -20,8 +20,10 @@ pub mod rm;
 pub mod set;
 pub mod status;
 pub mod term;
+pub mod token;
 pub mod ui;
 pub mod validate;
+pub mod web;
 
 use std::io;
 
@@ -82,6 +84,10 @@ pub enum Command {
     Revert(revert::Args),
     /// List host devices with their stable names and the units that use them.
     Devices(devices::Args),
+    /// Tokens for the HTTP API and the web page (admin).
+    Token(token::Args),
+    /// The web page on http://127.0.0.1:5000.
+    Web(web::Args),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
@@ -194,6 +200,8 @@ pub fn run(cli: Cli) -> u8 {
 fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
     match command {
         Command::List(a) => list::run(a, ctx),
+        Command::Token(a) => token::run(a, ctx),
+        Command::Web(a) => web::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),
         Command::Stop(a) => job::run(a, Job::Stop, ctx),

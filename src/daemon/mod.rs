@@ -71,6 +71,10 @@ pub struct Daemon {
     /// Serialises changes to unit files so two edits never interleave.
     pub write_lock: tokio::sync::Mutex<()>,
     group_gid: Option<u32>,
+    /// Tokens and web sessions of the HTTP API.
+    pub auth: crate::auth::Auth,
+    /// Bumped whenever something a unit list shows may have changed (the web page's stream).
+    pub changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
@@ -106,7 +110,13 @@ pub fn now_ms() -> i64 {
 }
 
 impl Daemon {
-    pub fn new(config: Config, db: Db, systemd: Systemd, docker: Option<bollard::Docker>) -> Daemon {
+    pub fn new(
+        config: Config,
+        db: Db,
+        systemd: Systemd,
+        docker: Option<bollard::Docker>,
+        auth: crate::auth::Auth,
+    ) -> Daemon {
         let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
         Daemon {
             config,
@@ -118,6 +128,8 @@ impl Daemon {
             definitions: RwLock::new(HashMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
             group_gid,
+            auth,
+            changes: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -129,6 +141,11 @@ impl Daemon {
         if let Ok(mut d) = self.docker.write() {
             *d = Some(docker);
         }
+    }
+
+    /// Tells the web page's stream that the unit list may have changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub fn group_gid(&self) -> Option<u32> {
@@ -287,6 +304,7 @@ impl Daemon {
         if let Ok(mut units) = self.units.write() {
             units.insert(name.to_owned(), state);
         }
+        self.changed();
     }
 
     /// Handles one event of the daemon's loop.
@@ -319,7 +337,10 @@ impl Daemon {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }
             }
-            Event::Docker(message) => self.docker_event(message),
+            Event::Docker(message) => {
+                self.docker_event(message);
+                self.changed();
+            }
             Event::DockerConnected => self.relist_containers().await,
             Event::Sample { name, cpu_percent, memory_bytes } => {
                 if let Ok(mut live) = self.live.write() {
@@ -327,6 +348,7 @@ impl Daemon {
                     l.cpu_percent = cpu_percent;
                     l.memory_bytes = memory_bytes;
                 }
+                self.changed();
             }
             Event::Prune => {
                 let h = &self.config.history;

@@ -121,6 +121,7 @@ impl Daemon {
         let active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
         self.systemd.reload().await?;
+        self.changed();
         let mut restarted = false;
         if restart && active == Some(true) {
             self.job(caller, name, Action::Restart).await?;
@@ -204,6 +205,7 @@ impl Daemon {
         self.db().record_revision(name.as_str(), &caller.actor, "rm", "", now_ms())?;
         self.audit(caller, "rm", name.as_str(), Some(current.text), None, "ok");
         self.systemd.reload().await?;
+        self.changed();
         Ok(())
     }
 

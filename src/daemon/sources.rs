@@ -51,7 +51,9 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
             None
         }
     };
-    let daemon = Arc::new(Daemon::new(config, db, systemd, docker));
+    let auth = crate::auth::Auth::load(&config.state_dir.join("keys"), db.tokens()?)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let daemon = Arc::new(Daemon::new(config, db, systemd, docker, auth));
     daemon.resync_systemd().await?;
     if daemon.group_gid().is_none() {
         tracing::warn!(
@@ -73,6 +75,14 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     });
 
     let listener = bind(&daemon.config.socket, daemon.group_gid())?;
+    let http = match daemon.config.http_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { path: addr.to_string(), source })?,
+        ),
+        None => None,
+    };
     if let Some(interval) = notify::watchdog_interval() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval / 2);
@@ -82,9 +92,21 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
             }
         });
     }
-    notify::ready(&format!("serving {}", daemon.config.socket.display()));
-    tracing::info!("serving the API on {}", daemon.config.socket.display());
+    let where_ = match daemon.config.http_listen {
+        Some(addr) => format!("{} and http://{addr}/", daemon.config.socket.display()),
+        None => daemon.config.socket.display().to_string(),
+    };
+    notify::ready(&format!("serving {where_}"));
+    tracing::info!("serving the API on {where_}");
 
+    if let Some(http) = http {
+        let app = crate::api::http_app(daemon.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(http, app).await {
+                tracing::error!("the HTTP listener failed: {e}");
+            }
+        });
+    }
     let app =
         crate::api::socket_app(daemon.clone()).into_make_service_with_connect_info::<crate::api::Peer>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;

@@ -12,6 +12,8 @@ source tests/system/lib.sh
 source tests/system/scenarios.sh
 # shellcheck source=tests/system/scenarios_daemon.sh
 source tests/system/scenarios_daemon.sh
+# shellcheck source=tests/system/scenarios_http.sh
+source tests/system/scenarios_http.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -21,7 +23,7 @@ trap tb_cleanup EXIT
 
 stage=$(mktemp -d)
 make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
-tb_host_start "$HOST" 172.29.77.11
+tb_host_start "$HOST"
 tb_host_install "$HOST" "$stage"
 rm -rf "$stage"
 # As a package would: the group, a policy, the daemon enabled; plus the test's users.

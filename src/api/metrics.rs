@@ -1,0 +1,87 @@
+//! /metrics in Prometheus' text format: per-unit state, restarts, last exit status, health, CPU
+//! and memory, and the daemon's build.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Extension;
+
+use super::Caller;
+use crate::daemon::{Daemon, UnitView};
+
+/// Escapes a label value (backslash, double quote, newline).
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+pub fn render(units: &[UnitView]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP containerctl_build_info The running containerctld's version.");
+    let _ = writeln!(s, "# TYPE containerctl_build_info gauge");
+    let _ = writeln!(s, "containerctl_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    let mut family = |name: &str, kind: &str, help: &str, values: &mut dyn Iterator<Item = (String, f64)>| {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        for (labels, v) in values {
+            let _ = writeln!(s, "{name}{{{labels}}} {v}");
+        }
+    };
+    let u = |x: &UnitView| format!("unit=\"{}\"", label(&x.name));
+    family(
+        "containerctl_unit_active",
+        "gauge",
+        "1 when the unit is active, 0 otherwise.",
+        &mut units.iter().map(|x| (u(x), f64::from(u8::from(x.active_state == "active")))),
+    );
+    family(
+        "containerctl_unit_state",
+        "gauge",
+        "The unit's systemd ActiveState, as a label set to 1.",
+        &mut units.iter().map(|x| (format!("{},state=\"{}\"", u(x), label(&x.active_state)), 1.0)),
+    );
+    family(
+        "containerctl_unit_restarts_total",
+        "counter",
+        "Automatic restarts systemd made since the unit was loaded (NRestarts).",
+        &mut units.iter().map(|x| (u(x), f64::from(x.n_restarts))),
+    );
+    family(
+        "containerctl_unit_last_exit_status",
+        "gauge",
+        "Exit status (or signal) of the unit's last main process.",
+        &mut units.iter().map(|x| (u(x), f64::from(x.exit_status))),
+    );
+    family(
+        "containerctl_unit_healthy",
+        "gauge",
+        "1 healthy, 0 unhealthy, 0.5 starting; absent without a health check.",
+        &mut units.iter().filter_map(|x| {
+            let v = match x.health.as_deref()? {
+                "healthy" => 1.0,
+                "unhealthy" => 0.0,
+                _ => 0.5,
+            };
+            Some((u(x), v))
+        }),
+    );
+    family(
+        "containerctl_unit_cpu_percent",
+        "gauge",
+        "CPU use of the unit's container in percent of one CPU (last sample).",
+        &mut units.iter().filter_map(|x| Some((u(x), x.cpu_percent?))),
+    );
+    family(
+        "containerctl_unit_memory_bytes",
+        "gauge",
+        "Memory use of the unit's container (last sample).",
+        &mut units.iter().filter_map(|x| Some((u(x), x.memory_bytes? as f64))),
+    );
+    s
+}
+
+pub async fn metrics(State(d): State<Arc<Daemon>>, Extension(_c): Extension<Caller>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], render(&d.list()))
+}

@@ -1,0 +1,189 @@
+//! Web sessions, tokens and the other routes the web page and `containerctl token` use.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::http::SessionId;
+use super::{ApiError, Caller};
+use crate::auth::{self, SESSION_COOKIE};
+use crate::daemon::{now_ms, Daemon};
+use crate::db::NewAudit;
+use crate::policy::Role;
+
+type D = State<Arc<Daemon>>;
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(|e| ApiError::BadRequest(format!("bad request body: {}", e.body_text())))
+}
+
+fn admin(c: &Caller) -> Result<(), ApiError> {
+    if c.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden { message: "only an admin may manage tokens".into(), violations: Vec::new() })
+    }
+}
+
+fn audit(d: &Daemon, c: &Caller, action: &str, result: &str) {
+    let entry = NewAudit {
+        at_ms: now_ms(),
+        actor: c.actor.clone(),
+        role: c.role.to_string(),
+        action: action.to_owned(),
+        unit: None,
+        before: None,
+        after: None,
+        result: result.to_owned(),
+    };
+    if let Err(e) = d.db().record_audit(&entry) {
+        tracing::error!("cannot record audit of {action}: {e}");
+    }
+    tracing::info!(actor = %c.actor, action, result, "{} {action}: {result}", c.actor);
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    token: String,
+}
+
+/// POST /session: a token (or a one-time login link's token) becomes a session cookie.
+pub async fn create(State(d): D, b: Result<Json<Login>, JsonRejection>) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let claims = d.auth.verify(b.token.trim()).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    if claims.once {
+        let fresh = d.auth.use_once(&claims.jti) && d.db().use_token(&claims.jti)?;
+        if !fresh {
+            return Err(ApiError::Unauthorized(auth::AuthError::Used.to_string()));
+        }
+    }
+    let (sid, s) = d.auth.start_session(&claims);
+    let max_age = (s.expires_at_ms - now_ms()).max(0) / 1000;
+    let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
+    let body = json!({"role": s.role, "name": s.name, "csrf": s.csrf, "expires_at_ms": s.expires_at_ms});
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+pub async fn get(State(d): D, sid: Option<Extension<SessionId>>) -> Result<Json<Value>, ApiError> {
+    let Some(Extension(SessionId(sid))) = sid else {
+        return Err(ApiError::Unauthorized("no session: log in".into()));
+    };
+    let s = d.auth.session(&sid).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    Ok(Json(json!({"role": s.role, "name": s.name, "csrf": s.csrf, "expires_at_ms": s.expires_at_ms})))
+}
+
+pub async fn delete(State(d): D, sid: Option<Extension<SessionId>>) -> Response {
+    if let Some(Extension(SessionId(sid))) = sid {
+        d.auth.end_session(&sid);
+    }
+    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, expired)], Json(json!({"logged_out": true}))).into_response()
+}
+
+pub async fn whoami(Extension(c): Extension<Caller>) -> Json<Value> {
+    Json(json!({"role": c.role, "actor": c.actor}))
+}
+
+#[derive(Deserialize)]
+pub struct NewToken {
+    name: String,
+    role: Role,
+    ttl: Option<String>,
+}
+
+pub async fn token_create(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<NewToken>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c)?;
+    let b = body(b)?;
+    let name = b.name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("a token name is 1-64 printable characters".into()));
+    }
+    let ttl = auth::parse_ttl(b.ttl.as_deref().unwrap_or("30d")).map_err(ApiError::BadRequest)?;
+    let (token, record) =
+        d.auth.issue(name, b.role, ttl, false).map_err(|e| ApiError::Internal(e.to_string()))?;
+    d.db().record_token(&record)?;
+    audit(&d, &c, "token create", &format!("ok: {} ({}, role {})", record.name, record.id, record.role));
+    Ok(Json(json!({
+        "id": record.id, "name": record.name, "role": record.role,
+        "expires_at_ms": record.expires_at_ms, "token": token
+    })))
+}
+
+pub async fn token_list(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    admin(&c)?;
+    let list: Vec<Value> = d
+        .auth
+        .list()
+        .into_iter()
+        .filter(|t| !t.once)
+        .map(|t| {
+            json!({"id": t.id, "name": t.name, "role": t.role, "created_at_ms": t.created_at_ms,
+                   "expires_at_ms": t.expires_at_ms, "revoked": t.revoked})
+        })
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+pub async fn token_revoke(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c)?;
+    if !id.chars().all(|ch| ch.is_ascii_hexdigit()) || !d.auth.revoke(&id) {
+        return Err(ApiError::NotFound(format!("no token {id}: see containerctl token list")));
+    }
+    d.db().revoke_token(&id)?;
+    audit(&d, &c, "token revoke", &format!("ok: {id}"));
+    Ok(Json(json!({"id": id, "revoked": true})))
+}
+
+/// A one-time admin login link for the web page (what `containerctl web login` prints).
+pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    admin(&c)?;
+    let (token, record) = d
+        .auth
+        .issue("login link", Role::Admin, auth::LOGIN_LINK_TTL_MS, true)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    d.db().record_token(&record)?;
+    audit(&d, &c, "login link", "ok");
+    let base = match d.config.http_listen {
+        Some(addr) => format!("http://{addr}"),
+        None => return Err(ApiError::Conflict("the web page is disabled (http.listen is empty)".into())),
+    };
+    Ok(Json(json!({"url": format!("{base}/#login={token}"), "expires_at_ms": record.expires_at_ms})))
+}
+
+/// GET /stream: the unit list as Server-Sent Events, at connect and after changes (coalesced).
+pub async fn stream(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let _ = c;
+    let rx = d.changes.subscribe();
+    let stream = futures_util::stream::unfold((d, rx, true), |(d, mut rx, first)| async move {
+        if !first {
+            rx.changed().await.ok()?;
+            // Coalesce bursts (a restart changes several properties in a row).
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            rx.mark_unchanged();
+        }
+        let data = serde_json::to_string(&d.list()).unwrap_or_else(|_| "[]".into());
+        Some((Ok(Event::default().event("units").data(data)), (d, rx, false)))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping")))
+}

@@ -1,0 +1,76 @@
+# System scenarios for the HTTP API on 127.0.0.1:5000 (issue 4): tokens, sessions, CSRF, metrics.
+
+# http METHOD PATH [CURL ARGS...]: "STATUS BODY" of a request to http://127.0.0.1:5000 in the host.
+http() {
+    local method=$1 path=$2
+    shift 2
+    tb_host "$HOST" curl -s -o /tmp/http-body -D /tmp/http-headers -w '%{http_code}' -X "$method" "$@" \
+        "http://127.0.0.1:5000$path" </dev/null
+    printf ' '
+    tb_host "$HOST" cat /tmp/http-body </dev/null
+}
+http_headers() { tb_host "$HOST" cat /tmp/http-headers </dev/null; }
+code() { printf '%s' "${1%% *}"; }
+
+t_http_tokens_roles_and_revocation() {
+    cli new webby --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set webby container.init=true
+    cli start webby
+    local op viewer r op_id
+    op=$(cli token create --name ci-operator --role operator)
+    viewer=$(cli token create --name ci-viewer --role viewer --ttl 1h)
+    expect_eq "no credentials" "$(code "$(http GET /api/v1/units)")" 401
+    r=$(http GET /api/v1/units -H "Authorization: Bearer $op")
+    expect_eq "operator lists units" "$(code "$r")" 200
+    expect_contains "unit list over HTTP" "$r" '"name":"webby"'
+    expect_eq "viewer may read" "$(code "$(http GET /api/v1/units/webby -H "Authorization: Bearer $viewer")")" 200
+    expect_eq "viewer may not restart" "$(code "$(http POST /api/v1/units/webby/restart -H "Authorization: Bearer $viewer")")" 403
+    expect_eq "operator restarts" "$(code "$(http POST /api/v1/units/webby/restart -H "Authorization: Bearer $op")")" 200
+    expect_eq "a tampered token" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer ${op%?}x")")" 401
+    expect_eq "a token without its signature" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer ${op%.*}.")")" 401
+    expect_eq "operator may not make tokens" \
+        "$(code "$(http POST /api/v1/tokens -H "Authorization: Bearer $op" -H 'content-type: application/json' -d '{"name":"x","role":"admin"}')")" 403
+    op_id=$(cli token list --json | tr ',' '\n' | grep -B1 '"name":"ci-operator"' | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4)
+    expect "the operator token is listed" test -n "$op_id"
+    cli token revoke "$op_id"
+    expect_eq "a revoked token" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer $op")")" 401
+    expect_contains "the audit trail" "$(http GET /api/v1/audit -H "Authorization: Bearer $viewer")" forbidden
+    cli stop webby
+}
+
+t_http_session_csrf_login_link_and_page() {
+    cli new pagey --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set pagey container.init=true
+    cli start pagey
+    local link token r cookie csrf
+    link=$(cli web login)
+    expect_contains "login link" "$link" "http://127.0.0.1:5000/#login="
+    token=${link#*#login=}
+    r=$(http POST /api/v1/session -H 'content-type: application/json' -d "{\"token\":\"$token\"}")
+    expect_eq "login with the link" "$(code "$r")" 200
+    cookie=$(http_headers | grep -i '^set-cookie:' | sed 's/^[Ss]et-[Cc]ookie: //; s/;.*//' | tr -d '\r')
+    expect_contains "session cookie" "$(http_headers)" "HttpOnly; SameSite=Strict"
+    csrf=$(printf '%s' "$r" | grep -o '"csrf":"[0-9a-f]*"' | cut -d'"' -f4)
+    expect_eq "the link works only once" \
+        "$(code "$(http POST /api/v1/session -H 'content-type: application/json' -d "{\"token\":\"$token\"}")")" 401
+    expect_eq "the link's token is no bearer token" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer $token")")" 401
+    expect_eq "read with the cookie" "$(code "$(http GET /api/v1/units -H "Cookie: $cookie")")" 200
+    expect_eq "a mutation without CSRF" "$(code "$(http POST /api/v1/units/pagey/restart -H "Cookie: $cookie")")" 403
+    expect_eq "a mutation with a wrong CSRF" \
+        "$(code "$(http POST /api/v1/units/pagey/restart -H "Cookie: $cookie" -H 'X-CSRF-Token: 00')")" 403
+    expect_eq "a mutation with CSRF" \
+        "$(code "$(http POST /api/v1/units/pagey/restart -H "Cookie: $cookie" -H "X-CSRF-Token: $csrf")")" 200
+    r=$(http GET /)
+    expect_eq "the page" "$(code "$r")" 200
+    expect_contains "the page's security headers" "$(http_headers)" "content-security-policy: default-src 'self'"
+    expect_eq "healthz" "$(http GET /healthz)" "200 ok"
+    r=$(http GET /metrics -H "Cookie: $cookie")
+    expect_contains "metrics" "$r" 'containerctl_unit_active{unit="pagey"} 1'
+    expect_contains "metrics" "$r" 'containerctl_build_info{version='
+    r=$(tb_host "$HOST" curl -s -N --max-time 2 -H "Cookie: $cookie" http://127.0.0.1:5000/api/v1/stream </dev/null || true)
+    expect_contains "the event stream" "$r" "event: units"
+    expect_contains "the event stream" "$r" '"name":"pagey"'
+    expect_eq "logout" "$(code "$(http DELETE /api/v1/session -H "Cookie: $cookie" -H "X-CSRF-Token: $csrf")")" 200
+    expect_eq "after logout" "$(code "$(http GET /api/v1/units -H "Cookie: $cookie")")" 401
+    cli stop pagey
+}
