@@ -60,6 +60,25 @@ b=$(printf '%s\n' "${theirs[@]}" | median)
 echo "containerctl restart: median ${a} ms; docker restart: median ${b} ms; ratio $(ratio "$a" "$b")"
 
 echo
+echo "== GET /api/v1/units over HTTP vs Docker's GET /containers/json on its socket ($UNITS units, 200 requests each)"
+token=$(in_host containerctl token create --name bench --role viewer --ttl 1h)
+# urls N URL: URL repeated N times, for one curl process that keeps its connection open.
+urls() { for _ in $(seq 1 "$1"); do printf '%s ' "$2"; done; }
+# shellcheck disable=SC2046
+ours=$(in_host curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
+    $(urls 200 http://127.0.0.1:5000/api/v1/units))
+# shellcheck disable=SC2046
+theirs=$(in_host curl -s -o /dev/null -w '%{time_total}\n' --unix-socket /var/run/docker.sock \
+    $(urls 200 'http://localhost/containers/json'))
+ms() { awk '{printf "%.2f\n", $1 * 1000}'; }
+p50o=$(printf '%s\n' "$ours" | ms | median)
+p99o=$(printf '%s\n' "$ours" | ms | p99)
+p50d=$(printf '%s\n' "$theirs" | ms | median)
+p99d=$(printf '%s\n' "$theirs" | ms | p99)
+echo "GET /api/v1/units: p50 ${p50o} ms, p99 ${p99o} ms; GET /containers/json: p50 ${p50d} ms, p99 ${p99d} ms;" \
+    "ratio p50 $(ratio "$p50o" "$p50d"), p99 $(ratio "$p99o" "$p99d") (target <= 1.0)"
+
+echo
 echo "== memory of containerctld with $UNITS units"
 pid=$(in_host systemctl show -p MainPID --value containerctld)
 in_host awk '/^VmRSS:/ {printf "containerctld RSS: %.1f MiB (target <= 30 MiB)\n", $2 / 1024}' "/proc/$pid/status"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job, from a bare Debian 12 machine with root: install what containerctl needs, build
-# it, install it with `make install`, and run the example unit `hello` (a web server on port
-# 8080) as containerctl@hello.service.
+# it, install it with `make install`, start containerctld (the web page on
+# http://localhost:5000) and the example unit `hello` (a web server on port 8080), then print a
+# one-time login link for the page.
 #
 # On a host where systemd is PID 1 everything is installed natively. Where it is not (containers,
-# CI sandboxes) a systemd host container is booted instead, the same one the system tests use,
-# with ports 8080 (and 5000, the web page) forwarded to this machine's localhost.
+# CI sandboxes) a systemd host container is booted instead, the same one the tests use; port
+# 8080 is published and localhost:5000 is forwarded into the host's own loopback (where
+# containerctld listens) with socat and nsenter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=testbed/lib.sh
@@ -16,7 +18,7 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
-TB_DEPS+=(curl)
+TB_DEPS+=(curl socat)
 tb_ensure_deps
 tb_ensure_dockerd
 tb_log "building containerctl"
@@ -35,25 +37,40 @@ if [[ -d /run/systemd/system ]]; then
     install -d /var/lib/containerctl-example/www
     printf '%s\n' "$page" >/var/lib/containerctl-example/www/index.html
     install -m 0644 examples/hello.toml /etc/containerctl/units/hello.toml
+    systemd-sysusers
     systemctl daemon-reload
+    systemctl enable --now containerctld.service
     systemctl restart containerctl@hello.service
     on=""
 else
-    export TB_RUN=demo TB_HOST_ARGS="-p 127.0.0.1:8080:8080 -p 127.0.0.1:5000:5000"
+    export TB_RUN=demo TB_HOST_ARGS="-p 127.0.0.1:8080:8080"
     tb_build_images
     tb_host_start demo
     tb_host_install demo "$stage"
     tb_host demo sh -c "install -d /var/lib/containerctl-example/www && printf '%s\n' '$page' > /var/lib/containerctl-example/www/index.html" </dev/null
     tb_host demo install -m 0644 /dev/stdin /etc/containerctl/units/hello.toml <examples/hello.toml
+    tb_host demo systemd-sysusers </dev/null
     tb_host demo systemctl daemon-reload </dev/null
+    tb_host demo systemctl enable --now containerctld.service </dev/null
     tb_host demo systemctl restart containerctl@hello.service </dev/null
     on="docker exec -it ${TB_PREFIX}demo "
+    # localhost:5000 here -> 127.0.0.1:5000 inside the host's network namespace.
+    pid=$(docker inspect -f '{{.State.Pid}}' "${TB_PREFIX}demo")
+    pkill -f "socat TCP-LISTEN:5000,bind=127.0.0.1" 2>/dev/null || true
+    setsid nohup socat TCP-LISTEN:5000,bind=127.0.0.1,fork,reuseaddr \
+        EXEC:"nsenter -t $pid -n socat STDIO TCP\:127.0.0.1\:5000" >/dev/null 2>&1 &
 fi
 
 tb_wait_for 30 "http://127.0.0.1:8080/ to answer" curl -fsS http://127.0.0.1:8080/
+tb_wait_for 30 "the web page on http://localhost:5000/ to answer" curl -fsS http://127.0.0.1:5000/healthz
+link=$(${on:+docker exec ${TB_PREFIX}demo} containerctl web login 2>/dev/null)
 cat <<EOF
 
 containerctl@hello is running: $(curl -fsS http://127.0.0.1:8080/)
+
+The web page is on http://localhost:5000/ - log in with this one-time link (valid 5 minutes):
+  ${link/127.0.0.1/localhost}
+or make a token: ${on}containerctl token create --name me --role admin
 
 Look at it the way you look at any service:
   ${on}systemctl status containerctl@hello

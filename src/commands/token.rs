@@ -61,7 +61,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     match args.command {
         TokenCommand::Create { name, role, ttl, json } => {
             let body = json!({"name": name, "role": role, "ttl": ttl});
-            let v: Value = ctx.client.send(hyper::Method::POST, "/api/v1/tokens", Some(&body))?;
+            let v: Value = ctx.client.send(hyper::Method::POST, "/tokens", Some(&body))?;
             if json {
                 return ctx.term.println(&v.to_string());
             }
@@ -71,7 +71,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         TokenCommand::List { json } => {
-            let raw = ctx.client.get_raw("/api/v1/tokens")?;
+            let raw = ctx.client.get_raw("/tokens")?;
             if json {
                 return ctx.term.print_raw_json(&raw);
             }
@@ -98,7 +98,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
         TokenCommand::Revoke { id } => {
             let _: Value =
-                ctx.client.send(hyper::Method::DELETE, &format!("/api/v1/tokens/{id}"), None::<&()>)?;
+                ctx.client.send(hyper::Method::DELETE, &format!("/tokens/{id}"), None::<&()>)?;
             ctx.term.println(&format!("revoked token {id}"))
         }
     }

@@ -24,7 +24,7 @@ struct Link {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     match args.command {
         WebCommand::Login => {
-            let link: Link = ctx.client.send(hyper::Method::POST, "/api/v1/login-link", None::<&()>)?;
+            let link: Link = ctx.client.send(hyper::Method::POST, "/login-link", None::<&()>)?;
             ctx.term.println(&link.url)?;
             eprintln!("open it in a browser on this machine within 5 minutes; it works once");
             Ok(())
