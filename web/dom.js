@@ -174,6 +174,11 @@ export function sparkline(points, { now = Date.now(), windowMs = 300000, max, la
   if (run.length) run.push({ t: now, v: run[run.length - 1].v });
   flush();
   if (d) svg.append(s("path", { d: area, class: "spark-area" }), s("path", { d, class: "spark-line" }));
+  // The latest value as a dot (a zero-length round-capped stroke stays round when stretched).
+  const lastPt = [...inWin].reverse().find((p) => Number.isFinite(p.v));
+  if (lastPt && inWin[inWin.length - 1] === lastPt) {
+    svg.append(s("path", { d: `M${x(now).toFixed(2)},${y(lastPt.v).toFixed(2)}h0`, class: "spark-dot" }));
+  }
   return svg;
 }
 

@@ -638,7 +638,7 @@ function buildConfig(section, ctx, file) {
         violList,
       ),
     ),
-    h("div", { class: "card" },
+    h("div", { class: "card", hidden: !mayEdit },
       h("h2", {}, "Changes"),
       diffBox,
       h("div", { class: "apply-row" },
@@ -758,8 +758,9 @@ function buildConfig(section, ctx, file) {
   updateApply();
   if (mayEdit) runPreview();
   else {
-    diagSummary.textContent = "Read only: your role can look at the file but not change it.";
-    replace(diffBox, h("p", { class: "muted" }, "Changes need an operator or admin token."));
+    diagSummary.textContent = "Read only: changing a unit needs an operator or admin token.";
+    diagSummary.className = "diag-summary muted";
+    checkBtn.hidden = true;
   }
   return () => {
     clearTimeout(timer);
@@ -820,7 +821,7 @@ function historyTab(section, ctx) {
       });
 
   async function openReview(r, latest, opener) {
-    const heading = h("h2", { tabindex: "-1" }, latest ? `Revision ${r.rev} (latest)` : `Revert to revision ${r.rev}?`);
+    const heading = h("h2", { tabindex: "-1" }, latest ? `Revision ${r.rev} (latest)` : mayEdit ? `Revert to revision ${r.rev}?` : `Revision ${r.rev}`);
     const body = h("div", {}, h("p", { class: "loading" }, "Loading…"));
     replace(review, h("div", { class: "card", role: "region", "aria-label": `Revision ${r.rev}` }, heading, body));
     heading.focus();
@@ -833,7 +834,7 @@ function historyTab(section, ctx) {
         pv = await api("POST", unitPath(name, "/preview"), { text: rev.text }, { signal: ctx.signal });
         parts.push(h("h3", {}, "Changes from the current file to this revision"), diffView(pv.diff || "", { label: `Changes if reverted to revision ${r.rev}` }));
       } else {
-        const d = await api("GET", unitPath(name, `/diff?from=${encodeURIComponent(r.rev)}&to=current`), undefined, { signal: ctx.signal }).catch((e) => {
+        const d = await api("GET", unitPath(name, `/diff?from=${encodeURIComponent(r.rev)}`), undefined, { signal: ctx.signal }).catch((e) => {
           if (e instanceof ApiError && e.status === 404) return { diff: "" };
           throw e;
         });

@@ -187,8 +187,21 @@ export function renderUnits(main, ctx) {
     }
   }
 
+  // The stream may send several lists a second (state changes, resource samples): redraw at most
+  // about twice a second; the samples are recorded for the charts either way.
+  let lastDraw = 0;
+  let drawTimer = null;
+  function scheduleRender() {
+    if (drawTimer) return;
+    const wait = Math.max(0, 500 - (Date.now() - lastDraw));
+    drawTimer = setTimeout(() => {
+      drawTimer = null;
+      lastDraw = Date.now();
+      render();
+    }, wait);
+  }
   filter.addEventListener("input", render);
-  const off = onUnits(render);
+  const off = onUnits(scheduleRender);
   render();
 
   // Until the stream's first event arrives, fetch the list once so the page never waits on it.
@@ -218,6 +231,7 @@ export function renderUnits(main, ctx) {
   return () => {
     off();
     clearInterval(timer);
+    clearTimeout(drawTimer);
   };
 }
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Browser tests of the web page in a real headless Chromium (Debian's), driven by playwright-core,
+# against containerctld running in a systemd test host. Screenshots land in
+# tests/browser/artifacts/.
+#   tests/browser/run.sh          (release binaries must be built)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+
+export TB_RUN=browser
+HOST=browser
+PORT=${BROWSER_TEST_PORT:-15000}
+
+TB_DEPS+=(chromium socat)
+command -v node >/dev/null || TB_DEPS+=(nodejs npm)
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+forward_pid=
+cleanup() {
+    [[ -n $forward_pid ]] && kill "$forward_pid" 2>/dev/null
+    tb_cleanup
+}
+trap cleanup EXIT
+
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+stage=$(mktemp -d)
+make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
+tb_host_start "$HOST"
+tb_host_install "$HOST" "$stage"
+rm -rf "$stage"
+tb_host "$HOST" sh -ec '
+    systemd-sysusers
+    systemctl enable --now containerctld
+    containerctl new shop --image ctl-test/busybox --version 1 -- \
+        sh -c "i=0; while true; do i=\$((i+1)); echo shop-line-\$i; sleep 1; done"
+    containerctl set shop container.init=true
+    containerctl start shop
+'
+
+# 127.0.0.1:PORT here -> 127.0.0.1:5000 in the host's own network namespace.
+pid=$(docker inspect -f '{{.State.Pid}}' "${TB_PREFIX}$HOST")
+socat "TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr" \
+    EXEC:"nsenter -t $pid -n socat STDIO TCP\:127.0.0.1\:5000" &
+forward_pid=$!
+tb_wait_for 30 "the web page through the forward" curl -fsS "http://127.0.0.1:$PORT/healthz"
+
+BASE_URL=http://127.0.0.1:$PORT \
+ADMIN_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-admin --role admin --ttl 1h) \
+VIEWER_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-viewer --role viewer --ttl 1h) \
+UNIT=shop \
+CHROMIUM=/usr/bin/chromium \
+    node --test --test-reporter=spec tests/browser/

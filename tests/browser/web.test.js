@@ -1,0 +1,338 @@
+// Browser tests of the containerctl web page (issue 4, item 5), in Debian's headless Chromium
+// driven by playwright-core, run with node's test runner:
+//
+//   cd tests/browser && npm ci && BASE_URL=http://127.0.0.1:5000 ADMIN_TOKEN=… VIEWER_TOKEN=… \
+//     UNIT=hello node --test --test-concurrency=1
+//
+// UNIT must exist and run. The args test replaces its [container] args with a command that
+// first prints a marker line and then runs the original args (TEST_ARGS, a JSON array in which
+// "{marker}" is replaced, overrides that), and restores the original file at the end.
+// Screenshots go to tests/browser/artifacts/ (ARTIFACTS_DIR overrides).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BASE_URL = (process.env.BASE_URL || "").replace(/\/+$/, "");
+const { ADMIN_TOKEN, VIEWER_TOKEN, UNIT } = process.env;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = process.env.ARTIFACTS_DIR || path.join(HERE, "artifacts");
+const STEP = Number(process.env.STEP_TIMEOUT_MS || 60000); // one job (restart, apply) may take this long
+const MARKER = `ctl-browser-test-${Date.now().toString(36)}`;
+
+const missing = ["BASE_URL", "ADMIN_TOKEN", "VIEWER_TOKEN", "UNIT"].filter((k) => !process.env[k]);
+const skip = missing.length ? `set ${missing.join(", ")} (see the top of web.test.js)` : false;
+
+let browser;
+let admin; // the admin's page, logged in by the first test
+let originalText = null; // UNIT's file before the args test changed it
+let lastPage = null;
+
+// ---------- helpers ----------
+
+async function bearer(method, route, body, token = ADMIN_TOKEN) {
+  const res = await fetch(`${BASE_URL}/api/v1${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return json;
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header stays on top of a full-page shot
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** A test that saves a screenshot of the page it last used when it fails. */
+function step(name, fn, timeout = 4 * STEP) {
+  test(name, { skip, timeout }, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      if (lastPage && !lastPage.isClosed()) {
+        const slug = name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+        await shot(lastPage, `FAILED-${slug}`).catch(() => {});
+      }
+      throw e;
+    }
+  });
+}
+
+async function newPage(opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.errors = errors;
+  lastPage = page;
+  return page;
+}
+
+async function login(page, token) {
+  await page.goto(`${BASE_URL}/`);
+  await page.locator("#login-token").fill(token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("#who").waitFor({ state: "visible" });
+}
+
+const unitHash = (suffix = "") => `#/units/${encodeURIComponent(UNIT)}${suffix}`;
+
+async function go(page, hash) {
+  lastPage = page;
+  await page.evaluate((h) => {
+    location.hash = h;
+  }, hash);
+}
+
+function shellQuote(a) {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---------- setup ----------
+
+before(async () => {
+  if (skip) return;
+  const args = ["--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"];
+  if (process.getuid && process.getuid() === 0) args.push("--no-sandbox");
+  browser = await chromium.launch({ executablePath: CHROMIUM, args });
+  const f = await bearer("GET", `/units/${encodeURIComponent(UNIT)}/file`);
+  originalText = f.text;
+});
+
+after(async () => {
+  if (skip) return;
+  try {
+    if (originalText !== null) {
+      const f = await bearer("GET", `/units/${encodeURIComponent(UNIT)}/file`);
+      if (f.text !== originalText) await bearer("PUT", `/units/${encodeURIComponent(UNIT)}/file`, { text: originalText, restart: true });
+    }
+  } finally {
+    if (browser) await browser.close();
+  }
+});
+
+// ---------- tests ----------
+
+step("logs in with a token and sees the units", async () => {
+  admin = await newPage();
+  await login(admin, ADMIN_TOKEN);
+  const row = admin.locator(`tr[data-unit="${UNIT}"]`);
+  await row.waitFor();
+  assert.match(await admin.locator("#who").innerText(), /admin/i);
+  await admin.locator(`tr[data-unit="${UNIT}"] .state[data-state="active"]`).waitFor();
+  assert.ok((await admin.locator("tr[data-unit]").count()) >= 1);
+  // Live updates are connected.
+  await admin.locator('#live[data-state="open"]').waitFor();
+  await shot(admin, "01-units");
+
+  // A reload keeps the session (GET /api/v1/session gives the CSRF token back).
+  await admin.reload();
+  await row.waitFor();
+  assert.equal(await admin.locator("#login-token").count(), 0);
+});
+
+step("logs in with a one-time link from `web login`, which leaves no token in the address", async () => {
+  const link = await bearer("POST", "/login-link");
+  assert.match(link.url, /#login=/);
+  const page = await newPage();
+  const url = new URL(link.url);
+  await page.goto(`${BASE_URL}/${url.hash}`);
+  await page.locator(`tr[data-unit="${UNIT}"]`).waitFor();
+  assert.ok(!page.url().includes("login="), `the token stays in the address: ${page.url()}`);
+  // The link works once.
+  const again = await newPage();
+  await again.goto(`${BASE_URL}/${url.hash}`);
+  await again.locator("#login-error").filter({ hasText: /refused/ }).waitFor();
+  await page.context().close();
+  await again.context().close();
+});
+
+step("shows a restart made elsewhere live, without reloading", async () => {
+  await go(admin, "#/units");
+  const cell = admin.locator(`tr[data-unit="${UNIT}"] td.c-state`);
+  await cell.waitFor();
+  const before = await cell.getAttribute("data-since");
+  await admin.evaluate(() => {
+    window.__noReload = true;
+  });
+  await bearer("POST", `/units/${encodeURIComponent(UNIT)}/restart`);
+  await admin.waitForFunction(
+    ([sel, since]) => {
+      const el = document.querySelector(sel);
+      return el && el.dataset.since !== since && el.querySelector('[data-state="active"]');
+    },
+    [`tr[data-unit="${UNIT}"] td.c-state`, before],
+  );
+  assert.equal(await admin.evaluate(() => window.__noReload), true, "the page was reloaded");
+  await shot(admin, "02-units-after-restart");
+});
+
+step("restarts the unit from its page and watches the state change", async () => {
+  await go(admin, unitHash());
+  const restart = admin.locator('button[data-action="restart"]');
+  await restart.waitFor();
+  assert.equal(await restart.isEnabled(), true);
+  const slot = admin.locator(".state-slot");
+  await slot.locator('[data-state="active"]').waitFor();
+  const before = await slot.getAttribute("data-since");
+  // Record every state and button label the page shows while the job runs.
+  await admin.evaluate(() => {
+    window.__noReload = true;
+    window.__seen = { states: [], labels: [] };
+    const slotEl = document.querySelector(".state-slot");
+    const btn = document.querySelector('button[data-action="restart"]');
+    new MutationObserver(() => {
+      const s = slotEl.querySelector("[data-state]");
+      if (s) window.__seen.states.push(s.dataset.state);
+    }).observe(slotEl, { childList: true, subtree: true });
+    new MutationObserver(() => window.__seen.labels.push(btn.textContent)).observe(btn, { childList: true, subtree: true, characterData: true });
+  });
+  await restart.click();
+  await admin.locator(".job-out .job-ok").waitFor();
+  await admin.waitForFunction((since) => {
+    const el = document.querySelector(".state-slot");
+    return el.dataset.since !== since && el.querySelector('[data-state="active"]');
+  }, before);
+  const seen = await admin.evaluate(() => window.__seen);
+  assert.ok(seen.labels.some((l) => /Restarting/.test(l)), `no progress shown: ${JSON.stringify(seen.labels)}`);
+  assert.equal(await admin.evaluate(() => window.__noReload), true, "the page was reloaded");
+  await shot(admin, "03-unit-restarted");
+});
+
+step("edits the args in the form, shows the diff and applies them", async () => {
+  await go(admin, unitHash("/config"));
+  const args = admin.locator("#f-args");
+  await args.waitFor();
+  await admin.waitForFunction(() => !document.querySelector("#f-args").disabled);
+  const original = (await args.inputValue()).split("\n").filter((s) => s.trim() !== "");
+  let next;
+  if (process.env.TEST_ARGS) next = JSON.parse(process.env.TEST_ARGS.replaceAll("{marker}", MARKER));
+  else next = ["sh", "-c", `echo ${MARKER}; exec ${original.length ? original.map(shellQuote).join(" ") : "sleep 3600"}`];
+  await args.fill(next.join("\n"));
+  await admin.getByRole("button", { name: "Write to the editor and check" }).click();
+  await admin.locator(".diff .dl-add", { hasText: MARKER }).waitFor();
+  const apply = admin.locator("#apply");
+  await admin.waitForFunction(() => !document.querySelector("#apply").disabled);
+  await admin.locator("#apply-restart").check();
+  await shot(admin, "04-config-diff");
+  await apply.click();
+  await admin.locator(".apply-out .job-ok").waitFor({ timeout: 2 * STEP });
+  const f = await bearer("GET", `/units/${encodeURIComponent(UNIT)}/file`);
+  assert.ok(f.text.includes(MARKER), "the file does not hold the new args");
+  await shot(admin, "05-config-applied");
+});
+
+step("shows a line the container printed in the live log tail", async () => {
+  await go(admin, unitHash("/logs"));
+  await admin.locator(".log .ll-msg", { hasText: MARKER }).first().waitFor({ timeout: 2 * STEP });
+  await shot(admin, "06-log-tail");
+});
+
+step("shows the error of invalid TOML at its line", async () => {
+  await go(admin, unitHash("/config"));
+  const ed = admin.locator("#unit-text");
+  await ed.waitFor();
+  const text = await ed.inputValue();
+  const lines = text.split("\n");
+  const broken = [lines[0], "= broken", ...lines.slice(1)].join("\n");
+  await ed.fill(broken);
+  await admin.locator('.gutter .ln-error[data-line="2"]').waitFor();
+  const diag = admin.locator('#diagnostics li[data-line="2"]');
+  await diag.waitFor();
+  assert.match(await diag.innerText(), /^2:\d+/);
+  assert.equal(await admin.locator("#apply").isDisabled(), true);
+  assert.equal(await ed.getAttribute("aria-invalid"), "true");
+  await shot(admin, "07-invalid-toml");
+  // The location is a button that puts the caret on that line.
+  await diag.locator("button.diag-loc").click();
+  const caretLine = await ed.evaluate((t) => t.value.slice(0, t.selectionStart).split("\n").length);
+  assert.equal(caretLine, 2);
+  await admin.getByRole("button", { name: "Discard changes" }).click();
+  await admin.locator('.gutter .ln-error[data-line="2"]').waitFor({ state: "detached" });
+});
+
+step("a viewer cannot press restart and is told why", async () => {
+  const page = await newPage();
+  await login(page, VIEWER_TOKEN);
+  assert.match(await page.locator("#who").innerText(), /viewer/i);
+  await go(page, unitHash());
+  const restart = page.locator('button[data-action="restart"]');
+  await restart.waitFor();
+  for (const verb of ["start", "stop", "restart"]) {
+    assert.equal(await page.locator(`button[data-action="${verb}"]`).isDisabled(), true, `${verb} is enabled for a viewer`);
+  }
+  const note = page.locator(".perm-note");
+  await note.waitFor();
+  assert.match(await note.innerText(), /viewer/);
+  assert.equal(await restart.getAttribute("aria-describedby"), await note.getAttribute("id"));
+  await assert.rejects(restart.click({ timeout: 1500 }), "a disabled button was clicked");
+  await shot(page, "08-viewer-unit");
+  await go(page, unitHash("/config"));
+  await page.locator("#unit-text").waitFor();
+  assert.equal(await page.locator("#unit-text").getAttribute("readonly"), "");
+  assert.equal(await page.locator("#apply").isDisabled(), true);
+  assert.equal(await page.locator("#nav-audit").isHidden(), true);
+  await page.context().close();
+});
+
+step("works on a phone in the dark theme, without sideways scrolling", async () => {
+  const page = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  await login(page, ADMIN_TOKEN);
+  await page.locator(`tr[data-unit="${UNIT}"]`).waitFor();
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok((await overflow()) <= 1, `the overview scrolls sideways by ${await overflow()} px`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 150, `the dark theme is not dark: ${bg}`);
+  await shot(page, "09-phone-dark-units");
+  await go(page, unitHash());
+  await page.locator('button[data-action="restart"]').waitFor();
+  assert.ok((await overflow()) <= 1, `the unit page scrolls sideways by ${await overflow()} px`);
+  await shot(page, "10-phone-dark-unit");
+  await go(page, unitHash("/config"));
+  await page.locator("#unit-text").waitFor();
+  assert.ok((await overflow()) <= 1, `the configuration scrolls sideways by ${await overflow()} px`);
+  await shot(page, "11-phone-dark-config");
+  await page.context().close();
+});
+
+step("is usable by keyboard: skip link, focus on headings, theme toggle remembered", async () => {
+  const page = await newPage();
+  await login(page, ADMIN_TOKEN);
+  await page.locator(`tr[data-unit="${UNIT}"]`).waitFor();
+  await page.reload(); // focus starts at the top of the document
+  await page.locator(`tr[data-unit="${UNIT}"]`).waitFor();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.className), "skip-link");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "main");
+  // Following a unit link by keyboard moves focus to the unit's heading.
+  await page.locator(`tr[data-unit="${UNIT}"] a.unit-link`).focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((u) => document.activeElement && document.activeElement.tagName === "H1" && document.activeElement.textContent === u, UNIT);
+  // The theme toggle is a button; its choice survives a reload.
+  const toggle = page.locator("#theme-toggle");
+  while (!/Dark/.test(await toggle.innerText())) await toggle.click();
+  await page.reload();
+  await page.locator(`button[data-action="restart"]`).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await shot(page, "12-desktop-dark-unit");
+  await page.context().close();
+});
