@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a bare Debian 12 machine with root: installs what it needs
-# (docker.io, debootstrap, ...), starts dockerd if nothing runs it, then runs lints, unit and
-# golden-file tests, integration tests against the real dockerd, and system tests in real
-# systemd hosts. .ci/run calls exactly this.
+# (docker.io, debootstrap, chromium, ...), starts dockerd if nothing runs it, then runs lints, unit
+# and golden-file tests, integration tests against the real dockerd, system tests in real systemd
+# hosts, and browser tests of the web page. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -36,3 +36,6 @@ cargo test --locked --features docker-tests
 
 step "system tests in systemd hosts"
 tests/system/run.sh
+
+step "browser tests of the web page in headless Chromium"
+tests/browser/run.sh
