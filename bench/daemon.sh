@@ -63,12 +63,12 @@ echo
 echo "== GET /api/v1/units over HTTP vs Docker's GET /containers/json on its socket ($UNITS units, 200 requests each)"
 token=$(in_host containerctl token create --name bench --role viewer --ttl 1h)
 # urls N URL: URL repeated N times, for one curl process that keeps its connection open.
-urls() { for _ in $(seq 1 "$1"); do printf '%s ' "$2"; done; }
+urls() { for _ in $(seq 1 "$1"); do printf -- '-o /dev/null %s ' "$2"; done; }
 # shellcheck disable=SC2046
-ours=$(in_host curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
+ours=$(in_host curl -s -w '%{time_total}\n' -H "Authorization: Bearer $token" \
     $(urls 200 http://127.0.0.1:5000/api/v1/units))
 # shellcheck disable=SC2046
-theirs=$(in_host curl -s -o /dev/null -w '%{time_total}\n' --unix-socket /var/run/docker.sock \
+theirs=$(in_host curl -s -w '%{time_total}\n' --unix-socket /var/run/docker.sock \
     $(urls 200 'http://localhost/containers/json'))
 ms() { awk '{printf "%.2f\n", $1 * 1000}'; }
 p50o=$(printf '%s\n' "$ours" | ms | median)

@@ -74,3 +74,64 @@ t_http_session_csrf_login_link_and_page() {
     expect_eq "after logout" "$(code "$(http GET /api/v1/units -H "Cookie: $cookie")")" 401
     cli stop pagey
 }
+
+# jwt HEADER_JSON CLAIMS_JSON KEYFILE|-: a token signed with HS256 by KEYFILE's secret ("-": unsigned).
+jwt() {
+    local h c sig key=$3
+    h=$(printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    c=$(printf '%s' "$2" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    if [[ $key == - ]]; then
+        sig=
+    else
+        sig=$(printf '%s' "$h.$c" | tb_host "$HOST" sh -c "openssl dgst -sha256 -hmac \"\$(cat $key)\" -binary" |
+            base64 -w0 | tr '+/' '-_' | tr -d '=')
+    fi
+    printf '%s.%s.%s' "$h" "$c" "$sig"
+}
+
+t_http_forged_tokens_are_refused_without_side_effects() {
+    cli new guarded --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set guarded container.init=true
+    cli start guarded
+    local real keyfile kid id now claims good bad r revoked_id revoked
+    real=$(cli token create --name forge-base --role viewer --ttl 1h)
+    keyfile=$(tb_host "$HOST" sh -c 'ls /var/lib/containerctl/keys/*.key | head -1' </dev/null)
+    kid=$(basename "$keyfile" .key)
+    # The id of a real viewer token, so only the forged part decides.
+    id=$(printf '%s' "$real" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null | grep -o '"jti":"[0-9a-f]*"' | cut -d'"' -f4)
+    now=$(date +%s)
+    claims() { printf '{"sub":"forge","role":"%s","aud":"%s","iss":"containerctld","exp":%s,"nbf":%s,"iat":%s,"jti":"%s"}' "$@"; }
+    good=$(jwt "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"$kid\"}" "$(claims viewer containerctl $((now + 600)) $((now - 5)) $((now - 5)) "$id")" "$keyfile")
+    expect_eq "a token forged with the real key and a real id (control)" \
+        "$(code "$(http GET /api/v1/units -H "Authorization: Bearer $good")")" 200
+    local -A cases=(
+        [alg-none]=$(jwt "{\"alg\":\"none\",\"kid\":\"$kid\"}" "$(claims admin containerctl $((now + 600)) $((now - 5)) $((now - 5)) "$id")" -)
+        [expired]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims viewer containerctl $((now - 600)) $((now - 900)) $((now - 900)) "$id")" "$keyfile")
+        [wrong-audience]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims viewer other $((now + 600)) $((now - 5)) $((now - 5)) "$id")" "$keyfile")
+        [string-exp]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims viewer containerctl "\"$((now + 600))\"" $((now - 5)) $((now - 5)) "$id")" "$keyfile")
+        [string-nbf]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims viewer containerctl $((now + 600)) "\"$((now - 5))\"" $((now - 5)) "$id")" "$keyfile")
+        [escalated-role]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims admin containerctl $((now + 600)) $((now - 5)) $((now - 5)) "$id")" "$keyfile")
+        [unknown-id]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims admin containerctl $((now + 600)) $((now - 5)) $((now - 5)) 00ff)" "$keyfile")
+        [wrong-key]=$(jwt "{\"alg\":\"HS256\",\"kid\":\"$kid\"}" "$(claims viewer containerctl $((now + 600)) $((now - 5)) $((now - 5)) "$id")" /etc/hostname)
+    )
+    id_before=$(container_id guarded)
+    for name in "${!cases[@]}"; do
+        r=$(http POST /api/v1/units/guarded/restart -H "Authorization: Bearer ${cases[$name]}")
+        expect_eq "restart with a $name token" "$(code "$r")" 401
+    done
+    revoked=$(cli token create --name forge-revoked --role operator --ttl 1h)
+    revoked_id=$(printf '%s' "$revoked" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null | grep -o '"jti":"[0-9a-f]*"' | cut -d'"' -f4)
+    cli token revoke "$revoked_id"
+    expect_eq "restart with a revoked token" \
+        "$(code "$(http POST /api/v1/units/guarded/restart -H "Authorization: Bearer $revoked")")" 401
+    expect_eq "the container after refused restarts" "$(container_id guarded)" "$id_before"
+    # Path tricks and oversized bodies over HTTP, with a valid admin token.
+    bad=$(cli token create --name forge-admin --role admin --ttl 1h)
+    expect_eq "a path trick over HTTP" \
+        "$(code "$(http PUT '/api/v1/units/..%2F..%2Fetc%2Fpasswd/file' -H "Authorization: Bearer $bad" -H 'content-type: application/json' -d '{"text":"x"}')")" 400
+    tb_host "$HOST" sh -c 'head -c 400000 /dev/zero | tr "\0" a > /tmp/big && printf "{\"text\": \"%s\"}" "$(cat /tmp/big)" > /tmp/big.json' </dev/null
+    expect_eq "an oversized body over HTTP" \
+        "$(code "$(http PUT /api/v1/units/guarded/file -H "Authorization: Bearer $bad" -H 'content-type: application/json' --data-binary @/tmp/big.json)")" 413
+    expect_contains "the file after refused requests" "$(cli cat guarded)" 'args = ["sleep", "1000"]'
+    cli stop guarded
+}
