@@ -82,7 +82,8 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/stream", get(session::stream))
         .route("/tokens", get(session::token_list).post(session::token_create))
         .route("/tokens/{id}", axum::routing::delete(session::token_revoke))
-        .route("/login-link", post(session::login_link));
+        .route("/login-link", post(session::login_link))
+        .route("/keys/rotate", post(session::rotate_key));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -187,3 +187,12 @@ pub async fn stream(
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping")))
 }
+
+/// POST /keys/rotate: new tokens are signed with a new key; older tokens stay valid until they
+/// expire or are revoked (their key is kept for verification).
+pub async fn rotate_key(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    admin(&c)?;
+    let kid = d.auth.rotate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    audit(&d, &c, "key rotate", &format!("ok: key {kid}"));
+    Ok(Json(json!({"key_id": kid})))
+}

@@ -35,6 +35,8 @@ pub enum TokenCommand {
     },
     /// Revoke a token by its id: it stops working at once.
     Revoke { id: String },
+    /// Sign new tokens with a new key; existing tokens stay valid until they expire.
+    RotateKey,
 }
 
 #[derive(Deserialize)]
@@ -96,9 +98,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             }
             Ok(())
         }
+        TokenCommand::RotateKey => {
+            let v: Value = ctx.client.send(hyper::Method::POST, "/keys/rotate", None::<&()>)?;
+            let kid = v.get("key_id").and_then(Value::as_str).unwrap_or("?");
+            ctx.term.println(&format!("new tokens are signed with key {kid}"))
+        }
         TokenCommand::Revoke { id } => {
-            let _: Value =
-                ctx.client.send(hyper::Method::DELETE, &format!("/tokens/{id}"), None::<&()>)?;
+            let _: Value = ctx.client.send(hyper::Method::DELETE, &format!("/tokens/{id}"), None::<&()>)?;
             ctx.term.println(&format!("revoked token {id}"))
         }
     }

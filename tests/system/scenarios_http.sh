@@ -137,3 +137,14 @@ t_http_forged_tokens_are_refused_without_side_effects() {
     expect_contains "the file after refused requests" "$(cli cat guarded)" 'args = ["sleep", "1000"]'
     cli stop guarded
 }
+
+t_http_key_rotation_keeps_older_tokens() {
+    local old new
+    old=$(cli token create --name before-rotation --role viewer --ttl 1h)
+    cli token rotate-key
+    new=$(cli token create --name after-rotation --role viewer --ttl 1h)
+    expect_eq "a token signed before the rotation" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer $old")")" 200
+    expect_eq "a token signed after the rotation" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer $new")")" 200
+    expect "two keys, mode 0600" test "$(tb_host "$HOST" sh -c 'stat -c %a /var/lib/containerctl/keys/*.key | sort -u' </dev/null)" = 600
+    expect_eq "key files" "$(tb_host "$HOST" sh -c 'ls /var/lib/containerctl/keys | wc -l' </dev/null)" 2
+}
