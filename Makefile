@@ -18,6 +18,9 @@ TARGET_DIR ?= target/release
 
 BINARIES = containerctl containerctld containerctl-generator containerctl-runner
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# Debian's zsh reads vendor-completions; Fedora's reads site-functions (rpm/containerctl.spec).
+ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
 
 .PHONY: all build install uninstall check clean
 
@@ -31,7 +34,7 @@ install:
 	  test -x $(TARGET_DIR)/$$b || { echo "error: $(TARGET_DIR)/$$b is missing: run make first" >&2; exit 1; }; \
 	done
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) \
-	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(TARGET_DIR)/containerctl $(DESTDIR)$(BINDIR)/containerctl
 	install -m 0755 $(TARGET_DIR)/containerctld $(DESTDIR)$(SBINDIR)/containerctld
 	install -m 0755 $(TARGET_DIR)/containerctl-runner $(DESTDIR)$(LIBEXECDIR)/containerctl-runner
@@ -42,10 +45,11 @@ install:
 	sed 's|@SBINDIR@|$(SBINDIR)|g' units/containerctld.service.in > $(DESTDIR)$(UNITDIR)/containerctld.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctld.service
 	install -m 0644 packaging/containerctl.sysusers $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf
-	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+	install -m 0644 packaging/containerctl.tmpfiles $(DESTDIR)$(TMPFILESDIR)/containerctl.conf
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(ZSHCOMPDIR) \
 	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
 	$(TARGET_DIR)/containerctl completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl
-	$(TARGET_DIR)/containerctl completions zsh > $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_containerctl
+	$(TARGET_DIR)/containerctl completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_containerctl
 	$(TARGET_DIR)/containerctl completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/containerctl.fish
 	@# The admin's configuration is never overwritten.
 	@if [ -f packaging/containerctl.toml ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/containerctl/containerctl.toml ]; then \
@@ -65,12 +69,13 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/containerctl $(DESTDIR)$(SBINDIR)/containerctld $(DESTDIR)$(LIBEXECDIR)/containerctl-runner \
 	  $(DESTDIR)$(UNITDIR)/containerctld.service $(DESTDIR)$(SYSUSERSDIR)/containerctl.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/containerctl.conf \
 	  $(DESTDIR)$(GENERATORDIR)/containerctl-generator $(DESTDIR)$(UNITDIR)/containerctl@.service \
 	  $(DESTDIR)$(UNITDIR)/containerctl.slice $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5 \
 	  $(DESTDIR)$(MANDIR)/man5/containerctl.toml.5 $(DESTDIR)$(MANDIR)/man1/containerctl.1 \
 	  $(DESTDIR)$(MANDIR)/man8/containerctld.8 \
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl \
-	  $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_containerctl \
+	  $(DESTDIR)$(ZSHCOMPDIR)/_containerctl \
 	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/containerctl.fish
 	rm -rf $(DESTDIR)$(DOCDIR)
 

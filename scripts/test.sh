@@ -2,7 +2,7 @@
 # The whole test suite, from a bare Debian 12 machine with root: installs what it needs
 # (docker.io, debootstrap, chromium, ...), starts dockerd if nothing runs it, then runs lints, unit
 # and golden-file tests, integration tests against the real dockerd, system tests in real systemd
-# hosts, and browser tests of the web page. .ci/run calls exactly this.
+# hosts, browser tests of the web page, and the deb/rpm package tests. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -39,3 +39,6 @@ tests/system/run.sh
 
 step "browser tests of the web page in headless Chromium"
 tests/browser/run.sh
+
+step "deb and rpm packages: build, lint, install, upgrade, remove, purge in a clean host"
+tests/package/run.sh
