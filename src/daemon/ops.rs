@@ -92,8 +92,22 @@ impl Daemon {
         let before = current.as_ref().and_then(|d| d.unit.as_ref().ok());
         policy::may(caller.role, Action::Edit, name.as_str(), false).map_err(forbidden_one)?;
         if caller.role < Role::Admin {
-            let resolved = resolve_host_paths(&after);
-            policy::check_definition(caller.role, &self.config.policy, before, &resolved).map_err(|v| {
+            let (resolved, unresolved) = resolve_host_paths(&after);
+            let checked = policy::check_definition(caller.role, &self.config.policy, before, &resolved);
+            let mut violations = checked.err().unwrap_or_default();
+            // A path that does not resolve could become a symlink anywhere before Docker mounts
+            // it; operators get only paths that exist (an admin creates them).
+            for p in unresolved {
+                violations.push(policy::Violation {
+                    rule: "host paths allow-list",
+                    message: format!(
+                        "{name}: host path {} does not exist or cannot be resolved: ask an admin to create it",
+                        p.display()
+                    ),
+                });
+            }
+            let checked = if violations.is_empty() { Ok(()) } else { Err(violations) };
+            checked.map_err(|v| {
                 let result = v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
                 self.audit(caller, action, name.as_str(), None, None, &format!("refused: {result}"));
                 ApiError::Forbidden {
@@ -312,14 +326,17 @@ fn forbidden_one(v: policy::Violation) -> ApiError {
     ApiError::Forbidden { message: "refused by the policy: nothing was changed".into(), violations: vec![v] }
 }
 
-/// Follows symlinks of host paths that exist, so an allow-listed directory holding a symlink to
-/// /etc does not let /etc through the policy.
-fn resolve_host_paths(u: &Unit) -> Unit {
+/// Follows symlinks of host paths, so an allow-listed directory holding a symlink to /etc does
+/// not let /etc through the policy. Returns the resolved unit and the host paths that did not
+/// resolve (missing, or a dangling symlink on the way).
+fn resolve_host_paths(u: &Unit) -> (Unit, Vec<PathBuf>) {
     let mut u = u.clone();
+    let mut unresolved = Vec::new();
     for v in &mut u.container.volumes {
         if let VolumeSource::Host(p) = &mut v.source {
-            if let Ok(real) = std::fs::canonicalize(&*p) {
-                *p = real;
+            match std::fs::canonicalize(&*p) {
+                Ok(real) => *p = real,
+                Err(_) => unresolved.push(p.clone()),
             }
         }
     }
@@ -330,7 +347,7 @@ fn resolve_host_paths(u: &Unit) -> Unit {
             }
         }
     }
-    u
+    (u, unresolved)
 }
 
 /// Writes `text` to `path` so that readers see the old or the new file, never a mix: a temporary

@@ -87,7 +87,7 @@ t_operator_restarts_but_cannot_escalate() {
     sum=$(file_sum ops)
     for assignment in container.privileged=true 'container.capabilities=["NET_ADMIN"]' \
         'container.volumes=["/etc:/host-etc"]' 'container.devices=["/dev/mem"]' \
-        'container.network=host' service.protected=false; do
+        'container.network=host' service.protected=false 'container.volumes=["/srv/containers/missing:/data"]'; do
         rc=$(status_of as alice set ops "$assignment")
         expect_eq "operator exit status for $assignment" "$rc" 4
     done
