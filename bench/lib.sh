@@ -10,12 +10,7 @@ in_host() { tb_host "$HOST" "$@"; }
 
 # bench_host_up: a fresh host with the release build installed and containerctld running.
 bench_host_up() {
-    local stage
-    stage=$(mktemp -d)
-    make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
-    tb_host_start "$HOST"
-    tb_host_install "$HOST" "$stage"
-    rm -rf "$stage"
+    tb_host_with_project "$HOST"
     in_host sh -ec 'systemd-sysusers; systemctl enable --now containerctld' </dev/null
 }
 

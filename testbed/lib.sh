@@ -423,3 +423,16 @@ tb_cleanup() {
     [[ -n $ids ]] && { docker network rm $ids >/dev/null 2>&1 || true; }
     return 0
 }
+
+# tb_host_with_project NAME: start host NAME and install this checkout into it the way users do,
+# through `make install DESTDIR=... PREFIX=/usr` (release binaries must be built).
+tb_host_with_project() {
+    local name=${1:?usage: tb_host_with_project NAME} stage
+    stage=$(mktemp -d)
+    make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null || { rm -rf "$stage"; return 1; }
+    tb_host_start "$name" || { rm -rf "$stage"; return 1; }
+    tb_host_install "$name" "$stage"
+    local rc=$?
+    rm -rf "$stage"
+    return "$rc"
+}

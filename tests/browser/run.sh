@@ -27,11 +27,7 @@ trap cleanup EXIT
 
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-stage=$(mktemp -d)
-make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
-tb_host_start "$HOST"
-tb_host_install "$HOST" "$stage"
-rm -rf "$stage"
+tb_host_with_project "$HOST"
 tb_host "$HOST" sh -ec '
     systemd-sysusers
     systemctl enable --now containerctld

@@ -21,11 +21,7 @@ tb_build_images
 tb_network_ensure
 trap tb_cleanup EXIT
 
-stage=$(mktemp -d)
-make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
-tb_host_start "$HOST"
-tb_host_install "$HOST" "$stage"
-rm -rf "$stage"
+tb_host_with_project "$HOST"
 # As a package would: the group, a policy, the daemon enabled; plus the test's users.
 tb_host "$HOST" sh -ec '
     systemd-sysusers
