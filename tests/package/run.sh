@@ -29,21 +29,8 @@ log() { printf '[package %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 on_host() { docker exec "$C" "$@"; }
 # quiet CMD...: CMD's status only.
 quiet() { "$@" >/dev/null 2>&1; }
-# expect DESCRIPTION CMD...
-expect() {
-    local desc=$1
-    shift
-    if ! "$@"; then
-        echo "expected: $desc" >&2
-        return 1
-    fi
-}
-expect_eq() {
-    if [[ $2 != "$3" ]]; then
-        printf 'expected %s to be %q, got %q\n' "$1" "$3" "$2" >&2
-        return 1
-    fi
-}
+# shellcheck source=tests/assert.sh
+source tests/assert.sh
 wait_for() { tb_wait_for "$@"; }
 
 version_of_deb() { dpkg-deb -f "$1" Version; }

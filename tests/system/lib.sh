@@ -66,28 +66,5 @@ container_absent() {
     [[ -z $(tb_host "$HOST" docker ps -aq --filter "name=^containerctl-$1\$" </dev/null) ]]
 }
 
-# expect DESCRIPTION CMD...: fail the scenario with DESCRIPTION unless CMD succeeds.
-expect() {
-    local desc=$1
-    shift
-    if ! "$@"; then
-        echo "expected: $desc" >&2
-        return 1
-    fi
-}
-
-# expect_eq DESCRIPTION GOT WANT
-expect_eq() {
-    if [[ $2 != "$3" ]]; then
-        echo "expected $1 to be '$3', got '$2'" >&2
-        return 1
-    fi
-}
-
-# expect_contains DESCRIPTION HAYSTACK NEEDLE
-expect_contains() {
-    if [[ $2 != *"$3"* ]]; then
-        printf 'expected %s to contain %q; it was:\n%s\n' "$1" "$3" "$2" >&2
-        return 1
-    fi
-}
+# shellcheck source=tests/assert.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../assert.sh"
