@@ -67,9 +67,13 @@ fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("docker CLI on PATH")
 }
 
+/// One field of `docker inspect` (a Go template like `{{.Id}}`), trimmed.
+fn inspect(container: &str, template: &str) -> String {
+    String::from_utf8_lossy(&docker(&["inspect", "-f", template, container]).stdout).trim().to_owned()
+}
+
 fn running(container: &str) -> bool {
-    let out = docker(&["inspect", "-f", "{{.State.Running}}", container]);
-    String::from_utf8_lossy(&out.stdout).trim() == "true"
+    inspect(container, "{{.State.Running}}") == "true"
 }
 
 fn exists(container: &str) -> bool {
@@ -119,14 +123,15 @@ fn the_containers_exit_status_becomes_the_runners_and_a_rerun_reuses_it() {
     let case = Case::new("it-exit", &format!("[container]\n{IMAGE}args = [\"sh\", \"-c\", \"exit 7\"]\n"));
     let mut child = case.spawn();
     assert_eq!(wait_exit(&mut child, Duration::from_secs(30)).code(), Some(7));
-    let inspect = |what: &str| {
-        String::from_utf8_lossy(&docker(&["inspect", "-f", what, &case.container()]).stdout).trim().to_owned()
-    };
-    assert_eq!(inspect("{{.State.Running}} {{.State.ExitCode}}"), "false 7", "the exited container is kept");
-    let id = inspect("{{.Id}}");
+    assert_eq!(
+        inspect(&case.container(), "{{.State.Running}} {{.State.ExitCode}}"),
+        "false 7",
+        "the exited container is kept"
+    );
+    let id = inspect(&case.container(), "{{.Id}}");
     let mut again = case.spawn();
     assert_eq!(wait_exit(&mut again, Duration::from_secs(30)).code(), Some(7));
-    assert_eq!(inspect("{{.Id}}"), id, "a restart starts the same container again");
+    assert_eq!(inspect(&case.container(), "{{.Id}}"), id, "a restart starts the same container again");
     let _ = docker(&["rm", "-f", &case.container()]);
 }
 
@@ -141,8 +146,7 @@ fn ready_waits_for_the_health_check() {
     );
     let mut child = case.spawn();
     let seen = case.wait_notify("READY=1", Duration::from_secs(30));
-    let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &case.container()]);
-    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "healthy", "{seen:?}");
+    assert_eq!(inspect(&case.container(), "{{.State.Health.Status}}"), "healthy", "{seen:?}");
     terminate(&child);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }
@@ -164,17 +168,13 @@ fn a_killed_runner_is_succeeded_by_one_that_adopts_the_container() {
     let case = Case::new("it-adopt", &format!("[container]\n{IMAGE}args = [\"sleep\", \"1000\"]\n"));
     let mut first = case.spawn();
     case.wait_notify("READY=1", Duration::from_secs(30));
-    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
-        .trim()
-        .to_owned();
+    let id = inspect(&case.container(), "{{.Id}}");
     first.kill().expect("SIGKILL");
     let _ = first.wait();
     assert!(running(&case.container()), "the container must outlive a killed runner");
     let mut second = case.spawn();
     case.wait_notify("READY=1", Duration::from_secs(30));
-    let id2 = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
-        .trim()
-        .to_owned();
+    let id2 = inspect(&case.container(), "{{.Id}}");
     assert_eq!(id, id2, "the second runner replaced instead of adopting");
     terminate(&second);
     assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));
@@ -186,18 +186,14 @@ fn a_changed_definition_replaces_the_running_container() {
     let case = Case::new("it-replace", &format!("[container]\n{IMAGE}args = [\"sleep\", \"1000\"]\n"));
     let mut first = case.spawn();
     case.wait_notify("READY=1", Duration::from_secs(30));
-    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
-        .trim()
-        .to_owned();
+    let id = inspect(&case.container(), "{{.Id}}");
     first.kill().expect("SIGKILL");
     let _ = first.wait();
     std::fs::write(&case.definition, format!("[container]\n{IMAGE}args = [\"sleep\", \"999\"]\n"))
         .expect("rewrite");
     let mut second = case.spawn();
     case.wait_notify("READY=1", Duration::from_secs(30));
-    let id2 = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &case.container()]).stdout)
-        .trim()
-        .to_owned();
+    let id2 = inspect(&case.container(), "{{.Id}}");
     assert_ne!(id, id2);
     terminate(&second);
     assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));

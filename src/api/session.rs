@@ -14,17 +14,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::SessionId;
+use super::units::body;
 use super::{ApiError, Caller};
 use crate::auth::{self, SESSION_COOKIE};
 use crate::daemon::{now_ms, Daemon};
-use crate::db::NewAudit;
 use crate::policy::Role;
 
 type D = State<Arc<Daemon>>;
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v).map_err(|e| ApiError::BadRequest(format!("bad request body: {}", e.body_text())))
-}
 
 fn admin(c: &Caller) -> Result<(), ApiError> {
     if c.role == Role::Admin {
@@ -32,23 +28,6 @@ fn admin(c: &Caller) -> Result<(), ApiError> {
     } else {
         Err(ApiError::Forbidden { message: "only an admin may manage tokens".into(), violations: Vec::new() })
     }
-}
-
-fn audit(d: &Daemon, c: &Caller, action: &str, result: &str) {
-    let entry = NewAudit {
-        at_ms: now_ms(),
-        actor: c.actor.clone(),
-        role: c.role.to_string(),
-        action: action.to_owned(),
-        unit: None,
-        before: None,
-        after: None,
-        result: result.to_owned(),
-    };
-    if let Err(e) = d.db().record_audit(&entry) {
-        tracing::error!("cannot record audit of {action}: {e}");
-    }
-    tracing::info!(actor = %c.actor, action, result, "{} {action}: {result}", c.actor);
 }
 
 #[derive(Deserialize)]
@@ -115,7 +94,14 @@ pub async fn token_create(
     let (token, record) =
         d.auth.issue(name, b.role, ttl, false).map_err(|e| ApiError::Internal(e.to_string()))?;
     d.db().record_token(&record)?;
-    audit(&d, &c, "token create", &format!("ok: {} ({}, role {})", record.name, record.id, record.role));
+    d.audit(
+        &c,
+        "token create",
+        None,
+        None,
+        None,
+        &format!("ok: {} ({}, role {})", record.name, record.id, record.role),
+    );
     Ok(Json(json!({
         "id": record.id, "name": record.name, "role": record.role,
         "expires_at_ms": record.expires_at_ms, "token": token
@@ -147,7 +133,7 @@ pub async fn token_revoke(
         return Err(ApiError::NotFound(format!("no token {id}: see containerctl token list")));
     }
     d.db().revoke_token(&id)?;
-    audit(&d, &c, "token revoke", &format!("ok: {id}"));
+    d.audit(&c, "token revoke", None, None, None, &format!("ok: {id}"));
     Ok(Json(json!({"id": id, "revoked": true})))
 }
 
@@ -159,7 +145,7 @@ pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<
         .issue("login link", Role::Admin, auth::LOGIN_LINK_TTL_MS, true)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     d.db().record_token(&record)?;
-    audit(&d, &c, "login link", "ok");
+    d.audit(&c, "login link", None, None, None, "ok");
     let base = match d.config.http_listen {
         Some(addr) => format!("http://{addr}"),
         None => return Err(ApiError::Conflict("the web page is disabled (http.listen is empty)".into())),
@@ -193,6 +179,6 @@ pub async fn stream(
 pub async fn rotate_key(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     admin(&c)?;
     let kid = d.auth.rotate().map_err(|e| ApiError::Internal(e.to_string()))?;
-    audit(&d, &c, "key rotate", &format!("ok: key {kid}"));
+    d.audit(&c, "key rotate", None, None, None, &format!("ok: key {kid}"));
     Ok(Json(json!({"key_id": kid})))
 }

@@ -21,7 +21,7 @@ type D = State<Arc<Daemon>>;
 type R<T> = Result<Json<T>, ApiError>;
 
 /// A JSON body, with axum's rejections turned into our error shape.
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     match b {
         Ok(Json(v)) => Ok(v),
         Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {

@@ -36,11 +36,13 @@ pub fn name(raw: &str) -> Result<UnitName, ApiError> {
 }
 
 impl Daemon {
-    fn audit(
+    /// Records a mutation (or its refusal) in the audit table and the journal. `unit` is None
+    /// for changes that concern no unit (tokens, keys).
+    pub(crate) fn audit(
         &self,
         caller: &Caller,
         action: &str,
-        unit: &str,
+        unit: Option<&str>,
         before: Option<String>,
         after: Option<String>,
         result: &str,
@@ -50,18 +52,19 @@ impl Daemon {
             actor: caller.actor.clone(),
             role: caller.role.to_string(),
             action: action.to_owned(),
-            unit: Some(unit.to_owned()),
+            unit: unit.map(str::to_owned),
             before,
             after,
             result: result.to_owned(),
         };
+        let what = match unit {
+            Some(u) => format!("{action} {u}"),
+            None => action.to_owned(),
+        };
         if let Err(e) = self.db().record_audit(&entry) {
-            tracing::error!("cannot record audit of {action} {unit}: {e}");
+            tracing::error!("cannot record audit of {what}: {e}");
         }
-        tracing::info!(
-            actor = %caller.actor, role = %caller.role, action, unit, result,
-            "{} {action} {unit}: {result}", caller.actor
-        );
+        tracing::info!(actor = %caller.actor, role = %caller.role, action, unit, result, "{} {what}: {result}", caller.actor);
     }
 
     fn current_unit(&self, name: &UnitName) -> Option<Unit> {
@@ -109,7 +112,7 @@ impl Daemon {
             let checked = if violations.is_empty() { Ok(()) } else { Err(violations) };
             checked.map_err(|v| {
                 let result = v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                self.audit(caller, action, name.as_str(), None, None, &format!("refused: {result}"));
+                self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
                 ApiError::Forbidden {
                     message: format!("the policy refuses this definition of {name}: nothing was changed"),
                     violations: v,
@@ -130,7 +133,7 @@ impl Daemon {
         write_atomically(&target, &text)
             .map_err(|e| ApiError::Internal(format!("cannot write {file}: {e}")))?;
         let revision = self.db().record_revision(name.as_str(), &caller.actor, action, &text, now_ms())?;
-        self.audit(caller, action, name.as_str(), current.map(|d| d.text), Some(text), "ok");
+        self.audit(caller, action, Some(name.as_str()), current.map(|d| d.text), Some(text), "ok");
         // Taken before the reload: during a daemon-reload systemd briefly drops every unit.
         let active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
@@ -200,7 +203,7 @@ impl Daemon {
     pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), ApiError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
         policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
-            self.audit(caller, "rm", name.as_str(), None, None, &format!("refused: {v}"));
+            self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
         let _guard = self.write_lock.lock().await;
@@ -217,7 +220,7 @@ impl Daemon {
         std::fs::remove_file(&current.path)
             .map_err(|e| ApiError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
         self.db().record_revision(name.as_str(), &caller.actor, "rm", "", now_ms())?;
-        self.audit(caller, "rm", name.as_str(), Some(current.text), None, "ok");
+        self.audit(caller, "rm", Some(name.as_str()), Some(current.text), None, "ok");
         self.systemd.reload().await?;
         self.changed();
         Ok(())
@@ -252,7 +255,7 @@ impl Daemon {
             return Err(not_found(name));
         }
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
-            self.audit(caller, verb, name.as_str(), None, None, &format!("refused: {v}"));
+            self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
         let unit = name.service();
@@ -268,12 +271,12 @@ impl Daemon {
         self.refresh(name).await;
         let state = self.view(name);
         if outcome.is_done() {
-            self.audit(caller, verb, name.as_str(), None, None, "ok");
+            self.audit(caller, verb, Some(name.as_str()), None, None, "ok");
             return Ok(JobDone { name: name.to_string(), job: outcome.job, result: outcome.result, state });
         }
         let status_text = state.as_ref().map(|s| s.status_text.clone()).unwrap_or_default();
         let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
-        self.audit(caller, verb, name.as_str(), None, None, &format!("job {}", outcome.result));
+        self.audit(caller, verb, Some(name.as_str()), None, None, &format!("job {}", outcome.result));
         Err(ApiError::JobFailed {
             message: format!(
                 "{verb} of {unit} ended with result {}{}",
@@ -290,7 +293,7 @@ impl Daemon {
         let action = if enabled { Action::Enable } else { Action::Disable };
         let verb = if enabled { "enable" } else { "disable" };
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
-            self.audit(caller, verb, name.as_str(), None, None, &format!("refused: {v}"));
+            self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
         self.set(caller, name, &[format!("service.enabled={enabled}")], verb, false).await
