@@ -13,7 +13,7 @@ export TB_RUN=browser
 HOST=browser
 PORT=${BROWSER_TEST_PORT:-15000}
 
-TB_DEPS+=(chromium socat)
+TB_DEPS+=(chromium socat curl)
 command -v node >/dev/null || TB_DEPS+=(nodejs npm)
 tb_ensure_deps
 tb_ensure_dockerd
