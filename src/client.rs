@@ -514,7 +514,7 @@ impl Client {
     }
 
     /// Sends one request and returns the whole body of a 2xx answer.
-    fn call(&self, method: Method, route: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+    pub fn call(&self, method: Method, route: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
         let req = self.request(method, route, body)?;
         self.runtime.block_on(async {
             let resp = self.http.request(req).await.map_err(|e| self.transport_error(&e, e.is_connect()))?;
@@ -607,9 +607,22 @@ impl Client {
     pub fn stream_lines<E: From<ClientError>>(
         &self,
         route: &str,
+        on_line: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.stream_lines_with(Method::GET, route, None, on_line)
+    }
+
+    /// Like [`Client::stream_lines`] with any method and a JSON body (long operations that
+    /// stream their progress as NDJSON).
+    pub fn stream_lines_with<E: From<ClientError>>(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<&serde_json::Value>,
         mut on_line: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let req = self.request(Method::GET, route, None)?;
+        let body = body.map(|b| b.to_string().into_bytes());
+        let req = self.request(method, route, body)?;
         self.runtime.block_on(async {
             let resp = self.http.request(req).await.map_err(|e| self.transport_error(&e, e.is_connect()))?;
             let status = resp.status();

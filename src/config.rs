@@ -28,6 +28,8 @@ pub struct Config {
     pub history: History,
     /// Where the web page and HTTP API listen; None disables HTTP.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// How often a cluster member reports its inventory (and 3× that: silent means down).
+    pub cluster_report_interval: Duration,
 }
 
 /// What a non-admin's unit definition may contain. Admins are not limited.
@@ -68,6 +70,7 @@ impl Default for Config {
             policy: Policy::default(),
             history: History::default(),
             http_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5000))),
+            cluster_report_interval: Duration::from_secs(15),
         }
     }
 }
@@ -83,6 +86,15 @@ struct RawConfig {
     history: RawHistory,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    cluster: RawCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    /// `"15s"`: how often members report to the manager.
+    report_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +168,18 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
             }
             Some(addr)
         };
+    }
+    if let Some(i) = raw.cluster.report_interval {
+        let d = parse_duration(&i)
+            .map_err(|e| Diagnostic::file_level(file, format!("cluster.report_interval: {e}"), None))?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) {
+            return Err(Diagnostic::file_level(
+                file,
+                format!("cluster.report_interval: `{i}` must be between 1s and 1h"),
+                None,
+            ));
+        }
+        c.cluster_report_interval = d;
     }
     let h = raw.history;
     let d = History::default();

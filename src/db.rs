@@ -14,6 +14,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::Serialize;
 
+mod cluster;
+pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+
 /// How long a statement waits for another connection's lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -64,6 +67,37 @@ const MIGRATIONS: &[&str] = &[
         used          INTEGER NOT NULL DEFAULT 0,
         revoked       INTEGER NOT NULL DEFAULT 0
     ) STRICT;",
+    // 3: federation: join tokens (secret stored as SHA-256), nodes and their history.
+    "CREATE TABLE join_tokens (
+        id            TEXT    PRIMARY KEY,
+        secret_sha256 TEXT    NOT NULL,
+        role          TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        uses          INTEGER NOT NULL CHECK (uses >= 1),
+        used          INTEGER NOT NULL DEFAULT 0,
+        revoked       INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE TABLE nodes (
+        id            TEXT    PRIMARY KEY,
+        hostname      TEXT    NOT NULL,
+        addr          TEXT    NOT NULL,
+        role          TEXT    NOT NULL,
+        secret_sha256 TEXT    NOT NULL,
+        joined_at_ms  INTEGER NOT NULL,
+        last_seen_ms  INTEGER NOT NULL,
+        state         TEXT    NOT NULL,
+        swarm_node_id TEXT,
+        inventory     TEXT    NOT NULL DEFAULT '{}'
+    ) STRICT;
+    CREATE TABLE node_history (
+        id      INTEGER PRIMARY KEY,
+        node_id TEXT    NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT    NOT NULL,
+        detail  TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX node_history_by_node ON node_history (node_id, at_ms);",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

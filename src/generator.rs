@@ -157,9 +157,57 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// Installs what `containerctl cluster init|join` configured, from `cluster_dir`
+/// (/etc/containerctl/cluster): the shared volume's mount unit (copied, wanted by
+/// remote-fs.target) and, when the registry's configuration exists, the registry unit (wanted by
+/// multi-user.target). Files there are written by containerctld; this only links them in, so a
+/// member comes back with its mount and registry after a reboot, and `cluster leave` (which
+/// removes them) undoes it at the next reload.
+pub fn generate_cluster(cluster_dir: &Path, out: &Path) -> std::io::Result<Vec<String>> {
+    let mut installed = Vec::new();
+    let link = |target: &str, wanted_by: &str, unit: &str| -> std::io::Result<()> {
+        let wants = out.join(format!("{wanted_by}.wants"));
+        std::fs::create_dir_all(&wants)?;
+        match std::os::unix::fs::symlink(target, wants.join(unit)) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    };
+    let mount = cluster_dir.join(crate::cluster::MOUNT_UNIT);
+    if let Ok(text) = std::fs::read_to_string(&mount) {
+        let dest = out.join(crate::cluster::MOUNT_UNIT);
+        std::fs::write(&dest, text)?;
+        link(&dest.to_string_lossy(), "remote-fs.target", crate::cluster::MOUNT_UNIT)?;
+        installed.push(crate::cluster::MOUNT_UNIT.to_owned());
+    }
+    if cluster_dir.join("registry.yml").exists() {
+        let target = format!("/usr/lib/systemd/system/{}", crate::cluster::REGISTRY_UNIT);
+        link(&target, "multi-user.target", crate::cluster::REGISTRY_UNIT)?;
+        installed.push(crate::cluster::REGISTRY_UNIT.to_owned());
+    }
+    Ok(installed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_units_are_installed_only_when_configured() {
+        let cfg = tempfile::tempdir().expect("tempdir");
+        let out = tempfile::tempdir().expect("tempdir");
+        assert!(generate_cluster(cfg.path(), out.path()).expect("generate").is_empty());
+        std::fs::write(cfg.path().join(crate::cluster::MOUNT_UNIT), "[Mount]\nWhat=a:/v\n").expect("write");
+        std::fs::write(cfg.path().join("registry.yml"), "version: 0.1\n").expect("write");
+        let got = generate_cluster(cfg.path(), out.path()).expect("generate");
+        assert_eq!(got, [crate::cluster::MOUNT_UNIT, crate::cluster::REGISTRY_UNIT]);
+        let mount = out.path().join(crate::cluster::MOUNT_UNIT);
+        assert_eq!(std::fs::read_to_string(&mount).expect("read"), "[Mount]\nWhat=a:/v\n");
+        let wanted = out.path().join("remote-fs.target.wants").join(crate::cluster::MOUNT_UNIT);
+        assert_eq!(std::fs::read_link(wanted).expect("link"), mount);
+        let reg = out.path().join("multi-user.target.wants").join(crate::cluster::REGISTRY_UNIT);
+        assert!(std::fs::read_link(reg).expect("link").ends_with(crate::cluster::REGISTRY_UNIT));
+    }
 
     #[test]
     fn specifiers_and_quotes_are_escaped() {

@@ -5,6 +5,7 @@
 //! only a [`Caller`] and the [`Daemon`]; every change goes through `daemon::ops`, which applies the
 //! policy and records history and audit.
 
+pub mod cluster;
 mod error;
 mod http;
 pub mod metrics;
@@ -83,7 +84,16 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/tokens", get(session::token_list).post(session::token_create))
         .route("/tokens/{id}", axum::routing::delete(session::token_revoke))
         .route("/login-link", post(session::login_link))
-        .route("/keys/rotate", post(session::rotate_key));
+        .route("/keys/rotate", post(session::rotate_key))
+        .route("/cluster", get(cluster::status))
+        .route("/cluster/init", post(cluster::init))
+        .route("/cluster/join", post(cluster::join))
+        .route("/cluster/leave", post(cluster::leave))
+        .route("/cluster/nodes", get(cluster::nodes))
+        .route("/cluster/nodes/{id}", get(cluster::node).delete(cluster::remove_node))
+        .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
+        .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
+        .route("/images/push", post(cluster::push));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -5,6 +5,7 @@
 //! terminal: output, prompts, colour decisions.
 
 pub mod cat;
+pub mod cluster;
 pub mod completions;
 pub mod devices;
 pub mod diff;
@@ -88,6 +89,10 @@ pub enum Command {
     Token(token::Args),
     /// The web page on http://127.0.0.1:5000.
     Web(web::Args),
+    /// Federation: a Docker Swarm of hosts with a registry and a shared volume.
+    Cluster(cluster::Args),
+    /// Images in the cluster registry.
+    Image(cluster::ImageArgs),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
@@ -202,6 +207,8 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::List(a) => list::run(a, ctx),
         Command::Token(a) => token::run(a, ctx),
         Command::Web(a) => web::run(a, ctx),
+        Command::Cluster(a) => cluster::run(a, ctx),
+        Command::Image(a) => cluster::run_image(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),
         Command::Stop(a) => job::run(a, Job::Stop, ctx),

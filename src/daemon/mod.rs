@@ -75,6 +75,8 @@ pub struct Daemon {
     pub auth: crate::auth::Auth,
     /// Bumped whenever something a unit list shows may have changed (the web page's stream).
     pub changes: tokio::sync::watch::Sender<u64>,
+    /// Cluster membership and its background work.
+    pub cluster: crate::cluster::ops::Cluster,
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
@@ -118,6 +120,7 @@ impl Daemon {
         auth: crate::auth::Auth,
     ) -> Daemon {
         let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
+        let cluster = crate::cluster::ops::Cluster::load(&config.state_dir, config.cluster_report_interval);
         Daemon {
             config,
             db: Mutex::new(db),
@@ -130,6 +133,7 @@ impl Daemon {
             group_gid,
             auth,
             changes: tokio::sync::watch::channel(0).0,
+            cluster,
         }
     }
 

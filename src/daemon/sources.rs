@@ -74,6 +74,8 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
         }
     });
 
+    crate::cluster::ops::start_background(&daemon);
+
     let listener = bind(&daemon.config.socket, daemon.group_gid())?;
     let http = match daemon.config.http_listen {
         Some(addr) => Some(

@@ -1,0 +1,282 @@
+//! Handlers of /api/v1/cluster… and /api/v1/images/push (docs/api.md "Cluster").
+//!
+//! Init, join, leave and push are long: they answer `200` with NDJSON, one line per step
+//! (`{"step", "state", "detail"}`), and end with `{"result": …}` or `{"error": {…}}`. The
+//! operation runs in its own task, so a client that goes away does not leave it half done.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::units::body;
+use super::{ApiError, Caller};
+use crate::cluster::ops::{self, Progress, StepError};
+use crate::cluster::Role as ClusterRole;
+use crate::daemon::{now_ms, Daemon};
+use crate::policy::Role;
+
+type D = State<Arc<Daemon>>;
+
+fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
+    if c.role >= role {
+        Ok(())
+    } else {
+        let v = crate::policy::Violation {
+            rule: "roles".into(),
+            message: format!("{what} needs the {role} role; you are {}", c.role),
+        };
+        Err(ApiError::Forbidden { message: v.message.clone(), violations: vec![v] })
+    }
+}
+
+fn step_error(e: StepError) -> ApiError {
+    let message = if e.hint.is_empty() { e.message } else { format!("{}; {}", e.message, e.hint) };
+    match e.kind {
+        "forbidden" => ApiError::Forbidden { message, violations: vec![] },
+        "bad_request" => ApiError::BadRequest(message),
+        "conflict" => ApiError::Conflict(message),
+        "not_found" => ApiError::NotFound(message),
+        "unavailable" => ApiError::Unavailable(message),
+        _ => ApiError::Unavailable(message),
+    }
+}
+
+/// Runs `op` in a task and streams its progress as NDJSON.
+fn stream<F, T>(d: &Arc<Daemon>, c: &Caller, action: &'static str, op: F) -> Response
+where
+    F: FnOnce(Arc<Daemon>, Progress) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StepError>> + Send>>
+        + Send
+        + 'static,
+    T: serde::Serialize + Send + 'static,
+{
+    let (p, rx) = Progress::new();
+    let d2 = d.clone();
+    let caller = c.clone();
+    tokio::spawn(async move {
+        let result = op(d2.clone(), p.clone()).await;
+        let (line, outcome) = match &result {
+            Ok(v) => (json!({"result": v}), "ok".to_owned()),
+            Err(e) => {
+                p.step(&e.step, "failed", e.message.clone());
+                (json!({"error": {"kind": e.kind, "step": e.step, "message": e.message, "hint": e.hint}}), format!("failed: {e}"))
+            }
+        };
+        d2.audit(&caller, action, None, None, None, &outcome);
+        p.send(line);
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut text = v.to_string();
+        text.push('\n');
+        Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)), rx))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitBody {
+    #[serde(default)]
+    advertise_addr: Option<String>,
+}
+
+pub async fn init(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<InitBody>, JsonRejection>) -> Result<Response, ApiError> {
+    need(&c, Role::Admin, "cluster init")?;
+    let b = body(b)?;
+    Ok(stream(&d, &c, "cluster init", move |d, p| Box::pin(async move { ops::init(&d, b.advertise_addr, &p).await })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    token: String,
+    #[serde(default)]
+    advertise_addr: Option<String>,
+}
+
+pub async fn join(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<JoinBody>, JsonRejection>) -> Result<Response, ApiError> {
+    need(&c, Role::Admin, "cluster join")?;
+    let b = body(b)?;
+    Ok(stream(&d, &c, "cluster join", move |d, p| Box::pin(async move { ops::join(&d, &b.token, b.advertise_addr, &p).await })))
+}
+
+pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Response, ApiError> {
+    need(&c, Role::Admin, "cluster leave")?;
+    Ok(stream(&d, &c, "cluster leave", move |d, p| Box::pin(async move { ops::leave(&d, &p).await.map(|()| json!({})) })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushBody {
+    image: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+pub async fn push(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<PushBody>, JsonRejection>) -> Result<Response, ApiError> {
+    need(&c, Role::Operator, "image push")?;
+    let b = body(b)?;
+    Ok(stream(&d, &c, "image push", move |d, p| Box::pin(async move { ops::push(&d, &b.image, b.token, &p).await.map(|image| json!({"image": image})) })))
+}
+
+/// `GET /cluster`: this host's membership, the registry and the shared volume.
+pub async fn status(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    need(&c, Role::Viewer, "reading the cluster")?;
+    let Some(s) = d.cluster.state() else { return Ok(Json(json!({"member": false}))) };
+    let images = ops::registry_images(&d).await;
+    let swarm = match d.docker() {
+        Some(docker) => docker.info().await.ok().and_then(|i| i.swarm).map(|sw| {
+            json!({
+                "node_id": sw.node_id,
+                "state": sw.local_node_state.map(|s| s.to_string()),
+                "managers": sw.managers,
+                "nodes": sw.nodes,
+            })
+        }),
+        None => None,
+    };
+    Ok(Json(json!({
+        "member": true,
+        "role": s.role,
+        "primary": s.primary,
+        "cluster_id": s.cluster_id,
+        "node_id": s.node_id,
+        "hostname": s.hostname,
+        "addr": s.addr,
+        "manager_addrs": [s.manager_api],
+        "registry": {"address": s.registry, "images": images},
+        "shared": crate::cluster::inventory::shared(),
+        "swarm": swarm,
+    })))
+}
+
+fn node_json(n: &crate::db::NodeRecord, swarm: &[bollard::models::Node]) -> Value {
+    let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(json!({}));
+    let sn = swarm.iter().find(|s| n.swarm_node_id.as_deref().is_some_and(|id| s.id.as_deref() == Some(id)));
+    json!({
+        "id": n.id,
+        "hostname": n.hostname,
+        "addr": n.addr,
+        "role": n.role,
+        "state": n.state,
+        "swarm_state": sn.and_then(|s| s.status.as_ref()).and_then(|s| s.state).map(|s| s.to_string()),
+        "availability": sn.and_then(|s| s.spec.as_ref()).and_then(|s| s.availability).map(|a| a.to_string()),
+        "joined_at_ms": n.joined_at_ms,
+        "last_seen_ms": n.last_seen_ms,
+        "units": inv.get("units").cloned().unwrap_or(json!([])),
+        "containers": inv.get("containers").cloned().unwrap_or(json!(0)),
+        "images": inv.get("images").cloned().unwrap_or(json!([])),
+        "devices": inv.get("devices").cloned().unwrap_or(json!([])),
+        "resources": inv.get("resources").cloned().unwrap_or(json!({})),
+        "shared": inv.get("shared").cloned().unwrap_or(json!(null)),
+    })
+}
+
+fn manager(d: &Daemon) -> Result<crate::cluster::State, ApiError> {
+    d.cluster.state().filter(|s| s.primary).ok_or_else(|| {
+        ApiError::Conflict("this host is not the cluster's manager: ask the host that ran `containerctl cluster init`".into())
+    })
+}
+
+async fn swarm_nodes(d: &Daemon) -> Vec<bollard::models::Node> {
+    match d.docker() {
+        Some(docker) => docker.list_nodes(None).await.unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    need(&c, Role::Viewer, "reading the cluster")?;
+    manager(&d)?;
+    let swarm = swarm_nodes(&d).await;
+    let nodes = d.db().nodes()?;
+    Ok(Json(Value::Array(nodes.iter().map(|n| node_json(n, &swarm)).collect())))
+}
+
+pub async fn node(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    need(&c, Role::Viewer, "reading the cluster")?;
+    manager(&d)?;
+    let n = d
+        .db()
+        .nodes()?
+        .into_iter()
+        .find(|n| n.id == id || n.hostname == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no node {id}")))?;
+    let swarm = swarm_nodes(&d).await;
+    let mut v = node_json(&n, &swarm);
+    v["history"] = json!(d.db().node_history(&n.id, 200)?);
+    Ok(Json(v))
+}
+
+pub async fn remove_node(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    need(&c, Role::Admin, "removing a node")?;
+    manager(&d)?;
+    let result = ops::remove_node(&d, &id, "removed by an admin").await;
+    d.audit(&c, "cluster remove", None, Some(id.clone()), None, if result.is_ok() { "ok" } else { "failed" });
+    let n = result.map_err(step_error)?;
+    Ok(Json(json!({"id": n.id, "hostname": n.hostname, "state": "removed"})).into_response())
+}
+
+pub async fn tokens(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    need(&c, Role::Admin, "listing join tokens")?;
+    manager(&d)?;
+    let now = now_ms();
+    let list: Vec<Value> = d
+        .db()
+        .join_tokens()?
+        .into_iter()
+        .map(|t| {
+            let state = t.state(now);
+            let mut v = json!(t);
+            v["state"] = json!(state);
+            v
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    uses: Option<u32>,
+}
+
+pub async fn token_create(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<TokenBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    need(&c, Role::Admin, "creating a join token")?;
+    manager(&d)?;
+    let b = body(b)?;
+    let role = match b.role.as_deref().unwrap_or("worker") {
+        r => ClusterRole::parse(r).ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?,
+    };
+    let ttl_ms = crate::auth::parse_ttl(b.ttl.as_deref().unwrap_or("15m"))
+        .map_err(|e| ApiError::BadRequest(format!("ttl: {e}")))?;
+    let created = ops::create_token(&d, role, ttl_ms, b.uses.unwrap_or(1)).map_err(step_error)?;
+    d.audit(&c, "cluster token create", None, None, Some(format!("{} {} uses={}", created.id, role.as_str(), created.uses)), "ok");
+    Ok((StatusCode::CREATED, Json(json!(created))).into_response())
+}
+
+pub async fn token_revoke(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    need(&c, Role::Admin, "revoking a join token")?;
+    manager(&d)?;
+    if !d.db().revoke_join_token(&id)? {
+        return Err(ApiError::NotFound(format!("no join token {id}")));
+    }
+    d.audit(&c, "cluster token revoke", None, Some(id), None, "ok");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,155 @@
+//! What a node reports to the manager: its units, containers, images, devices and resources, and
+//! the state of its shared mount. Collected from the daemon's live state, Docker and /proc.
+
+use serde::{Deserialize, Serialize};
+
+use crate::daemon::Daemon;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    pub hostname: String,
+    pub units: Vec<UnitSummary>,
+    pub containers: u32,
+    pub images: Vec<String>,
+    pub devices: Vec<String>,
+    pub resources: Resources,
+    pub shared: Shared,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnitSummary {
+    pub name: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub image: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Resources {
+    pub cpus: u32,
+    pub memory_total_bytes: u64,
+    pub memory_available_bytes: u64,
+    pub load1: f64,
+    pub disk_avail_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Shared {
+    pub path: String,
+    pub mounted: bool,
+    pub volume: String,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    pub avail_bytes: u64,
+}
+
+/// `/proc/meminfo` → (MemTotal, MemAvailable) in bytes.
+pub fn parse_meminfo(text: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("MemTotal:"), field("MemAvailable:"))
+}
+
+/// Whether `path` is a mount point of a FUSE Gluster file system, from `/proc/self/mountinfo`.
+pub fn is_gluster_mount(mountinfo: &str, path: &str) -> bool {
+    mountinfo.lines().any(|l| {
+        let fields: Vec<&str> = l.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else { return false };
+        fields.get(4) == Some(&path) && fields.get(sep + 1).is_some_and(|t| t.starts_with("fuse.glusterfs"))
+    })
+}
+
+fn statvfs(path: &str) -> Option<(u64, u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(path).ok()?;
+    let f = s.fragment_size();
+    let total = s.blocks() * f;
+    let free = s.blocks_free() * f;
+    let avail = s.blocks_available() * f;
+    Some((total, total.saturating_sub(free), avail))
+}
+
+/// The shared volume's mount state and usage on this host.
+pub fn shared() -> Shared {
+    let path = crate::unit::Volume::SHARED_ROOT;
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| is_gluster_mount(&m, path));
+    let (size_bytes, used_bytes, avail_bytes) = if mounted { statvfs(path).unwrap_or_default() } else { (0, 0, 0) };
+    Shared { path: path.into(), mounted, volume: super::VOLUME.into(), size_bytes, used_bytes, avail_bytes }
+}
+
+fn resources(state_dir: &std::path::Path) -> Resources {
+    let (memory_total_bytes, memory_available_bytes) =
+        parse_meminfo(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default());
+    let load1 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    Resources {
+        cpus: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)),
+        memory_total_bytes,
+        memory_available_bytes,
+        load1,
+        disk_avail_bytes: statvfs(&state_dir.to_string_lossy()).map_or(0, |s| s.2),
+    }
+}
+
+/// This host's inventory now.
+pub async fn collect(d: &Daemon) -> Inventory {
+    let units = d
+        .list()
+        .into_iter()
+        .map(|u| UnitSummary {
+            name: u.name,
+            active_state: u.active_state,
+            sub_state: u.sub_state,
+            image: u.image,
+            version: u.version,
+        })
+        .collect();
+    let (mut containers, mut images) = (0, Vec::new());
+    if let Some(docker) = d.docker() {
+        let opts = bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).build();
+        containers = docker.list_containers(Some(opts)).await.map_or(0, |c| u32::try_from(c.len()).unwrap_or(0));
+        if let Ok(list) = docker.list_images(None::<bollard::query_parameters::ListImagesOptions>).await {
+            images = list.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect();
+            images.sort();
+        }
+    }
+    let defs: Vec<(String, crate::unit::Unit)> =
+        d.definitions().into_iter().filter_map(|(n, def)| def.unit.ok().map(|u| (n.to_string(), u))).collect();
+    let devices = crate::devices::scan(crate::devices::BY_ID_DIRS, &defs).into_iter().map(|v| v.path).collect();
+    Inventory {
+        hostname: super::hostname(),
+        units,
+        containers,
+        images,
+        devices,
+        resources: resources(&d.config.state_dir),
+        shared: shared(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_is_read_in_bytes() {
+        let text = "MemTotal:       16384 kB\nMemFree:  1 kB\nMemAvailable:    8192 kB\n";
+        assert_eq!(parse_meminfo(text), (16384 * 1024, 8192 * 1024));
+        assert_eq!(parse_meminfo(""), (0, 0));
+    }
+
+    #[test]
+    fn gluster_mounts_are_recognised_by_path_and_type() {
+        let m = "36 25 0:32 / /var/lib/containerctl/shared rw,relatime shared:1 - fuse.glusterfs 10.0.0.1:/containerctl rw\n\
+                 37 25 0:33 / /var/lib/containerctl rw - ext4 /dev/sda1 rw\n";
+        assert!(is_gluster_mount(m, "/var/lib/containerctl/shared"));
+        assert!(!is_gluster_mount(m, "/var/lib/containerctl"));
+        assert!(!is_gluster_mount("", "/var/lib/containerctl/shared"));
+    }
+}

@@ -1,0 +1,147 @@
+//! The cluster API, served by the primary manager on ADDR:5001 over TLS from the cluster CA.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /cluster/v1/join` | a join token in the body | admits a host: Swarm token, CA, registry, volume, node credential |
+//! | `POST /cluster/v1/report` | node credential | stores the node's inventory |
+//! | `POST /cluster/v1/brick` | manager node credential | adds the node's Gluster brick |
+//! | `POST /cluster/v1/leave` | node credential | takes the node out of the Swarm and the volume |
+//! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth) |
+//!
+//! Requests are limited to 1 MiB. Credentials are compared by their SHA-256.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+
+use super::ops::{self, JoinRequest};
+use super::registry;
+use crate::api::ApiError;
+use crate::daemon::{now_ms, Daemon};
+use crate::db::NodeRecord;
+
+const BODY_LIMIT: usize = 1024 * 1024;
+/// How long a registry token is valid.
+const REGISTRY_TOKEN_TTL: u64 = 300;
+
+pub fn app(d: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/cluster/v1/join", post(join))
+        .route("/cluster/v1/report", post(report))
+        .route("/cluster/v1/brick", post(brick))
+        .route("/cluster/v1/leave", post(leave))
+        .route("/v2/token", get(registry_token))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .with_state(d)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+fn node(d: &Daemon, headers: &HeaderMap) -> Result<NodeRecord, ApiError> {
+    bearer(headers)
+        .and_then(|c| ops::authenticate_node(d, c))
+        .ok_or_else(|| ApiError::Unauthorized("a valid node credential is required".into()))
+}
+
+fn step_error(e: ops::StepError) -> ApiError {
+    let message = if e.hint.is_empty() { e.message } else { format!("{} ({})", e.message, e.hint) };
+    match e.kind {
+        "forbidden" => ApiError::Forbidden { message, violations: vec![] },
+        "bad_request" => ApiError::BadRequest(message),
+        "conflict" => ApiError::Conflict(message),
+        "not_found" => ApiError::NotFound(message),
+        "unavailable" => ApiError::Unavailable(message),
+        _ => ApiError::Unavailable(message),
+    }
+}
+
+async fn join(
+    State(d): State<Arc<Daemon>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Result<Json<JoinRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(format!("bad join request: {}", e.body_text())))?;
+    let token_id = req.token_id.clone();
+    match ops::admit(&d, req).await {
+        Ok(bundle) => {
+            tracing::info!("cluster: {peer} joined as {} ({}) with token {token_id}", bundle.node_id, bundle.role.as_str());
+            Ok(Json(bundle).into_response())
+        }
+        Err(Ok(refusal)) => {
+            tracing::warn!("cluster: join from {peer} refused: token {token_id}: {}", refusal.message());
+            Err(ApiError::Forbidden { message: refusal.message().into(), violations: vec![] })
+        }
+        Err(Err(e)) => Err(step_error(e)),
+    }
+}
+
+async fn report(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+    let n = node(&d, &headers)?;
+    let inv: super::inventory::Inventory =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("bad report: {e}")))?;
+    let text = serde_json::to_string(&inv).map_err(|e| ApiError::Internal(e.to_string()))?;
+    d.db().node_report(&n.id, now_ms(), &text)?;
+    d.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn brick(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let n = node(&d, &headers)?;
+    ops::add_brick_for(&d, &n).await.map_err(step_error)?;
+    let _ = d.db().set_node_state(&n.id, "up", now_ms(), "brick added to the shared volume");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let n = node(&d, &headers)?;
+    ops::remove_node(&d, &n.id, "left").await.map_err(step_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+fn unauthorized() -> Response {
+    let mut r = ApiError::Unauthorized("registry access needs a node credential or an API token".into()).into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"containerctl registry\""));
+    r
+}
+
+async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let Some((user, password)) = basic(&headers) else { return unauthorized() };
+    let Some((subject, may_push)) = ops::registry_grant(&d, &user, &password) else {
+        tracing::warn!("cluster: registry token refused for user {user:?}");
+        return unauthorized();
+    };
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str());
+    if service.is_some_and(|s| s != super::REGISTRY_SERVICE) {
+        return ApiError::BadRequest(format!("unknown service (this is {})", super::REGISTRY_SERVICE)).into_response();
+    }
+    let requested: Vec<registry::Access> =
+        params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| registry::parse_scope(v)).collect();
+    let granted = registry::grant(&requested, may_push);
+    let Ok(key) = std::fs::read_to_string(d.cluster.paths.token_key()) else {
+        return ApiError::Unavailable("this host does not run the cluster registry".into()).into_response();
+    };
+    let signed = registry::TokenSigner::from_pem(&key, super::REGISTRY_ISSUER)
+        .and_then(|s| s.issue(&subject, super::REGISTRY_SERVICE, &granted, REGISTRY_TOKEN_TTL));
+    match signed {
+        Ok(tok) => Json(registry::token_response(&tok, REGISTRY_TOKEN_TTL)).into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
+}

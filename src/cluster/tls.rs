@@ -1,0 +1,278 @@
+//! TLS for the cluster API: rustls with the ring provider, a server loop for axum, a client that
+//! trusts only the cluster CA, and the verifier a joining host uses before it has the CA: it
+//! accepts a chain only if one of its certificates has the SHA-256 pinned in the join token and
+//! the server certificate verifies against that certificate for the address dialled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// Largest response body a cluster API client accepts.
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("bad certificate or key: {0}")]
+    Pem(String),
+    #[error("TLS setup: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("cannot reach {addr}: {message}")]
+    Unreachable { addr: String, message: String },
+    #[error(
+        "{addr} is not the cluster's manager: its certificate is not signed by the CA pinned in the \
+         join token ({pin}); check the address and ask the manager's admin for a new token"
+    )]
+    CaMismatch { addr: String, pin: String },
+    #[error("TLS handshake with {addr} failed: {message}")]
+    Handshake { addr: String, message: String },
+    #[error("request to {addr} failed: {message}")]
+    Http { addr: String, message: String },
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem("no certificate in PEM".into()));
+    }
+    Ok(certs)
+}
+
+pub fn roots_from_pem(pem: &str) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for c in certs_from_pem(pem)? {
+        roots.add(c).map_err(|e| TlsError::Pem(e.to_string()))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// Server configuration presenting `chain_pem` (server certificate, then the CA).
+pub fn server_config(chain_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = certs_from_pem(chain_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Pem(e.to_string()))?;
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Client configuration trusting only `ca_pem`.
+pub fn client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    let roots = roots_from_pem(ca_pem)?;
+    Ok(Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Client configuration for a join: trusts the chain's certificate whose digest is `pin`.
+pub fn pinned_client_config(pin: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    let verifier = Arc::new(PinnedVerifier { pin: pin.to_owned(), provider: provider() });
+    Ok(Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Verifies `leaf` for `name` against `roots` (what both client configurations do).
+pub fn verify_with_roots(
+    roots: Arc<RootCertStore>,
+    leaf: &CertificateDer<'_>,
+    name: &str,
+) -> Result<(), rustls::Error> {
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider())
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+    verifier.verify_server_cert(leaf, &[], &name, &[], UnixTime::now()).map(|_| ())
+}
+
+const PIN_MISMATCH: &str = "no certificate in the chain has the pinned digest";
+
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| super::ca::digest_der(c) == self.pin)
+            .ok_or_else(|| rustls::Error::General(PIN_MISMATCH.into()))?;
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.clone().into_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client of the cluster API: trusts the cluster CA, or (joining) only the pinned digest.
+#[derive(Clone)]
+pub struct Client {
+    cfg: Arc<ClientConfig>,
+    pin: Option<String>,
+}
+
+impl Client {
+    pub fn with_ca(ca_pem: &str) -> Result<Client, TlsError> {
+        Ok(Client { cfg: client_config(ca_pem)?, pin: None })
+    }
+
+    pub fn pinned(pin: &str) -> Result<Client, TlsError> {
+        Ok(Client { cfg: pinned_client_config(pin)?, pin: Some(pin.to_owned()) })
+    }
+
+    /// One HTTPS request to `addr` (`HOST:PORT`); returns the status and the body.
+    pub async fn request(
+        &self,
+        addr: &str,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Bytes), TlsError> {
+        let unreachable = |m: String| TlsError::Unreachable { addr: addr.to_owned(), message: m };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let host = super::host_of(addr).trim_start_matches('[').trim_end_matches(']').to_owned();
+        let name = ServerName::try_from(host).map_err(|e| unreachable(e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(self.cfg.clone());
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| unreachable("TLS handshake timed out".into()))?
+            .map_err(|e| {
+                let message = e.to_string();
+                match &self.pin {
+                    Some(pin) if message.contains(PIN_MISMATCH) || message.contains("UnknownIssuer") => {
+                        TlsError::CaMismatch { addr: addr.to_owned(), pin: pin.clone() }
+                    }
+                    _ => TlsError::Handshake { addr: addr.to_owned(), message },
+                }
+            })?;
+        let http_err = |m: String| TlsError::Http { addr: addr.to_owned(), message: m };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| http_err(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = http::Request::builder().method(method).uri(path).header("host", addr);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req =
+            req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| http_err(e.to_string()))?;
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
+            .await
+            .map_err(|_| http_err("no response within 60s".into()))?
+            .map_err(|e| http_err(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| http_err(e.to_string()))?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Serves `app` over TLS on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, cfg: Arc<ServerConfig>, app: axum::Router) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("cluster API: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!("cluster API: TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                let mut app = app.clone();
+                async move {
+                    use tower::Service;
+                    app.call(req.map(axum::body::Body::new)).await
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .header_read_timeout(CONNECT_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!("cluster API: connection from {peer}: {e}");
+            }
+        });
+    }
+}
