@@ -134,11 +134,17 @@ export const live = {
 
 const listeners = new Set();
 const stateListeners = new Set();
+const clusterListeners = new Set();
 
 /** fn(changes) with changes: [{name, before: Unit|undefined, after: Unit|undefined}] */
 export function onUnits(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
+}
+/** fn(data) on a `cluster` event of the stream (the cluster changed), when the daemon sends one. */
+export function onCluster(fn) {
+  clusterListeners.add(fn);
+  return () => clusterListeners.delete(fn);
 }
 export function onStreamState(fn) {
   stateListeners.add(fn);
@@ -214,6 +220,15 @@ export function startStream(h = {}) {
       return;
     }
     if (Array.isArray(data)) applyUnits(data);
+  });
+  es.addEventListener("cluster", (ev) => {
+    let data = null;
+    try {
+      data = JSON.parse(ev.data);
+    } catch {
+      /* a bare signal */
+    }
+    for (const fn of clusterListeners) fn(data);
   });
   es.addEventListener("error", () => {
     if (source !== es) return;

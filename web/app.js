@@ -1,5 +1,6 @@
 // containerctl web page: session, routing, the page frame (navigation, banner, theme).
-// Hash routes: #/units, #/units/NAME[/config|/history|/logs], #/devices, #/audit;
+// Hash routes: #/units, #/units/NAME[/config|/history|/logs], #/devices, #/cluster,
+// #/cluster/nodes/ID, #/audit;
 // #login=TOKEN (from `containerctl web login`) logs in and is removed from the address at once.
 
 import { h, replace, announce } from "./dom.js";
@@ -20,6 +21,7 @@ import {
 import { renderUnits } from "./units.js";
 import { renderUnit } from "./unit.js";
 import { renderDevices, renderAudit } from "./pages.js";
+import { renderCluster, renderClusterNode } from "./cluster.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -312,6 +314,8 @@ function parseRoute() {
   if (parts.length === 0 || (parts[0] === "units" && parts.length === 1)) return { name: "units" };
   if (parts[0] === "units") return { name: "unit", unit: parts[1], tab: parts[2] || "overview" };
   if (parts[0] === "devices") return { name: "devices" };
+  if (parts[0] === "cluster" && parts.length === 1) return { name: "cluster" };
+  if (parts[0] === "cluster" && parts[1] === "nodes" && parts.length === 3) return { name: "node", node: parts[2] };
   if (parts[0] === "audit") return { name: "audit" };
   if (parts[0] === "login") return { name: "units" };
   return { name: "notfound" };
@@ -335,7 +339,8 @@ function route() {
   routeCtl = new AbortController();
   const r = parseRoute();
   for (const a of nav.querySelectorAll("a[data-nav]")) {
-    const current = a.dataset.nav === r.name || (a.dataset.nav === "units" && r.name === "unit");
+    const current =
+      a.dataset.nav === r.name || (a.dataset.nav === "units" && r.name === "unit") || (a.dataset.nav === "cluster" && r.name === "node");
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -349,6 +354,8 @@ function route() {
       replace(main, h("h1", { tabindex: "-1" }, "Not a unit name"), h("p", {}, "Unit names are 1–64 characters of a–z, 0–9, “_”, “.” and “-”, starting with a letter or digit."), h("p", {}, h("a", { href: "#/units" }, "All units")));
     } else result = renderUnit(main, r.unit, r.tab, ctx);
   } else if (r.name === "devices") result = renderDevices(main, ctx);
+  else if (r.name === "cluster") result = renderCluster(main, ctx);
+  else if (r.name === "node") result = renderClusterNode(main, r.node, ctx);
   else if (r.name === "audit") result = renderAudit(main, ctx);
   else {
     setTitle("Not found");

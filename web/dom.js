@@ -109,6 +109,20 @@ export function fmtTime(ms) {
     : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
+/** "just now", "12 s ago", "3 min ago", "2 h ago", "4 d ago"; "in 14 min" for a time ahead. */
+export function fmtRelative(ms, now = Date.now()) {
+  if (!ms || !Number.isFinite(ms)) return "never";
+  const d = now - ms;
+  const a = Math.abs(d);
+  if (a < 5000) return d >= 0 ? "just now" : "in a few seconds";
+  let t;
+  if (a < 60000) t = `${Math.floor(a / 1000)} s`;
+  else if (a < 3600000) t = `${Math.floor(a / 60000)} min`;
+  else if (a < 86400000) t = `${Math.floor(a / 3600000)} h`;
+  else t = `${Math.floor(a / 86400000)} d`;
+  return d >= 0 ? `${t} ago` : `in ${t}`;
+}
+
 export function isoTime(ms) {
   try {
     return new Date(ms).toISOString();

@@ -7,6 +7,8 @@
 // UNIT must exist and run. The args test replaces its [container] args with a command that
 // first prints a marker line and then runs the original args (TEST_ARGS, a JSON array in which
 // "{marker}" is replaced, overrides that), and restores the original file at the end.
+// The Cluster page tests (issue 6) need the host to be in a cluster as its manager
+// (`containerctl cluster init` before the tests; run.sh does it).
 // Screenshots go to tests/browser/artifacts/ (ARTIFACTS_DIR overrides).
 
 import { test, before, after } from "node:test";
@@ -334,5 +336,144 @@ step("is usable by keyboard: skip link, focus on headings, theme toggle remember
   await page.locator(`button[data-action="restart"]`).waitFor();
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
   await shot(page, "12-desktop-dark-unit");
+  await page.context().close();
+});
+
+// ---------- the Cluster page (issue 6) ----------
+// The test host is a one-node cluster: run.sh runs `containerctl cluster init` in it first.
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** GET /cluster, failing with a clear message when the host is not in a cluster. */
+async function clusterInfo() {
+  const c = await bearer("GET", "/cluster");
+  assert.equal(c.member, true, "the test host is not in a cluster: `containerctl cluster init` must run before these tests");
+  return c;
+}
+
+/** Whether `text` is anywhere on the page: in the text or in the value of a form field. */
+function pageHolds(page, text) {
+  return page.evaluate((t) => document.body.innerText.includes(t) || [...document.querySelectorAll("input, textarea")].some((i) => i.value.includes(t)), text);
+}
+
+step("the Cluster page shows this host as a node that is up, with its units, the registry and the shared volume", async () => {
+  const c = await clusterInfo();
+  const nodes = await bearer("GET", "/cluster/nodes");
+  const self = nodes.find((n) => n.id === c.node_id);
+  assert.ok(self, `GET /cluster/nodes does not list this host (${c.node_id})`);
+  assert.ok(self.units.some((u) => u.name === UNIT), `the API does not list ${UNIT} on this host`);
+  await go(admin, "#/cluster");
+  await admin.locator('#nav a[data-nav="cluster"][aria-current="page"]').waitFor();
+  const row = admin.locator(`tr[data-node="${c.node_id}"]`);
+  await row.locator('.state[data-state="up"]').waitFor();
+  assert.match(await row.locator(".node-link").innerText(), new RegExp(escapeRe(c.hostname)));
+  assert.match(await row.innerText(), /this host/i);
+  // The units count is the node's (from the API a moment ago; nothing changes units meanwhile).
+  await admin.waitForFunction(
+    ([sel, n]) => Number(document.querySelector(sel)?.dataset.count) === n,
+    [`tr[data-node="${c.node_id}"] .units-count`, self.units.length],
+  );
+  // Expanding the row by keyboard lists the node's units, UNIT among them, as a link.
+  const expander = row.locator("button.expander");
+  await expander.focus();
+  await admin.keyboard.press("Enter");
+  assert.equal(await expander.getAttribute("aria-expanded"), "true");
+  await admin.locator(`tr[data-node-units="${c.node_id}"] li[data-unit="${UNIT}"] a.unit-link`).waitFor();
+  // The registry and the shared volume.
+  await admin.locator("#cluster-registry .registry-addr", { hasText: c.registry.address }).waitFor();
+  await admin.locator('#cluster-shared .shared-mounted[data-mounted="true"]').waitFor();
+  await admin.locator('#cluster-shared [role="meter"]').waitFor();
+  await shot(admin, "13-cluster");
+  // The node's own page: its units and its history.
+  await row.locator("a.node-link").click();
+  await admin.waitForFunction((name) => document.querySelector("main h1")?.textContent === name, c.hostname);
+  await admin.locator('.state-slot [data-state="up"]').waitFor();
+  await admin.locator(`#node-units tr[data-unit="${UNIT}"]`).waitFor();
+  await admin.locator("#hist-reports").check();
+  await admin.locator("#node-history li[data-kind]").first().waitFor();
+  await shot(admin, "14-cluster-node");
+});
+
+step("an admin makes a join token, sees it once with a copy button, and revokes it", async () => {
+  await clusterInfo();
+  await admin.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE_URL });
+  await go(admin, "#/cluster");
+  await admin.locator("#jt-create").waitFor();
+  await admin.locator("#jt-role").selectOption("worker");
+  await admin.locator("#jt-ttl").fill("15m");
+  await admin.locator("#jt-uses").fill("1");
+  await admin.getByRole("button", { name: "Create join token" }).click();
+  const once = admin.locator(".token-once");
+  await once.waitFor();
+  const id = await once.getAttribute("data-token-id");
+  const token = await once.locator("input.token-value").inputValue();
+  assert.match(id, /^jt-/);
+  assert.match(token, /^ctl1\./);
+  // The copy button puts the token on the clipboard.
+  await once.locator("button.copy-btn").click();
+  await once.locator("button.copy-btn", { hasText: "Copied" }).waitFor();
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), token);
+  // The list shows it as valid; the API agrees and never gives the token itself again.
+  const row = admin.locator(`#cluster-tokens tr[data-token="${id}"]`);
+  await row.locator('[data-state="valid"]').waitFor();
+  const listed = await bearer("GET", "/cluster/tokens");
+  assert.equal(listed.find((t) => t.id === id)?.state, "valid");
+  assert.ok(!JSON.stringify(listed).includes(token), "GET /cluster/tokens gives the token back");
+  await shot(admin, "15-cluster-token-made");
+  // Shown once: after leaving the page and coming back the token is nowhere on it.
+  await go(admin, "#/units");
+  await admin.locator(`tr[data-unit="${UNIT}"]`).waitFor();
+  await go(admin, "#/cluster");
+  await row.locator('[data-state="valid"]').waitFor();
+  assert.equal(await admin.locator(".token-once").count(), 0);
+  assert.equal(await pageHolds(admin, token), false, "the token is still on the page");
+  // Revoking it.
+  await row.locator('button[data-action="revoke"]').click();
+  await row.locator('[data-state="revoked"]').waitFor();
+  assert.equal(await row.locator('button[data-action="revoke"]').count(), 0);
+  const after = await bearer("GET", "/cluster/tokens");
+  assert.equal(after.find((t) => t.id === id)?.state, "revoked");
+  await shot(admin, "16-cluster-token-revoked");
+});
+
+step("a viewer sees the cluster but no controls to make or revoke join tokens", async () => {
+  const c = await clusterInfo();
+  const made = await bearer("POST", "/cluster/tokens", { role: "worker", ttl: "15m", uses: 1 });
+  const page = await newPage();
+  try {
+    await login(page, VIEWER_TOKEN);
+    await go(page, "#/cluster");
+    await page.locator(`tr[data-node="${c.node_id}"] .state[data-state="up"]`).waitFor();
+    // The tokens section has answered: a list or a refusal, either way without controls.
+    const tokens = page.locator("#cluster-tokens .tokens-body[data-state]");
+    await tokens.waitFor();
+    if ((await tokens.getAttribute("data-state")) === "loaded") await page.locator(`tr[data-token="${made.id}"] [data-state="valid"]`).waitFor();
+    assert.equal(await page.locator("#jt-create").count(), 0, "a viewer sees the form to make join tokens");
+    assert.equal(await page.getByRole("button", { name: /create join token/i }).count(), 0);
+    assert.equal(await page.locator('button[data-action="revoke"]').count(), 0, "a viewer sees revoke buttons");
+    await shot(page, "17-cluster-viewer");
+  } finally {
+    await page.context().close();
+    await bearer("DELETE", `/cluster/tokens/${encodeURIComponent(made.id)}`);
+  }
+});
+
+step("the Cluster page works on a phone in the dark theme, without sideways scrolling", async () => {
+  const c = await clusterInfo();
+  const page = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  await login(page, ADMIN_TOKEN);
+  await go(page, "#/cluster");
+  const row = page.locator(`tr[data-node="${c.node_id}"]`);
+  await row.locator('.state[data-state="up"]').waitFor();
+  await page.locator("#cluster-tokens .tokens-body[data-state]").waitFor();
+  await row.locator("button.expander").click();
+  await page.locator(`tr[data-node-units="${c.node_id}"] li[data-unit="${UNIT}"]`).waitFor();
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok((await overflow()) <= 1, `the Cluster page scrolls sideways by ${await overflow()} px`);
+  await shot(page, "18-phone-dark-cluster");
+  await go(page, `#/cluster/nodes/${encodeURIComponent(c.node_id)}`);
+  await page.locator(`#node-units tr[data-unit="${UNIT}"]`).waitFor();
+  assert.ok((await overflow()) <= 1, `the node page scrolls sideways by ${await overflow()} px`);
+  await shot(page, "19-phone-dark-cluster-node");
   await page.context().close();
 });
