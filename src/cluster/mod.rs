@@ -1,0 +1,2 @@
+pub mod gluster;
+pub mod registry;
