@@ -17,7 +17,7 @@ if ! command -v cargo >/dev/null; then
 fi
 t0=$SECONDS
 step "dependencies"
-TB_DEPS+=(go-md2man)
+TB_DEPS+=(go-md2man docker-registry)
 tb_ensure_deps
 tb_ensure_dockerd
 

@@ -21,7 +21,9 @@ TB_DEPS=(docker.io debootstrap busybox-static iptables iproute2 ca-certificates 
 
 TB_HOST_SUITE=bookworm
 TB_HOST_INCLUDE=systemd,systemd-sysv,dbus
-TB_HOST_PACKAGES=(docker.io iptables iproute2 ca-certificates procps curl)
+# glusterfs-* and docker-registry: the engines of federation (shared volume, cluster registry).
+TB_HOST_PACKAGES=(docker.io iptables iproute2 ca-certificates procps curl
+    glusterfs-server glusterfs-client docker-registry)
 # Extra Debian packages for the host image (space separated); part of the recipe hash.
 TB_HOST_EXTRA_PACKAGES=${TB_HOST_EXTRA_PACKAGES:-}
 # Units that make no sense in a container.
@@ -239,7 +241,11 @@ _tb_build_host_rootfs() (
     tb_log "host image 2/4: packages installed in $((SECONDS - t0))s"
 
     tb_log "host image 3/4: configuring units and cleaning up"
-    chroot "$dir" "${chroot_env[@]}" systemctl enable containerd.service docker.service >/dev/null 2>&1
+    chroot "$dir" "${chroot_env[@]}" systemctl enable containerd.service docker.service glusterd.service \
+        >/dev/null 2>&1
+    # Debian enables its registry on :5000, the port of containerctld's web page; containerctl runs
+    # the registry under a unit of its own, with its own config.
+    chroot "$dir" "${chroot_env[@]}" systemctl disable docker-registry.service >/dev/null 2>&1
     chroot "$dir" "${chroot_env[@]}" systemctl mask "${TB_HOST_MASK[@]}" >/dev/null 2>&1
     chroot "$dir" "${chroot_env[@]}" apt-get clean
     umount "$dir/proc"
