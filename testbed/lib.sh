@@ -430,13 +430,13 @@ tb_cleanup() {
     return 0
 }
 
-# tb_host_with_project NAME: start host NAME and install this checkout into it the way users do,
+# tb_host_with_project NAME [IP]: start host NAME (at IP) and install this checkout into it the way users do,
 # through `make install DESTDIR=... PREFIX=/usr` (release binaries must be built).
 tb_host_with_project() {
-    local name=${1:?usage: tb_host_with_project NAME} stage
+    local name=${1:?usage: tb_host_with_project NAME [IP]} ip=${2:-} stage
     stage=$(mktemp -d)
     make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null || { rm -rf "$stage"; return 1; }
-    tb_host_start "$name" || { rm -rf "$stage"; return 1; }
+    tb_host_start "$name" "$ip" || { rm -rf "$stage"; return 1; }
     tb_host_install "$name" "$stage"
     local rc=$?
     rm -rf "$stage"

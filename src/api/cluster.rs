@@ -264,8 +264,9 @@ pub async fn token_create(
     let role = match b.role.as_deref().unwrap_or("worker") {
         r => ClusterRole::parse(r).ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?,
     };
-    let ttl_ms = crate::auth::parse_ttl(b.ttl.as_deref().unwrap_or("15m"))
+    let ttl = crate::unit::parse_duration(b.ttl.as_deref().unwrap_or("15m"))
         .map_err(|e| ApiError::BadRequest(format!("ttl: {e}")))?;
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     let created = ops::create_token(&d, role, ttl_ms, b.uses.unwrap_or(1)).map_err(step_error)?;
     d.audit(&c, "cluster token create", None, None, Some(format!("{} {} uses={}", created.id, role.as_str(), created.uses)), "ok");
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())

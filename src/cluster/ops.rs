@@ -587,8 +587,8 @@ pub fn create_token(d: &Daemon, role: Role, ttl_ms: i64, uses: u32) -> Result<Cr
     if !(1..=100).contains(&uses) {
         return Err(kind(fail(step, format!("uses must be 1 to 100, not {uses}"), ""), "bad_request"));
     }
-    if !(60_000..=7 * 24 * 3_600_000).contains(&ttl_ms) {
-        return Err(kind(fail(step, "ttl must be between 1m and 7d", "short-lived tokens are the point: 15m is the default"), "bad_request"));
+    if !(5_000..=7 * 24 * 3_600_000).contains(&ttl_ms) {
+        return Err(kind(fail(step, "ttl must be between 5s and 7d", "short-lived tokens are the point: 15m is the default"), "bad_request"));
     }
     let t = token::JoinToken {
         managers: vec![s.manager_api.clone()],

@@ -69,7 +69,7 @@ pub enum TokenCommand {
     Create {
         #[arg(long, default_value = "worker", value_parser = ["worker", "manager"])]
         role: String,
-        /// How long it is valid (1m to 7d).
+        /// How long it is valid (5s to 7d).
         #[arg(long, default_value = "15m")]
         ttl: String,
         /// How many hosts may join with it.
