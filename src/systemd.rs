@@ -68,6 +68,7 @@ trait Manager {
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload(&self) -> zbus::Result<()>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+    fn disable_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<(String, String, String)>>;
     fn list_units_by_patterns(&self, states: &[&str], patterns: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
 
     #[zbus(signal)]
@@ -354,6 +355,15 @@ impl Systemd {
     /// once the reload is complete.
     pub async fn reload(&self) -> Result<(), SystemdError> {
         self.manager.reload().await.map_err(|e| SystemdError::from_bus("reload its configuration", None, e))
+    }
+
+    /// `systemctl disable UNIT` (its [Install] links removed); a unit that is not installed is no error.
+    pub async fn disable(&self, unit: &str) -> Result<(), SystemdError> {
+        match self.manager.disable_unit_files(&[unit], false).await {
+            Ok(_) => Ok(()),
+            Err(zbus::Error::MethodError(name, _, _)) if name.as_str().ends_with("NoSuchUnit") => Ok(()),
+            Err(e) => Err(SystemdError::from_bus("disable", Some(unit), e)),
+        }
     }
 
     /// Clears a unit's failed state and its start rate counter (`systemctl reset-failed`), so an

@@ -20,6 +20,8 @@ use crate::db::{JoinTokenRecord, NodeRecord};
 /// How long a manager waits for a joining host to show up in the Swarm before it rotates the
 /// Swarm join token anyway.
 const JOIN_WAIT: Duration = Duration::from_secs(120);
+/// The registry unit Debian's docker-registry package ships and enables (on :5000).
+const DEBIAN_REGISTRY_UNIT: &str = "docker-registry.service";
 
 /// A step of a long operation, streamed to the caller as one JSON line.
 #[derive(Clone)]
@@ -424,6 +426,12 @@ async fn setup_registry(d: &Arc<Daemon>, s: &State, ca_pem: &str, p: &Progress) 
     };
     write(std::path::Path::new(super::REGISTRY_CONFIG), &registry::render_config(&cfg), 0o644, step)?;
     trust_registry(&s.registry, ca_pem, step)?;
+    // Debian's docker-registry package enables a registry of its own on :5000, the web page's port.
+    if d.systemd.unit_state(DEBIAN_REGISTRY_UNIT).await.is_ok_and(|u| u.active_state != "inactive") {
+        let _ = d.systemd.stop(DEBIAN_REGISTRY_UNIT).await;
+        p.step(step, "done", format!("stopped {DEBIAN_REGISTRY_UNIT} (containerctl runs its own on :5002)"));
+    }
+    let _ = d.systemd.disable(DEBIAN_REGISTRY_UNIT).await;
     d.systemd.reload().await.map_err(|e| fail(step, format!("daemon-reload failed: {e}"), ""))?;
     start_unit(d, super::REGISTRY_UNIT, step, true).await?;
     // Ready when it answers over TLS with the cluster CA (401: it wants a token).
@@ -999,6 +1007,7 @@ pub async fn add_brick_for(d: &Daemon, n: &NodeRecord) -> Result<(), StepError> 
         return Err(kind(fail(step, "only managers keep a brick", ""), "forbidden"));
     }
     gluster::peer_probe(&n.addr).await.map_err(|e| fail(step, e.to_string(), ""))?;
+    gluster::wait_peer_in_cluster(&n.addr, Duration::from_secs(30)).await.map_err(|e| fail(step, e.to_string(), ""))?;
     let brick = format!("{}:{}", n.addr, d.cluster.paths.brick().display());
     let info = gluster::volume_info(super::VOLUME).await.map_err(|e| fail(step, e.to_string(), ""))?;
     let info = info.ok_or_else(|| fail(step, "the shared volume does not exist", "run `containerctl cluster init` again"))?;

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Federation system test: three systemd hosts with their own dockerd on a private network, the
+# project installed as users install it. One story, in order (each step needs the ones before):
+# init, refused tokens (revoked, expired, reused, wrong CA, unreachable manager, host already in a
+# Swarm), two joins, the shared volume, the registry over TLS, a replicated Swarm service, node
+# inventory and a host that goes down, the manager's daemon restarted, leave and remove.
+#   tests/system/cluster.sh            (release binaries must be built: make)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+# shellcheck source=tests/assert.sh
+source tests/assert.sh
+
+export TB_RUN=${TB_RUN:-cluster}
+H1=c1 H2=c2 H3=c3
+IP1=${CLUSTER_IP1:-172.29.77.201} IP2=${CLUSTER_IP2:-172.29.77.202} IP3=${CLUSTER_IP3:-172.29.77.203}
+REG=$IP1:5002
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+tb_network_ensure
+trap tb_cleanup EXIT
+
+setup_host() {
+    local name=$1 ip=$2
+    tb_host_with_project "$name" "$ip"
+    # As the package does, with a short report interval so that "down" shows within seconds.
+    tb_host "$name" sh -ec '
+        systemd-sysusers
+        systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
+        printf "%s\n" "[cluster]" "report_interval = \"2s\"" > /etc/containerctl/containerctl.toml
+        systemctl enable --now containerctld
+    '
+}
+for h in "$H1:$IP1" "$H2:$IP2" "$H3:$IP3"; do
+    setup_host "${h%%:*}" "${h#*:}" &
+done
+wait
+for h in $H1 $H2 $H3; do
+    tb_wait_for 30 "containerctld on $h" tb_host "$h" systemctl is-active -q containerctld
+done
+
+ctl() { tb_host "$1" containerctl "${@:2}"; }
+# check SHELL-TEXT: for `expect DESCRIPTION check "..."`.
+check() { eval "$1"; }
+# run_status HOST CMD...: prints the exit status of containerctl CMD on HOST, output to $OUT.
+OUT=$(mktemp)
+run_status() {
+    local rc=0
+    ctl "$@" >"$OUT" 2>&1 || rc=$?
+    echo "$rc"
+}
+json_get() { python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1:]: v=v[int(k)] if isinstance(v,list) else v[k]
+print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$@"; }
+node_field() { # node_field HOSTNAME FIELD: from `cluster nodes --json` on the manager
+    ctl $H1 cluster nodes --json | python3 -c 'import json,sys
+for n in json.load(sys.stdin):
+    if n["hostname"]==sys.argv[1]: print(n[sys.argv[2]] if not isinstance(n[sys.argv[2]],(list,dict)) else json.dumps(n[sys.argv[2]]))' "$1" "$2"
+}
+# tamper TOKEN KEY VALUE: the same token with one payload field replaced.
+tamper() {
+    python3 -c 'import base64,json,sys
+p,payload,secret=sys.argv[1].split(".")
+d=json.loads(base64.urlsafe_b64decode(payload+"="*(-len(payload)%4)))
+d[sys.argv[2]]=json.loads(sys.argv[3])
+print(".".join([p,base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("="),secret]))' "$@"
+}
+not_member() { # the host has no cluster state and no Swarm
+    expect_eq "$1 is not a member" "$(ctl "$1" cluster status --json | json_get member)" False
+    expect_eq "$1 Swarm state" "$(tb_host "$1" docker info -f '{{.Swarm.LocalNodeState}}')" inactive
+}
+
+c_init() {
+    local rc
+    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    cat "$OUT"
+    expect_eq "cluster init" "$rc" 0
+    expect_contains "init shows its steps" "$(cat "$OUT")" "✓ gluster"
+    # Idempotent: again, nothing breaks and finished steps are skipped.
+    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    expect_eq "cluster init again" "$rc" 0
+    expect_contains "second init skips the Swarm" "$(cat "$OUT")" "· swarm: already a Swarm manager"
+    local st
+    st=$(ctl $H1 cluster status --json)
+    expect_eq "member" "$(json_get member <<<"$st")" True
+    expect_eq "shared volume mounted on the manager" "$(json_get shared mounted <<<"$st")" True
+    expect_eq "registry address" "$(json_get registry address <<<"$st")" "$REG"
+    # The registry answers over TLS with the cluster CA and wants a token.
+    expect_eq "registry over TLS asks for a token" "$(tb_host $H1 curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/containerctl/cluster/ca.crt "https://$REG/v2/")" 401
+    expect_eq "registry and mount units active" "$(tb_host $H1 systemctl is-active containerctl-registry var-lib-containerctl-shared.mount | sort -u)" active
+}
+
+c_tokens_refused() {
+    local tok rc id
+    # Revoked.
+    tok=$(ctl $H1 cluster token create --ttl 10m)
+    id=$(ctl $H1 cluster token list --json | json_get 0 id)
+    ctl $H1 cluster token revoke "$id" >/dev/null
+    rc=$(run_status $H3 cluster join "$tok")
+    expect_eq "revoked token refused" "$rc" 4
+    expect_contains "says revoked" "$(cat "$OUT")" "revoked"
+    # Expired.
+    tok=$(ctl $H1 cluster token create --ttl 5s)
+    tb_wait_for 20 "token expired" check "ctl $H1 cluster token list --json | grep -q '\"state\":\"expired\"'"
+    rc=$(run_status $H3 cluster join "$tok")
+    expect_eq "expired token refused" "$rc" 4
+    expect_contains "says expired" "$(cat "$OUT")" "expired"
+    # A manager that is not signed by the pinned CA (the digest changed in the token).
+    tok=$(ctl $H1 cluster token create --ttl 10m)
+    rc=$(run_status $H3 cluster join "$(tamper "$tok" ca "\"sha256:$(printf '0%.0s' {1..64})\"")")
+    expect_eq "wrong CA refused" "$rc" 4
+    expect_contains "says CA mismatch" "$(cat "$OUT")" "not signed by the CA pinned"
+    # An unreachable manager.
+    rc=$(run_status $H3 cluster join "$(tamper "$tok" m '["172.29.77.250:5001"]')")
+    expect_eq "unreachable manager" "$rc" 5
+    expect_contains "says unreachable" "$(cat "$OUT")" "cannot reach 172.29.77.250:5001"
+    # A host already in a Swarm is refused before the token is used.
+    tb_host $H3 docker swarm init --advertise-addr $IP3 >/dev/null
+    rc=$(run_status $H3 cluster join "$tok")
+    expect_eq "host in a Swarm refused" "$rc" 1
+    expect_contains "says already in a Swarm" "$(cat "$OUT")" "already in a Docker Swarm"
+    tb_host $H3 docker swarm leave --force >/dev/null
+    expect_contains "the token was not used up" "$(ctl $H1 cluster token list --json)" '"state":"valid"'
+    not_member $H3
+    ctl $H1 cluster token revoke "$(ctl $H1 cluster token list --json | json_get 0 id)" >/dev/null
+}
+
+c_join() {
+    local tok rc before after
+    before=$(tb_host $H1 docker swarm join-token -q worker)
+    tok=$(ctl $H1 cluster token create)
+    rc=$(run_status $H2 cluster join "$tok")
+    cat "$OUT"
+    expect_eq "c2 joins" "$rc" 0
+    # Single use: the same token does not admit c3.
+    rc=$(run_status $H3 cluster join "$tok")
+    expect_eq "reused token refused" "$rc" 4
+    expect_contains "says used" "$(cat "$OUT")" "used already"
+    not_member $H3
+    rc=$(run_status $H3 cluster join "$(ctl $H1 cluster token create)")
+    expect_eq "c3 joins" "$rc" 0
+    # After the joins the Swarm's worker token was rotated: a copied SWMTKN is worthless.
+    tb_wait_for 30 "Swarm join token rotated" check "[[ \$(tb_host $H1 docker swarm join-token -q worker) != '$before' ]]"
+    after=$(tb_host $H1 docker swarm join-token -q worker)
+    expect "worker join token rotated" check "[[ '$before' != '$after' ]]"
+    expect_eq "3 Swarm nodes ready" "$(tb_host $H1 docker node ls --format '{{.Status}}' | sort | uniq -c | tr -s ' ')" " 3 Ready"
+    # Joining again is refused with what to do.
+    rc=$(run_status $H2 cluster join "$(ctl $H1 cluster token create)")
+    expect_eq "a member cannot join again" "$rc" 1
+    expect_contains "says already a member" "$(cat "$OUT")" "already a worker"
+    # No insecure-registry setting anywhere: trust comes from certs.d.
+    expect "no insecure registries on c2" check "! tb_host $H2 grep -rqs insecure /etc/docker"
+    expect "registry CA installed on c2" check "tb_host $H2 test -s /etc/docker/certs.d/$REG/ca.crt"
+}
+
+c_shared_volume() {
+    tb_host $H2 sh -c 'echo "from c2 $$" > /var/lib/containerctl/shared/hello.txt'
+    local want
+    want=$(tb_host $H2 cat /var/lib/containerctl/shared/hello.txt)
+    tb_wait_for 20 "file visible on c3" check "[[ \$(tb_host $H3 cat /var/lib/containerctl/shared/hello.txt) == '$want' ]]"
+    expect_eq "file visible on c1" "$(tb_host $H1 cat /var/lib/containerctl/shared/hello.txt)" "$want"
+    expect_eq "c3 mounts Gluster" "$(tb_host $H3 findmnt -n -o FSTYPE /var/lib/containerctl/shared)" fuse.glusterfs
+}
+
+c_registry() {
+    local rc
+    rc=$(run_status $H1 image push ctl-test/busybox:1)
+    cat "$OUT"
+    expect_eq "push on the manager" "$rc" 0
+    expect_contains "registry lists the image" "$(ctl $H1 cluster status --json)" '"name":"ctl-test/busybox"'
+    # c2 runs a unit from the cluster registry: its runner pulls over TLS with c2's node credential.
+    expect "c2 does not have the image yet" check "! tb_host $H2 docker image inspect $REG/ctl-test/busybox:1 >/dev/null 2>&1"
+    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"$REG/ctl-test/busybox\"' 'version = \"1\"' \
+        'args = [\"sh\", \"-c\", \"echo pulled-over-tls; sleep 3600\"]' > /etc/containerctl/units/fromreg.toml"
+    tb_host $H2 systemctl daemon-reload
+    tb_host $H2 systemctl start containerctl@fromreg
+    expect "c2 pulled the image" check "tb_host $H2 docker image inspect $REG/ctl-test/busybox:1 >/dev/null"
+    tb_wait_for 20 "log line" check "tb_host $H2 journalctl -u containerctl@fromreg | grep -q pulled-over-tls"
+    # A node may pull but not push: c2's daemon has no push right without a token.
+    rc=$(run_status $H2 image push ctl-test/busybox:1)
+    expect_eq "push from a worker without a token refused" "$rc" 4
+    # A viewer token is refused by the registry; an operator token may push.
+    local viewer operator
+    viewer=$(ctl $H1 token create --name v --role viewer)
+    operator=$(ctl $H1 token create --name o --role operator)
+    tb_host $H2 docker tag ctl-test/busybox:1 ctl-test/fromc2:1
+    rc=$(run_status $H2 image push --token "$viewer" ctl-test/fromc2:1)
+    expect_eq "viewer token cannot push" "$rc" 4
+    rc=$(run_status $H2 image push --token "$operator" ctl-test/fromc2:1)
+    cat "$OUT"
+    expect_eq "operator token pushes from c2" "$rc" 0
+    # Anonymous access is refused.
+    expect_eq "anonymous token request refused" "$(tb_host $H3 curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/containerctl/cluster/ca.crt "https://$IP1:5001/v2/token?service=containerctl-registry&scope=repository:ctl-test/busybox:pull")" 401
+}
+
+c_service() {
+    tb_host $H1 sh -c "printf '%s\n' '[container]' 'image = \"$REG/ctl-test/busybox\"' 'version = \"1\"' \
+        'args = [\"sh\", \"-c\", \"echo replica; sleep 3600\"]' '[deploy]' 'replicas = 3' 'max_replicas_per_node = 1' \
+        > /etc/containerctl/units/spread.toml"
+    tb_host $H1 systemctl daemon-reload
+    tb_host $H1 systemctl start containerctl@spread
+    local nodes
+    nodes=$(tb_host $H1 docker service ps containerctl-spread --filter desired-state=running --format '{{.Node}} {{.CurrentState}}')
+    echo "$nodes"
+    expect_eq "one replica on each host" "$(awk '/Running/ {print $1}' <<<"$nodes" | sort -u | tr '\n' ' ')" "c1 c2 c3 "
+    # A unit with devices cannot be a Swarm service.
+    tb_host $H1 sh -c "printf '%s\n' '[container]' 'image = \"$REG/ctl-test/busybox\"' 'version = \"1\"' \
+        'devices = [\"/dev/zero\"]' '[deploy]' 'replicas = 2' > /tmp/dev.toml"
+    local rc
+    rc=$(run_status $H1 validate /tmp/dev.toml)
+    expect_eq "devices with [deploy] invalid" "$rc" 1
+    expect_contains "the reason names Swarm" "$(cat "$OUT")" "Swarm"
+    tb_host $H1 systemctl stop containerctl@spread
+    tb_wait_for 30 "service removed" check "! tb_host $H1 docker service inspect containerctl-spread"
+}
+
+c_inventory_and_down() {
+    tb_wait_for 20 "c2 reports its unit" check "ctl $H1 cluster nodes --json | grep -q fromreg"
+    expect_eq "c2 up" "$(node_field c2 state)" up
+    expect_contains "c2's images reported" "$(node_field c2 images)" "$REG/ctl-test/busybox:1"
+    expect_contains "table lists c3" "$(ctl $H1 cluster nodes)" "c3"
+    docker stop -t 5 "$TB_PREFIX$H3" >/dev/null
+    tb_wait_for 60 "c3 down" check "[[ \$(node_field c3 state) == down ]]"
+    local id
+    id=$(node_field c3 id)
+    expect_contains "c3's history has it going down" "$(tb_host $H1 curl -s --unix-socket /run/containerctl/containerctl.sock "http://x/api/v1/cluster/nodes/$id")" '"kind":"down"'
+}
+
+c_manager_restart() {
+    local seen1 seen2
+    tb_host $H1 systemctl restart containerctld
+    tb_wait_for 30 "daemon back" tb_host $H1 containerctl cluster status
+    expect_eq "c3 still down after the manager's restart" "$(node_field c3 state)" down
+    expect_eq "c2 still up" "$(node_field c2 state)" up
+    seen1=$(node_field c2 last_seen_ms)
+    tb_wait_for 20 "c2 reports to the restarted manager" check "(( \$(node_field c2 last_seen_ms) > $seen1 ))"
+    seen2=$(node_field c2 last_seen_ms)
+    expect "c2's reports reach the restarted manager" check "(( $seen2 > $seen1 ))"
+}
+
+c_leave_and_remove() {
+    local rc
+    rc=$(run_status $H2 cluster leave)
+    cat "$OUT"
+    expect_eq "c2 leaves" "$rc" 0
+    not_member $H2
+    expect "c2 unmounted" check "! tb_host $H2 findmnt /var/lib/containerctl/shared >/dev/null"
+    expect_eq "manager shows c2 left" "$(node_field c2 state)" left
+    rc=$(run_status $H1 cluster remove c3)
+    expect_eq "remove c3" "$rc" 0
+    expect_eq "c3 removed" "$(node_field c3 state)" removed
+    tb_wait_for 60 "Swarm nodes gone" check "[[ \$(tb_host $H1 docker node ls -q | wc -l) == 1 ]]"
+}
+
+passed=0
+for t in c_init c_tokens_refused c_join c_shared_volume c_registry c_service c_inventory_and_down c_manager_restart c_leave_and_remove; do
+    start=$SECONDS
+    set +e
+    (set -eo pipefail; "$t")
+    rc=$?
+    set -e
+    if ((rc != 0)); then
+        echo "FAILED $t ($((SECONDS - start))s)"
+        echo "--- journal of $H1 (last 60 lines) ---"
+        tb_host $H1 journalctl --no-pager -n 60 || true
+        echo "cluster: $passed passed, 1 failed (later steps depend on it and were not run)"
+        exit 1
+    fi
+    echo "ok     $t ($((SECONDS - start))s)"
+    passed=$((passed + 1))
+done
+echo "cluster: $passed passed, 0 failed"
