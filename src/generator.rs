@@ -28,6 +28,11 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// systemd's default start timeout, kept for the pull and start of the container.
 const START_BASE: Duration = Duration::from_secs(90);
 
+/// The unit's TimeoutStartSec=: the base, plus the longest a health check can take to pass.
+pub fn start_timeout(unit: &Unit) -> Duration {
+    START_BASE + unit.health.as_ref().map_or(Duration::ZERO, |h| h.worst_case_ready())
+}
+
 /// The drop-in text for `unit`, read from `source`, whose copy lives at `definition`.
 pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
     let mut s = String::new();
@@ -53,11 +58,7 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
         writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));
     let _ = writeln!(s, "Restart={}", unit.service.restart.systemd());
     let _ = writeln!(s, "RestartSec={}", systemd_duration(unit.service.restart_sec));
-    let mut start = START_BASE;
-    if let Some(h) = &unit.health {
-        start += h.worst_case_ready();
-    }
-    let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start));
+    let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start_timeout(unit)));
     let _ = writeln!(s, "TimeoutStopSec={}", systemd_duration(unit.service.stop_timeout + STOP_GRACE));
     if let Some(h) = &unit.health {
         let _ = writeln!(s, "WatchdogSec={}", systemd_duration(h.watchdog()));

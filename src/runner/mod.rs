@@ -4,10 +4,13 @@
 //! (once healthy when a health check is set), STATUS= lines, WATCHDOG=1 while not unhealthy, the
 //! container's output on its own stdout for journald, and the container's exit status as its own.
 //! It is the only module that drives Docker for a unit; it owns exactly one container,
-//! `containerctl-NAME`.
+//! `containerctl-NAME`, or, for a unit with `[deploy]`, the Swarm service of that name
+//! (see [`swarm`]).
 
 pub mod output;
+pub mod registry;
 pub mod spec;
+pub mod swarm;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,6 +95,9 @@ pub async fn connect() -> Result<Docker, RunError> {
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
 pub async fn run(unit: Unit) -> u8 {
+    if unit.deploy.is_some() {
+        return swarm::run(unit).await;
+    }
     let mut runner = Runner { unit, docker: None, hash: String::new(), owned: false };
     match runner.run().await {
         Ok(code) => code,
@@ -295,7 +301,8 @@ impl Runner {
         log(journal::INFO, &format!("pulling {reference}"));
         notify::status(&format!("pulling {reference}"));
         let options = CreateImageOptionsBuilder::default().from_image(&c.image).tag(&c.version).build();
-        let mut stream = self.docker().create_image(Some(options), None, None);
+        let credentials = registry::credentials(&c.image);
+        let mut stream = self.docker().create_image(Some(options), None, credentials);
         let mut layers: HashMap<String, (i64, i64)> = HashMap::new();
         let mut last = Instant::now();
         while let Some(item) = stream.next().await {

@@ -25,6 +25,11 @@ pub fn definition_hash(unit: &Unit) -> String {
         format!("{:?}\n{:?}\n{}", unit.container, unit.health, unit.service.stop_timeout.as_secs())
             .as_bytes(),
     );
+    // A Swarm service also carries its placement and restart policy. Units without [deploy] keep
+    // the hash they always had, so an upgrade does not replace their containers.
+    if let Some(d) = &unit.deploy {
+        h.update(format!("\n{d:?}\n{:?}\n{:?}", unit.service.restart, unit.service.restart_sec).as_bytes());
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 

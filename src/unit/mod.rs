@@ -67,6 +67,23 @@ pub struct Unit {
     pub container: Container,
     pub service: Service,
     pub health: Option<Health>,
+    /// Present when the unit runs as a Docker Swarm service instead of one local container.
+    pub deploy: Option<Deploy>,
+}
+
+/// `[deploy]`: run the unit as the Swarm service `containerctl-NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    /// Number of tasks (1 to 1000).
+    pub replicas: u32,
+    /// Swarm placement constraints, each `KEY==VALUE` or `KEY!=VALUE`.
+    pub constraints: Vec<String>,
+    /// At most this many tasks on one node.
+    pub max_replicas_per_node: Option<u32>,
+}
+
+impl Deploy {
+    pub const MAX_REPLICAS: u32 = 1000;
 }
 
 #[derive(Debug, Clone, PartialEq)]

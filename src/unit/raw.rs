@@ -17,6 +17,7 @@ pub struct RawUnit {
     pub container: Option<S<RawContainer>>,
     pub service: Option<S<RawService>>,
     pub health: Option<S<RawHealth>>,
+    pub deploy: Option<S<RawDeploy>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,8 +30,7 @@ pub struct RawContainer {
     pub args: Vec<S<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, S<String>>,
-    #[serde(default)]
-    pub devices: Vec<S<String>>,
+    pub devices: Option<S<Vec<S<String>>>>,
     #[serde(default)]
     pub volumes: Vec<S<String>>,
     #[serde(default)]
@@ -40,8 +40,7 @@ pub struct RawContainer {
     pub read_only: Option<S<bool>>,
     pub init: Option<S<bool>>,
     pub privileged: Option<S<bool>>,
-    #[serde(default)]
-    pub capabilities: Vec<S<String>>,
+    pub capabilities: Option<S<Vec<S<String>>>>,
     pub network: Option<S<String>>,
     pub memory: Option<S<SizeValue>>,
     pub cpus: Option<S<NumberValue>>,
@@ -69,6 +68,15 @@ pub struct RawHealth {
     pub timeout: Option<S<DurationValue>>,
     pub retries: Option<S<i64>>,
     pub start_period: Option<S<DurationValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploy {
+    pub replicas: Option<S<i64>>,
+    #[serde(default)]
+    pub constraints: Vec<S<String>>,
+    pub max_replicas_per_node: Option<S<i64>>,
 }
 
 /// A duration as a string (`"2s"`) or a number of seconds.

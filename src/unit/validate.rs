@@ -5,10 +5,12 @@ use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{DurationValue, NumberValue, RawContainer, RawHealth, RawService, RawUnit, SizeValue, S};
+use super::raw::{
+    DurationValue, NumberValue, RawContainer, RawDeploy, RawHealth, RawService, RawUnit, SizeValue, S,
+};
 use super::{
-    parse_duration, parse_size, Container, Device, Health, Port, Protocol, Restart, Service, Unit, UnitName,
-    Volume, VolumeSource,
+    parse_duration, parse_size, Container, Deploy, Device, Health, Port, Protocol, Restart, Service, Unit,
+    UnitName, Volume, VolumeSource,
 };
 use crate::diag::Diagnostic;
 
@@ -84,6 +86,8 @@ fn table_of(expected: &[&str]) -> &'static str {
     let has = |k: &str| expected.contains(&k);
     if has("image") {
         "container"
+    } else if has("replicas") {
+        "deploy"
     } else if has("restart") {
         "service"
     } else if has("cmd") {
@@ -143,6 +147,7 @@ impl Validator<'_> {
             return None;
         };
         let container_span = container.span();
+        let swarm_refusals = SwarmRefusals::of(container.get_ref());
         let container = self.container(container_span, container.into_inner());
         let service = match raw.service {
             Some(s) => self.service(&name, s.into_inner()),
@@ -155,7 +160,22 @@ impl Validator<'_> {
             }
             None => Some(None),
         };
-        Some(Unit { name, description, container: container?, service: service?, health: health? })
+        let deploy = match raw.deploy {
+            Some(d) => {
+                let deploy = self.deploy(d.into_inner());
+                self.refuse_for_swarm(swarm_refusals);
+                deploy.map(Some)
+            }
+            None => Some(None),
+        };
+        Some(Unit {
+            name,
+            description,
+            container: container?,
+            service: service?,
+            health: health?,
+            deploy: deploy?,
+        })
     }
 
     fn required(
@@ -230,7 +250,13 @@ impl Validator<'_> {
             }
             env.insert(k, v.into_inner());
         }
-        let devices: Vec<_> = raw.devices.into_iter().filter_map(|d| self.device(d)).collect();
+        let devices: Vec<_> = raw
+            .devices
+            .map(S::into_inner)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|d| self.device(d))
+            .collect();
         let volumes: Vec<_> = raw.volumes.into_iter().filter_map(|d| self.volume(d)).collect();
         let ports: Vec<_> = raw.ports.into_iter().filter_map(|d| self.port(d)).collect();
         let user = raw.user.and_then(|u| {
@@ -318,7 +344,7 @@ impl Validator<'_> {
         let init = raw.init.map(S::into_inner).unwrap_or(false);
         let privileged = raw.privileged.map(S::into_inner).unwrap_or(false);
         let mut capabilities = Vec::new();
-        for cap in raw.capabilities {
+        for cap in raw.capabilities.map(S::into_inner).unwrap_or_default() {
             let name = cap.get_ref().trim_start_matches("CAP_").to_ascii_uppercase();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') || name == "ALL" {
                 self.error(
@@ -652,6 +678,143 @@ impl Validator<'_> {
             start_period: start_period?,
         })
     }
+
+    fn deploy(&mut self, raw: RawDeploy) -> Option<Deploy> {
+        let mut count = |value: Option<S<i64>>, key: &str| match value {
+            None => Some(None),
+            Some(r) if (1..=i64::from(Deploy::MAX_REPLICAS)).contains(r.get_ref()) => {
+                Some(u32::try_from(*r.get_ref()).ok())
+            }
+            Some(r) => {
+                self.error(
+                    r.span(),
+                    format!("{key} = {} is out of range (1 to {})", r.get_ref(), Deploy::MAX_REPLICAS),
+                    None,
+                );
+                None
+            }
+        };
+        let replicas = count(raw.replicas, "replicas");
+        let max_replicas_per_node = count(raw.max_replicas_per_node, "max_replicas_per_node");
+        let mut constraints = Vec::new();
+        let mut ok = true;
+        for c in raw.constraints {
+            match check_constraint(c.get_ref()) {
+                Ok(()) => constraints.push(c.get_ref().trim().to_owned()),
+                Err(why) => {
+                    self.error(
+                        c.span(),
+                        format!("constraint `{}` {why}", c.get_ref().escape_debug()),
+                        Some(
+                            "write KEY==VALUE or KEY!=VALUE with KEY node.id, node.hostname, node.role, \
+                             node.platform.os, node.platform.arch, node.labels.NAME or engine.labels.NAME, \
+                             like \"node.role==worker\" or \"node.labels.zone==b\"",
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(Deploy {
+            replicas: replicas?.unwrap_or(1),
+            constraints,
+            max_replicas_per_node: max_replicas_per_node?,
+        })
+    }
+
+    /// What a Swarm service cannot do, each reported at the key that asks for it.
+    fn refuse_for_swarm(&mut self, r: SwarmRefusals) {
+        const ONE_HOST: &str = "remove [deploy] to run this unit on one host";
+        if let Some(span) = r.devices {
+            self.error(
+                span,
+                "Swarm services cannot map host devices",
+                Some(&format!("{ONE_HOST}, or remove the devices")),
+            );
+        }
+        if let Some(span) = r.privileged {
+            self.error(
+                span,
+                "Swarm services cannot run in privileged mode",
+                Some(&format!("{ONE_HOST}, or remove privileged")),
+            );
+        }
+        if let Some(span) = r.host_network {
+            self.error(
+                span,
+                "Swarm services cannot use the host network",
+                Some(&format!(
+                    "{ONE_HOST}, or remove network = \"host\" (Swarm publishes ports through its ingress network)"
+                )),
+            );
+        }
+        for (span, ip) in r.port_addresses {
+            self.error(
+                span,
+                format!("Swarm publishes ports on every node's addresses and cannot bind one to {ip}"),
+                Some(&format!(
+                    "write HOST_PORT:CONTAINER_PORT[/PROTOCOL] without the address, or {ONE_HOST}"
+                )),
+            );
+        }
+    }
+}
+
+/// Positions of `[container]` settings that a unit with `[deploy]` may not use.
+#[derive(Default)]
+struct SwarmRefusals {
+    devices: Option<Range<usize>>,
+    privileged: Option<Range<usize>>,
+    host_network: Option<Range<usize>>,
+    port_addresses: Vec<(Range<usize>, String)>,
+}
+
+impl SwarmRefusals {
+    fn of(c: &RawContainer) -> Self {
+        SwarmRefusals {
+            devices: c.devices.as_ref().filter(|d| !d.get_ref().is_empty()).map(S::span),
+            privileged: c.privileged.as_ref().filter(|p| *p.get_ref()).map(S::span),
+            host_network: c.network.as_ref().filter(|n| n.get_ref() == "host").map(S::span),
+            port_addresses: c
+                .ports
+                .iter()
+                .filter_map(|p| Some((p.span(), parse_port(p.get_ref())?.host_ip?)))
+                .collect(),
+        }
+    }
+}
+
+/// Keys Swarm accepts in placement constraints, besides `node.labels.*` and `engine.labels.*`.
+const CONSTRAINT_KEYS: &[&str] =
+    &["node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch"];
+
+/// Checks the shape `KEY==VALUE` / `KEY!=VALUE` that Swarm's scheduler parses.
+fn check_constraint(c: &str) -> Result<(), String> {
+    let (key, value) = match (c.split_once("=="), c.split_once("!=")) {
+        (Some(eq), None) => eq,
+        (None, Some(ne)) => ne,
+        _ => return Err("is not KEY==VALUE or KEY!=VALUE".into()),
+    };
+    let (key, value) = (key.trim(), value.trim());
+    let label = ["node.labels.", "engine.labels."]
+        .iter()
+        .find_map(|p| key.strip_prefix(p))
+        .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+    if !label && !CONSTRAINT_KEYS.contains(&key) {
+        return Err(format!("has an unknown key `{key}`"));
+    }
+    let value_ok = !value.is_empty()
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || ":-_. *()?+[]\\^$|/".contains(c));
+    if !value_ok {
+        return Err("has an empty value or one with characters Swarm does not accept".into());
+    }
+    if key == "node.role" && value != "manager" && value != "worker" {
+        return Err(format!("compares node.role with `{value}`, which is neither manager nor worker"));
+    }
+    Ok(())
 }
 
 impl Default for Service {
@@ -929,6 +1092,75 @@ retries  = 3
         assert_eq!((e[0].line, e[0].message.as_str()), (6, "interval must be at least 1s"));
         let e = errors(&format!("{MIN}[health]\ncmd = [\"true\"]\nretries = 0\n"));
         assert!(e[0].message.starts_with("retries = 0"));
+    }
+
+    #[test]
+    fn deploy_defaults_and_values() {
+        let u = parse("web", "web.toml", &format!("{MIN}[deploy]\n")).expect("valid");
+        assert_eq!(u.deploy, Some(Deploy { replicas: 1, constraints: vec![], max_replicas_per_node: None }));
+        let text = format!(
+            "{MIN}[deploy]\nreplicas = 3\nconstraints = [\"node.role==worker\", \"node.hostname != a\", \
+             \"node.labels.zone==b\", \"engine.labels.disk==ssd\"]\nmax_replicas_per_node = 2\n"
+        );
+        let d = parse("web", "web.toml", &text).expect("valid").deploy.expect("deploy");
+        assert_eq!(d.replicas, 3);
+        assert_eq!(d.max_replicas_per_node, Some(2));
+        assert_eq!(d.constraints[1], "node.hostname != a");
+        assert_eq!(parse("web", "web.toml", MIN).expect("valid").deploy, None);
+    }
+
+    #[test]
+    fn deploy_values_are_checked() {
+        let e = errors(&format!("{MIN}[deploy]\nreplicas = 0\n"));
+        assert_eq!((e[0].line, e[0].column), (5, 12));
+        assert_eq!(e[0].message, "replicas = 0 is out of range (1 to 1000)");
+        let e = errors(&format!("{MIN}[deploy]\nmax_replicas_per_node = 1001\n"));
+        assert!(e[0].message.starts_with("max_replicas_per_node = 1001"));
+        let e = errors(&format!("{MIN}[deploy]\nreplica = 2\n"));
+        assert_eq!(e[0].message, "unknown key `replica` in [deploy]");
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean `replicas`?"));
+        for bad in
+            ["node.role=worker", "role==worker", "node.role==boss", "node.labels.==x", "node.id==", "a==b!=c"]
+        {
+            let e = errors(&format!("{MIN}[deploy]\nconstraints = [\"{bad}\"]\n"));
+            assert!(e[0].message.starts_with(&format!("constraint `{bad}`")), "{bad}: {e:?}");
+            assert_eq!(e[0].line, 5);
+            assert!(e[0].hint.as_deref().unwrap_or("").contains("node.role==worker"));
+        }
+    }
+
+    #[test]
+    fn deploy_refuses_what_swarm_cannot_do() {
+        let text = format!("{MIN}devices = [\"/dev/video0\"]\n[deploy]\nreplicas = 2\n");
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].line, e[0].column), (4, 11));
+        assert_eq!(e[0].message, "Swarm services cannot map host devices");
+        assert_eq!(
+            e[0].hint.as_deref(),
+            Some("remove [deploy] to run this unit on one host, or remove the devices")
+        );
+        // Without [deploy] the same container is fine.
+        assert!(parse("web", "web.toml", &format!("{MIN}devices = [\"/dev/video0\"]\n")).is_ok());
+
+        let e = errors(&format!("{MIN}privileged = true\nnetwork = \"host\"\n[deploy]\n"));
+        let messages: Vec<_> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
+        assert_eq!(
+            messages,
+            [
+                (4, "Swarm services cannot run in privileged mode"),
+                (5, "Swarm services cannot use the host network")
+            ]
+        );
+        let e = errors(&format!("{MIN}ports = [\"8080:80\", \"127.0.0.1:81:81\"]\n[deploy]\n"));
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].line, e[0].column), (4, 21));
+        assert!(e[0].message.contains("cannot bind one to 127.0.0.1"));
+        // What Swarm can do passes: capabilities, named networks, privileged = false.
+        let ok = format!(
+            "{MIN}capabilities = [\"NET_ADMIN\"]\nnetwork = \"backend\"\nprivileged = false\nports = [\"8080:80/udp\"]\n[deploy]\n"
+        );
+        assert!(parse("web", "web.toml", &ok).is_ok());
     }
 
     #[test]

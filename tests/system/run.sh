@@ -14,6 +14,8 @@ source tests/system/scenarios.sh
 source tests/system/scenarios_daemon.sh
 # shellcheck source=tests/system/scenarios_http.sh
 source tests/system/scenarios_http.sh
+# shellcheck source=tests/system/scenarios_deploy.sh
+source tests/system/scenarios_deploy.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
