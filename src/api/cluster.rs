@@ -51,7 +51,10 @@ fn step_error(e: StepError) -> ApiError {
 /// Runs `op` in a task and streams its progress as NDJSON.
 fn stream<F, T>(d: &Arc<Daemon>, c: &Caller, action: &'static str, op: F) -> Response
 where
-    F: FnOnce(Arc<Daemon>, Progress) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StepError>> + Send>>
+    F: FnOnce(
+            Arc<Daemon>,
+            Progress,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StepError>> + Send>>
         + Send
         + 'static,
     T: serde::Serialize + Send + 'static,
@@ -65,7 +68,10 @@ where
             Ok(v) => (json!({"result": v}), "ok".to_owned()),
             Err(e) => {
                 p.step(&e.step, "failed", e.message.clone());
-                (json!({"error": {"kind": e.kind, "step": e.step, "message": e.message, "hint": e.hint}}), format!("failed: {e}"))
+                (
+                    json!({"error": {"kind": e.kind, "step": e.step, "message": e.message, "hint": e.hint}}),
+                    format!("failed: {e}"),
+                )
             }
         };
         d2.audit(&caller, action, None, None, None, &outcome);
@@ -87,10 +93,16 @@ pub struct InitBody {
     advertise_addr: Option<String>,
 }
 
-pub async fn init(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<InitBody>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn init(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<InitBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     need(&c, Role::Admin, "cluster init")?;
     let b = body(b)?;
-    Ok(stream(&d, &c, "cluster init", move |d, p| Box::pin(async move { ops::init(&d, b.advertise_addr, &p).await })))
+    Ok(stream(&d, &c, "cluster init", move |d, p| {
+        Box::pin(async move { ops::init(&d, b.advertise_addr, &p).await })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,15 +113,23 @@ pub struct JoinBody {
     advertise_addr: Option<String>,
 }
 
-pub async fn join(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<JoinBody>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn join(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<JoinBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     need(&c, Role::Admin, "cluster join")?;
     let b = body(b)?;
-    Ok(stream(&d, &c, "cluster join", move |d, p| Box::pin(async move { ops::join(&d, &b.token, b.advertise_addr, &p).await })))
+    Ok(stream(&d, &c, "cluster join", move |d, p| {
+        Box::pin(async move { ops::join(&d, &b.token, b.advertise_addr, &p).await })
+    }))
 }
 
 pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Response, ApiError> {
     need(&c, Role::Admin, "cluster leave")?;
-    Ok(stream(&d, &c, "cluster leave", move |d, p| Box::pin(async move { ops::leave(&d, &p).await.map(|()| json!({})) })))
+    Ok(stream(&d, &c, "cluster leave", move |d, p| {
+        Box::pin(async move { ops::leave(&d, &p).await.map(|()| json!({})) })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,10 +140,18 @@ pub struct PushBody {
     token: Option<String>,
 }
 
-pub async fn push(State(d): D, Extension(c): Extension<Caller>, b: Result<Json<PushBody>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn push(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<PushBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     need(&c, Role::Operator, "image push")?;
     let b = body(b)?;
-    Ok(stream(&d, &c, "image push", move |d, p| Box::pin(async move { ops::push(&d, &b.image, b.token, &p).await.map(|image| json!({"image": image})) })))
+    Ok(stream(&d, &c, "image push", move |d, p| {
+        Box::pin(
+            async move { ops::push(&d, &b.image, b.token, &p).await.map(|image| json!({"image": image})) },
+        )
+    }))
 }
 
 /// `GET /cluster`: this host's membership, the registry and the shared volume.
@@ -181,7 +209,10 @@ fn node_json(n: &crate::db::NodeRecord, swarm: &[bollard::models::Node]) -> Valu
 
 fn manager(d: &Daemon) -> Result<crate::cluster::State, ApiError> {
     d.cluster.state().filter(|s| s.primary).ok_or_else(|| {
-        ApiError::Conflict("this host is not the cluster's manager: ask the host that ran `containerctl cluster init`".into())
+        ApiError::Conflict(
+            "this host is not the cluster's manager: ask the host that ran `containerctl cluster init`"
+                .into(),
+        )
     })
 }
 
@@ -200,7 +231,11 @@ pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<
     Ok(Json(Value::Array(nodes.iter().map(|n| node_json(n, &swarm)).collect())))
 }
 
-pub async fn node(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn node(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     need(&c, Role::Viewer, "reading the cluster")?;
     manager(&d)?;
     let n = d
@@ -215,7 +250,11 @@ pub async fn node(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<S
     Ok(Json(v))
 }
 
-pub async fn remove_node(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn remove_node(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     need(&c, Role::Admin, "removing a node")?;
     manager(&d)?;
     let result = ops::remove_node(&d, &id, "removed by an admin").await;
@@ -262,17 +301,29 @@ pub async fn token_create(
     manager(&d)?;
     let b = body(b)?;
     let role = match b.role.as_deref().unwrap_or("worker") {
-        r => ClusterRole::parse(r).ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?,
+        r => ClusterRole::parse(r)
+            .ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?,
     };
     let ttl = crate::unit::parse_duration(b.ttl.as_deref().unwrap_or("15m"))
         .map_err(|e| ApiError::BadRequest(format!("ttl: {e}")))?;
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     let created = ops::create_token(&d, role, ttl_ms, b.uses.unwrap_or(1)).map_err(step_error)?;
-    d.audit(&c, "cluster token create", None, None, Some(format!("{} {} uses={}", created.id, role.as_str(), created.uses)), "ok");
+    d.audit(
+        &c,
+        "cluster token create",
+        None,
+        None,
+        Some(format!("{} {} uses={}", created.id, role.as_str(), created.uses)),
+        "ok",
+    );
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())
 }
 
-pub async fn token_revoke(State(d): D, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn token_revoke(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     need(&c, Role::Admin, "revoking a join token")?;
     manager(&d)?;
     if !d.db().revoke_join_token(&id)? {

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
         eprintln!("usage: {IDENT} NORMAL_DIR [EARLY_DIR LATE_DIR]");
         return ExitCode::from(2);
     };
-    let cluster_dir = std::env::var_os("CONTAINERCTL_CLUSTER_DIR").map_or_else(|| PathBuf::from("/etc/containerctl/cluster"), PathBuf::from);
+    let cluster_dir = std::env::var_os("CONTAINERCTL_CLUSTER_DIR")
+        .map_or_else(|| PathBuf::from("/etc/containerctl/cluster"), PathBuf::from);
     if let Err(e) = generator::generate_cluster(&cluster_dir, out) {
         journal::send(journal::ERR, IDENT, &format!("cannot install the cluster's units: {e}"), &[]);
     }

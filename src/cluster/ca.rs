@@ -25,9 +25,7 @@ pub struct Pair {
 }
 
 fn year_now() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     1970 + i32::try_from(secs / 31_556_952).unwrap_or(0)
 }
 
@@ -39,7 +37,8 @@ pub fn create_ca(cluster_id: &str) -> Result<Pair, CaError> {
     p.distinguished_name.push(DnType::CommonName, format!("containerctl cluster CA {cluster_id}"));
     p.distinguished_name.push(DnType::OrganizationName, "containerctl");
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let y = year_now();
     p.not_before = rcgen::date_time_ymd(y - 1, 1, 1);
     p.not_after = rcgen::date_time_ymd(y + 20, 1, 1);

@@ -76,8 +76,15 @@ fn statvfs(path: &str) -> Option<(u64, u64, u64)> {
 /// The shared volume's mount state and usage on this host.
 pub fn shared() -> Shared {
     let path = crate::unit::Volume::SHARED_ROOT;
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| is_gluster_mount(&m, path));
-    let (size_bytes, used_bytes, avail_bytes) = if mounted { statvfs(path).unwrap_or_default() } else { (0, 0, 0) };
+    // systemd mounts it in the host's mount namespace, which a sandboxed daemon's namespace may
+    // not receive (a host whose / is not a shared mount): look through PID 1's view first.
+    let in_host = |m: &str| std::fs::read_to_string(m).is_ok_and(|m| is_gluster_mount(&m, path));
+    let mounted = in_host("/proc/1/mountinfo") || in_host("/proc/self/mountinfo");
+    let (size_bytes, used_bytes, avail_bytes) = if mounted {
+        statvfs(&format!("/proc/1/root{path}")).or_else(|| statvfs(path)).unwrap_or_default()
+    } else {
+        (0, 0, 0)
+    };
     Shared { path: path.into(), mounted, volume: super::VOLUME.into(), size_bytes, used_bytes, avail_bytes }
 }
 
@@ -113,15 +120,20 @@ pub async fn collect(d: &Daemon) -> Inventory {
     let (mut containers, mut images) = (0, Vec::new());
     if let Some(docker) = d.docker() {
         let opts = bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).build();
-        containers = docker.list_containers(Some(opts)).await.map_or(0, |c| u32::try_from(c.len()).unwrap_or(0));
+        containers =
+            docker.list_containers(Some(opts)).await.map_or(0, |c| u32::try_from(c.len()).unwrap_or(0));
         if let Ok(list) = docker.list_images(None::<bollard::query_parameters::ListImagesOptions>).await {
             images = list.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect();
             images.sort();
         }
     }
-    let defs: Vec<(String, crate::unit::Unit)> =
-        d.definitions().into_iter().filter_map(|(n, def)| def.unit.ok().map(|u| (n.to_string(), u))).collect();
-    let devices = crate::devices::scan(crate::devices::BY_ID_DIRS, &defs).into_iter().map(|v| v.path).collect();
+    let defs: Vec<(String, crate::unit::Unit)> = d
+        .definitions()
+        .into_iter()
+        .filter_map(|(n, def)| def.unit.ok().map(|u| (n.to_string(), u)))
+        .collect();
+    let devices =
+        crate::devices::scan(crate::devices::BY_ID_DIRS, &defs).into_iter().map(|v| v.path).collect();
     Inventory {
         hostname: super::hostname(),
         units,

@@ -123,7 +123,8 @@ impl Cluster {
     }
 
     fn read(&self, path: &std::path::Path, step: &str) -> Result<String, StepError> {
-        std::fs::read_to_string(path).map_err(|e| fail(step, format!("cannot read {}: {e}", path.display()), ""))
+        std::fs::read_to_string(path)
+            .map_err(|e| fail(step, format!("cannot read {}: {e}", path.display()), ""))
     }
 }
 
@@ -135,7 +136,10 @@ fn write(path: &std::path::Path, text: &str, mode: u32, step: &str) -> Result<()
 
 fn docker(d: &Daemon, step: &str) -> Result<bollard::Docker, StepError> {
     d.docker().ok_or_else(|| {
-        kind(fail(step, "dockerd is not reachable", "start Docker (`systemctl start docker`) and retry"), "unavailable")
+        kind(
+            fail(step, "dockerd is not reachable", "start Docker (`systemctl start docker`) and retry"),
+            "unavailable",
+        )
     })
 }
 
@@ -167,7 +171,11 @@ fn detect_addr(toward: &str) -> Option<String> {
 fn check_ip(addr: &str, step: &str) -> Result<String, StepError> {
     addr.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).map_err(|_| {
         kind(
-            fail(step, format!("`{addr}` is not an IP address"), "pass --advertise-addr with an IP address of this host"),
+            fail(
+                step,
+                format!("`{addr}` is not an IP address"),
+                "pass --advertise-addr with an IP address of this host",
+            ),
             "bad_request",
         )
     })
@@ -199,10 +207,19 @@ async fn start_unit(d: &Daemon, unit: &str, step: &str, restart: bool) -> Result
 async fn mount_shared(d: &Daemon, servers: &[String], volume: &str, p: &Progress) -> Result<(), StepError> {
     let step = "shared volume";
     need_binary("/usr/sbin/mount.glusterfs", "glusterfs-client", step)?;
-    p.step(step, "running", format!("mounting {volume} from {} at {}", servers.join(","), crate::unit::Volume::SHARED_ROOT));
+    p.step(
+        step,
+        "running",
+        format!("mounting {volume} from {} at {}", servers.join(","), crate::unit::Volume::SHARED_ROOT),
+    );
     std::fs::create_dir_all(crate::unit::Volume::SHARED_ROOT)
         .map_err(|e| fail(step, format!("cannot create {}: {e}", crate::unit::Volume::SHARED_ROOT), ""))?;
-    write(std::path::Path::new(super::MOUNT_UNIT_SOURCE), &gluster::mount_unit(servers, volume), 0o644, step)?;
+    write(
+        std::path::Path::new(super::MOUNT_UNIT_SOURCE),
+        &gluster::mount_unit(servers, volume),
+        0o644,
+        step,
+    )?;
     d.systemd.reload().await.map_err(|e| fail(step, format!("daemon-reload failed: {e}"), ""))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -238,7 +255,11 @@ async fn unmount_shared(d: &Daemon) {
 fn trust_registry(registry: &str, ca_pem: &str, step: &str) -> Result<(), StepError> {
     let dir = std::path::Path::new(super::DOCKER_CERTS_DIR).join(registry);
     std::fs::create_dir_all(&dir).map_err(|e| {
-        fail(step, format!("cannot create {}: {e}", dir.display()), "create /etc/docker/certs.d (the package does)")
+        fail(
+            step,
+            format!("cannot create {}: {e}", dir.display()),
+            "create /etc/docker/certs.d (the package does)",
+        )
     })?;
     write(&dir.join("ca.crt"), ca_pem, 0o644, step)
 }
@@ -268,7 +289,11 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
         Some(a) => check_ip(&a, "address")?,
         None => detect_addr("192.0.2.1:9").ok_or_else(|| {
             kind(
-                fail("address", "cannot tell this host's address", "pass --advertise-addr with an IP address of this host"),
+                fail(
+                    "address",
+                    "cannot tell this host's address",
+                    "pass --advertise-addr with an IP address of this host",
+                ),
                 "bad_request",
             )
         })?,
@@ -297,7 +322,11 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
                 ..Default::default()
             };
             docker.init_swarm(req).await.map_err(|e| {
-                fail("swarm", format!("docker swarm init failed: {e}"), "check that port 2377 is free and the address is this host's")
+                fail(
+                    "swarm",
+                    format!("docker swarm init failed: {e}"),
+                    "check that port 2377 is free and the address is this host's",
+                )
             })?;
             p.step("swarm", "done", "Swarm initialised");
         }
@@ -328,7 +357,9 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
     p.step("ca", "done", format!("server certificate for {}", names.join(", ")));
 
     let node_id = existing.as_ref().map_or_else(|| super::new_id("n"), |s| s.node_id.clone());
-    let credential = existing.as_ref().map_or_else(|| format!("{node_id}.{}", crate::auth::random_hex(32)), |s| s.credential.clone());
+    let credential = existing
+        .as_ref()
+        .map_or_else(|| format!("{node_id}.{}", crate::auth::random_hex(32)), |s| s.credential.clone());
     let state = State {
         cluster_id: cluster_id.clone(),
         node_id: node_id.clone(),
@@ -367,7 +398,9 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
         None => {
             std::fs::create_dir_all(paths.brick())
                 .map_err(|e| fail("gluster", format!("cannot create the brick directory: {e}"), ""))?;
-            gluster::create_volume(super::VOLUME, &brick).await.map_err(|e| fail("gluster", e.to_string(), ""))?;
+            gluster::create_volume(super::VOLUME, &brick)
+                .await
+                .map_err(|e| fail("gluster", e.to_string(), ""))?;
             gluster::start_volume(super::VOLUME).await.map_err(|e| fail("gluster", e.to_string(), ""))?;
             p.step("gluster", "done", format!("volume {} created with brick {brick}", super::VOLUME));
         }
@@ -392,11 +425,17 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
             swarm_node_id: Some(swarm_node_id),
             inventory: "{}".into(),
         };
-        d.db().put_node(&rec, "joined", "initialised the cluster").map_err(|e| fail("state", e.to_string(), ""))?;
+        d.db()
+            .put_node(&rec, "joined", "initialised the cluster")
+            .map_err(|e| fail("state", e.to_string(), ""))?;
     }
     c.set_state(Some(state.clone()));
     start_background(d);
-    p.step("cluster", "done", format!("cluster {cluster_id} ready; add hosts with `containerctl cluster token create`"));
+    p.step(
+        "cluster",
+        "done",
+        format!("cluster {cluster_id} ready; add hosts with `containerctl cluster token create`"),
+    );
     Ok(state)
 }
 
@@ -405,7 +444,8 @@ async fn setup_registry(d: &Arc<Daemon>, s: &State, ca_pem: &str, p: &Progress) 
     let paths = &d.cluster.paths;
     need_binary("/usr/bin/docker-registry", "docker-registry", step)?;
     if !paths.token_key().exists() {
-        let (key_pem, cert_pem) = registry::TokenSigner::generate().map_err(|e| fail(step, e.to_string(), ""))?;
+        let (key_pem, cert_pem) =
+            registry::TokenSigner::generate().map_err(|e| fail(step, e.to_string(), ""))?;
         write(&paths.token_key(), &key_pem, 0o600, step)?;
         write(&paths.token_cert(), &cert_pem, 0o644, step)?;
     }
@@ -413,7 +453,8 @@ async fn setup_registry(d: &Arc<Daemon>, s: &State, ca_pem: &str, p: &Progress) 
         write(&paths.push_secret(), &crate::auth::random_hex(32), 0o600, step)?;
     }
     let storage = d.config.state_dir.join("registry");
-    std::fs::create_dir_all(&storage).map_err(|e| fail(step, format!("cannot create {}: {e}", storage.display()), ""))?;
+    std::fs::create_dir_all(&storage)
+        .map_err(|e| fail(step, format!("cannot create {}: {e}", storage.display()), ""))?;
     let cfg = registry::RegistryConfig {
         listen: format!("0.0.0.0:{}", super::REGISTRY_PORT),
         storage_dir: storage,
@@ -464,7 +505,9 @@ async fn start_api(d: &Arc<Daemon>, s: &State) -> Result<(), String> {
     let key = std::fs::read_to_string(paths.server_key()).map_err(|e| e.to_string())?;
     let cfg = tls::server_config(&chain, &key).map_err(|e| e.to_string())?;
     let listen = format!("0.0.0.0:{}", super::API_PORT);
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let app = super::server::app(d.clone());
     d.cluster.add_task(tokio::spawn(tls::serve(listener, cfg, app)));
     d.cluster.api_running.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -522,7 +565,10 @@ async fn send_report(d: &Daemon, s: &State, body: String) -> Result<(), String> 
     let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).map_err(|e| e.to_string())?;
     let client = tls::Client::with_ca(&ca).map_err(|e| e.to_string())?;
     let auth = [("authorization", format!("Bearer {}", s.credential))];
-    match client.request(&s.manager_api, http::Method::POST, "/cluster/v1/report", &auth, Some(body.into_bytes())).await {
+    match client
+        .request(&s.manager_api, http::Method::POST, "/cluster/v1/report", &auth, Some(body.into_bytes()))
+        .await
+    {
         Ok((204 | 200, _)) => Ok(()),
         Ok((status, body)) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
         Err(e) => Err(e.to_string()),
@@ -590,13 +636,27 @@ pub struct CreatedToken {
 pub fn create_token(d: &Daemon, role: Role, ttl_ms: i64, uses: u32) -> Result<CreatedToken, StepError> {
     let step = "token";
     let s = d.cluster.state().filter(|s| s.primary).ok_or_else(|| {
-        kind(fail(step, "this host is not the cluster's manager", "run it on the host where you ran `containerctl cluster init`"), "conflict")
+        kind(
+            fail(
+                step,
+                "this host is not the cluster's manager",
+                "run it on the host where you ran `containerctl cluster init`",
+            ),
+            "conflict",
+        )
     })?;
     if !(1..=100).contains(&uses) {
         return Err(kind(fail(step, format!("uses must be 1 to 100, not {uses}"), ""), "bad_request"));
     }
     if !(5_000..=7 * 24 * 3_600_000).contains(&ttl_ms) {
-        return Err(kind(fail(step, "ttl must be between 5s and 7d", "short-lived tokens are the point: 15m is the default"), "bad_request"));
+        return Err(kind(
+            fail(
+                step,
+                "ttl must be between 5s and 7d",
+                "short-lived tokens are the point: 15m is the default",
+            ),
+            "bad_request",
+        ));
     }
     let t = token::JoinToken {
         managers: vec![s.manager_api.clone()],
@@ -647,10 +707,16 @@ pub struct JoinRequest {
 }
 
 /// `containerctl cluster join TOKEN`.
-pub async fn join(d: &Arc<Daemon>, text: &str, advertise: Option<String>, p: &Progress) -> Result<State, StepError> {
+pub async fn join(
+    d: &Arc<Daemon>,
+    text: &str,
+    advertise: Option<String>,
+    p: &Progress,
+) -> Result<State, StepError> {
     let c = &d.cluster;
     let _guard = c.op_lock.lock().await;
-    let t = token::JoinToken::decode(text).map_err(|e| kind(fail("token", e.to_string(), ""), "bad_request"))?;
+    let t =
+        token::JoinToken::decode(text).map_err(|e| kind(fail("token", e.to_string(), ""), "bad_request"))?;
     if let Some(s) = c.state() {
         return Err(kind(
             fail(
@@ -682,9 +748,15 @@ pub async fn join(d: &Arc<Daemon>, text: &str, advertise: Option<String>, p: &Pr
         p.step("manager", "running", format!("contacting {m} (CA {})", &t.ca_digest[..19]));
         let addr = match &advertise {
             Some(a) => check_ip(a, "address")?,
-            None => detect_addr(m).ok_or_else(|| fail("address", "cannot tell this host's address", "pass --advertise-addr"))?,
+            None => detect_addr(m)
+                .ok_or_else(|| fail("address", "cannot tell this host's address", "pass --advertise-addr"))?,
         };
-        let req = JoinRequest { token_id: t.id.clone(), secret: t.secret.clone(), hostname: super::hostname(), addr };
+        let req = JoinRequest {
+            token_id: t.id.clone(),
+            secret: t.secret.clone(),
+            hostname: super::hostname(),
+            addr,
+        };
         let body = serde_json::to_vec(&req).unwrap_or_default();
         match client.request(m, http::Method::POST, "/cluster/v1/join", &[], Some(body)).await {
             Ok((200, body)) => {
@@ -699,7 +771,11 @@ pub async fn join(d: &Arc<Daemon>, text: &str, advertise: Option<String>, p: &Pr
                 let v: Value = serde_json::from_slice(&body).unwrap_or_default();
                 let msg = v["error"]["message"].as_str().unwrap_or("refused").to_owned();
                 return Err(kind(
-                    fail("token", msg, "ask the manager's admin for a new token (`containerctl cluster token create`)"),
+                    fail(
+                        "token",
+                        msg,
+                        "ask the manager's admin for a new token (`containerctl cluster token create`)",
+                    ),
                     if status == 403 || status == 401 { "forbidden" } else { "failed" },
                 ));
             }
@@ -716,7 +792,11 @@ pub async fn join(d: &Arc<Daemon>, text: &str, advertise: Option<String>, p: &Pr
             "unavailable",
         ));
     };
-    p.step("manager", "done", format!("accepted into cluster {} as {} ({})", b.cluster_id, b.role.as_str(), b.node_id));
+    p.step(
+        "manager",
+        "done",
+        format!("accepted into cluster {} as {} ({})", b.cluster_id, b.role.as_str(), b.node_id),
+    );
 
     // CA and registry trust.
     let paths = &c.paths;
@@ -734,7 +814,11 @@ pub async fn join(d: &Arc<Daemon>, text: &str, advertise: Option<String>, p: &Pr
         ..Default::default()
     };
     docker.join_swarm(req).await.map_err(|e| {
-        fail("swarm", format!("docker swarm join failed: {e}"), "check that TCP 2377, TCP/UDP 7946 and UDP 4789 are open between the hosts")
+        fail(
+            "swarm",
+            format!("docker swarm join failed: {e}"),
+            "check that TCP 2377, TCP/UDP 7946 and UDP 4789 are open between the hosts",
+        )
     })?;
     p.step("swarm", "done", format!("joined as {}", b.role.as_str()));
 
@@ -775,16 +859,24 @@ async fn add_own_brick(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<(), S
     std::fs::create_dir_all(d.cluster.paths.brick())
         .map_err(|e| fail(step, format!("cannot create the brick directory: {e}"), ""))?;
     p.step(step, "running", "asking the manager to add this host's brick");
-    let client = tls::Client::with_ca(&d.cluster.read(&d.cluster.paths.ca_cert(), step)?).map_err(|e| fail(step, e.to_string(), ""))?;
+    let client = tls::Client::with_ca(&d.cluster.read(&d.cluster.paths.ca_cert(), step)?)
+        .map_err(|e| fail(step, e.to_string(), ""))?;
     let auth = [("authorization", format!("Bearer {}", s.credential))];
-    match client.request(&s.manager_api, http::Method::POST, "/cluster/v1/brick", &auth, Some(b"{}".to_vec())).await {
+    match client
+        .request(&s.manager_api, http::Method::POST, "/cluster/v1/brick", &auth, Some(b"{}".to_vec()))
+        .await
+    {
         Ok((200 | 204, _)) => {
             p.step(step, "done", "brick added: this host keeps a replica of the shared volume");
             Ok(())
         }
         Ok((_, body)) => {
             let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-            Err(fail(step, v["error"]["message"].as_str().unwrap_or("refused").to_owned(), "see the manager's journal"))
+            Err(fail(
+                step,
+                v["error"]["message"].as_str().unwrap_or("refused").to_owned(),
+                "see the manager's journal",
+            ))
         }
         Err(e) => Err(fail(step, e.to_string(), "")),
     }
@@ -815,10 +907,19 @@ pub async fn leave(d: &Arc<Daemon>, p: &Progress) -> Result<(), StepError> {
     match tls::Client::with_ca(&ca) {
         Ok(client) => {
             let auth = [("authorization", format!("Bearer {}", s.credential))];
-            match client.request(&s.manager_api, http::Method::POST, "/cluster/v1/leave", &auth, Some(b"{}".to_vec())).await {
+            match client
+                .request(&s.manager_api, http::Method::POST, "/cluster/v1/leave", &auth, Some(b"{}".to_vec()))
+                .await
+            {
                 Ok((200 | 204, _)) => p.step("manager", "done", "the manager removed this node"),
-                Ok((status, _)) => p.step("manager", "skipped", format!("the manager answered {status}; leaving anyway")),
-                Err(e) => p.step("manager", "skipped", format!("{e}; leaving anyway (remove the node on the manager)")),
+                Ok((status, _)) => {
+                    p.step("manager", "skipped", format!("the manager answered {status}; leaving anyway"))
+                }
+                Err(e) => p.step(
+                    "manager",
+                    "skipped",
+                    format!("{e}; leaving anyway (remove the node on the manager)"),
+                ),
             }
         }
         Err(e) => p.step("manager", "skipped", e.to_string()),
@@ -829,7 +930,8 @@ pub async fn leave(d: &Arc<Daemon>, p: &Progress) -> Result<(), StepError> {
     unmount_shared(d).await;
     p.step("shared volume", "done", "unmounted");
     if let Some(docker) = d.docker() {
-        let opts = bollard::query_parameters::LeaveSwarmOptionsBuilder::new().force(s.role == Role::Manager).build();
+        let opts =
+            bollard::query_parameters::LeaveSwarmOptionsBuilder::new().force(s.role == Role::Manager).build();
         match docker.leave_swarm(Some(opts)).await {
             Ok(()) => p.step("swarm", "done", "left the Swarm"),
             Err(e) => p.step("swarm", "skipped", format!("{e}")),
@@ -848,14 +950,15 @@ pub async fn leave(d: &Arc<Daemon>, p: &Progress) -> Result<(), StepError> {
 /// and the Gluster volume.
 pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result<NodeRecord, StepError> {
     let step = "remove";
-    let s = d.cluster.state().filter(|s| s.primary).ok_or_else(|| {
-        kind(fail(step, "this host is not the cluster's manager", ""), "conflict")
-    })?;
+    let s = d
+        .cluster
+        .state()
+        .filter(|s| s.primary)
+        .ok_or_else(|| kind(fail(step, "this host is not the cluster's manager", ""), "conflict"))?;
     let nodes = d.db().nodes().map_err(|e| fail(step, e.to_string(), ""))?;
-    let n = nodes
-        .into_iter()
-        .find(|n| n.id == id_or_host || n.hostname == id_or_host)
-        .ok_or_else(|| kind(fail(step, format!("no node {id_or_host}"), "see `containerctl cluster nodes`"), "not_found"))?;
+    let n = nodes.into_iter().find(|n| n.id == id_or_host || n.hostname == id_or_host).ok_or_else(|| {
+        kind(fail(step, format!("no node {id_or_host}"), "see `containerctl cluster nodes`"), "not_found")
+    })?;
     if n.id == s.node_id {
         return Err(kind(fail(step, "the manager cannot remove itself", ""), "conflict"));
     }
@@ -900,7 +1003,10 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
 // ---------------------------------------------------------------------------------------------
 // Manager side of a join (called by the cluster API).
 
-pub async fn admit(d: &Arc<Daemon>, req: JoinRequest) -> Result<JoinBundle, Result<token::Refusal, StepError>> {
+pub async fn admit(
+    d: &Arc<Daemon>,
+    req: JoinRequest,
+) -> Result<JoinBundle, Result<token::Refusal, StepError>> {
     let s = d.cluster.state().filter(|s| s.primary).ok_or(Err(fail("join", "not the manager", "")))?;
     let addr = check_ip(&req.addr, "join").map_err(Err)?;
     let verdict = d
@@ -935,7 +1041,8 @@ pub async fn admit(d: &Arc<Daemon>, req: JoinRequest) -> Result<JoinBundle, Resu
     d.db()
         .put_node(&node, "joined", &format!("joined as {} with token {}", role.as_str(), rec.id))
         .map_err(|e| Err(fail("join", e.to_string(), "")))?;
-    let ca_pem = std::fs::read_to_string(d.cluster.paths.ca_cert()).map_err(|e| Err(fail("join", e.to_string(), "")))?;
+    let ca_pem = std::fs::read_to_string(d.cluster.paths.ca_cert())
+        .map_err(|e| Err(fail("join", e.to_string(), "")))?;
     // Once the host is in the Swarm (or after a deadline), the Swarm join token it was given is
     // rotated, so a copy of it is worthless.
     let d2 = d.clone();
@@ -1007,12 +1114,18 @@ pub async fn add_brick_for(d: &Daemon, n: &NodeRecord) -> Result<(), StepError> 
         return Err(kind(fail(step, "only managers keep a brick", ""), "forbidden"));
     }
     gluster::peer_probe(&n.addr).await.map_err(|e| fail(step, e.to_string(), ""))?;
-    gluster::wait_peer_in_cluster(&n.addr, Duration::from_secs(30)).await.map_err(|e| fail(step, e.to_string(), ""))?;
+    gluster::wait_peer_in_cluster(&n.addr, Duration::from_secs(30))
+        .await
+        .map_err(|e| fail(step, e.to_string(), ""))?;
     let brick = format!("{}:{}", n.addr, d.cluster.paths.brick().display());
     let info = gluster::volume_info(super::VOLUME).await.map_err(|e| fail(step, e.to_string(), ""))?;
-    let info = info.ok_or_else(|| fail(step, "the shared volume does not exist", "run `containerctl cluster init` again"))?;
+    let info = info.ok_or_else(|| {
+        fail(step, "the shared volume does not exist", "run `containerctl cluster init` again")
+    })?;
     if !info.bricks.contains(&brick) {
-        gluster::add_brick(super::VOLUME, &brick, info.replica.max(1) + 1).await.map_err(|e| fail(step, e.to_string(), ""))?;
+        gluster::add_brick(super::VOLUME, &brick, info.replica.max(1) + 1)
+            .await
+            .map_err(|e| fail(step, e.to_string(), ""))?;
     }
     if let Some(mut s) = d.cluster.state() {
         if !s.gluster_servers.contains(&n.addr) {
@@ -1033,7 +1146,8 @@ pub fn registry_grant(d: &Daemon, user: &str, password: &str) -> Option<(String,
     let paths = &d.cluster.paths;
     if user == "containerctld" {
         let secret = std::fs::read_to_string(paths.push_secret()).ok()?;
-        let ok = !secret.is_empty() && super::sha256_hex(secret.trim().as_bytes()) == super::sha256_hex(password.as_bytes());
+        let ok = !secret.is_empty()
+            && super::sha256_hex(secret.trim().as_bytes()) == super::sha256_hex(password.as_bytes());
         return ok.then(|| ("containerctld".to_owned(), true));
     }
     if password.starts_with("n-") {
@@ -1055,10 +1169,12 @@ pub async fn registry_images(d: &Daemon) -> Option<Vec<Value>> {
     let s = d.cluster.state().filter(|s| s.primary)?;
     let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).ok()?;
     let client = tls::Client::with_ca(&ca).ok()?;
-    let catalog = registry::Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
+    let catalog =
+        registry::Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
     let tok = own_registry_token(d, &[catalog])?;
     let auth = [("authorization", format!("Bearer {tok}"))];
-    let (status, body) = client.request(&s.registry, http::Method::GET, "/v2/_catalog?n=1000", &auth, None).await.ok()?;
+    let (status, body) =
+        client.request(&s.registry, http::Method::GET, "/v2/_catalog?n=1000", &auth, None).await.ok()?;
     if status != 200 {
         return None;
     }
@@ -1071,11 +1187,17 @@ pub async fn registry_images(d: &Daemon) -> Option<Vec<Value>> {
         .collect();
     let mut out = Vec::new();
     for r in repos {
-        let pull = registry::Access { kind: "repository".into(), name: r.clone(), actions: vec!["pull".into()] };
+        let pull =
+            registry::Access { kind: "repository".into(), name: r.clone(), actions: vec!["pull".into()] };
         let Some(tok) = own_registry_token(d, &[pull]) else { continue };
         let auth = [("authorization", format!("Bearer {tok}"))];
-        let tags = match client.request(&s.registry, http::Method::GET, &format!("/v2/{r}/tags/list"), &auth, None).await {
-            Ok((200, body)) => serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("tags").cloned()),
+        let tags = match client
+            .request(&s.registry, http::Method::GET, &format!("/v2/{r}/tags/list"), &auth, None)
+            .await
+        {
+            Ok((200, body)) => {
+                serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("tags").cloned())
+            }
             _ => None,
         };
         out.push(json!({"name": r, "tags": tags.unwrap_or(json!([]))}));
@@ -1089,7 +1211,14 @@ pub async fn registry_images(d: &Daemon) -> Option<Vec<Value>> {
 pub async fn push(d: &Daemon, image: &str, token: Option<String>, p: &Progress) -> Result<String, StepError> {
     let step = "push";
     let s = d.cluster.state().ok_or_else(|| {
-        kind(fail(step, "this host is not in a cluster", "run `containerctl cluster init` or `cluster join` first"), "conflict")
+        kind(
+            fail(
+                step,
+                "this host is not in a cluster",
+                "run `containerctl cluster init` or `cluster join` first",
+            ),
+            "conflict",
+        )
     })?;
     let (repo, tag) = match image.rsplit_once(':') {
         Some((r, t)) if !t.contains('/') && !r.is_empty() && !t.is_empty() => (r, t),
@@ -1103,7 +1232,11 @@ pub async fn push(d: &Daemon, image: &str, token: Option<String>, p: &Progress) 
     let plain = repo.strip_prefix(&format!("{}/", s.registry)).unwrap_or(repo);
     if plain.split('/').next().is_some_and(|first| first.contains(':') || first.contains('.')) {
         return Err(kind(
-            fail(step, format!("`{repo}` names another registry"), "push images by their local name, e.g. myapp:1.2"),
+            fail(
+                step,
+                format!("`{repo}` names another registry"),
+                "push images by their local name, e.g. myapp:1.2",
+            ),
             "bad_request",
         ));
     }
@@ -1133,12 +1266,21 @@ pub async fn push(d: &Daemon, image: &str, token: Option<String>, p: &Progress) 
     };
     let docker = docker(d, step)?;
     let target = format!("{}/{plain}", s.registry);
-    docker
-        .inspect_image(image)
-        .await
-        .map_err(|_| kind(fail(step, format!("there is no local image {image}"), "build or load it first (`docker images`)"), "not_found"))?;
+    docker.inspect_image(image).await.map_err(|_| {
+        kind(
+            fail(
+                step,
+                format!("there is no local image {image}"),
+                "build or load it first (`docker images`)",
+            ),
+            "not_found",
+        )
+    })?;
     let opts = bollard::query_parameters::TagImageOptionsBuilder::new().repo(&target).tag(tag).build();
-    docker.tag_image(image, Some(opts)).await.map_err(|e| fail(step, format!("docker tag failed: {e}"), ""))?;
+    docker
+        .tag_image(image, Some(opts))
+        .await
+        .map_err(|e| fail(step, format!("docker tag failed: {e}"), ""))?;
     p.step(step, "running", format!("pushing {image} as {target}:{tag}"));
     let opts = bollard::query_parameters::PushImageOptionsBuilder::new().tag(tag).build();
     let mut stream = docker.push_image(&target, Some(opts), Some(credentials));
@@ -1163,10 +1305,23 @@ pub async fn push(d: &Daemon, image: &str, token: Option<String>, p: &Progress) 
 }
 
 fn push_error(message: &str) -> StepError {
-    let denied = message.contains("denied") || message.contains("unauthorized") || message.contains("authentication required");
+    let denied = message.contains("denied")
+        || message.contains("unauthorized")
+        || message.contains("authentication required");
     if denied {
-        kind(fail("push", format!("the registry refused the push: {message}"), "pushing needs an operator or admin token"), "forbidden")
+        kind(
+            fail(
+                "push",
+                format!("the registry refused the push: {message}"),
+                "pushing needs an operator or admin token",
+            ),
+            "forbidden",
+        )
     } else {
-        fail("push", message.to_owned(), "check the registry's journal (`journalctl -u containerctl-registry`)")
+        fail(
+            "push",
+            message.to_owned(),
+            "check the registry's journal (`journalctl -u containerctl-registry`)",
+        )
     }
 }

@@ -72,7 +72,11 @@ async fn join(
     let token_id = req.token_id.clone();
     match ops::admit(&d, req).await {
         Ok(bundle) => {
-            tracing::info!("cluster: {peer} joined as {} ({}) with token {token_id}", bundle.node_id, bundle.role.as_str());
+            tracing::info!(
+                "cluster: {peer} joined as {} ({}) with token {token_id}",
+                bundle.node_id,
+                bundle.role.as_str()
+            );
             Ok(Json(bundle).into_response())
         }
         Err(Ok(refusal)) => {
@@ -83,7 +87,11 @@ async fn join(
     }
 }
 
-async fn report(State(d): State<Arc<Daemon>>, headers: HeaderMap, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+async fn report(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
     let n = node(&d, &headers)?;
     let inv: super::inventory::Inventory =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("bad report: {e}")))?;
@@ -115,9 +123,12 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 fn unauthorized() -> Response {
-    let mut r = ApiError::Unauthorized("registry access needs a node credential or an API token".into()).into_response();
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"containerctl registry\""));
+    let mut r = ApiError::Unauthorized("registry access needs a node credential or an API token".into())
+        .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"containerctl registry\""),
+    );
     r
 }
 
@@ -127,10 +138,12 @@ async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQue
         tracing::warn!("cluster: registry token refused for user {user:?}");
         return unauthorized();
     };
-    let params: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
     let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str());
     if service.is_some_and(|s| s != super::REGISTRY_SERVICE) {
-        return ApiError::BadRequest(format!("unknown service (this is {})", super::REGISTRY_SERVICE)).into_response();
+        return ApiError::BadRequest(format!("unknown service (this is {})", super::REGISTRY_SERVICE))
+            .into_response();
     }
     let requested: Vec<registry::Access> =
         params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| registry::parse_scope(v)).collect();

@@ -144,7 +144,12 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -153,7 +158,12 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -220,8 +230,9 @@ impl Client {
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
-        let req =
-            req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| http_err(e.to_string()))?;
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| http_err(e.to_string()))?;
         let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
             .await
             .map_err(|_| http_err("no response within 60s".into()))?
@@ -268,11 +279,61 @@ pub async fn serve(listener: tokio::net::TcpListener, cfg: Arc<ServerConfig>, ap
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(CONNECT_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = conn.await {
                 tracing::debug!("cluster API: connection from {peer}: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn serve_once() -> (String, super::super::ca::Pair) {
+        let ca = super::super::ca::create_ca("c-t").expect("ca");
+        let srv = super::super::ca::issue_server(&ca, &["127.0.0.1".into()]).expect("server");
+        let cfg = server_config(&format!("{}{}", srv.cert_pem, ca.cert_pem), &srv.key_pem).expect("config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let app = axum::Router::new().route("/hi", axum::routing::get(|| async { "hello" }));
+        tokio::spawn(serve(listener, cfg, app));
+        (addr, ca)
+    }
+
+    #[tokio::test]
+    async fn pinned_and_ca_clients_talk_to_the_server_and_a_wrong_pin_is_refused() {
+        let (addr, ca) = serve_once().await;
+        let pin = super::super::ca::digest_pem(&ca.cert_pem).expect("digest");
+        let (status, body) = Client::pinned(&pin)
+            .expect("client")
+            .request(&addr, http::Method::GET, "/hi", &[], None)
+            .await
+            .expect("ok");
+        assert_eq!((status, &body[..]), (200, &b"hello"[..]));
+        let (status, _) = Client::with_ca(&ca.cert_pem)
+            .expect("client")
+            .request(&addr, http::Method::GET, "/hi", &[], None)
+            .await
+            .expect("ok");
+        assert_eq!(status, 200);
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let e =
+            Client::pinned(&wrong).expect("client").request(&addr, http::Method::GET, "/hi", &[], None).await;
+        assert!(matches!(e, Err(TlsError::CaMismatch { .. })), "{e:?}");
+        let other = super::super::ca::create_ca("c-other").expect("ca");
+        let e = Client::with_ca(&other.cert_pem)
+            .expect("client")
+            .request(&addr, http::Method::GET, "/hi", &[], None)
+            .await;
+        assert!(matches!(e, Err(TlsError::Handshake { .. })), "{e:?}");
+        let e = Client::with_ca(&ca.cert_pem)
+            .expect("client")
+            .request("127.0.0.1:1", http::Method::GET, "/", &[], None)
+            .await;
+        assert!(matches!(e, Err(TlsError::Unreachable { .. })), "{e:?}");
     }
 }

@@ -28,7 +28,9 @@ pub enum TokenError {
          manager with `containerctl cluster token create`"
     )]
     NotAToken,
-    #[error("the join token is damaged ({0}); copy it again in full from `containerctl cluster token create`")]
+    #[error(
+        "the join token is damaged ({0}); copy it again in full from `containerctl cluster token create`"
+    )]
     Damaged(&'static str),
 }
 

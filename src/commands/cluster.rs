@@ -126,7 +126,8 @@ fn run_streamed(ctx: &Ctx, route: &str, body: Value, json: bool) -> Result<Value
         if json {
             ctx.term.println(&String::from_utf8_lossy(line))?;
         }
-        let v: Value = serde_json::from_slice(line).map_err(|e| Error::Failed(format!("bad progress line: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(line).map_err(|e| Error::Failed(format!("bad progress line: {e}")))?;
         if let Some(r) = v.get("result") {
             result = Some(r.clone());
         } else if let Some(e) = v.get("error") {
@@ -163,7 +164,11 @@ fn run_streamed(ctx: &Ctx, route: &str, body: Value, json: bool) -> Result<Value
     })?;
     if let Some(e) = failure {
         if !json {
-            let hint = e["hint"].as_str().filter(|h| !h.is_empty()).map(|h| format!("\n  hint: {h}")).unwrap_or_default();
+            let hint = e["hint"]
+                .as_str()
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default();
             eprintln!(
                 "containerctl: {} failed: {}{hint}",
                 e["step"].as_str().unwrap_or("operation"),
@@ -172,7 +177,9 @@ fn run_streamed(ctx: &Ctx, route: &str, body: Value, json: bool) -> Result<Value
         }
         return Err(Error::Reported(exit_for(e["kind"].as_str().unwrap_or(""))));
     }
-    result.ok_or_else(|| Error::Failed("the daemon ended the operation without a result (see its journal)".into()))
+    result.ok_or_else(|| {
+        Error::Failed("the daemon ended the operation without a result (see its journal)".into())
+    })
 }
 
 fn date(ms: i64) -> String {
@@ -200,7 +207,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         ClusterCommand::Join { token, advertise_addr, json } => {
-            let r = run_streamed(ctx, "/cluster/join", json!({"token": token, "advertise_addr": advertise_addr}), json)?;
+            let r = run_streamed(
+                ctx,
+                "/cluster/join",
+                json!({"token": token, "advertise_addr": advertise_addr}),
+                json,
+            )?;
             if !json {
                 ctx.term.println(&format!(
                     "joined cluster {} as {} (node {})",
@@ -219,8 +231,16 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         ClusterCommand::Remove { node } => {
-            let v: Value = ctx.client.send(hyper::Method::DELETE, &format!("/cluster/nodes/{}", encode(&node)), None::<&Value>)?;
-            ctx.term.println(&format!("removed {} ({})", v["hostname"].as_str().unwrap_or(""), v["id"].as_str().unwrap_or("")))
+            let v: Value = ctx.client.send(
+                hyper::Method::DELETE,
+                &format!("/cluster/nodes/{}", encode(&node)),
+                None::<&Value>,
+            )?;
+            ctx.term.println(&format!(
+                "removed {} ({})",
+                v["hostname"].as_str().unwrap_or(""),
+                v["id"].as_str().unwrap_or("")
+            ))
         }
         ClusterCommand::Token(t) => token(t, ctx),
         ClusterCommand::Nodes { json } => {
@@ -244,15 +264,24 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 fn token(t: TokenArgs, ctx: &Ctx) -> Result<(), Error> {
     match t.command {
         TokenCommand::Create { role, ttl, uses, json } => {
-            let v: Value =
-                ctx.client.send(hyper::Method::POST, "/cluster/tokens", Some(&json!({"role": role, "ttl": ttl, "uses": uses})))?;
+            let v: Value = ctx.client.send(
+                hyper::Method::POST,
+                "/cluster/tokens",
+                Some(&json!({"role": role, "ttl": ttl, "uses": uses})),
+            )?;
             if json {
                 return ctx.term.println(&v.to_string());
             }
@@ -345,7 +374,10 @@ fn render_status(v: &Value) -> String {
     out.push_str(&format!("registry:  {}\n", v["registry"]["address"].as_str().unwrap_or("")));
     if let Some(images) = v["registry"]["images"].as_array() {
         for i in images {
-            let tags: Vec<&str> = i["tags"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let tags: Vec<&str> = i["tags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             out.push_str(&format!("           {}:{}\n", i["name"].as_str().unwrap_or(""), tags.join(",")));
         }
     }

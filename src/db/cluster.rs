@@ -116,7 +116,9 @@ impl Db {
     pub fn join_tokens(&self) -> Result<Vec<JoinTokenRecord>, DbError> {
         let q = || -> rusqlite::Result<Vec<JoinTokenRecord>> {
             self.conn
-                .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM join_tokens ORDER BY created_at_ms DESC, id"))?
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM join_tokens ORDER BY created_at_ms DESC, id"
+                ))?
                 .query_map([], token_from_row)?
                 .collect()
         };
@@ -141,7 +143,11 @@ impl Db {
         let (tx, path) = self.write_tx()?;
         let err = |source| DbError::Sql { path: path.to_path_buf(), source };
         let found = tx
-            .query_row(&format!("SELECT {TOKEN_COLUMNS} FROM join_tokens WHERE id = ?1"), [id], token_from_row)
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM join_tokens WHERE id = ?1"),
+                [id],
+                token_from_row,
+            )
             .optional()
             .map_err(err)?;
         let verdict = match found {
@@ -218,8 +224,10 @@ impl Db {
     pub fn node_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<bool, DbError> {
         let (tx, path) = self.write_tx()?;
         let err = |source| DbError::Sql { path: path.to_path_buf(), source };
-        let state: Option<String> =
-            tx.query_row("SELECT state FROM nodes WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(err)?;
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM nodes WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
         let Some(state) = state else { return Ok(false) };
         if state == "left" || state == "removed" {
             return Ok(false);
@@ -242,7 +250,13 @@ impl Db {
 
     /// Sets a node's state; records the change in its history when it is one. Returns whether it
     /// changed.
-    pub fn set_node_state(&mut self, id: &str, state: &str, at_ms: i64, detail: &str) -> Result<bool, DbError> {
+    pub fn set_node_state(
+        &mut self,
+        id: &str,
+        state: &str,
+        at_ms: i64,
+        detail: &str,
+    ) -> Result<bool, DbError> {
         let (tx, path) = self.write_tx()?;
         let err = |source| DbError::Sql { path: path.to_path_buf(), source };
         let n = tx
@@ -274,7 +288,9 @@ impl Db {
                     "SELECT at_ms, kind, detail FROM node_history WHERE node_id = ?1
                      ORDER BY at_ms DESC, id DESC LIMIT ?2",
                 )?
-                .query_map(params![id, limit], |r| Ok(NodeEvent { at_ms: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }))?
+                .query_map(params![id, limit], |r| {
+                    Ok(NodeEvent { at_ms: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? })
+                })?
                 .collect()
         };
         q().map_err(self.err())
@@ -342,7 +358,8 @@ mod tests {
         assert!(!db.set_node_state("n-1", "down", 21, "again").expect("state"));
         assert!(db.node_report("n-1", 30, "{\"units\":[]}").expect("report"));
         assert!(!db.node_report("n-9", 30, "{}").expect("report"));
-        let kinds: Vec<_> = db.node_history("n-1", 10).expect("history").into_iter().map(|e| e.kind).collect();
+        let kinds: Vec<_> =
+            db.node_history("n-1", 10).expect("history").into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["up", "down", "joined"]);
         let node = db.node("n-1").expect("node").expect("exists");
         assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 30));
