@@ -38,6 +38,7 @@ if [[ -d /run/systemd/system ]]; then
     printf '%s\n' "$page" >/var/lib/containerctl-example/www/index.html
     install -m 0644 examples/hello.toml /etc/containerctl/units/hello.toml
     systemd-sysusers
+    systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
     systemctl daemon-reload
     systemctl enable --now containerctld.service
     systemctl restart containerctl@hello.service
@@ -50,6 +51,7 @@ else
     tb_host demo sh -c "install -d /var/lib/containerctl-example/www && printf '%s\n' '$page' > /var/lib/containerctl-example/www/index.html" </dev/null
     tb_host demo install -m 0644 /dev/stdin /etc/containerctl/units/hello.toml <examples/hello.toml
     tb_host demo systemd-sysusers </dev/null
+    tb_host demo systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf </dev/null
     tb_host demo systemctl daemon-reload </dev/null
     tb_host demo systemctl enable --now containerctld.service </dev/null
     tb_host demo systemctl restart containerctl@hello.service </dev/null

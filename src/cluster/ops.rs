@@ -258,7 +258,7 @@ fn trust_registry(registry: &str, ca_pem: &str, step: &str) -> Result<(), StepEr
         fail(
             step,
             format!("cannot create {}: {e}", dir.display()),
-            "create /etc/docker/certs.d (the package does)",
+            "create it with `systemd-tmpfiles --create containerctl.conf` (the package does), then `systemctl restart containerctld`",
         )
     })?;
     write(&dir.join("ca.crt"), ca_pem, 0o644, step)
@@ -979,8 +979,15 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
             tracing::warn!("cluster: gluster peer detach {}: {e}", n.addr);
         }
     }
-    // The Swarm node goes once it is down (a node that left is, within seconds).
+    // A manager is demoted first (Docker refuses to remove a raft member, and a manager leaving
+    // on its own could cost the Swarm its quorum); the Swarm node goes once it is down (a node
+    // that left is, within seconds).
     if let (Some(docker), Some(swarm_id)) = (d.docker(), n.swarm_node_id.clone()) {
+        if n.role == "manager" {
+            if let Err(e) = demote(&docker, &swarm_id).await {
+                tracing::warn!("cluster: demoting Swarm node {swarm_id}: {e}");
+            }
+        }
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             loop {
@@ -998,6 +1005,20 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
     }
     d.changed();
     Ok(n)
+}
+
+async fn demote(docker: &bollard::Docker, swarm_id: &str) -> Result<(), bollard::errors::Error> {
+    let node = docker.inspect_node(swarm_id).await?;
+    let version = node.version.and_then(|v| v.index).unwrap_or(0);
+    let mut spec = node.spec.unwrap_or_default();
+    if spec.role == Some(bollard::models::NodeSpecRoleEnum::WORKER) {
+        return Ok(());
+    }
+    spec.role = Some(bollard::models::NodeSpecRoleEnum::WORKER);
+    let opts = bollard::query_parameters::UpdateNodeOptionsBuilder::default()
+        .version(i64::try_from(version).unwrap_or(0))
+        .build();
+    docker.update_node(swarm_id, spec, opts).await
 }
 
 // ---------------------------------------------------------------------------------------------

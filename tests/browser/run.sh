@@ -30,11 +30,14 @@ trap cleanup EXIT
 tb_host_with_project "$HOST"
 tb_host "$HOST" sh -ec '
     systemd-sysusers
+    systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
     systemctl enable --now containerctld
     containerctl new shop --image ctl-test/busybox --version 1 -- \
         sh -c "i=0; while true; do i=\$((i+1)); echo shop-line-\$i; sleep 1; done"
     containerctl set shop container.init=true
     containerctl start shop
+    # The Cluster page shows a one-node cluster: this host is its manager.
+    containerctl cluster init >/dev/null
 '
 
 # 127.0.0.1:PORT here -> 127.0.0.1:5000 in the host's own network namespace.
