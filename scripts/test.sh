@@ -37,6 +37,9 @@ cargo test --locked --features docker-tests
 step "system tests in systemd hosts"
 tests/system/run.sh
 
+step "federation: three systemd hosts, Swarm, registry, GlusterFS"
+tests/system/cluster.sh
+
 step "browser tests of the web page in headless Chromium"
 tests/browser/run.sh
 

@@ -29,7 +29,7 @@ fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         let v = crate::policy::Violation {
-            rule: "roles".into(),
+            rule: "roles",
             message: format!("{what} needs the {role} role; you are {}", c.role),
         };
         Err(ApiError::Forbidden { message: v.message.clone(), violations: vec![v] })
@@ -300,10 +300,9 @@ pub async fn token_create(
     need(&c, Role::Admin, "creating a join token")?;
     manager(&d)?;
     let b = body(b)?;
-    let role = match b.role.as_deref().unwrap_or("worker") {
-        r => ClusterRole::parse(r)
-            .ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?,
-    };
+    let r = b.role.as_deref().unwrap_or("worker");
+    let role = ClusterRole::parse(r)
+        .ok_or_else(|| ApiError::BadRequest(format!("role `{r}` must be worker or manager")))?;
     let ttl = crate::unit::parse_duration(b.ttl.as_deref().unwrap_or("15m"))
         .map_err(|e| ApiError::BadRequest(format!("ttl: {e}")))?;
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);

@@ -538,8 +538,7 @@ pub fn start_background(d: &Arc<Daemon>) {
 /// Reports this node's inventory periodically and soon after changes.
 async fn report_loop(d: Arc<Daemon>) {
     let mut changes = d.changes.subscribe();
-    loop {
-        let Some(s) = d.cluster.state() else { break };
+    while let Some(s) = d.cluster.state() {
         let inv = super::inventory::collect(&d).await;
         let body = serde_json::to_string(&inv).unwrap_or_default();
         if s.primary {
