@@ -55,7 +55,7 @@ install:
 	@# The admin's configuration is never overwritten.
 	@if [ -f packaging/containerctl.toml ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/containerctl/containerctl.toml ]; then \
 	  install -D -m 0644 packaging/containerctl.toml $(DESTDIR)$(SYSCONFDIR)/containerctl/containerctl.toml; fi
-	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/containerctl/units
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/containerctl/units $(DESTDIR)$(SYSCONFDIR)/containerctl/cluster
 	install -d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/

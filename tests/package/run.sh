@@ -5,7 +5,7 @@
 #   tests/package/run.sh            needs root, a Rust toolchain on PATH and the test bed's Docker
 # Environment: TB_RUN (default pkg: cleanup removes only this run's hosts), PKG_HOST (pkg1),
 # PKG_HOST_IP (172.29.77.201), PKG_OUT (where packages go, default /var/tmp/containerctl-package),
-# PKG_MAX_EXPOSURE (4.0).
+# PKG_MAX_EXPOSURE (4.0, for containerctld.service and containerctl-registry.service alike).
 # shellcheck disable=SC2016  # dpkg-query's ${Field} formats
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +18,9 @@ HOST=${PKG_HOST:-pkg1}
 HOST_IP=${PKG_HOST_IP:-172.29.77.201}
 OUT=${PKG_OUT:-/var/tmp/containerctl-package}
 MAX_EXPOSURE=${PKG_MAX_EXPOSURE:-4.0}
+# What the test bed's host image adds for federation (tests/system/cluster.sh): the package's
+# Recommends (glusterfs-client) and Suggests. The host purges them first, to be a clean Debian.
+FEDERATION_PACKAGES=(glusterfs-server glusterfs-client docker-registry)
 C=$TB_PREFIX$HOST
 t0=$SECONDS
 mkdir -p "$OUT"
@@ -49,7 +52,7 @@ files_of_rpm() {
 }
 
 # --- the steps; each is a test. State passes between them through these variables. ---
-DEB='' DEB_NEW='' RPM='' CID='' DPID='' HISTORY=''
+DEB='' DEB_NEW='' RPM='' CID='' DPID='' HISTORY='' RPID=''
 
 t_versions_agree() {
     local cargo deb spec
@@ -87,9 +90,22 @@ t_deb_builds() {
         /usr/share/man/man5/containerctl.toml.5 /usr/share/man/man8/containerctld.8 \
         /usr/share/bash-completion/completions/containerctl /usr/share/zsh/vendor-completions/_containerctl \
         /usr/share/fish/vendor_completions.d/containerctl.fish /usr/lib/sysusers.d/containerctl.conf \
-        /usr/lib/tmpfiles.d/containerctl.conf /usr/share/doc/containerctl/examples/hello.toml; do
+        /usr/lib/tmpfiles.d/containerctl.conf /usr/share/doc/containerctl/examples/hello.toml \
+        /usr/lib/systemd/system/containerctl-registry.service; do
         expect "$f in the .deb" grep -qx "$f" <<<"$files"
     done
+    expect "/etc/containerctl/cluster/ in the .deb" grep -qx '\./etc/containerctl/cluster/' \
+        <<<"$(dpkg-deb -c "$DEB" | awk '{print $6}')"
+    # The registry runs only after `cluster init` (the generator wants it): the maintainer
+    # scripts never enable or start it, they stop it on remove and try-restart it on upgrade.
+    local scripts
+    scripts=$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./postinst ./prerm)
+    expect "the postinst never starts or enables the registry" \
+        test -z "$(grep -E "(deb-systemd-invoke (start|restart)|systemctl.* (start|enable)|preset).*containerctl-registry" <<<"$scripts" || true)"
+    expect "the postinst try-restarts the registry on upgrade" \
+        grep -q "deb-systemd-invoke try-restart 'containerctl-registry.service'" <<<"$scripts"
+    expect "the prerm stops the registry on remove" \
+        grep -q "'containerctl@\*.service' containerctl-registry.service" <<<"$scripts"
     expect_eq "the .deb's conffiles" "$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles)" \
         /etc/containerctl/containerctl.toml
 }
@@ -118,6 +134,15 @@ t_rpm_builds() {
     local scripts
     scripts=$(rpm -qp --scripts "$RPM")
     expect "%preun stops container units only on erase" grep -q "containerctl@\*.service" <<<"$scripts"
+    local files
+    files=$(rpm -qlp "$RPM")
+    expect "containerctl-registry.service in the .rpm" grep -qx /usr/lib/systemd/system/containerctl-registry.service <<<"$files"
+    expect "/etc/containerctl/cluster in the .rpm" grep -qx /etc/containerctl/cluster <<<"$files"
+    # %post presets containerctld only; %preun and %postun stop and try-restart the registry too.
+    expect "%post does not preset or start the registry" \
+        test -z "$(sed -n '/^postinstall scriptlet/,/^preuninstall scriptlet/p' <<<"$scripts" | grep containerctl-registry || true)"
+    expect "%preun stops the registry" grep -q "disable --now containerctld.service containerctl-registry.service" <<<"$scripts"
+    expect "%postun try-restarts the registry" grep -q "try-restart containerctld.service containerctl-registry.service" <<<"$scripts"
 }
 
 t_rpmlint_clean() {
@@ -145,15 +170,23 @@ t_deb_and_rpm_hold_the_same_files() {
 
 exposure_of() { awk '/Overall exposure level/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+$/) print $i}'; }
 
+# expect_exposure HOW UNIT E: E (systemd-analyze's overall exposure) is at most MAX_EXPOSURE.
+expect_exposure() {
+    echo "exposure ($1) of $2: $3" >&2
+    expect "$2's exposure $3 <= $MAX_EXPOSURE" awk -v e="$3" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e != "" && e <= m) }'
+}
+
 t_unit_exposure_offline() {
     [[ -s $DEB ]] || { echo "no .deb was built" >&2; return 1; }
-    local dir e
+    local dir unit e rc=0
     dir=$(mktemp -d)
     dpkg-deb -x "$DEB" "$dir"
-    e=$(systemd-analyze security --offline=yes --root="$dir" containerctld.service 2>/dev/null | exposure_of)
+    for unit in containerctld.service containerctl-registry.service; do
+        e=$(systemd-analyze security --offline=yes --root="$dir" "$unit" 2>/dev/null | exposure_of)
+        expect_exposure offline "$unit" "$e" || rc=1
+    done
     rm -rf "$dir"
-    echo "exposure (offline): $e" >&2
-    expect "exposure $e <= $MAX_EXPOSURE" awk -v e="$e" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e != "" && e <= m) }'
+    return $rc
 }
 
 # --- on a clean systemd host ---
@@ -167,6 +200,13 @@ t_host_boots() {
     expect "containerctl not installed yet" test -z "$(on_host sh -c 'command -v containerctl || true')"
     on_host apt-get update -q >"$OUT/apt-update.log" 2>&1 || {
         tail -n 20 "$OUT/apt-update.log" >&2
+        return 1
+    }
+    # The test bed's host image carries federation's packages for the system tests; a clean
+    # Debian host with Docker has none, so that the install step sees what apt pulls in itself.
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${FEDERATION_PACKAGES[@]}" \
+        >"$OUT/apt-purge-federation.log" 2>&1 || {
+        tail -n 20 "$OUT/apt-purge-federation.log" >&2
         return 1
     }
 }
@@ -189,6 +229,8 @@ t_install_with_apt() {
     [[ -s $DEB ]] || { echo "no .deb was built" >&2; return 1; }
     apt_install "$DEB" install
     expect "glusterfs-client (Recommends) resolved from Debian" quiet on_host dpkg -s glusterfs-client
+    expect "glusterfs-server (Suggests) not installed" test "$(pkg_status glusterfs-server)" != installed
+    expect "docker-registry (Suggests) not installed" test "$(pkg_status docker-registry)" != installed
     expect_eq "containerctld enabled" "$(on_host systemctl is-enabled containerctld.service)" enabled
     expect_eq "containerctld active" "$(on_host systemctl is-active containerctld.service)" active
     expect "group containerctl" quiet on_host getent group containerctl
@@ -196,7 +238,17 @@ t_install_with_apt() {
         "socket 660 root containerctl"
     expect_eq "state directory" "$(on_host stat -c '%a %U' /var/lib/containerctl)" "700 root"
     expect "the CLI reaches the daemon" quiet on_host containerctl list
+    # Federation's files: the registry unit is installed but only `cluster init` turns it on.
+    expect "systemctl cat containerctl-registry.service" quiet on_host systemctl cat containerctl-registry.service
+    expect_eq "containerctl-registry not enabled" "$(on_host systemctl is-enabled containerctl-registry.service || true)" disabled
+    expect_eq "containerctl-registry not active" "$(on_host systemctl is-active containerctl-registry.service || true)" inactive
+    expect "the generator did not want the registry" \
+        on_host test ! -e /run/systemd/generator/multi-user.target.wants/containerctl-registry.service
+    expect_eq "/etc/containerctl/cluster" "$(on_host stat -c '%F %a %U' /etc/containerctl/cluster)" "directory 755 root"
+    expect_eq "/etc/docker/certs.d" "$(on_host stat -c '%F %a %U' /etc/docker/certs.d)" "directory 755 root"
 }
+
+pkg_status() { on_host dpkg-query -W -f '${db:Status-Status}' "$1" 2>/dev/null || true; }
 
 t_web_page_answers() {
     # Only builds whose daemon serves the web page: its default address is then documented in
@@ -209,10 +261,12 @@ t_web_page_answers() {
 }
 
 t_installed_unit_exposure() {
-    local e
-    e=$(on_host systemd-analyze security containerctld.service 2>/dev/null | exposure_of)
-    echo "exposure (installed): $e" >&2
-    expect "exposure $e <= $MAX_EXPOSURE" awk -v e="$e" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e != "" && e <= m) }'
+    local unit e rc=0
+    for unit in containerctld.service containerctl-registry.service; do
+        e=$(on_host systemd-analyze security "$unit" 2>/dev/null | exposure_of)
+        expect_exposure installed "$unit" "$e" || rc=1
+    done
+    return $rc
 }
 
 t_example_unit_runs_and_logs() {
@@ -230,6 +284,24 @@ t_example_unit_runs_and_logs() {
     CID=$(hello_id)
     expect "a container" test -n "$CID"
     DPID=$(unit_prop containerctld.service MainPID)
+}
+
+# What `containerctl cluster init` leaves for the package's registry unit: registry.yml (so the
+# generator wants the unit) and its storage. docker-registry is not installed (a Suggests): a
+# drop-in runs a stand-in, so that upgrade and remove can be checked against a running registry.
+t_registry_runs_once_configured() {
+    on_host sh -ec '
+        echo "# stand-in written by tests/package/run.sh" > /etc/containerctl/cluster/registry.yml
+        install -d -m 0700 /var/lib/containerctl/registry
+        install -d /etc/systemd/system/containerctl-registry.service.d
+        printf "[Service]\nExecStart=\nExecStart=/bin/sleep infinity\n" \
+            > /etc/systemd/system/containerctl-registry.service.d/package-test.conf
+        systemctl daemon-reload'
+    expect "the generator wants the registry" \
+        on_host test -L /run/systemd/generator/multi-user.target.wants/containerctl-registry.service
+    on_host systemctl start containerctl-registry.service
+    expect_eq "containerctl-registry active" "$(on_host systemctl is-active containerctl-registry.service)" active
+    RPID=$(unit_prop containerctl-registry.service MainPID)
 }
 
 t_upgrade_keeps_units_history_and_containers() {
@@ -255,6 +327,11 @@ t_upgrade_keeps_units_history_and_containers() {
     expect_eq "history after the upgrade" "$(on_host containerctl history hello --json)" "$HISTORY"
     expect "the admin's conffile change kept" on_host grep -q 'revisions_per_unit = 50' /etc/containerctl/containerctl.toml
     expect "the unit file kept" on_host test -f /etc/containerctl/units/hello.toml
+    if [[ -n $RPID ]]; then
+        expect_eq "containerctl-registry active" "$(on_host systemctl is-active containerctl-registry.service)" active
+        expect "containerctl-registry restarted (MainPID $RPID before)" \
+            test "$(unit_prop containerctl-registry.service MainPID)" != "$RPID"
+    fi
 }
 
 t_remove_stops_units_keeps_config_and_state() {
@@ -269,6 +346,9 @@ t_remove_stops_units_keeps_config_and_state() {
     expect "conffile kept" on_host grep -q 'revisions_per_unit = 50' /etc/containerctl/containerctl.toml
     expect "database kept" on_host test -s /var/lib/containerctl/containerctl.db
     expect "group kept" quiet on_host getent group containerctl
+    expect "containerctl-registry stopped" test "$(on_host systemctl is-active containerctl-registry.service)" != active
+    expect "/etc/containerctl/cluster kept" on_host test -f /etc/containerctl/cluster/registry.yml
+    expect "/etc/docker/certs.d kept" on_host test -d /etc/docker/certs.d
 }
 
 t_reinstall_restarts_what_ran() {
@@ -278,6 +358,9 @@ t_reinstall_restarts_what_ran() {
     wait_for 60 "containerctl@hello active again" _active containerctl@hello.service
     expect_eq "history after remove and install" "$(on_host containerctl history hello --json)" "$HISTORY"
     expect "marker file gone" on_host test ! -e /var/lib/containerctl/started-before-remove
+    if [[ -n $RPID ]]; then
+        wait_for 30 "containerctl-registry active again" _active containerctl-registry.service
+    fi
 }
 
 t_purge_deletes_state_keeps_admin_units() {
@@ -291,7 +374,33 @@ t_purge_deletes_state_keeps_admin_units() {
     expect "/run/containerctl deleted" on_host test ! -e /run/containerctl
     expect "conffile deleted" on_host test ! -e /etc/containerctl/containerctl.toml
     expect "the admin's unit file kept" on_host test -f /etc/containerctl/units/hello.toml
+    expect "/etc/containerctl/cluster deleted with the state" on_host test ! -e /etc/containerctl/cluster
+    expect "/etc/docker/certs.d (Docker's) kept" on_host test -d /etc/docker/certs.d
+    # The test's own drop-in for the stand-in registry is the admin's, so purge keeps it.
+    on_host rm -rf /etc/systemd/system/containerctl-registry.service.d
+    on_host systemctl daemon-reload
     expect "no containerctl unit left loaded" test -z "$(on_host systemctl list-units --all --plain --no-legend 'containerctl*' | grep -v not-found || true)"
+}
+
+# A purge on a host that is still in a cluster keeps the cluster's state and says how to leave.
+t_purge_keeps_a_cluster_members_state() {
+    [[ -n $DEB_NEW ]] || { echo "needs the upgrade" >&2; return 1; }
+    apt_install "$DEB_NEW" install-member
+    # What `cluster join` leaves: the membership and a file of the daemon's in the config dir.
+    on_host sh -ec 'install -d -m 0700 /var/lib/containerctl/cluster
+        echo "{}" > /var/lib/containerctl/cluster/state.json
+        echo "# stand-in written by tests/package/run.sh" > /etc/containerctl/cluster/registry.yml'
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q containerctl >"$OUT/apt-purge-member.log" 2>&1
+    local state
+    state=$(pkg_status containerctl)
+    expect "package purged (state '$state')" test -z "${state#not-installed}"
+    expect "the cluster's state kept" on_host test -f /var/lib/containerctl/cluster/state.json
+    expect "/etc/containerctl/cluster kept with it" on_host test -f /etc/containerctl/cluster/registry.yml
+    expect "remove and purge say how to leave the cluster" grep -q 'containerctl cluster leave' "$OUT/apt-purge-member.log"
+    expect "purge says why it kept the state" grep -q 'not deleting /var/lib/containerctl: this host is still a member' \
+        "$OUT/apt-purge-member.log"
+    on_host rm -rf /var/lib/containerctl /etc/containerctl
+    on_host systemctl daemon-reload
 }
 
 # --- runner ---
@@ -300,9 +409,9 @@ trap tb_cleanup EXIT
 
 steps=(t_versions_agree t_deb_builds t_lintian_clean t_rpm_builds t_rpmlint_clean
     t_deb_and_rpm_hold_the_same_files t_unit_exposure_offline t_host_boots t_install_with_apt
-    t_web_page_answers t_installed_unit_exposure t_example_unit_runs_and_logs
+    t_web_page_answers t_installed_unit_exposure t_example_unit_runs_and_logs t_registry_runs_once_configured
     t_upgrade_keeps_units_history_and_containers t_remove_stops_units_keeps_config_and_state
-    t_reinstall_restarts_what_ran t_purge_deletes_state_keeps_admin_units)
+    t_reinstall_restarts_what_ran t_purge_deletes_state_keeps_admin_units t_purge_keeps_a_cluster_members_state)
 if (($# > 0)); then steps=("$@"); fi
 
 passed=0 failed=0 skipped=0 failures=()
@@ -311,7 +420,7 @@ for t in "${steps[@]}"; do
     # Not in a subshell: later steps use what earlier ones found (package paths, container ID).
     # `set -e` does not apply inside a function called from `if`, hence the explicit status.
     set +e
-    (set -eo pipefail; "$t"; declare -p DEB DEB_NEW RPM CID DPID HISTORY >"$OUT/.state") 2>&1
+    (set -eo pipefail; "$t"; declare -p DEB DEB_NEW RPM CID DPID HISTORY RPID >"$OUT/.state") 2>&1
     rc=$?
     set -e
     if ((rc == 0)); then
