@@ -456,7 +456,7 @@ async fn setup_registry(d: &Arc<Daemon>, s: &State, ca_pem: &str, p: &Progress) 
     std::fs::create_dir_all(&storage)
         .map_err(|e| fail(step, format!("cannot create {}: {e}", storage.display()), ""))?;
     let cfg = registry::RegistryConfig {
-        listen: format!("0.0.0.0:{}", super::REGISTRY_PORT),
+        listen: s.registry.clone(),
         storage_dir: storage,
         tls_cert: Some(paths.server_cert()),
         tls_key: Some(paths.server_key()),
@@ -504,14 +504,14 @@ async fn start_api(d: &Arc<Daemon>, s: &State) -> Result<(), String> {
     let chain = std::fs::read_to_string(paths.server_cert()).map_err(|e| e.to_string())?;
     let key = std::fs::read_to_string(paths.server_key()).map_err(|e| e.to_string())?;
     let cfg = tls::server_config(&chain, &key).map_err(|e| e.to_string())?;
-    let listen = format!("0.0.0.0:{}", super::API_PORT);
+    let ip: std::net::IpAddr = s.addr.parse().map_err(|_| format!("`{}` is not an IP address", s.addr))?;
+    let listen = std::net::SocketAddr::new(ip, super::API_PORT);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let app = super::server::app(d.clone());
     d.cluster.add_task(tokio::spawn(tls::serve(listener, cfg, app)));
     d.cluster.api_running.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = s;
     Ok(())
 }
 
@@ -622,6 +622,27 @@ async fn supervise(d: Arc<Daemon>) {
 
 // ---------------------------------------------------------------------------------------------
 // Join tokens (manager).
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_host_names_are_cleaned() {
+        assert_eq!(clean_hostname("web-1.example"), "web-1.example");
+        assert_eq!(clean_hostname("\u{1b}[31mevil\u{1b}[0m<b>"), "31mevil0mb");
+        assert_eq!(clean_hostname(""), "unnamed");
+        assert_eq!(clean_hostname(&"a".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn progress_lines_carry_step_state_and_detail() {
+        let (p, mut rx) = Progress::new();
+        p.step("swarm", "done", "joined");
+        let v = rx.try_recv().expect("a line");
+        assert_eq!(v, json!({"step": "swarm", "state": "done", "detail": "joined"}));
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedToken {
@@ -1048,7 +1069,7 @@ pub async fn admit(
     let now = now_ms();
     let node = NodeRecord {
         id: node_id.clone(),
-        hostname: req.hostname.chars().take(64).collect(),
+        hostname: clean_hostname(&req.hostname),
         addr: addr.clone(),
         role: role.as_str().into(),
         secret_sha256: super::sha256_hex(credential.as_bytes()),
@@ -1083,6 +1104,21 @@ pub async fn admit(
         gluster_servers: s.gluster_servers.clone(),
         volume: s.volume.clone(),
     })
+}
+
+/// A host name as a joining host claims it, reduced to what a host name may contain, so that it
+/// is safe to print in a terminal and to show in the web page.
+fn clean_hostname(claimed: &str) -> String {
+    let clean: String = claimed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "unnamed".into()
+    } else {
+        clean
+    }
 }
 
 async fn rotate_after_join(d: Arc<Daemon>, node_id: String, addr: String, role: Role) {
