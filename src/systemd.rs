@@ -73,6 +73,13 @@ trait Manager {
         files: &[&str],
         runtime: bool,
     ) -> zbus::Result<Vec<(String, String, String)>>;
+    fn start_transient_unit(
+        &self,
+        name: &str,
+        mode: &str,
+        properties: &[(&str, Value<'_>)],
+        aux: &[(&str, &[(&str, Value<'_>)])],
+    ) -> zbus::Result<OwnedObjectPath>;
     fn list_units_by_patterns(&self, states: &[&str], patterns: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
 
     #[zbus(signal)]
@@ -250,6 +257,20 @@ enum JobKind {
     Start,
     Stop,
     Restart,
+    /// StartTransientUnit of a mount unit.
+    Mount,
+}
+
+/// A mount started as a transient unit (no unit file, no daemon-reload).
+#[derive(Debug, Clone, Default)]
+pub struct MountSpec {
+    pub description: String,
+    pub what: String,
+    pub where_: String,
+    pub fs_type: String,
+    pub options: String,
+    pub after: Vec<String>,
+    pub wants: Vec<String>,
 }
 
 impl JobKind {
@@ -258,6 +279,7 @@ impl JobKind {
             JobKind::Start => "start",
             JobKind::Stop => "stop",
             JobKind::Restart => "restart",
+            JobKind::Mount => "mount",
         }
     }
 }
@@ -448,7 +470,22 @@ impl Systemd {
         Ok((unit_props.map_err(err)?, service_props.map_err(err)?))
     }
 
+    /// StartTransientUnit for `unit` (a `.mount`), awaited like [`Systemd::start`]: mounts now
+    /// without writing a unit file or reloading systemd.
+    pub async fn mount_transient(&self, unit: &str, spec: &MountSpec) -> Result<JobOutcome, SystemdError> {
+        self.run_job_with(JobKind::Mount, unit, Some(spec)).await
+    }
+
     async fn run_job(&self, kind: JobKind, unit: &str) -> Result<JobOutcome, SystemdError> {
+        self.run_job_with(kind, unit, None).await
+    }
+
+    async fn run_job_with(
+        &self,
+        kind: JobKind,
+        unit: &str,
+        mount: Option<&MountSpec>,
+    ) -> Result<JobOutcome, SystemdError> {
         let action = format!("{} {unit}", kind.verb());
         let err = |e| SystemdError::from_bus(&action, Some(unit), e);
         let deadline = tokio::time::Instant::now() + self.job_deadline;
@@ -473,6 +510,21 @@ impl Systemd {
                 JobKind::Start => self.manager.start_unit(unit, "replace").await,
                 JobKind::Stop => self.manager.stop_unit(unit, "replace").await,
                 JobKind::Restart => self.manager.restart_unit(unit, "replace").await,
+                JobKind::Mount => {
+                    let m = mount.cloned().unwrap_or_default();
+                    let after: Vec<&str> = m.after.iter().map(String::as_str).collect();
+                    let wants: Vec<&str> = m.wants.iter().map(String::as_str).collect();
+                    let props = [
+                        ("Description", Value::from(m.description.as_str())),
+                        ("What", Value::from(m.what.as_str())),
+                        ("Where", Value::from(m.where_.as_str())),
+                        ("Type", Value::from(m.fs_type.as_str())),
+                        ("Options", Value::from(m.options.as_str())),
+                        ("After", Value::from(after)),
+                        ("Wants", Value::from(wants)),
+                    ];
+                    self.manager.start_transient_unit(unit, "replace", &props, &[]).await
+                }
             }
         };
         tokio::pin!(call);

@@ -242,13 +242,19 @@ async fn has_brick(name: &str, brick: &str) -> Result<bool, GlusterError> {
 /// The mount unit ([`MOUNT_UNIT`]) of the volume at [`SHARED_DIR`]: the volume file comes from the
 /// first of `servers` (IP addresses), the others are backup volfile servers. Ordered after
 /// glusterd so that a member that serves a brick mounts once its own glusterd is up.
-pub fn mount_unit(servers: &[String], volume: &str) -> String {
+/// `What=` and `Options=` of the shared volume's mount: the first server, the others as backups.
+pub fn mount_source(servers: &[String], volume: &str) -> (String, String) {
     let first = servers.first().map(String::as_str).unwrap_or("127.0.0.1");
     let mut options = String::from("_netdev");
     if servers.len() > 1 {
         options.push_str(",backup-volfile-servers=");
         options.push_str(&servers[1..].join(":"));
     }
+    (format!("{first}:/{volume}"), options)
+}
+
+pub fn mount_unit(servers: &[String], volume: &str) -> String {
+    let (what, options) = mount_source(servers, volume);
     format!(
         "# Written by containerctl; changes are overwritten.\n\
          [Unit]\n\
@@ -258,7 +264,7 @@ pub fn mount_unit(servers: &[String], volume: &str) -> String {
          Wants=network-online.target glusterd.service\n\
          \n\
          [Mount]\n\
-         What={first}:/{volume}\n\
+         What={what}\n\
          Where={SHARED_DIR}\n\
          Type=glusterfs\n\
          Options={options}\n\

@@ -203,46 +203,66 @@ async fn start_unit(d: &Daemon, unit: &str, step: &str, restart: bool) -> Result
     }
 }
 
-/// Writes the shared volume's mount unit, reloads systemd (the generator installs it) and mounts.
+/// Mounts the shared volume now and for every boot: the mount unit's file goes to
+/// /etc/containerctl/cluster (the generator installs it at boot and at every daemon-reload), and
+/// the mount itself is started at once as a transient unit with the same settings, which needs no
+/// daemon-reload (that alone takes longer than a whole Swarm join).
 async fn mount_shared(d: &Daemon, servers: &[String], volume: &str, p: &Progress) -> Result<(), StepError> {
     let step = "shared volume";
+    let root = crate::unit::Volume::SHARED_ROOT;
     need_binary("/usr/sbin/mount.glusterfs", "glusterfs-client", step)?;
-    p.step(
-        step,
-        "running",
-        format!("mounting {volume} from {} at {}", servers.join(","), crate::unit::Volume::SHARED_ROOT),
-    );
-    std::fs::create_dir_all(crate::unit::Volume::SHARED_ROOT)
-        .map_err(|e| fail(step, format!("cannot create {}: {e}", crate::unit::Volume::SHARED_ROOT), ""))?;
+    std::fs::create_dir_all(root).map_err(|e| fail(step, format!("cannot create {root}: {e}"), ""))?;
     write(
         std::path::Path::new(super::MOUNT_UNIT_SOURCE),
         &gluster::mount_unit(servers, volume),
         0o644,
         step,
     )?;
-    d.systemd.reload().await.map_err(|e| fail(step, format!("daemon-reload failed: {e}"), ""))?;
+    if super::inventory::shared().mounted {
+        p.step(step, "skipped", format!("already mounted at {root}"));
+        return Ok(());
+    }
+    p.step(step, "running", format!("mounting {volume} from {} at {root}", servers.join(",")));
+    let (what, options) = gluster::mount_source(servers, volume);
+    let spec = crate::systemd::MountSpec {
+        description: format!("containerctl shared volume (GlusterFS {volume})"),
+        what,
+        where_: root.into(),
+        fs_type: "glusterfs".into(),
+        options,
+        after: vec!["network-online.target".into()],
+        wants: vec!["network-online.target".into()],
+    };
+    let hint = format!(
+        "check `journalctl -u {}` and that {} is reachable (TCP 24007 and the brick ports)",
+        super::MOUNT_UNIT,
+        servers.join(",")
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match start_unit(d, super::MOUNT_UNIT, step, false).await {
-            Ok(()) if super::inventory::shared().mounted => break,
-            Ok(()) | Err(_) if tokio::time::Instant::now() < deadline => {
-                // A brick that was just added or a volume just started can take a moment.
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Ok(()) => return Err(fail(step, "the mount unit is active but nothing is mounted", "")),
-            Err(e) => {
-                return Err(StepError {
-                    hint: format!(
-                        "check `journalctl -u {}` and that {} is reachable (TCP 24007 and the brick ports)",
-                        super::MOUNT_UNIT,
-                        servers.join(",")
-                    ),
-                    ..e
-                })
-            }
+        // A unit loaded from a file (after a reload or a boot) is started as it is; otherwise
+        // the mount is made a transient unit.
+        let loaded = d.systemd.unit_state(super::MOUNT_UNIT).await.is_ok_and(|u| u.load_state == "loaded");
+        let outcome = if loaded {
+            d.systemd.start(super::MOUNT_UNIT).await
+        } else {
+            d.systemd.mount_transient(super::MOUNT_UNIT, &spec).await
+        };
+        let why = match outcome {
+            Ok(o) if o.is_done() && super::inventory::shared().mounted => break,
+            Ok(o) if o.is_done() => "the mount unit is active but nothing is mounted".to_owned(),
+            Ok(o) => format!("the mount failed (job result {})", o.result),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(fail(step, why, hint));
         }
+        // A brick that was just added or a volume just started can take a moment; a failed
+        // transient unit must be cleared before it can be made again.
+        let _ = d.systemd.reset_failed(super::MOUNT_UNIT).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    p.step(step, "done", format!("mounted at {}", crate::unit::Volume::SHARED_ROOT));
+    p.step(step, "done", format!("mounted at {root}"));
     Ok(())
 }
 
@@ -824,7 +844,7 @@ pub async fn join(
     trust_registry(&b.registry, &b.ca_pem, "trust")?;
     p.step("trust", "done", format!("registry {} trusted through {}", b.registry, super::DOCKER_CERTS_DIR));
 
-    // Swarm.
+    // Swarm and the shared volume at the same time: neither needs the other.
     p.step("swarm", "running", format!("joining the Swarm at {}", b.swarm_managers.join(",")));
     let req = SwarmJoinRequest {
         listen_addr: Some(format!("0.0.0.0:{}", super::SWARM_PORT)),
@@ -833,15 +853,26 @@ pub async fn join(
         join_token: Some(b.swarm_token.clone()),
         ..Default::default()
     };
-    docker.join_swarm(req).await.map_err(|e| {
-        fail(
-            "swarm",
-            format!("docker swarm join failed: {e}"),
-            "check that TCP 2377, TCP/UDP 7946 and UDP 4789 are open between the hosts",
-        )
-    })?;
-    p.step("swarm", "done", format!("joined as {}", b.role.as_str()));
-
+    let swarm = async {
+        docker.join_swarm(req).await.map_err(|e| {
+            fail(
+                "swarm",
+                format!("docker swarm join failed: {e}"),
+                "check that TCP 2377, TCP/UDP 7946 and UDP 4789 are open between the hosts",
+            )
+        })?;
+        p.step("swarm", "done", format!("joined as {}", b.role.as_str()));
+        Ok::<(), StepError>(())
+    };
+    // A manager's brick must be in the volume before it mounts (so its replica fills from the
+    // start); a worker only mounts.
+    let shared = async {
+        if b.role == Role::Manager {
+            add_own_brick(d, &b, p).await?;
+        }
+        mount_shared(d, &b.gluster_servers, &b.volume, p).await
+    };
+    let (swarm, shared) = tokio::join!(swarm, shared);
     let state = State {
         cluster_id: b.cluster_id.clone(),
         node_id: b.node_id.clone(),
@@ -856,15 +887,15 @@ pub async fn join(
         ca_digest: t.ca_digest.clone(),
         credential: b.credential.clone(),
     };
-    // From here on the host is a member: save it so `leave` can undo the rest if a step fails.
-    super::save_state(paths, &state).map_err(|e| fail("state", e.to_string(), ""))?;
-    write_registry_auth(paths, &state, "state")?;
-    c.set_state(Some(state.clone()));
-
-    if b.role == Role::Manager {
-        add_own_brick(d, &state, p).await?;
+    // The host is a member as soon as it is in the Swarm: save it so that `leave` can undo the
+    // rest if the shared volume failed (and `join` is not run twice).
+    if swarm.is_ok() {
+        super::save_state(paths, &state).map_err(|e| fail("state", e.to_string(), ""))?;
+        write_registry_auth(paths, &state, "state")?;
+        c.set_state(Some(state.clone()));
     }
-    mount_shared(d, &state.gluster_servers, &state.volume, p).await?;
+    swarm?;
+    shared?;
     start_background(d);
     c.report_now.notify_one();
     p.step("cluster", "done", format!("joined cluster {} as {}", state.cluster_id, state.role.as_str()));
@@ -872,7 +903,7 @@ pub async fn join(
 }
 
 /// A manager-role member adds a brick of its own to the volume (the primary probes it).
-async fn add_own_brick(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<(), StepError> {
+async fn add_own_brick(d: &Arc<Daemon>, b: &JoinBundle, p: &Progress) -> Result<(), StepError> {
     let step = "gluster";
     need_binary("/usr/sbin/gluster", "glusterfs-server", step)?;
     start_unit(d, "glusterd.service", step, false).await?;
@@ -881,9 +912,9 @@ async fn add_own_brick(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<(), S
     p.step(step, "running", "asking the manager to add this host's brick");
     let client = tls::Client::with_ca(&d.cluster.read(&d.cluster.paths.ca_cert(), step)?)
         .map_err(|e| fail(step, e.to_string(), ""))?;
-    let auth = [("authorization", format!("Bearer {}", s.credential))];
+    let auth = [("authorization", format!("Bearer {}", b.credential))];
     match client
-        .request(&s.manager_api, http::Method::POST, "/cluster/v1/brick", &auth, Some(b"{}".to_vec()))
+        .request(&b.manager_api, http::Method::POST, "/cluster/v1/brick", &auth, Some(b"{}".to_vec()))
         .await
     {
         Ok((200 | 204, _)) => {
