@@ -53,6 +53,10 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
             let _ = writeln!(s, "After={requires}");
         }
     }
+    if unit.container.volumes.iter().any(|v| matches!(v.source, crate::unit::VolumeSource::Shared(_))) {
+        // Mounted before the container starts (and the container stopped before it unmounts).
+        let _ = writeln!(s, "RequiresMountsFor={}", crate::unit::Volume::SHARED_ROOT);
+    }
     s.push_str("\n[Service]\n");
     let _ =
         writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));

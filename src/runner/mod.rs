@@ -30,7 +30,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::journal;
 use crate::notify;
-use crate::unit::Unit;
+use crate::unit::{Unit, VolumeSource};
 use output::{Relay, Stream};
 
 /// The unit cannot run as defined (missing device, digest mismatch, no definition). systemd does
@@ -141,6 +141,17 @@ impl Runner {
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         self.hash = spec::definition_hash(&self.unit);
+        let shared = self.unit.container.volumes.iter().any(|v| matches!(v.source, VolumeSource::Shared(_)));
+        if shared && !crate::cluster::inventory::shared().mounted {
+            // Without the mount, the container would write to the local directory below it,
+            // and its data would silently differ from the other hosts'.
+            return Err(RunError::Docker(format!(
+                "the cluster's shared volume is not mounted at {}: shared: volumes need this host \
+                 in a cluster (`containerctl cluster join`); see `systemctl status {}`",
+                crate::unit::Volume::SHARED_ROOT,
+                crate::cluster::MOUNT_UNIT
+            )));
+        }
         notify::status("connecting to dockerd");
         self.docker = Some(connect().await?);
 

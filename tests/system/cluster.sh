@@ -127,6 +127,24 @@ c_tokens_refused() {
     expect_contains "the token was not used up" "$(ctl $H1 cluster token list --json)" '"state":"valid"'
     not_member $H3
     ctl $H1 cluster token revoke "$(ctl $H1 cluster token list --json | json_get 0 id)" >/dev/null
+    # A unit with a shared: volume does not run on a host outside the cluster (its data would land
+    # on the local disk below the mount point).
+    notes_unit $H3 'restart = "no"'
+    rc=0
+    tb_host $H3 systemctl start containerctl@notes || rc=$?
+    expect "a shared: unit fails outside a cluster" check "(( $rc != 0 ))"
+    expect_contains "the journal says why" "$(tb_host $H3 journalctl -u containerctl@notes)" "shared volume is not mounted"
+    expect "nothing written below the mount point" check "! tb_host $H3 test -e /var/lib/containerctl/shared/notes/from-unit.txt"
+    tb_host $H3 sh -c 'rm /etc/containerctl/units/notes.toml; systemctl daemon-reload; systemctl reset-failed'
+}
+
+# notes_unit HOST [SERVICE-LINE]: a unit writing into the shared volume notes.
+notes_unit() {
+    tb_host "$1" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/busybox\"' 'version = \"1\"' \
+        'volumes = [\"shared:notes:/notes\"]' \
+        'args = [\"sh\", \"-c\", \"hostname > /notes/from-unit.txt; sleep 3600\"]' '[service]' '${2:-}' \
+        > /etc/containerctl/units/notes.toml"
+    tb_host "$1" systemctl daemon-reload
 }
 
 c_join() {
@@ -169,6 +187,13 @@ c_shared_volume() {
     tb_wait_for 20 "file visible on c3" check "[[ \$(tb_host $H3 cat /var/lib/containerctl/shared/hello.txt) == '$want' ]]"
     expect_eq "file visible on c1" "$(tb_host $H1 cat /var/lib/containerctl/shared/hello.txt)" "$want"
     expect_eq "c3 mounts Gluster" "$(tb_host $H3 findmnt -n -o FSTYPE /var/lib/containerctl/shared)" fuse.glusterfs
+    # A unit's shared: volume on c2 is the same directory on c3.
+    notes_unit $H2
+    ctl $H2 start notes
+    tb_wait_for 20 "the unit's file on c3" check "tb_host $H3 test -s /var/lib/containerctl/shared/notes/from-unit.txt"
+    expect_contains "the mount is ordered before the unit" "$(tb_host $H2 systemctl show -p RequiresMountsFor containerctl@notes)" \
+        /var/lib/containerctl/shared
+    ctl $H2 stop notes
     # Replicated: the file is in both bricks, the manager's and c3's.
     tb_wait_for 20 "file in c3's brick" check "tb_host $H3 test -f /var/lib/containerctl/cluster/brick/hello.txt"
     expect "file in c1's brick" check "tb_host $H1 test -f /var/lib/containerctl/cluster/brick/hello.txt"
