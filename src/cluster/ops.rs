@@ -1032,30 +1032,52 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
     }
     // A manager is demoted first (Docker refuses to remove a raft member, and a manager leaving
     // on its own could cost the Swarm its quorum); the Swarm node goes once it is down (a node
-    // that left is, within seconds).
-    if let (Some(docker), Some(swarm_id)) = (d.docker(), n.swarm_node_id.clone()) {
+    // that left is, within seconds). A node that leaves right after joining may not have its
+    // Swarm id recorded yet: it is found by its address.
+    if let Some(docker) = d.docker() {
+        let addr = n.addr.clone();
+        let recorded = n.swarm_node_id.clone();
+        let swarm_id = match recorded.clone() {
+            Some(id) => Some(id),
+            None => swarm_id_by_addr(&docker, &addr).await,
+        };
         if n.role == "manager" {
-            if let Err(e) = demote(&docker, &swarm_id).await {
-                tracing::warn!("cluster: demoting Swarm node {swarm_id}: {e}");
+            if let Some(id) = &swarm_id {
+                if let Err(e) = demote(&docker, id).await {
+                    tracing::warn!("cluster: demoting Swarm node {id}: {e}");
+                }
             }
         }
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             loop {
+                let id = match &swarm_id {
+                    Some(id) => Some(id.clone()),
+                    None => swarm_id_by_addr(&docker, &addr).await,
+                };
+                let Some(id) = id else { break };
                 let opts = bollard::query_parameters::DeleteNodeOptionsBuilder::new().force(true).build();
-                match docker.delete_node(&swarm_id, Some(opts)).await {
+                match docker.delete_node(&id, Some(opts)).await {
                     Ok(()) => break,
                     Err(e) if tokio::time::Instant::now() > deadline => {
-                        tracing::warn!("cluster: could not remove Swarm node {swarm_id}: {e}");
+                        tracing::warn!("cluster: could not remove Swarm node {id}: {e}");
                         break;
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
                 }
             }
         });
     }
     d.changed();
     Ok(n)
+}
+
+async fn swarm_id_by_addr(docker: &bollard::Docker, addr: &str) -> Option<String> {
+    let nodes = docker.list_nodes(None).await.ok()?;
+    nodes
+        .into_iter()
+        .find(|n| n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(addr))
+        .and_then(|n| n.id)
 }
 
 async fn demote(docker: &bollard::Docker, swarm_id: &str) -> Result<(), bollard::errors::Error> {
