@@ -197,6 +197,24 @@ pub async fn start_volume(name: &str) -> Result<(), GlusterError> {
     }
 }
 
+/// Stops and deletes volume `name` (its bricks' files stay on disk); nothing to do when it
+/// does not exist.
+pub async fn delete_volume(name: &str) -> Result<(), GlusterError> {
+    if volume_info(name).await?.is_none() {
+        return Ok(());
+    }
+    let out = gluster(&["volume", "stop", name, "force"]).await?;
+    if !out.ok && !out.message().contains("not in started state") {
+        return Err(out.failed());
+    }
+    let out = gluster(&["volume", "delete", name]).await?;
+    if out.ok || out.message().contains("does not exist") {
+        Ok(())
+    } else {
+        Err(out.failed())
+    }
+}
+
 /// Adds `brick` and sets the replica count to `new_replica`; nothing to do when the brick is
 /// already in the volume. The brick's host must be "Peer in Cluster" and its parent directory
 /// must exist there.

@@ -211,7 +211,8 @@ async fn mount_shared(d: &Daemon, servers: &[String], volume: &str, p: &Progress
     let step = "shared volume";
     let root = crate::unit::Volume::SHARED_ROOT;
     need_binary("/usr/sbin/mount.glusterfs", "glusterfs-client", step)?;
-    std::fs::create_dir_all(root).map_err(|e| fail(step, format!("cannot create {root}: {e}"), ""))?;
+    // systemd creates the mount point. The daemon does not touch it: its own mount namespace may
+    // hold a stale copy of an earlier mount there.
     write(
         std::path::Path::new(super::MOUNT_UNIT_SOURCE),
         &gluster::mount_unit(servers, volume),
@@ -944,14 +945,7 @@ pub async fn leave(d: &Arc<Daemon>, p: &Progress) -> Result<(), StepError> {
         return Err(kind(fail("leave", "this host is not in a cluster", ""), "conflict"));
     };
     if s.primary {
-        return Err(kind(
-            fail(
-                "leave",
-                "this host is the cluster's first manager: it serves the cluster API, the registry and the inventory",
-                "remove the other nodes (`containerctl cluster remove NODE`); tearing down the whole cluster is not supported yet",
-            ),
-            "conflict",
-        ));
+        return teardown(d, &s, p).await;
     }
     // Tell the manager first (it removes this host's brick and Swarm node); go on if it is gone.
     let ca = std::fs::read_to_string(c.paths.ca_cert()).unwrap_or_default();
@@ -994,6 +988,75 @@ pub async fn leave(d: &Arc<Daemon>, p: &Progress) -> Result<(), StepError> {
     }
     c.set_state(None);
     p.step("cluster", "done", format!("left cluster {}", s.cluster_id));
+    Ok(())
+}
+
+/// `cluster leave` on the first manager once it is the only member: the cluster is taken down.
+/// The registry's images and the brick's files stay on disk (the brick directory is renamed, so a
+/// later `cluster init` starts a new volume); the CA is kept and reused by a later init.
+async fn teardown(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<(), StepError> {
+    let c = &d.cluster;
+    let nodes = d.db().nodes().map_err(|e| fail("leave", e.to_string(), ""))?;
+    let others: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.id != s.node_id && n.state != "left" && n.state != "removed")
+        .map(|n| n.hostname.clone())
+        .collect();
+    if !others.is_empty() {
+        return Err(kind(
+            fail(
+                "leave",
+                format!(
+                    "this host is the cluster's first manager and {} still member(s): {}",
+                    others.len(),
+                    others.join(", ")
+                ),
+                "have them leave (`containerctl cluster leave` there) or remove them (`containerctl cluster remove NODE`) first",
+            ),
+            "conflict",
+        ));
+    }
+    c.stop_tasks();
+    c.reporter_running.store(false, std::sync::atomic::Ordering::SeqCst);
+    c.api_running.store(false, std::sync::atomic::Ordering::SeqCst);
+    p.step("cluster api", "done", "stopped");
+    unmount_shared(d).await;
+    p.step("shared volume", "done", "unmounted");
+    let _ = d.systemd.stop(super::REGISTRY_UNIT).await;
+    let _ = std::fs::remove_file(super::REGISTRY_CONFIG);
+    let _ = d.systemd.reload().await;
+    p.step(
+        "registry",
+        "done",
+        format!("stopped; its images stay in {}", d.config.state_dir.join("registry").display()),
+    );
+    match gluster::delete_volume(&s.volume).await {
+        Ok(()) => {
+            let kept = c.paths.dir.join(format!("brick-left-{}", now_ms()));
+            let _ = std::fs::rename(c.paths.brick(), &kept);
+            p.step(
+                "gluster",
+                "done",
+                format!("volume {} deleted; its files stay in {}", s.volume, kept.display()),
+            );
+        }
+        Err(e) => p.step("gluster", "skipped", e.to_string()),
+    }
+    if let Some(docker) = d.docker() {
+        let opts = bollard::query_parameters::LeaveSwarmOptionsBuilder::new().force(true).build();
+        match docker.leave_swarm(Some(opts)).await {
+            Ok(()) => p.step("swarm", "done", "left the Swarm (it is gone)"),
+            Err(e) => p.step("swarm", "skipped", e.to_string()),
+        }
+    }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(super::DOCKER_CERTS_DIR).join(&s.registry));
+    for f in [c.paths.state(), c.paths.registry_auth()] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = d.db().set_node_state(&s.node_id, "left", now_ms(), "the cluster was taken down");
+    c.set_state(None);
+    d.changed();
+    p.step("cluster", "done", format!("cluster {} taken down", s.cluster_id));
     Ok(())
 }
 

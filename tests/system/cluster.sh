@@ -3,7 +3,8 @@
 # project installed as users install it. One story, in order (each step needs the ones before):
 # init, refused tokens (revoked, expired, reused, wrong CA, unreachable manager, host already in a
 # Swarm), two joins, the shared volume, the registry over TLS, a replicated Swarm service, node
-# inventory and a host that goes down, the manager's daemon restarted, leave and remove.
+# inventory and a host that goes down, the manager's daemon restarted, leave and remove, and the
+# cluster taken down and made again.
 #   tests/system/cluster.sh            (release binaries must be built: make)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -319,6 +320,10 @@ c_manager_restart() {
 
 c_leave_and_remove() {
     local rc
+    # The first manager does not take the cluster down while others are in it.
+    rc=$(run_status $H1 cluster leave)
+    expect_eq "first manager's leave refused while members remain" "$rc" 1
+    expect_contains "names the members" "$(cat "$OUT")" "c2"
     rc=$(run_status $H2 cluster leave)
     cat "$OUT"
     expect_eq "c2 leaves" "$rc" 0
@@ -341,8 +346,25 @@ c_leave_and_remove() {
     not_member $H3
 }
 
+c_teardown_and_init_again() {
+    local rc
+    rc=$(run_status $H1 cluster leave)
+    cat "$OUT"
+    expect_eq "the first manager takes the cluster down" "$rc" 0
+    not_member $H1
+    expect "registry stopped" check "! tb_host $H1 systemctl is-active -q containerctl-registry"
+    expect "shared volume unmounted" check "! tb_host $H1 findmnt /var/lib/containerctl/shared"
+    expect_contains "Gluster volume deleted" "$(tb_host $H1 sh -c 'gluster volume list 2>&1')" "No volumes present"
+    expect "the registry's images are kept" check "tb_host $H1 test -d /var/lib/containerctl/registry/docker"
+    # A new cluster on the same host, with the same CA.
+    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    cat "$OUT"
+    expect_eq "init again" "$rc" 0
+    expect_eq "shared volume mounted again" "$(ctl $H1 cluster status --json | json_get shared mounted)" True
+}
+
 passed=0
-for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_inventory_and_down c_manager_restart c_leave_and_remove; do
+for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
     start=$SECONDS
     set +e
     (set -eo pipefail; "$t")
