@@ -328,6 +328,7 @@ pub async fn token_revoke(
     if !d.db().revoke_join_token(&id)? {
         return Err(ApiError::NotFound(format!("no join token {id}")));
     }
+    d.cluster.changed();
     d.audit(&c, "cluster token revoke", None, Some(id), None, "ok");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -160,15 +160,31 @@ pub async fn stream(
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let _ = c;
     let rx = d.changes.subscribe();
-    let stream = futures_util::stream::unfold((d, rx, true), |(d, mut rx, first)| async move {
-        if !first {
-            rx.changed().await.ok()?;
+    let crx = d.cluster.changes.subscribe();
+    // `units` on connect and after unit changes; `cluster` after node or join token changes.
+    let stream = futures_util::stream::unfold((d, rx, crx, true), |(d, mut rx, mut crx, first)| async move {
+        let event = if first {
+            "units"
+        } else {
+            let event = tokio::select! {
+                r = rx.changed() => { r.ok()?; "units" }
+                r = crx.changed() => { r.ok()?; "cluster" }
+            };
             // Coalesce bursts (a restart changes several properties in a row).
             tokio::time::sleep(Duration::from_millis(250)).await;
-            rx.mark_unchanged();
-        }
-        let data = serde_json::to_string(&d.list()).unwrap_or_else(|_| "[]".into());
-        Some((Ok(Event::default().event("units").data(data)), (d, rx, false)))
+            if event == "units" {
+                rx.mark_unchanged();
+            } else {
+                crx.mark_unchanged();
+            }
+            event
+        };
+        let data = if event == "units" {
+            serde_json::to_string(&d.list()).unwrap_or_else(|_| "[]".into())
+        } else {
+            "{}".to_owned()
+        };
+        Some((Ok(Event::default().event(event).data(data)), (d, rx, crx, false)))
     });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping")))

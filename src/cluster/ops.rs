@@ -75,6 +75,8 @@ pub struct Cluster {
     /// Serialises init, join, leave and remove.
     pub op_lock: tokio::sync::Mutex<()>,
     pub report_interval: Duration,
+    /// Bumped when nodes or join tokens change (the web page's stream sends `event: cluster`).
+    pub changes: tokio::sync::watch::Sender<u64>,
     api_running: std::sync::atomic::AtomicBool,
     reporter_running: std::sync::atomic::AtomicBool,
 }
@@ -93,6 +95,7 @@ impl Cluster {
             report_now: tokio::sync::Notify::new(),
             op_lock: tokio::sync::Mutex::new(()),
             report_interval,
+            changes: tokio::sync::watch::channel(0).0,
             api_running: std::sync::atomic::AtomicBool::new(false),
             reporter_running: std::sync::atomic::AtomicBool::new(false),
         }
@@ -112,6 +115,11 @@ impl Cluster {
         if let Ok(mut g) = self.tasks.lock() {
             g.push(t);
         }
+    }
+
+    /// Something the Cluster page shows changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     fn stop_tasks(&self) {
@@ -564,6 +572,7 @@ async fn report_loop(d: Arc<Daemon>) {
         let body = serde_json::to_string(&inv).unwrap_or_default();
         if s.primary {
             let _ = d.db().node_report(&s.node_id, now_ms(), &body);
+            d.cluster.changed();
         } else if let Err(e) = send_report(&d, &s, body).await {
             tracing::warn!("cluster: report to {} failed: {e}", s.manager_api);
         }
@@ -634,7 +643,7 @@ async fn supervise(d: Arc<Daemon>) {
                 };
                 if d.db().set_node_state(&n.id, "down", now, &why).unwrap_or(false) {
                     tracing::warn!("cluster: node {} ({}) is down: {why}", n.hostname, n.id);
-                    d.changed();
+                    d.cluster.changed();
                 }
             }
         }
@@ -717,6 +726,7 @@ pub fn create_token(d: &Daemon, role: Role, ttl_ms: i64, uses: u32) -> Result<Cr
         revoked: false,
     };
     d.db().insert_join_token(&rec).map_err(|e| fail(step, e.to_string(), ""))?;
+    d.cluster.changed();
     Ok(CreatedToken { id: t.id.clone(), token: t.encode(), role, expires_at_ms: rec.expires_at_ms, uses })
 }
 
@@ -1055,7 +1065,7 @@ async fn teardown(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<(), StepEr
     }
     let _ = d.db().set_node_state(&s.node_id, "left", now_ms(), "the cluster was taken down");
     c.set_state(None);
-    d.changed();
+    d.cluster.changed();
     p.step("cluster", "done", format!("cluster {} taken down", s.cluster_id));
     Ok(())
 }
@@ -1131,7 +1141,7 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
             }
         });
     }
-    d.changed();
+    d.cluster.changed();
     Ok(n)
 }
 
@@ -1206,7 +1216,7 @@ pub async fn admit(
     let addr2 = addr.clone();
     let nid = node_id.clone();
     tokio::spawn(async move { rotate_after_join(d2, nid, addr2, role).await });
-    d.changed();
+    d.cluster.changed();
     Ok(JoinBundle {
         cluster_id: s.cluster_id.clone(),
         node_id,

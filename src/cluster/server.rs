@@ -97,7 +97,7 @@ async fn report(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("bad report: {e}")))?;
     let text = serde_json::to_string(&inv).map_err(|e| ApiError::Internal(e.to_string()))?;
     d.db().node_report(&n.id, now_ms(), &text)?;
-    d.changed();
+    d.cluster.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -436,6 +436,20 @@ step("an admin makes a join token, sees it once with a copy button, and revokes 
   await shot(admin, "16-cluster-token-revoked");
 });
 
+step("a join token made elsewhere shows on the open Cluster page at once (the stream's cluster event)", async () => {
+  await clusterInfo();
+  await go(admin, "#/cluster");
+  await admin.locator("#cluster-tokens .tokens-body[data-state]").waitFor();
+  const made = await bearer("POST", "/cluster/tokens", { role: "worker", ttl: "15m", uses: 1 });
+  try {
+    // Well within the page's 10 s refresh: only the stream's `event: cluster` brings it this soon.
+    await admin.locator(`#cluster-tokens tr[data-token="${made.id}"] [data-state="valid"]`).waitFor({ timeout: 3000 });
+  } finally {
+    await bearer("DELETE", `/cluster/tokens/${encodeURIComponent(made.id)}`);
+  }
+  await admin.locator(`#cluster-tokens tr[data-token="${made.id}"] [data-state="revoked"]`).waitFor({ timeout: 3000 });
+});
+
 step("a viewer sees the cluster but no controls to make or revoke join tokens", async () => {
   const c = await clusterInfo();
   const made = await bearer("POST", "/cluster/tokens", { role: "worker", ttl: "15m", uses: 1 });
