@@ -36,7 +36,8 @@ fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn step_error(e: StepError) -> ApiError {
+/// A failed step as the API's error (also the cluster API's).
+pub fn step_error(e: StepError) -> ApiError {
     let message = if e.hint.is_empty() { e.message } else { format!("{}; {}", e.message, e.hint) };
     match e.kind {
         "forbidden" => ApiError::Forbidden { message, violations: vec![] },

@@ -21,6 +21,7 @@ use base64::Engine;
 
 use super::ops::{self, JoinRequest};
 use super::registry;
+use crate::api::cluster::step_error;
 use crate::api::ApiError;
 use crate::daemon::{now_ms, Daemon};
 use crate::db::NodeRecord;
@@ -51,17 +52,6 @@ fn node(d: &Daemon, headers: &HeaderMap) -> Result<NodeRecord, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("a valid node credential is required".into()))
 }
 
-fn step_error(e: ops::StepError) -> ApiError {
-    let message = if e.hint.is_empty() { e.message } else { format!("{} ({})", e.message, e.hint) };
-    match e.kind {
-        "forbidden" => ApiError::Forbidden { message, violations: vec![] },
-        "bad_request" => ApiError::BadRequest(message),
-        "conflict" => ApiError::Conflict(message),
-        "not_found" => ApiError::NotFound(message),
-        "unavailable" => ApiError::Unavailable(message),
-        _ => ApiError::Unavailable(message),
-    }
-}
 
 async fn join(
     State(d): State<Arc<Daemon>>,
