@@ -52,7 +52,6 @@ fn node(d: &Daemon, headers: &HeaderMap) -> Result<NodeRecord, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("a valid node credential is required".into()))
 }
 
-
 async fn join(
     State(d): State<Arc<Daemon>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,

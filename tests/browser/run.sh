@@ -28,6 +28,7 @@ trap cleanup EXIT
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 tb_host_with_project "$HOST"
+# shellcheck disable=SC2016  # the script is expanded by the host's shell
 tb_host "$HOST" sh -ec '
     systemd-sysusers
     systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf

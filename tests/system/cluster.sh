@@ -77,12 +77,12 @@ not_member() { # the host has no cluster state and no Swarm
 
 c_init() {
     local rc
-    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    rc=$(run_status $H1 cluster init --advertise-addr "$IP1")
     cat "$OUT"
     expect_eq "cluster init" "$rc" 0
     expect_contains "init shows its steps" "$(cat "$OUT")" "✓ gluster"
     # Idempotent: again, nothing breaks and finished steps are skipped.
-    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    rc=$(run_status $H1 cluster init --advertise-addr "$IP1")
     expect_eq "cluster init again" "$rc" 0
     expect_contains "second init skips the Swarm" "$(cat "$OUT")" "· swarm: already a Swarm manager"
     local st
@@ -120,7 +120,7 @@ c_tokens_refused() {
     expect_eq "unreachable manager" "$rc" 5
     expect_contains "says unreachable" "$(cat "$OUT")" "cannot reach 172.29.77.250:5001"
     # A host already in a Swarm is refused before the token is used.
-    tb_host $H3 docker swarm init --advertise-addr $IP3 >/dev/null
+    tb_host $H3 docker swarm init --advertise-addr "$IP3" >/dev/null
     rc=$(run_status $H3 cluster join "$tok")
     expect_eq "host in a Swarm refused" "$rc" 1
     expect_contains "says already in a Swarm" "$(cat "$OUT")" "already in a Docker Swarm"
@@ -357,7 +357,7 @@ c_teardown_and_init_again() {
     expect_contains "Gluster volume deleted" "$(tb_host $H1 sh -c 'gluster volume list 2>&1')" "No volumes present"
     expect "the registry's images are kept" check "tb_host $H1 test -d /var/lib/containerctl/registry/docker"
     # A new cluster on the same host, with the same CA.
-    rc=$(run_status $H1 cluster init --advertise-addr $IP1)
+    rc=$(run_status $H1 cluster init --advertise-addr "$IP1")
     cat "$OUT"
     expect_eq "init again" "$rc" 0
     expect_eq "shared volume mounted again" "$(ctl $H1 cluster status --json | json_get shared mounted)" True
