@@ -567,23 +567,54 @@ pub fn start_background(d: &Arc<Daemon>) {
 /// Reports this node's inventory periodically and soon after changes.
 async fn report_loop(d: Arc<Daemon>) {
     let mut changes = d.changes.subscribe();
+    let interval = d.cluster.report_interval;
+    // What was last reported, and when: a change wakes the loop often (CPU samples count), but
+    // only a change of what the manager shows (units, containers, images, devices, the mount)
+    // is reported before the interval is up.
+    let mut last: Option<(String, tokio::time::Instant)> = None;
+    let mut failing = false;
     while let Some(s) = d.cluster.state() {
         let inv = super::inventory::collect(&d).await;
-        let body = serde_json::to_string(&inv).unwrap_or_default();
-        if s.primary {
-            let _ = d.db().node_report(&s.node_id, now_ms(), &body);
-            d.cluster.changed();
-        } else if let Err(e) = send_report(&d, &s, body).await {
-            tracing::warn!("cluster: report to {} failed: {e}", s.manager_api);
+        let key = serde_json::to_string(&(
+            &inv.units,
+            inv.containers,
+            &inv.images,
+            &inv.devices,
+            inv.shared.mounted,
+        ))
+        .unwrap_or_default();
+        let due = last.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= interval);
+        if due {
+            let body = serde_json::to_string(&inv).unwrap_or_default();
+            if s.primary {
+                let _ = d.db().node_report(&s.node_id, now_ms(), &body);
+                d.cluster.changed();
+            } else {
+                match send_report(&d, &s, body).await {
+                    Ok(()) if failing => {
+                        tracing::info!("cluster: reports reach {} again", s.manager_api);
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    // Said once, not at every interval while the manager is away.
+                    Err(e) if !failing => {
+                        tracing::warn!("cluster: report to {} failed (retrying quietly): {e}", s.manager_api);
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+            last = Some((key, tokio::time::Instant::now()));
         }
-        let interval = d.cluster.report_interval;
+        let wait = last.as_ref().map_or(interval, |(_, at)| interval.saturating_sub(at.elapsed()));
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = d.cluster.report_now.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            () = d.cluster.report_now.notified() => { last = None; }
             r = changes.changed() => {
                 if r.is_err() { break }
                 // Let a burst of changes settle into one report.
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                changes.mark_unchanged();
             }
         }
     }
