@@ -79,6 +79,8 @@ pub struct Cluster {
     pub changes: tokio::sync::watch::Sender<u64>,
     api_running: std::sync::atomic::AtomicBool,
     reporter_running: std::sync::atomic::AtomicBool,
+    /// The registry token signer, read from its key file once (primary manager only).
+    signer: Mutex<Option<Arc<registry::TokenSigner>>>,
 }
 
 impl Cluster {
@@ -98,6 +100,7 @@ impl Cluster {
             changes: tokio::sync::watch::channel(0).0,
             api_running: std::sync::atomic::AtomicBool::new(false),
             reporter_running: std::sync::atomic::AtomicBool::new(false),
+            signer: Mutex::new(None),
         }
     }
 
@@ -115,6 +118,17 @@ impl Cluster {
         if let Ok(mut g) = self.tasks.lock() {
             g.push(t);
         }
+    }
+
+    /// The registry token signer of this host, if it has the key (the primary manager). The key
+    /// never changes once made, so it is read once.
+    pub fn signer(&self) -> Option<Arc<registry::TokenSigner>> {
+        let mut cached = self.signer.lock().ok()?;
+        if cached.is_none() {
+            let key = std::fs::read_to_string(self.paths.token_key()).ok()?;
+            *cached = Some(Arc::new(registry::TokenSigner::from_pem(&key, super::REGISTRY_ISSUER).ok()?));
+        }
+        cached.clone()
     }
 
     /// Something the Cluster page shows changed.
@@ -298,20 +312,25 @@ fn write_registry_auth(paths: &Paths, s: &State, step: &str) -> Result<(), StepE
     write(&paths.registry_auth(), &auth.to_string(), 0o600, step)
 }
 
+/// Refusal of init or join on a host that is already a member.
+fn already_member(step: &str, s: &State) -> StepError {
+    kind(
+        fail(
+            step,
+            format!("this host is already a {} of cluster {}", s.role.as_str(), s.cluster_id),
+            "run `containerctl cluster leave` first",
+        ),
+        "conflict",
+    )
+}
+
 /// `containerctl cluster init`.
 pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> Result<State, StepError> {
     let c = &d.cluster;
     let _guard = c.op_lock.lock().await;
     let existing = c.state();
     if let Some(s) = existing.as_ref().filter(|s| !s.primary) {
-        return Err(kind(
-            fail(
-                "init",
-                format!("this host is already a {} of cluster {}", s.role.as_str(), s.cluster_id),
-                "run `containerctl cluster leave` first",
-            ),
-            "conflict",
-        ));
+        return Err(already_member("init", s));
     }
     let docker = docker(d, "swarm")?;
     let addr = match advertise.or_else(|| existing.as_ref().map(|s| s.addr.clone())) {
@@ -568,29 +587,28 @@ pub fn start_background(d: &Arc<Daemon>) {
 async fn report_loop(d: Arc<Daemon>) {
     let mut changes = d.changes.subscribe();
     let interval = d.cluster.report_interval;
-    // What was last reported, and when: a change wakes the loop often (CPU samples count), but
-    // only a change of what the manager shows (units, containers, images, devices, the mount)
-    // is reported before the interval is up.
+    // A change wakes the loop often (CPU samples count too); the inventory is collected and sent
+    // before the interval is up only when the units' states changed, which is cheap to tell.
     let mut last: Option<(String, tokio::time::Instant)> = None;
+    let mut client: Option<tls::Client> = None;
     let mut failing = false;
     while let Some(s) = d.cluster.state() {
-        let inv = super::inventory::collect(&d).await;
-        let key = serde_json::to_string(&(
-            &inv.units,
-            inv.containers,
-            &inv.images,
-            &inv.devices,
-            inv.shared.mounted,
-        ))
+        let key = serde_json::to_string(
+            &d.list()
+                .iter()
+                .map(|u| (&u.name, &u.active_state, &u.sub_state, &u.version))
+                .collect::<Vec<_>>(),
+        )
         .unwrap_or_default();
         let due = last.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= interval);
         if due {
+            let inv = super::inventory::collect(&d).await;
             let body = serde_json::to_string(&inv).unwrap_or_default();
             if s.primary {
                 let _ = d.db().node_report(&s.node_id, now_ms(), &body);
                 d.cluster.changed();
             } else {
-                match send_report(&d, &s, body).await {
+                match send_report(&d, &s, &mut client, body).await {
                     Ok(()) if failing => {
                         tracing::info!("cluster: reports reach {} again", s.manager_api);
                         failing = false;
@@ -621,18 +639,31 @@ async fn report_loop(d: Arc<Daemon>) {
     d.cluster.reporter_running.store(false, std::sync::atomic::Ordering::SeqCst);
 }
 
-async fn send_report(d: &Daemon, s: &State, body: String) -> Result<(), String> {
-    let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).map_err(|e| e.to_string())?;
-    let client = tls::Client::with_ca(&ca).map_err(|e| e.to_string())?;
+/// Sends a report; the client (trusting the cluster CA) is made once and dropped after a failure.
+async fn send_report(
+    d: &Daemon,
+    s: &State,
+    client: &mut Option<tls::Client>,
+    body: String,
+) -> Result<(), String> {
+    if client.is_none() {
+        let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).map_err(|e| e.to_string())?;
+        *client = Some(tls::Client::with_ca(&ca).map_err(|e| e.to_string())?);
+    }
+    let Some(c) = client.as_ref() else { return Err("no client".into()) };
     let auth = [("authorization", format!("Bearer {}", s.credential))];
-    match client
+    let result = match c
         .request(&s.manager_api, http::Method::POST, "/cluster/v1/report", &auth, Some(body.into_bytes()))
         .await
     {
         Ok((204 | 200, _)) => Ok(()),
         Ok((status, body)) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
         Err(e) => Err(e.to_string()),
+    };
+    if result.is_err() {
+        *client = None;
     }
+    result
 }
 
 /// On the primary manager: nodes whose Swarm node is down or who stopped reporting are `down`.
@@ -800,14 +831,7 @@ pub async fn join(
     let t =
         token::JoinToken::decode(text).map_err(|e| kind(fail("token", e.to_string(), ""), "bad_request"))?;
     if let Some(s) = c.state() {
-        return Err(kind(
-            fail(
-                "join",
-                format!("this host is already a {} of cluster {}", s.role.as_str(), s.cluster_id),
-                "run `containerctl cluster leave` first",
-            ),
-            "conflict",
-        ));
+        return Err(already_member("join", &s));
     }
     let docker = docker(d, "swarm")?;
     let view = swarm_view(&docker).await?;
@@ -1370,22 +1394,19 @@ pub fn registry_grant(d: &Daemon, user: &str, password: &str) -> Option<(String,
     Some((format!("token {}", claims.sub), claims.role >= crate::policy::Role::Operator))
 }
 
-/// A registry token for this daemon's own use (listing images).
-fn own_registry_token(d: &Daemon, access: &[registry::Access]) -> Option<String> {
-    let key = std::fs::read_to_string(d.cluster.paths.token_key()).ok()?;
-    let signer = registry::TokenSigner::from_pem(&key, super::REGISTRY_ISSUER).ok()?;
-    signer.issue("containerctld", super::REGISTRY_SERVICE, access, 60).ok()
-}
-
 /// Images in the cluster registry with their tags (primary manager only).
 pub async fn registry_images(d: &Daemon) -> Option<Vec<Value>> {
     let s = d.cluster.state().filter(|s| s.primary)?;
     let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).ok()?;
     let client = tls::Client::with_ca(&ca).ok()?;
+    let signer = d.cluster.signer()?;
+    let bearer = |access: registry::Access| {
+        let tok = signer.issue("containerctld", super::REGISTRY_SERVICE, &[access], 60).ok()?;
+        Some([("authorization", format!("Bearer {tok}"))])
+    };
     let catalog =
         registry::Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
-    let tok = own_registry_token(d, &[catalog])?;
-    let auth = [("authorization", format!("Bearer {tok}"))];
+    let auth = bearer(catalog)?;
     let (status, body) =
         client.request(&s.registry, http::Method::GET, "/v2/_catalog?n=1000", &auth, None).await.ok()?;
     if status != 200 {
@@ -1402,8 +1423,7 @@ pub async fn registry_images(d: &Daemon) -> Option<Vec<Value>> {
     for r in repos {
         let pull =
             registry::Access { kind: "repository".into(), name: r.clone(), actions: vec!["pull".into()] };
-        let Some(tok) = own_registry_token(d, &[pull]) else { continue };
-        let auth = [("authorization", format!("Bearer {tok}"))];
+        let Some(auth) = bearer(pull) else { continue };
         let tags = match client
             .request(&s.registry, http::Method::GET, &format!("/v2/{r}/tags/list"), &auth, None)
             .await

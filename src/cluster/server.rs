@@ -137,11 +137,10 @@ async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQue
     let requested: Vec<registry::Access> =
         params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| registry::parse_scope(v)).collect();
     let granted = registry::grant(&requested, may_push);
-    let Ok(key) = std::fs::read_to_string(d.cluster.paths.token_key()) else {
+    let Some(signer) = d.cluster.signer() else {
         return ApiError::Unavailable("this host does not run the cluster registry".into()).into_response();
     };
-    let signed = registry::TokenSigner::from_pem(&key, super::REGISTRY_ISSUER)
-        .and_then(|s| s.issue(&subject, super::REGISTRY_SERVICE, &granted, REGISTRY_TOKEN_TTL));
+    let signed = signer.issue(&subject, super::REGISTRY_SERVICE, &granted, REGISTRY_TOKEN_TTL);
     match signed {
         Ok(tok) => Json(registry::token_response(&tok, REGISTRY_TOKEN_TTL)).into_response(),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),
