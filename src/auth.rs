@@ -11,7 +11,6 @@
 //! mutation must echo in `X-CSRF-Token`. They live in memory: a daemon restart logs the page out.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -20,7 +19,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::db::TokenRecord;
+use crate::digest::random_hex;
 use crate::policy::Role;
+use crate::time::now_ms;
 
 pub const AUDIENCE: &str = "containerctl";
 pub const ISSUER: &str = "containerctld";
@@ -75,18 +76,6 @@ pub struct Auth {
     key_dir: Option<PathBuf>,
     tokens: RwLock<HashMap<String, TokenRecord>>,
     sessions: Mutex<HashMap<String, Session>>,
-}
-
-/// Hex of `n` random bytes from the kernel.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok();
-    assert!(ok, "/dev/urandom must be readable: there is no safe fallback for secrets");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now_ms() -> i64 {
-    crate::daemon::now_ms()
 }
 
 impl Auth {

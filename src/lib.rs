@@ -5,6 +5,7 @@
 //! in their docs. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod atomic_file;
 pub mod auth;
 pub mod client;
 pub mod cluster;
@@ -14,6 +15,7 @@ pub mod daemon;
 pub mod db;
 pub mod devices;
 pub mod diag;
+pub mod digest;
 pub mod generator;
 pub mod journal;
 pub mod logs;
@@ -22,4 +24,5 @@ pub mod policy;
 pub mod runner;
 pub mod search;
 pub mod systemd;
+pub mod time;
 pub mod unit;

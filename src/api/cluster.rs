@@ -19,8 +19,9 @@ use super::units::body;
 use super::{ApiError, Caller};
 use crate::cluster::ops::{self, Progress, StepError};
 use crate::cluster::Role as ClusterRole;
-use crate::daemon::{now_ms, Daemon};
+use crate::daemon::Daemon;
 use crate::policy::Role;
+use crate::time::now_ms;
 
 type D = State<Arc<Daemon>>;
 

@@ -17,8 +17,9 @@ use super::http::SessionId;
 use super::units::body;
 use super::{ApiError, Caller};
 use crate::auth::{self, SESSION_COOKIE};
-use crate::daemon::{now_ms, Daemon};
+use crate::daemon::Daemon;
 use crate::policy::Role;
+use crate::time::now_ms;
 
 type D = State<Arc<Daemon>>;
 

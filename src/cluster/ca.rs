@@ -97,7 +97,7 @@ pub fn first_der(pem: &str) -> Result<Vec<u8>, CaError> {
 
 /// `sha256:HEX` of a certificate's DER encoding: what join tokens pin.
 pub fn digest_der(der: &[u8]) -> String {
-    format!("sha256:{}", super::sha256_hex(der))
+    format!("sha256:{}", crate::digest::sha256_hex(der))
 }
 
 /// [`digest_der`] of the first certificate in `pem`.

@@ -15,8 +15,6 @@ pub mod server;
 pub mod tls;
 pub mod token;
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -165,41 +163,12 @@ pub fn save_state(paths: &Paths, state: &State) -> std::io::Result<()> {
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the old or the
 /// new content, never a part; the parent directory is created (0700) when missing.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    if !parent.exists() {
-        std::fs::DirBuilder::new().recursive(true).mode_0700().create(parent)?;
-    }
-    let tmp = parent.join(format!(
-        ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-}
-
-trait DirMode {
-    fn mode_0700(&mut self) -> &mut Self;
-}
-
-impl DirMode for std::fs::DirBuilder {
-    fn mode_0700(&mut self) -> &mut Self {
-        use std::os::unix::fs::DirBuilderExt;
-        self.mode(0o700)
-    }
-}
-
-/// `sha256:HEX` of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::atomic_file::write_private(path, bytes, mode)
 }
 
 /// A fresh random identifier with a prefix (`n-…` nodes, `jt-…` join tokens, `c-…` clusters).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{}", &crate::auth::random_hex(6))
+    format!("{prefix}-{}", &crate::digest::random_hex(6))
 }
 
 /// The host part of `HOST:PORT` (IPv6 in brackets kept as is).

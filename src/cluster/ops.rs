@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ca, gluster, registry, tls, token, Paths, Role, State};
-use crate::daemon::{now_ms, Daemon};
+use crate::daemon::Daemon;
 use crate::db::{JoinTokenRecord, NodeRecord};
+use crate::time::now_ms;
 
 /// How long a manager waits for a joining host to show up in the Swarm before it rotates the
 /// Swarm join token anyway.
@@ -407,7 +408,7 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
     let node_id = existing.as_ref().map_or_else(|| super::new_id("n"), |s| s.node_id.clone());
     let credential = existing
         .as_ref()
-        .map_or_else(|| format!("{node_id}.{}", crate::auth::random_hex(32)), |s| s.credential.clone());
+        .map_or_else(|| format!("{node_id}.{}", crate::digest::random_hex(32)), |s| s.credential.clone());
     let state = State {
         cluster_id: cluster_id.clone(),
         node_id: node_id.clone(),
@@ -466,7 +467,7 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
             hostname: state.hostname.clone(),
             addr: addr.clone(),
             role: "manager".into(),
-            secret_sha256: super::sha256_hex(credential.as_bytes()),
+            secret_sha256: crate::digest::sha256_hex(credential.as_bytes()),
             joined_at_ms: now_ms(),
             last_seen_ms: now_ms(),
             state: "up".into(),
@@ -498,7 +499,7 @@ async fn setup_registry(d: &Arc<Daemon>, s: &State, ca_pem: &str, p: &Progress) 
         write(&paths.token_cert(), &cert_pem, 0o644, step)?;
     }
     if !paths.push_secret().exists() {
-        write(&paths.push_secret(), &crate::auth::random_hex(32), 0o600, step)?;
+        write(&paths.push_secret(), &crate::digest::random_hex(32), 0o600, step)?;
     }
     let storage = d.config.state_dir.join("registry");
     std::fs::create_dir_all(&storage)
@@ -774,7 +775,7 @@ pub fn create_token(d: &Daemon, role: Role, ttl_ms: i64, uses: u32) -> Result<Cr
         managers: vec![s.manager_api.clone()],
         ca_digest: s.ca_digest.clone(),
         id: super::new_id("jt"),
-        secret: crate::auth::random_hex(32),
+        secret: crate::digest::random_hex(32),
     };
     let now = now_ms();
     let rec = JoinTokenRecord {
@@ -1246,14 +1247,14 @@ pub async fn admit(
     }
     .unwrap_or_default();
     let node_id = super::new_id("n");
-    let credential = format!("{node_id}.{}", crate::auth::random_hex(32));
+    let credential = format!("{node_id}.{}", crate::digest::random_hex(32));
     let now = now_ms();
     let node = NodeRecord {
         id: node_id.clone(),
         hostname: clean_hostname(&req.hostname),
         addr: addr.clone(),
         role: role.as_str().into(),
-        secret_sha256: super::sha256_hex(credential.as_bytes()),
+        secret_sha256: crate::digest::sha256_hex(credential.as_bytes()),
         joined_at_ms: now,
         last_seen_ms: now,
         state: "up".into(),
@@ -1340,7 +1341,7 @@ async fn rotate_swarm_token(docker: &bollard::Docker, role: Role) -> Result<(), 
 pub fn authenticate_node(d: &Daemon, credential: &str) -> Option<NodeRecord> {
     let (id, _) = credential.split_once('.')?;
     let n = d.db().node(id).ok().flatten()?;
-    let ok = super::sha256_hex(credential.as_bytes()) == n.secret_sha256;
+    let ok = crate::digest::sha256_hex(credential.as_bytes()) == n.secret_sha256;
     (ok && n.state != "removed" && n.state != "left").then_some(n)
 }
 
@@ -1384,7 +1385,8 @@ pub fn registry_grant(d: &Daemon, user: &str, password: &str) -> Option<(String,
     if user == "containerctld" {
         let secret = std::fs::read_to_string(paths.push_secret()).ok()?;
         let ok = !secret.is_empty()
-            && super::sha256_hex(secret.trim().as_bytes()) == super::sha256_hex(password.as_bytes());
+            && crate::digest::sha256_hex(secret.trim().as_bytes())
+                == crate::digest::sha256_hex(password.as_bytes());
         return ok.then(|| ("containerctld".to_owned(), true));
     }
     if password.starts_with("n-") {

@@ -151,7 +151,7 @@ impl TokenSigner {
             exp: now + ttl_secs,
             nbf: now.saturating_sub(1),
             iat: now,
-            jti: crate::auth::random_hex(16),
+            jti: crate::digest::random_hex(16),
             access,
         };
         let mut header = Header::new(Algorithm::ES256);
@@ -284,7 +284,7 @@ pub fn token_response(token: &str, ttl_secs: u64) -> serde_json::Value {
 }
 
 fn rfc3339_utc(secs: u64) -> String {
-    crate::commands::ui::format_stamp(i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000)
+    crate::time::format_stamp(i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000)
 }
 
 #[cfg(test)]

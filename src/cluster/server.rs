@@ -23,8 +23,9 @@ use super::ops::{self, JoinRequest};
 use super::registry;
 use crate::api::cluster::step_error;
 use crate::api::ApiError;
-use crate::daemon::{now_ms, Daemon};
+use crate::daemon::Daemon;
 use crate::db::NodeRecord;
+use crate::time::now_ms;
 
 const BODY_LIMIT: usize = 1024 * 1024;
 /// How long a registry token is valid.

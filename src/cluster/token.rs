@@ -67,7 +67,7 @@ impl JoinToken {
 
     /// What the manager stores to recognise the secret.
     pub fn secret_hash(secret: &str) -> String {
-        super::sha256_hex(secret.as_bytes())
+        crate::digest::sha256_hex(secret.as_bytes())
     }
 }
 

@@ -187,7 +187,7 @@ fn date(ms: i64) -> String {
 }
 
 fn ago(ms: i64) -> String {
-    let now = crate::daemon::now_ms();
+    let now = crate::time::now_ms();
     super::ui::format_span(u64::try_from((now - ms).max(0) / 1000).unwrap_or(0)) + " ago"
 }
 

@@ -83,7 +83,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             for t in list {
                 let state = if t.revoked {
                     "revoked"
-                } else if t.expires_at_ms < crate::daemon::now_ms() {
+                } else if t.expires_at_ms < crate::time::now_ms() {
                     "expired"
                 } else {
                     "valid"

@@ -153,38 +153,7 @@ pub fn format_percent(p: f64) -> String {
     format!("{p:.1}%")
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn utc_parts(ms: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let secs = ms.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    (y, mo, d, s / 3600, s % 3600 / 60, s % 60)
-}
-
-/// `2025-11-21 23:50:01 UTC`.
-pub fn format_time(ms: i64) -> String {
-    let (y, mo, d, h, mi, s) = utc_parts(ms);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
-}
-
-/// `2025-11-21T23:50:01Z`: compact, for log lines and tables.
-pub fn format_stamp(ms: i64) -> String {
-    let (y, mo, d, h, mi, s) = utc_parts(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+pub use crate::time::{format_stamp, format_time};
 
 fn us_to_ms(us: u64) -> i64 {
     i64::try_from(us / 1000).unwrap_or(i64::MAX)

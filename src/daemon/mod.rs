@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::db::{Db, NewEvent, Retention};
 use crate::search::{self, Found};
 use crate::systemd::{Systemd, UnitChange, UnitState};
+use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName};
 
 pub use sources::run;
@@ -103,12 +104,6 @@ pub struct UnitView {
     pub health: Option<String>,
     pub cpu_percent: Option<f64>,
     pub memory_bytes: Option<u64>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Daemon {

@@ -2,16 +2,16 @@
 //! a revision and an audit record, daemon-reload, and systemd jobs awaited to their end.
 //! Nothing is written unless everything before the write passed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::{now_ms, Daemon, UnitView};
+use super::{Daemon, UnitView};
 use crate::api::{ApiError, Caller};
 use crate::db::NewAudit;
 use crate::policy::{self, Action, Role};
+use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName, VolumeSource};
 
 #[derive(Debug, Serialize)]
@@ -355,25 +355,12 @@ fn resolve_host_paths(u: &Unit) -> (Unit, Vec<PathBuf>) {
 
 /// Writes `text` to `path` so that readers see the old or the new file, never a mix: a temporary
 /// file in the same directory, fsync, rename, fsync of the directory.
+/// Writes a unit file atomically (mode 0644), creating its directory when missing.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir)?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("unit"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    result
+    crate::atomic_file::write(path, text.as_bytes(), 0o644)
 }
 
 /// Keys whose values are strings: `container.version=1.5` means the tag "1.5", not a number.

@@ -204,7 +204,7 @@ async fn docker_sources(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
 /// Docker's event stream for containerctl containers and image pulls. After a break it starts
 /// again from the last event seen, so events that happened meanwhile are still recorded.
 async fn docker_source(docker: bollard::Docker, tx: mpsc::Sender<Event>) {
-    let mut since: Option<i64> = Some(super::now_ms() / 1000 - 3600);
+    let mut since: Option<i64> = Some(crate::time::now_ms() / 1000 - 3600);
     loop {
         let filters = HashMap::from([("type", vec!["container", "image"])]);
         let mut builder = bollard::query_parameters::EventsOptionsBuilder::default().filters(&filters);

@@ -152,7 +152,9 @@ impl Db {
             .map_err(err)?;
         let verdict = match found {
             None => Err(Refusal::Unknown),
-            Some(t) if !constant_time_eq(t.secret_sha256.as_bytes(), secret_sha256.as_bytes()) => {
+            Some(t)
+                if !crate::digest::constant_time_eq(t.secret_sha256.as_bytes(), secret_sha256.as_bytes()) =>
+            {
                 Err(Refusal::Unknown)
             }
             Some(t) => match t.state(now_ms) {
@@ -295,10 +297,6 @@ impl Db {
         };
         q().map_err(self.err())
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
