@@ -27,9 +27,18 @@ impl fmt::Display for Role {
     }
 }
 
-/// What a request wants to do to a unit.
+/// Who is calling, as the transport established it (socket credentials, a token or a session).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// For history and audit, e.g. `uid 1000 (alice)`.
+    pub actor: String,
+}
+
+/// Every verb of the API, so that one function ([`may`]) decides all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Units: reading definitions, state, history, logs, events; devices.
     Read,
     Start,
     Restart,
@@ -38,6 +47,94 @@ pub enum Action {
     Disable,
     Edit,
     Remove,
+    /// The audit trail.
+    ReadAudit,
+    /// API tokens: list, create, revoke.
+    ManageTokens,
+    /// A one-time login link for the web page.
+    LoginLink,
+    /// Rotating the token signing key.
+    RotateKeys,
+    /// Cluster status, nodes and their history.
+    ReadCluster,
+    InitCluster,
+    JoinCluster,
+    LeaveCluster,
+    RemoveNode,
+    ListJoinTokens,
+    CreateJoinToken,
+    RevokeJoinToken,
+    /// Pushing an image to the cluster registry.
+    PushImage,
+}
+
+impl Action {
+    /// The verb as history, audit and messages name it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Stop => "stop",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Edit => "edit",
+            Action::Remove => "remove",
+            Action::ReadAudit => "read the audit trail",
+            Action::ManageTokens | Action::LoginLink | Action::RotateKeys => "manage tokens",
+            Action::ReadCluster => "reading the cluster",
+            Action::InitCluster => "cluster init",
+            Action::JoinCluster => "cluster join",
+            Action::LeaveCluster => "cluster leave",
+            Action::RemoveNode => "removing a node",
+            Action::ListJoinTokens => "listing join tokens",
+            Action::CreateJoinToken => "creating a join token",
+            Action::RevokeJoinToken => "revoking a join token",
+            Action::PushImage => "image push",
+        }
+    }
+
+    fn is_cluster(self) -> bool {
+        matches!(
+            self,
+            Action::ReadCluster
+                | Action::InitCluster
+                | Action::JoinCluster
+                | Action::LeaveCluster
+                | Action::RemoveNode
+                | Action::ListJoinTokens
+                | Action::CreateJoinToken
+                | Action::RevokeJoinToken
+                | Action::PushImage
+        )
+    }
+}
+
+/// The role `action` needs; `protected` is whether the unit it concerns is protected.
+pub fn needed(action: Action, protected: bool) -> Role {
+    match action {
+        Action::Read | Action::ReadCluster => Role::Viewer,
+        Action::Stop | Action::Disable | Action::Remove if protected => Role::Admin,
+        Action::Start
+        | Action::Restart
+        | Action::Stop
+        | Action::Enable
+        | Action::Disable
+        | Action::Edit
+        | Action::Remove
+        | Action::PushImage => Role::Operator,
+        Action::ReadAudit
+        | Action::ManageTokens
+        | Action::LoginLink
+        | Action::RotateKeys
+        | Action::InitCluster
+        | Action::JoinCluster
+        | Action::LeaveCluster
+        | Action::RemoveNode
+        | Action::ListJoinTokens
+        | Action::CreateJoinToken
+        | Action::RevokeJoinToken => Role::Admin,
+    }
 }
 
 /// A refusal: the rule that applies and a message that says what to do.
@@ -57,31 +154,30 @@ fn violation(rule: &'static str, message: String) -> Violation {
     Violation { rule, message }
 }
 
-/// May `role` do `action` to a unit that is `protected`?
+/// May `role` do `action`? The one authorization point of the API: every handler asks it.
+/// `unit` and `protected` describe the unit the action concerns (`*` and false for none).
 pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<(), Violation> {
-    let needed = match action {
-        Action::Read => Role::Viewer,
-        Action::Stop | Action::Disable | Action::Remove if protected => Role::Admin,
-        _ => Role::Operator,
-    };
+    let needed = needed(action, protected);
     if role >= needed {
         return Ok(());
     }
-    let what = match action {
-        Action::Read => "read",
-        Action::Start => "start",
-        Action::Restart => "restart",
-        Action::Stop => "stop",
-        Action::Enable => "enable",
-        Action::Disable => "disable",
-        Action::Edit => "edit",
-        Action::Remove => "remove",
-    };
-    if needed == Role::Admin {
-        Err(violation("protected units", format!("unit {unit} is protected: only an admin may {what} it")))
+    let what = action.verb();
+    let message = if action.is_cluster() {
+        format!("{what} needs the {needed} role; you are {role}")
+    } else if matches!(
+        action,
+        Action::ReadAudit | Action::ManageTokens | Action::LoginLink | Action::RotateKeys
+    ) {
+        format!("only an admin may {what}")
+    } else if needed == Role::Admin {
+        return Err(violation(
+            "protected units",
+            format!("unit {unit} is protected: only an admin may {what} it"),
+        ));
     } else {
-        Err(violation("roles", format!("a {role} may not {what} units: ask an operator or admin")))
-    }
+        format!("a {role} may not {what} units: ask an operator or admin")
+    };
+    Err(violation("roles", message))
 }
 
 /// Checks a definition a `role` wants to write, replacing `before` (None for a new unit).
@@ -193,6 +289,19 @@ mod tests {
 
     fn rules(r: Result<(), Vec<Violation>>) -> Vec<&'static str> {
         r.err().unwrap_or_default().into_iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn every_verb_has_one_decision() {
+        let e = may(Role::Operator, Action::ReadAudit, "*", false).expect_err("admin only");
+        assert_eq!((e.rule, e.message.as_str()), ("roles", "only an admin may read the audit trail"));
+        let e = may(Role::Operator, Action::InitCluster, "*", false).expect_err("admin only");
+        assert_eq!(e.message, "cluster init needs the admin role; you are operator");
+        assert!(may(Role::Operator, Action::PushImage, "*", false).is_ok());
+        assert!(may(Role::Viewer, Action::PushImage, "*", false).is_err());
+        assert!(may(Role::Viewer, Action::ReadCluster, "*", false).is_ok());
+        assert!(may(Role::Operator, Action::ManageTokens, "*", false).is_err());
+        assert!(may(Role::Admin, Action::RevokeJoinToken, "*", false).is_ok());
     }
 
     #[test]

@@ -20,22 +20,10 @@ use super::{ApiError, Caller};
 use crate::cluster::ops::{self, Progress, StepError};
 use crate::cluster::Role as ClusterRole;
 use crate::daemon::Daemon;
-use crate::policy::Role;
+use crate::policy::Action;
 use crate::time::now_ms;
 
 type D = State<Arc<Daemon>>;
-
-fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
-    if c.role >= role {
-        Ok(())
-    } else {
-        let v = crate::policy::Violation {
-            rule: "roles",
-            message: format!("{what} needs the {role} role; you are {}", c.role),
-        };
-        Err(ApiError::Forbidden { message: v.message.clone(), violations: vec![v] })
-    }
-}
 
 /// A failed step as the API's error (also the cluster API's).
 pub fn step_error(e: StepError) -> ApiError {
@@ -100,7 +88,7 @@ pub async fn init(
     Extension(c): Extension<Caller>,
     b: Result<Json<InitBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    need(&c, Role::Admin, "cluster init")?;
+    super::allow(&c, Action::InitCluster, "*")?;
     let b = body(b)?;
     Ok(stream(&d, &c, "cluster init", move |d, p| {
         Box::pin(async move { ops::init(&d, b.advertise_addr, &p).await })
@@ -120,7 +108,7 @@ pub async fn join(
     Extension(c): Extension<Caller>,
     b: Result<Json<JoinBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    need(&c, Role::Admin, "cluster join")?;
+    super::allow(&c, Action::JoinCluster, "*")?;
     let b = body(b)?;
     Ok(stream(&d, &c, "cluster join", move |d, p| {
         Box::pin(async move { ops::join(&d, &b.token, b.advertise_addr, &p).await })
@@ -128,7 +116,7 @@ pub async fn join(
 }
 
 pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Response, ApiError> {
-    need(&c, Role::Admin, "cluster leave")?;
+    super::allow(&c, Action::LeaveCluster, "*")?;
     Ok(stream(&d, &c, "cluster leave", move |d, p| {
         Box::pin(async move { ops::leave(&d, &p).await.map(|()| json!({})) })
     }))
@@ -147,7 +135,7 @@ pub async fn push(
     Extension(c): Extension<Caller>,
     b: Result<Json<PushBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    need(&c, Role::Operator, "image push")?;
+    super::allow(&c, Action::PushImage, "*")?;
     let b = body(b)?;
     Ok(stream(&d, &c, "image push", move |d, p| {
         Box::pin(
@@ -158,7 +146,7 @@ pub async fn push(
 
 /// `GET /cluster`: this host's membership, the registry and the shared volume.
 pub async fn status(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    need(&c, Role::Viewer, "reading the cluster")?;
+    super::allow(&c, Action::ReadCluster, "*")?;
     let Some(s) = d.cluster.state() else { return Ok(Json(json!({"member": false}))) };
     let images = ops::registry_images(&d).await;
     let swarm = match d.docker() {
@@ -226,7 +214,7 @@ async fn swarm_nodes(d: &Daemon) -> Vec<bollard::models::Node> {
 }
 
 pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    need(&c, Role::Viewer, "reading the cluster")?;
+    super::allow(&c, Action::ReadCluster, "*")?;
     manager(&d)?;
     let swarm = swarm_nodes(&d).await;
     let nodes = d.db().nodes()?;
@@ -238,7 +226,7 @@ pub async fn node(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&c, Role::Viewer, "reading the cluster")?;
+    super::allow(&c, Action::ReadCluster, "*")?;
     manager(&d)?;
     let n = d
         .db()
@@ -257,7 +245,7 @@ pub async fn remove_node(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    need(&c, Role::Admin, "removing a node")?;
+    super::allow(&c, Action::RemoveNode, "*")?;
     manager(&d)?;
     let result = ops::remove_node(&d, &id, "removed by an admin").await;
     d.audit(&c, "cluster remove", None, Some(id.clone()), None, if result.is_ok() { "ok" } else { "failed" });
@@ -266,7 +254,7 @@ pub async fn remove_node(
 }
 
 pub async fn tokens(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    need(&c, Role::Admin, "listing join tokens")?;
+    super::allow(&c, Action::ListJoinTokens, "*")?;
     manager(&d)?;
     let now = now_ms();
     let list: Vec<Value> = d
@@ -299,7 +287,7 @@ pub async fn token_create(
     Extension(c): Extension<Caller>,
     b: Result<Json<TokenBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    need(&c, Role::Admin, "creating a join token")?;
+    super::allow(&c, Action::CreateJoinToken, "*")?;
     manager(&d)?;
     let b = body(b)?;
     let r = b.role.as_deref().unwrap_or("worker");
@@ -325,7 +313,7 @@ pub async fn token_revoke(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    need(&c, Role::Admin, "revoking a join token")?;
+    super::allow(&c, Action::RevokeJoinToken, "*")?;
     manager(&d)?;
     if !d.db().revoke_join_token(&id)? {
         return Err(ApiError::NotFound(format!("no join token {id}")));

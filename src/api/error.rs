@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::daemon::OpError;
 use crate::diag::Diagnostic;
 use crate::policy::Violation;
 
@@ -107,14 +108,30 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<crate::systemd::SystemdError> for ApiError {
     fn from(e: crate::systemd::SystemdError) -> Self {
-        use crate::systemd::SystemdError as E;
+        OpError::from(e).into()
+    }
+}
+
+impl From<Violation> for ApiError {
+    /// A refusal of the role check: the message is the rule's.
+    fn from(v: Violation) -> Self {
+        ApiError::Forbidden { message: v.message.clone(), violations: vec![v] }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
         match e {
-            E::NoSuchUnit { unit } => ApiError::NotFound(format!("systemd knows no unit {unit}")),
-            E::Connect(_) | E::Disconnected { .. } | E::JobTimeout { .. } => {
-                ApiError::Unavailable(e.to_string())
+            OpError::InvalidInput(m) => ApiError::BadRequest(m),
+            OpError::NotFound(m) => ApiError::NotFound(m),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::Refused { message, violations } => ApiError::Forbidden { message, violations },
+            OpError::Invalid { message, diagnostics } => ApiError::Invalid { message, diagnostics },
+            OpError::JobFailed { message, result, status_text, log } => {
+                ApiError::JobFailed { message, result, status_text, log }
             }
-            E::Refused { .. } => ApiError::Conflict(e.to_string()),
-            E::AccessDenied { .. } | E::Bus { .. } => ApiError::Internal(e.to_string()),
+            OpError::Unavailable(m) => ApiError::Unavailable(m),
+            OpError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

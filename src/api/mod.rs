@@ -26,17 +26,17 @@ pub use error::ApiError;
 pub use http::http_app;
 
 use crate::daemon::Daemon;
-use crate::policy::Role;
+use crate::policy::{self, Action, Role};
 
 /// Largest request body accepted (a unit file is at most 256 KiB).
 pub const MAX_BODY_BYTES: usize = 300 * 1024;
 
-/// Who is calling, as established by the transport.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub role: Role,
-    /// For history and audit, e.g. `uid 1000 (alice)`.
-    pub actor: String,
+pub use crate::policy::Caller;
+
+/// The role check every handler makes before anything else: [`policy::may`] decides every
+/// verb, and a refusal names its rule.
+pub(crate) fn allow(c: &Caller, action: Action, unit: &str) -> Result<(), ApiError> {
+    policy::may(c.role, action, unit, false).map_err(ApiError::from)
 }
 
 /// Credentials of the process at the other end of the Unix socket.

@@ -18,18 +18,10 @@ use super::units::body;
 use super::{ApiError, Caller};
 use crate::auth::{self, SESSION_COOKIE};
 use crate::daemon::Daemon;
-use crate::policy::Role;
+use crate::policy::{Action, Role};
 use crate::time::now_ms;
 
 type D = State<Arc<Daemon>>;
-
-fn admin(c: &Caller) -> Result<(), ApiError> {
-    if c.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden { message: "only an admin may manage tokens".into(), violations: Vec::new() })
-    }
-}
 
 #[derive(Deserialize)]
 pub struct Login {
@@ -85,7 +77,7 @@ pub async fn token_create(
     Extension(c): Extension<Caller>,
     b: Result<Json<NewToken>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&c)?;
+    super::allow(&c, Action::ManageTokens, "*")?;
     let b = body(b)?;
     let name = b.name.trim();
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
@@ -110,7 +102,7 @@ pub async fn token_create(
 }
 
 pub async fn token_list(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    admin(&c)?;
+    super::allow(&c, Action::ManageTokens, "*")?;
     let list: Vec<Value> = d
         .auth
         .list()
@@ -129,7 +121,7 @@ pub async fn token_revoke(
     Extension(c): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&c)?;
+    super::allow(&c, Action::ManageTokens, "*")?;
     if !id.chars().all(|ch| ch.is_ascii_hexdigit()) || !d.auth.revoke(&id) {
         return Err(ApiError::NotFound(format!("no token {id}: see containerctl token list")));
     }
@@ -140,7 +132,7 @@ pub async fn token_revoke(
 
 /// A one-time admin login link for the web page (what `containerctl web login` prints).
 pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    admin(&c)?;
+    super::allow(&c, Action::LoginLink, "*")?;
     let (token, record) = d
         .auth
         .issue("login link", Role::Admin, auth::LOGIN_LINK_TTL_MS, true)
@@ -194,7 +186,7 @@ pub async fn stream(
 /// POST /keys/rotate: new tokens are signed with a new key; older tokens stay valid until they
 /// expire or are revoked (their key is kept for verification).
 pub async fn rotate_key(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    admin(&c)?;
+    super::allow(&c, Action::RotateKeys, "*")?;
     let kid = d.auth.rotate().map_err(|e| ApiError::Internal(e.to_string()))?;
     d.audit(&c, "key rotate", None, None, None, &format!("ok: key {kid}"));
     Ok(Json(json!({"key_id": kid})))

@@ -15,7 +15,7 @@ use tokio::io::AsyncBufReadExt;
 use super::{ApiError, Caller};
 use crate::daemon::ops::{self, Applied, JobDone};
 use crate::daemon::Daemon;
-use crate::policy::{self, Action, Role};
+use crate::policy::Action;
 
 type D = State<Arc<Daemon>>;
 type R<T> = Result<Json<T>, ApiError>;
@@ -37,8 +37,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 }
 
 fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
-    policy::may(caller.role, Action::Read, name, false)
-        .map_err(|v| ApiError::Forbidden { message: v.to_string(), violations: vec![v] })
+    super::allow(caller, Action::Read, name)
 }
 
 pub async fn list(State(d): D, Extension(c): Extension<Caller>) -> R<Vec<crate::daemon::UnitView>> {
@@ -321,12 +320,7 @@ pub async fn audit(
     q: Result<Query<Limit>, QueryRejection>,
 ) -> R<Value> {
     let q = query(q)?;
-    if c.role < Role::Admin {
-        return Err(ApiError::Forbidden {
-            message: "only an admin may read the audit trail".into(),
-            violations: vec![],
-        });
-    }
+    super::allow(&c, Action::ReadAudit, "*")?;
     let unit = q.unit.as_deref().map(ops::name).transpose()?;
     Ok(Json(json!(d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?)))
 }
@@ -346,36 +340,17 @@ pub async fn preview(
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     let b = body(b)?;
-    let file = d.config.unit_dir.join(format!("{name}.toml")).display().to_string();
-    let current = d.definition(&name);
-    let current_text = current.as_ref().map(|def| def.text.clone()).unwrap_or_default();
-    let (diagnostics, violations) = match crate::unit::parse(name.as_str(), &file, &b.text) {
-        Ok(after) => {
-            let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
-            let v =
-                policy::check_definition(c.role, &d.config.policy, before, &after).err().unwrap_or_default();
-            (Vec::new(), v)
-        }
-        Err(diags) => (diags, Vec::new()),
-    };
-    let diags: Vec<Value> = diagnostics
+    let p = d.preview(&c, &name, &b.text);
+    let diags: Vec<Value> = p
+        .diagnostics
         .iter()
         .map(|x| json!({"file": x.file, "line": x.line, "column": x.column, "message": x.message, "hint": x.hint}))
         .collect();
-    let diff = if current_text == b.text {
-        String::new()
-    } else {
-        similar::TextDiff::from_lines(&current_text, &b.text)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("{name} current"), &format!("{name} proposed"))
-            .to_string()
-    };
     Ok(Json(json!({
-        "valid": diagnostics.is_empty(),
+        "valid": p.diagnostics.is_empty(),
         "diagnostics": diags,
-        "violations": violations,
-        "diff": diff,
-        "changed": current_text != b.text,
+        "violations": p.violations,
+        "diff": p.diff,
+        "changed": p.changed,
     })))
 }

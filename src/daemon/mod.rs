@@ -6,6 +6,7 @@
 //! [`Event`] on one channel and is handled in [`Daemon::handle`]; requests are served by the API
 //! handlers, which change things only through [`ops`].
 
+mod error;
 pub mod ops;
 mod sources;
 
@@ -23,6 +24,7 @@ use crate::systemd::{Systemd, UnitChange, UnitState};
 use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName};
 
+pub use error::OpError;
 pub use sources::run;
 
 /// Everything that can make the daemon do work outside a request.

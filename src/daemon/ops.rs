@@ -7,9 +7,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use super::OpError;
 use super::{Daemon, UnitView};
-use crate::api::{ApiError, Caller};
 use crate::db::NewAudit;
+use crate::policy::Caller;
 use crate::policy::{self, Action, Role};
 use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName, VolumeSource};
@@ -23,6 +24,15 @@ pub struct Applied {
     pub path: String,
 }
 
+/// The answer of a preview: what a write of the text would say and change.
+#[derive(Debug)]
+pub struct Preview {
+    pub changed: bool,
+    pub diagnostics: Vec<crate::diag::Diagnostic>,
+    pub violations: Vec<policy::Violation>,
+    pub diff: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct JobDone {
     pub name: String,
@@ -31,8 +41,8 @@ pub struct JobDone {
     pub state: Option<UnitView>,
 }
 
-pub fn name(raw: &str) -> Result<UnitName, ApiError> {
-    UnitName::new(raw).map_err(ApiError::BadRequest)
+pub fn name(raw: &str) -> Result<UnitName, OpError> {
+    UnitName::new(raw).map_err(OpError::InvalidInput)
 }
 
 impl Daemon {
@@ -83,41 +93,25 @@ impl Daemon {
         text: String,
         action: &str,
         restart: bool,
-    ) -> Result<Applied, ApiError> {
+    ) -> Result<Applied, OpError> {
         let _guard = self.write_lock.lock().await;
         let target = self.config.unit_dir.join(format!("{name}.toml"));
         let file = target.display().to_string();
-        let after = unit::parse(name.as_str(), &file, &text).map_err(|diagnostics| ApiError::Invalid {
+        let after = unit::parse(name.as_str(), &file, &text).map_err(|diagnostics| OpError::Invalid {
             message: format!("{file} is not valid: nothing was changed"),
             diagnostics,
         })?;
         let current = self.definition(name);
         let before = current.as_ref().and_then(|d| d.unit.as_ref().ok());
         policy::may(caller.role, Action::Edit, name.as_str(), false).map_err(forbidden_one)?;
-        if caller.role < Role::Admin {
-            let (resolved, unresolved) = resolve_host_paths(&after);
-            let checked = policy::check_definition(caller.role, &self.config.policy, before, &resolved);
-            let mut violations = checked.err().unwrap_or_default();
-            // A path that does not resolve could become a symlink anywhere before Docker mounts
-            // it; operators get only paths that exist (an admin creates them).
-            for p in unresolved {
-                violations.push(policy::Violation {
-                    rule: "host paths allow-list",
-                    message: format!(
-                        "{name}: host path {} does not exist or cannot be resolved: ask an admin to create it",
-                        p.display()
-                    ),
-                });
-            }
-            let checked = if violations.is_empty() { Ok(()) } else { Err(violations) };
-            checked.map_err(|v| {
-                let result = v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
-                ApiError::Forbidden {
-                    message: format!("the policy refuses this definition of {name}: nothing was changed"),
-                    violations: v,
-                }
-            })?;
+        let violations = self.check_definition(caller, name, before, &after);
+        if !violations.is_empty() {
+            let result = violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
+            return Err(OpError::Refused {
+                message: format!("the policy refuses this definition of {name}: nothing was changed"),
+                violations,
+            });
         }
         let unchanged = current.as_ref().is_some_and(|d| d.path == target && d.text == text);
         if unchanged {
@@ -131,7 +125,7 @@ impl Daemon {
         }
         self.import_if_new(name, current.as_ref().map(|d| d.text.as_str()));
         write_atomically(&target, &text)
-            .map_err(|e| ApiError::Internal(format!("cannot write {file}: {e}")))?;
+            .map_err(|e| OpError::Internal(format!("cannot write {file}: {e}")))?;
         let revision = self.db().record_revision(name.as_str(), &caller.actor, action, &text, now_ms())?;
         self.audit(caller, action, Some(name.as_str()), current.map(|d| d.text), Some(text), "ok");
         // Taken before the reload: during a daemon-reload systemd briefly drops every unit.
@@ -145,6 +139,59 @@ impl Daemon {
             restarted = true;
         }
         Ok(Applied { name: name.to_string(), changed: true, revision, restarted, path: file })
+    }
+
+    /// What the policy says of `after` replacing `before`, for `caller`: the same check for a
+    /// preview as for a write, host paths resolved as Docker will see them.
+    pub fn check_definition(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        before: Option<&Unit>,
+        after: &Unit,
+    ) -> Vec<policy::Violation> {
+        if caller.role >= Role::Admin {
+            return Vec::new();
+        }
+        let (resolved, unresolved) = resolve_host_paths(after);
+        let checked = policy::check_definition(caller.role, &self.config.policy, before, &resolved);
+        let mut violations = checked.err().unwrap_or_default();
+        // A path that does not resolve could become a symlink anywhere before Docker mounts
+        // it; operators get only paths that exist (an admin creates them).
+        for p in unresolved {
+            violations.push(policy::Violation {
+                rule: "host paths allow-list",
+                message: format!(
+                    "{name}: host path {} does not exist or cannot be resolved: ask an admin to create it",
+                    p.display()
+                ),
+            });
+        }
+        violations
+    }
+
+    /// What `apply_text` would say of `text` and what it would change, writing nothing.
+    pub fn preview(&self, caller: &Caller, name: &UnitName, text: &str) -> Preview {
+        let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
+        let current = self.definition(name);
+        let current_text = current.as_ref().map(|def| def.text.clone()).unwrap_or_default();
+        let (diagnostics, violations) = match unit::parse(name.as_str(), &file, text) {
+            Ok(after) => {
+                let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
+                (Vec::new(), self.check_definition(caller, name, before, &after))
+            }
+            Err(diags) => (diags, Vec::new()),
+        };
+        let diff = if current_text == text {
+            String::new()
+        } else {
+            similar::TextDiff::from_lines(&current_text, text)
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("{name} current"), &format!("{name} proposed"))
+                .to_string()
+        };
+        Preview { changed: current_text != text, diagnostics, violations, diff }
     }
 
     /// Records the text a unit had before containerctl first changed it, so diffs have a base.
@@ -166,9 +213,9 @@ impl Daemon {
         assignments: &[String],
         action: &str,
         restart: bool,
-    ) -> Result<Applied, ApiError> {
+    ) -> Result<Applied, OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
-        let text = apply_assignments(&current.text, assignments).map_err(ApiError::BadRequest)?;
+        let text = apply_assignments(&current.text, assignments).map_err(OpError::InvalidInput)?;
         self.apply_text(caller, name, text, action, restart).await
     }
 
@@ -179,9 +226,9 @@ impl Daemon {
         image: &str,
         version: &str,
         args: &[String],
-    ) -> Result<Applied, ApiError> {
+    ) -> Result<Applied, OpError> {
         if self.definition(name).is_some() {
-            return Err(ApiError::Conflict(format!(
+            return Err(OpError::Conflict(format!(
                 "unit {name} already exists: edit it with containerctl edit {name}"
             )));
         }
@@ -200,7 +247,7 @@ impl Daemon {
         self.apply_text(caller, name, doc.to_string(), "new", false).await
     }
 
-    pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), ApiError> {
+    pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
         policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
             self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
@@ -208,7 +255,7 @@ impl Daemon {
         })?;
         let _guard = self.write_lock.lock().await;
         if !current.path.starts_with(&self.config.unit_dir) {
-            return Err(ApiError::Conflict(format!(
+            return Err(OpError::Conflict(format!(
                 "{} is a vendor or runtime unit and cannot be removed: mask it with ln -s /dev/null {}/{name}.toml",
                 current.path.display(),
                 self.config.unit_dir.display()
@@ -218,7 +265,7 @@ impl Daemon {
         self.remove_container(name).await;
         self.import_if_new(name, Some(&current.text));
         std::fs::remove_file(&current.path)
-            .map_err(|e| ApiError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
+            .map_err(|e| OpError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
         self.db().record_revision(name.as_str(), &caller.actor, "rm", "", now_ms())?;
         self.audit(caller, "rm", Some(name.as_str()), Some(current.text), None, "ok");
         self.systemd.reload().await?;
@@ -244,7 +291,7 @@ impl Daemon {
     }
 
     /// start, stop or restart, awaited to the job's end.
-    pub async fn job(&self, caller: &Caller, name: &UnitName, action: Action) -> Result<JobDone, ApiError> {
+    pub async fn job(&self, caller: &Caller, name: &UnitName, action: Action) -> Result<JobDone, OpError> {
         let verb = match action {
             Action::Start => "start",
             Action::Stop => "stop",
@@ -277,7 +324,7 @@ impl Daemon {
         let status_text = state.as_ref().map(|s| s.status_text.clone()).unwrap_or_default();
         let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
         self.audit(caller, verb, Some(name.as_str()), None, None, &format!("job {}", outcome.result));
-        Err(ApiError::JobFailed {
+        Err(OpError::JobFailed {
             message: format!(
                 "{verb} of {unit} ended with result {}{}",
                 outcome.result,
@@ -289,7 +336,7 @@ impl Daemon {
         })
     }
 
-    pub async fn enable(&self, caller: &Caller, name: &UnitName, enabled: bool) -> Result<Applied, ApiError> {
+    pub async fn enable(&self, caller: &Caller, name: &UnitName, enabled: bool) -> Result<Applied, OpError> {
         let action = if enabled { Action::Enable } else { Action::Disable };
         let verb = if enabled { "enable" } else { "disable" };
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
@@ -305,13 +352,13 @@ impl Daemon {
         name: &UnitName,
         rev: u32,
         restart: bool,
-    ) -> Result<Applied, ApiError> {
+    ) -> Result<Applied, OpError> {
         let r = self.db().revision(name.as_str(), rev)?;
         let r = r.ok_or_else(|| {
-            ApiError::NotFound(format!("unit {name} has no revision {rev}: see containerctl history {name}"))
+            OpError::NotFound(format!("unit {name} has no revision {rev}: see containerctl history {name}"))
         })?;
         if r.text.is_empty() {
-            return Err(ApiError::BadRequest(format!(
+            return Err(OpError::InvalidInput(format!(
                 "revision {rev} of {name} is its removal: pick an earlier one"
             )));
         }
@@ -319,14 +366,14 @@ impl Daemon {
     }
 }
 
-fn not_found(name: &UnitName) -> ApiError {
-    ApiError::NotFound(format!(
+fn not_found(name: &UnitName) -> OpError {
+    OpError::NotFound(format!(
         "no unit {name}: create it with containerctl new {name} or list units with containerctl list"
     ))
 }
 
-fn forbidden_one(v: policy::Violation) -> ApiError {
-    ApiError::Forbidden { message: "refused by the policy: nothing was changed".into(), violations: vec![v] }
+fn forbidden_one(v: policy::Violation) -> OpError {
+    OpError::refused(v)
 }
 
 /// Follows symlinks of host paths, so an allow-listed directory holding a symlink to /etc does

@@ -229,3 +229,22 @@ t_repeated_restarts_are_not_refused_by_the_start_limit() {
     expect_eq "ActiveState after seven quick restarts" "$(prop often ActiveState)" active
     cli rm often --yes
 }
+
+t_preview_checks_what_the_write_checks() {
+    # A directory below the allowed root that is a symlink to /etc: the write refuses it after
+    # resolving the link, and the preview must say the same instead of approving it.
+    tb_host "$HOST" sh -ec 'mkdir -p /srv/containers && ln -sfn /etc /srv/containers/sneaky' </dev/null
+    local unit body out rc
+    unit="[container]\\nimage = 'ctl-test/busybox'\\nversion = '1'\\nvolumes = ['/srv/containers/sneaky:/data']\\n"
+    body="{\"text\": \"$unit\"}"
+    out=$(tb_host "$HOST" runuser -u alice -- curl -s --unix-socket /run/containerctl/containerctl.sock \
+        -X POST -H 'content-type: application/json' -d "$body" http://localhost/api/v1/units/sneak/preview </dev/null)
+    expect_contains "the preview names the allow-list rule" "$out" '"rule":"host paths allow-list"'
+    expect_contains "the preview names the resolved path" "$out" '/etc'
+    rc=$(status_of as alice new sneak --image ctl-test/busybox --version 1)
+    expect_eq "operator creates the plain unit" "$rc" 0
+    rc=$(status_of as alice set sneak 'container.volumes=["/srv/containers/sneaky:/data"]')
+    expect_eq "the write refuses what the preview refused" "$rc" 4
+    cli rm sneak
+    tb_host "$HOST" rm /srv/containers/sneaky </dev/null
+}
