@@ -1,9 +1,24 @@
 //! containerctld: the containerctl daemon. See containerctld(8) and ARCHITECTURE.md.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use containerctl::daemon::{self, Daemon, Event, StartError};
+use containerctl::{api, cluster, notify};
+use tokio::sync::mpsc;
 use tracing_subscriber::prelude::*;
+
+/// Why the daemon stopped before or while serving.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("cannot listen on {path}: {source}")]
+    Bind { path: String, source: std::io::Error },
+}
 
 fn init_logging() {
     // The journal when systemd runs us, stderr otherwise; a journal that cannot be reached is
@@ -50,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(containerctl::daemon::run(&config)) {
+    match runtime.block_on(run(&config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -58,4 +73,109 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The wiring: the daemon's state, its event sources and loop, the cluster's background work,
+/// the listeners (socket and HTTP), readiness and the watchdog, until SIGTERM or SIGINT.
+async fn run(config_path: &Path) -> Result<(), RunError> {
+    let daemon = daemon::open(config_path).await?;
+
+    let (tx, rx) = mpsc::channel::<Event>(1024);
+    tokio::spawn(daemon::sources::systemd_source(daemon.clone(), tx.clone()));
+    tokio::spawn(daemon::sources::docker_sources(daemon.clone(), tx.clone()));
+    tokio::spawn(daemon::sources::timer_source(tx));
+    tokio::spawn(daemon::sources::event_loop(daemon.clone(), rx));
+    cluster::ops::start_background(&daemon);
+
+    let listener = bind(&daemon.config.socket, daemon.group_gid())?;
+    let http = match daemon.config.http_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Bind { path: addr.to_string(), source })?,
+        ),
+        None => None,
+    };
+    if let Some(interval) = notify::watchdog_interval() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval / 2);
+            loop {
+                tick.tick().await;
+                notify::watchdog();
+            }
+        });
+    }
+    let where_ = match daemon.config.http_listen {
+        Some(addr) => format!("{} and http://{addr}/", daemon.config.socket.display()),
+        None => daemon.config.socket.display().to_string(),
+    };
+    notify::ready(&format!("serving {where_}"));
+    tracing::info!("serving the API on {where_}");
+
+    if let Some(http) = http {
+        let app = api::http_app(daemon.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(http, app).await {
+                tracing::error!("the HTTP listener failed: {e}");
+            }
+        });
+    }
+    serve_socket(&daemon, listener).await
+}
+
+async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) -> Result<(), RunError> {
+    let app = api::socket_app(daemon.clone()).into_make_service_with_connect_info::<api::Peer>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    notify::stopping("shutting down");
+    if let Err(e) = std::fs::remove_file(&daemon.config.socket) {
+        tracing::warn!("cannot remove {}: {e}", daemon.config.socket.display());
+    }
+    served.map_err(|e| RunError::Bind { path: daemon.config.socket.display().to_string(), source: e })
+}
+
+/// Binds the socket and sets its owner and mode before anyone can be told it is ready.
+fn bind(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListener, RunError> {
+    let fail = |source| RunError::Bind { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    let mode = match gid {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(fail)?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    Ok(listener)
+}
+
+/// Resolves on SIGTERM or SIGINT. SIGHUP is logged and ignored (configuration is read at start).
+/// After the signal, open connections (a `logs -f`) get a few seconds before the process exits.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => tracing::info!("SIGHUP ignored: restart containerctld to apply a changed configuration"),
+        }
+    }
+    tracing::info!("shutting down");
+    notify::stopping("shutting down");
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tracing::info!("closing the connections still open");
+        std::process::exit(0);
+    });
 }

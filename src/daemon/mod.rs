@@ -8,7 +8,7 @@
 
 mod error;
 pub mod ops;
-mod sources;
+pub mod sources;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName};
 
 pub use error::OpError;
-pub use sources::run;
+pub use sources::{open, StartError};
 
 /// Everything that can make the daemon do work outside a request.
 #[derive(Debug)]

@@ -2,7 +2,6 @@
 //! loop and shutdown of containerctld.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +28,6 @@ pub enum StartError {
     Db(#[from] crate::db::DbError),
     #[error("{0}")]
     Systemd(Box<crate::systemd::SystemdError>),
-    #[error("cannot listen on {path}: {source}")]
-    Bind { path: String, source: std::io::Error },
 }
 
 impl From<crate::systemd::SystemdError> for StartError {
@@ -39,8 +36,9 @@ impl From<crate::systemd::SystemdError> for StartError {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config_path: &Path) -> Result<(), StartError> {
+/// Opens what the daemon needs (configuration, store, systemd, Docker, signing keys) and reads
+/// the units' states. Nothing is served and no task is started: the binary does the wiring.
+pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     let config: Config = crate::config::load(config_path).map_err(|d| StartError::Config(d.to_string()))?;
     let db = Db::open(&config.state_dir.join("containerctl.db"))?;
     let systemd = Systemd::connect().await?;
@@ -62,111 +60,19 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
             daemon.config.group
         );
     }
-
-    let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    tokio::spawn(systemd_source(daemon.clone(), tx.clone()));
-    tokio::spawn(docker_sources(daemon.clone(), tx.clone()));
-    tokio::spawn(timer_source(tx.clone()));
-    let looped = daemon.clone();
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            looped.handle(event).await;
-        }
-    });
-
-    crate::cluster::ops::start_background(&daemon);
-
-    let listener = bind(&daemon.config.socket, daemon.group_gid())?;
-    let http = match daemon.config.http_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { path: addr.to_string(), source })?,
-        ),
-        None => None,
-    };
-    if let Some(interval) = notify::watchdog_interval() {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval / 2);
-            loop {
-                tick.tick().await;
-                notify::watchdog();
-            }
-        });
-    }
-    let where_ = match daemon.config.http_listen {
-        Some(addr) => format!("{} and http://{addr}/", daemon.config.socket.display()),
-        None => daemon.config.socket.display().to_string(),
-    };
-    notify::ready(&format!("serving {where_}"));
-    tracing::info!("serving the API on {where_}");
-
-    if let Some(http) = http {
-        let app = crate::api::http_app(daemon.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, app).await {
-                tracing::error!("the HTTP listener failed: {e}");
-            }
-        });
-    }
-    let app =
-        crate::api::socket_app(daemon.clone()).into_make_service_with_connect_info::<crate::api::Peer>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
-    notify::stopping("shutting down");
-    let _ = std::fs::remove_file(&daemon.config.socket);
-    served.map_err(|e| StartError::Bind { path: daemon.config.socket.display().to_string(), source: e })
+    Ok(daemon)
 }
 
-/// Binds the socket and sets its owner and mode before anyone can be told it is ready.
-fn bind(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListener, StartError> {
-    let fail = |source| StartError::Bind { path: path.display().to_string(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+/// Handles the events of every source, one at a time, until the senders are gone.
+pub async fn event_loop(daemon: Arc<Daemon>, mut rx: mpsc::Receiver<Event>) {
+    while let Some(event) = rx.recv().await {
+        daemon.handle(event).await;
     }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
-        _ => {}
-    }
-    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
-    let mode = match gid {
-        Some(gid) => {
-            std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(fail)?;
-            0o660
-        }
-        None => 0o600,
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-    Ok(listener)
-}
-
-/// Resolves on SIGTERM or SIGINT. SIGHUP is logged and ignored (configuration is read at start).
-/// After the signal, open connections (a `logs -f`) get a few seconds before the process exits.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => tracing::info!("SIGHUP ignored: restart containerctld to apply a changed configuration"),
-        }
-    }
-    tracing::info!("shutting down");
-    notify::stopping("shutting down");
-    tokio::spawn(async {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        tracing::info!("closing the connections still open");
-        std::process::exit(0);
-    });
 }
 
 /// systemd's signals. A lost system bus ends the daemon (exit status 1) so that systemd restarts
 /// it with a fresh connection and subscription; container units are not affected.
-async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
+pub async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
     match daemon.systemd.watch().await {
         Ok(mut changes) => {
             let _ = tx.send(Event::SystemdResync).await;
@@ -186,7 +92,7 @@ async fn systemd_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
 }
 
 /// Waits for dockerd if it was not there at start, then runs the Docker event and sample sources.
-async fn docker_sources(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
+pub async fn docker_sources(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
     let docker = loop {
         if let Some(d) = daemon.docker() {
             break d;
@@ -280,7 +186,7 @@ async fn sample_source(daemon: Arc<Daemon>, docker: bollard::Docker, tx: mpsc::S
     }
 }
 
-async fn timer_source(tx: mpsc::Sender<Event>) {
+pub async fn timer_source(tx: mpsc::Sender<Event>) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
