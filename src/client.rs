@@ -5,8 +5,8 @@
 //! runtime owned by [`Client`]; callers see blocking calls. Errors keep the daemon's own message and
 //! the details (violations, diagnostics, job result and log lines) so the CLI can show all of them.
 //!
-//! The wire types here only deserialize, and accept missing fields, so that a daemon that adds a
-//! field or omits an optional one does not break the CLI.
+//! The wire types are `crate::wire`'s, shared with the daemon; they accept missing fields, so that
+//! a daemon that adds a field or omits an optional one does not break the CLI.
 
 use std::fmt;
 use std::io;
@@ -20,7 +20,12 @@ use hyper_util::rt::TokioExecutor;
 use hyperlocal::UnixConnector;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+pub use crate::wire::{
+    Applied, CreatedToken, Device, Diff, Event, JobDone, LogEntry, LogLine, Removed, Revision, RotatedKey,
+    TokenInfo, Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
+};
+use crate::wire::{NewToken, NewUnit, PutFile, RevertUnit, RevokedToken, SetUnit};
 
 /// Where the daemon listens when `CONTAINERCTL_SOCKET` is not set.
 pub const DEFAULT_SOCKET: &str = "/run/containerctl/containerctl.sock";
@@ -164,173 +169,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// A policy rule that refused a definition.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Violation {
-    #[serde(default)]
-    pub rule: String,
-    #[serde(default)]
-    pub message: String,
-}
-
-/// A unit-file diagnostic as the API sends it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct WireDiagnostic {
-    #[serde(default)]
-    pub file: Option<String>,
-    #[serde(default)]
-    pub line: Option<usize>,
-    #[serde(default)]
-    pub column: Option<usize>,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub hint: Option<String>,
-}
-
-/// A journal line: `job_failed` may send plain strings or `LogLine` objects; both are accepted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum LogEntry {
-    Line(LogLine),
-    Text(String),
-}
-
-/// `Unit` (GET /units).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Unit {
-    pub name: String,
-    pub description: Option<String>,
-    pub image: Option<String>,
-    pub version: Option<String>,
-    pub source: Option<String>,
-    #[serde(default = "yes")]
-    pub valid: bool,
-    pub error: Option<String>,
-    pub enabled: bool,
-    pub protected: bool,
-    pub active_state: String,
-    pub sub_state: String,
-    pub result: Option<String>,
-    pub status_text: Option<String>,
-    pub n_restarts: Option<u64>,
-    /// systemd's ExecMainCode: 1 exited, 2 killed, 3 dumped core.
-    pub exit_code: Option<i64>,
-    /// systemd's ExecMainStatus: the exit status, or the signal number when killed.
-    pub exit_status: Option<i64>,
-    pub main_pid: Option<u64>,
-    /// When the unit entered its current state, µs since the epoch.
-    pub since_us: Option<u64>,
-    pub health: Option<String>,
-    pub cpu_percent: Option<f64>,
-    pub memory_bytes: Option<u64>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `UnitDetail` (GET /units/NAME).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct UnitDetail {
-    #[serde(flatten)]
-    pub unit: Unit,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub events: Vec<Event>,
-    #[serde(default)]
-    pub log: Vec<LogEntry>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Event {
-    pub at_ms: i64,
-    pub kind: String,
-    pub detail: Option<Value>,
-}
-
-/// One journal entry (`GET /units/NAME/logs` streams one per line).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct LogLine {
-    pub at_us: u64,
-    /// syslog priority: 0 emerg … 3 err, 4 warning, 6 info, 7 debug.
-    pub priority: Option<u8>,
-    pub identifier: Option<String>,
-    pub message: String,
-}
-
-/// `GET /units/NAME/file`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UnitFile {
-    pub path: String,
-    pub text: String,
-    pub revision: Option<u64>,
-}
-
-/// `Applied`: the answer of every change to a unit file.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Applied {
-    pub name: String,
-    pub changed: bool,
-    pub revision: Option<u64>,
-    pub restarted: bool,
-    pub path: Option<String>,
-}
-
-/// `JobDone`: a start, stop or restart that ended with result `done`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct JobDone {
-    pub name: String,
-    pub job: Option<Value>,
-    pub result: String,
-    pub state: Option<Unit>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Removed {
-    pub name: String,
-    pub removed: bool,
-}
-
-/// `Revision` (GET /units/NAME/history).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Revision {
-    pub rev: u64,
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub size: Option<u64>,
-}
-
-/// `GET /units/NAME/diff`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Diff {
-    pub from: Value,
-    pub to: Value,
-    pub diff: String,
-}
-
-/// `Device` (GET /devices).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Device {
-    pub path: String,
-    pub target: Option<String>,
-    #[serde(default = "yes")]
-    pub present: bool,
-    pub units: Vec<String>,
-}
-
 /// A job verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -353,32 +191,6 @@ impl fmt::Display for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-#[derive(Serialize)]
-struct PutFile<'a> {
-    text: &'a str,
-    restart: bool,
-}
-
-#[derive(Serialize)]
-struct SetBody<'a> {
-    assignments: &'a [String],
-    restart: bool,
-}
-
-#[derive(Serialize)]
-struct NewBody<'a> {
-    name: &'a str,
-    image: &'a str,
-    version: &'a str,
-    args: &'a [String],
-}
-
-#[derive(Serialize)]
-struct RevertBody {
-    rev: u64,
-    restart: bool,
 }
 
 /// Decodes an answer fetched with [`Client::get_raw`] into a wire type.
@@ -567,11 +379,15 @@ impl Client {
     }
 
     pub fn put_file(&self, name: &str, text: &str, restart: bool) -> Result<Applied, ClientError> {
-        self.send(Method::PUT, &route::file(name), Some(&PutFile { text, restart }))
+        self.send(Method::PUT, &route::file(name), Some(&PutFile { text: text.to_owned(), restart }))
     }
 
     pub fn set(&self, name: &str, assignments: &[String], restart: bool) -> Result<Applied, ClientError> {
-        self.send(Method::POST, &route::set(name), Some(&SetBody { assignments, restart }))
+        self.send(
+            Method::POST,
+            &route::set(name),
+            Some(&SetUnit { assignments: assignments.to_vec(), restart }),
+        )
     }
 
     pub fn create(
@@ -581,7 +397,16 @@ impl Client {
         version: &str,
         args: &[String],
     ) -> Result<Applied, ClientError> {
-        self.send(Method::POST, &route::units(), Some(&NewBody { name, image, version, args }))
+        self.send(
+            Method::POST,
+            &route::units(),
+            Some(&NewUnit {
+                name: name.to_owned(),
+                image: image.to_owned(),
+                version: version.to_owned(),
+                args: args.to_vec(),
+            }),
+        )
     }
 
     pub fn remove(&self, name: &str) -> Result<Removed, ClientError> {
@@ -598,8 +423,31 @@ impl Client {
         self.send(Method::POST, &route::action(name, verb), None::<&()>)
     }
 
-    pub fn revert(&self, name: &str, rev: u64, restart: bool) -> Result<Applied, ClientError> {
-        self.send(Method::POST, &route::revert(name), Some(&RevertBody { rev, restart }))
+    pub fn revert(&self, name: &str, rev: u32, restart: bool) -> Result<Applied, ClientError> {
+        self.send(Method::POST, &route::revert(name), Some(&RevertUnit { rev, restart }))
+    }
+
+    pub fn token_create(
+        &self,
+        name: &str,
+        role: crate::policy::Role,
+        ttl: &str,
+    ) -> Result<CreatedToken, ClientError> {
+        let body = NewToken { name: name.to_owned(), role, ttl: Some(ttl.to_owned()) };
+        self.send(Method::POST, "/tokens", Some(&body))
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, ClientError> {
+        self.get("/tokens")
+    }
+
+    pub fn token_revoke(&self, id: &str) -> Result<(), ClientError> {
+        let _: RevokedToken = self.send(Method::DELETE, &format!("/tokens/{id}"), None::<&()>)?;
+        Ok(())
+    }
+
+    pub fn rotate_key(&self) -> Result<RotatedKey, ClientError> {
+        self.send(Method::POST, "/keys/rotate", None::<&()>)
     }
 
     /// `GET route` as a stream of lines (NDJSON): `on_line` gets each non-empty line as sent, until

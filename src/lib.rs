@@ -26,3 +26,4 @@ pub mod search;
 pub mod systemd;
 pub mod time;
 pub mod unit;
+pub mod wire;

@@ -20,6 +20,7 @@ use crate::auth::{self, SESSION_COOKIE};
 use crate::daemon::Daemon;
 use crate::policy::{Action, Role};
 use crate::time::now_ms;
+use crate::wire;
 
 type D = State<Arc<Daemon>>;
 
@@ -65,17 +66,10 @@ pub async fn whoami(Extension(c): Extension<Caller>) -> Json<Value> {
     Json(json!({"role": c.role, "actor": c.actor}))
 }
 
-#[derive(Deserialize)]
-pub struct NewToken {
-    name: String,
-    role: Role,
-    ttl: Option<String>,
-}
-
 pub async fn token_create(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<NewToken>, JsonRejection>,
+    b: Result<Json<wire::NewToken>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ManageTokens, "*")?;
     let b = body(b)?;
@@ -95,9 +89,12 @@ pub async fn token_create(
         None,
         &format!("ok: {} ({}, role {})", record.name, record.id, record.role),
     );
-    Ok(Json(json!({
-        "id": record.id, "name": record.name, "role": record.role,
-        "expires_at_ms": record.expires_at_ms, "token": token
+    Ok(Json(json!(wire::CreatedToken {
+        id: record.id,
+        name: record.name,
+        role: record.role,
+        expires_at_ms: record.expires_at_ms,
+        token,
     })))
 }
 
@@ -109,8 +106,14 @@ pub async fn token_list(State(d): D, Extension(c): Extension<Caller>) -> Result<
         .into_iter()
         .filter(|t| !t.once)
         .map(|t| {
-            json!({"id": t.id, "name": t.name, "role": t.role, "created_at_ms": t.created_at_ms,
-                   "expires_at_ms": t.expires_at_ms, "revoked": t.revoked})
+            json!(wire::TokenInfo {
+                id: t.id,
+                name: t.name,
+                role: t.role,
+                created_at_ms: t.created_at_ms,
+                expires_at_ms: t.expires_at_ms,
+                revoked: t.revoked,
+            })
         })
         .collect();
     Ok(Json(json!(list)))
@@ -127,7 +130,7 @@ pub async fn token_revoke(
     }
     d.db().revoke_token(&id)?;
     d.audit(&c, "token revoke", None, None, None, &format!("ok: {id}"));
-    Ok(Json(json!({"id": id, "revoked": true})))
+    Ok(Json(json!(wire::RevokedToken { id, revoked: true })))
 }
 
 /// A one-time admin login link for the web page (what `containerctl web login` prints).
@@ -189,5 +192,5 @@ pub async fn rotate_key(State(d): D, Extension(c): Extension<Caller>) -> Result<
     super::allow(&c, Action::RotateKeys, "*")?;
     let kid = d.auth.rotate().map_err(|e| ApiError::Internal(e.to_string()))?;
     d.audit(&c, "key rotate", None, None, None, &format!("ok: key {kid}"));
-    Ok(Json(json!({"key_id": kid})))
+    Ok(Json(json!(wire::RotatedKey { key_id: kid })))
 }

@@ -16,6 +16,7 @@ use super::{ApiError, Caller};
 use crate::daemon::ops::{self, Applied, JobDone};
 use crate::daemon::Daemon;
 use crate::policy::Action;
+use crate::wire;
 
 type D = State<Arc<Daemon>>;
 type R<T> = Result<Json<T>, ApiError>;
@@ -66,39 +67,25 @@ pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path
     read(&c, name.as_str())?;
     let def = d.definition(&name).ok_or_else(|| ApiError::NotFound(format!("no unit file for {name}")))?;
     let revision = d.db().latest_revision(name.as_str())?.map(|r| r.rev);
-    Ok(Json(json!({"path": def.path.display().to_string(), "text": def.text, "revision": revision})))
-}
-
-#[derive(Deserialize)]
-pub struct PutFile {
-    text: String,
-    #[serde(default)]
-    restart: bool,
+    Ok(Json(json!(wire::UnitFile { path: def.path.display().to_string(), text: def.text, revision })))
 }
 
 pub async fn put_file(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    b: Result<Json<PutFile>, JsonRejection>,
+    b: Result<Json<wire::PutFile>, JsonRejection>,
 ) -> R<Applied> {
     let name = ops::name(&name)?;
     let b = body(b)?;
     Ok(Json(d.apply_text(&c, &name, b.text, "edit", b.restart).await?))
 }
 
-#[derive(Deserialize)]
-pub struct Set {
-    assignments: Vec<String>,
-    #[serde(default)]
-    restart: bool,
-}
-
 pub async fn set(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    b: Result<Json<Set>, JsonRejection>,
+    b: Result<Json<wire::SetUnit>, JsonRejection>,
 ) -> R<Applied> {
     let name = ops::name(&name)?;
     let b = body(b)?;
@@ -108,19 +95,10 @@ pub async fn set(
     Ok(Json(d.set(&c, &name, &b.assignments, "set", b.restart).await?))
 }
 
-#[derive(Deserialize)]
-pub struct Create {
-    name: String,
-    image: String,
-    version: String,
-    #[serde(default)]
-    args: Vec<String>,
-}
-
 pub async fn create(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<Create>, JsonRejection>,
+    b: Result<Json<wire::NewUnit>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
     let name = ops::name(&b.name)?;
@@ -131,7 +109,7 @@ pub async fn create(
 pub async fn remove(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     d.remove(&c, &name).await?;
-    Ok(Json(json!({"name": name.to_string(), "removed": true})))
+    Ok(Json(json!(wire::Removed { name: name.to_string(), removed: true })))
 }
 
 pub async fn start(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
@@ -227,18 +205,11 @@ pub async fn diff(
     Ok(Json(json!({"from": from, "to": to_label, "diff": diff})))
 }
 
-#[derive(Deserialize)]
-pub struct Revert {
-    rev: u32,
-    #[serde(default)]
-    restart: bool,
-}
-
 pub async fn revert(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    b: Result<Json<Revert>, JsonRejection>,
+    b: Result<Json<wire::RevertUnit>, JsonRejection>,
 ) -> R<Applied> {
     let name = ops::name(&name)?;
     let b = body(b)?;
@@ -325,17 +296,12 @@ pub async fn audit(
     Ok(Json(json!(d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?)))
 }
 
-#[derive(Deserialize)]
-pub struct PreviewBody {
-    text: String,
-}
-
 /// POST /units/NAME/preview: what `PUT …/file` would say and change, without writing anything.
 pub async fn preview(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
-    b: Result<Json<PreviewBody>, JsonRejection>,
+    b: Result<Json<wire::PreviewUnit>, JsonRejection>,
 ) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;

@@ -23,7 +23,9 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let name = args.name.as_str();
     let applied = ctx.client.create(name, &args.image, &args.image_version, &args.args)?;
-    let path = applied.path.unwrap_or_else(|| format!("/etc/containerctl/units/{name}.toml"));
+    let path = Some(applied.path)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("/etc/containerctl/units/{name}.toml"));
     let rev = applied.revision.map(|r| format!(" (revision {r})")).unwrap_or_default();
     ctx.term.println(&format!("{name}: created {path}{rev}"))?;
     ctx.term.note(&format!(

@@ -11,7 +11,7 @@ pub struct Args {
     pub name: UnitName,
     /// The revision to restore (see `containerctl history NAME`).
     #[arg(value_name = "REV")]
-    pub rev: u64,
+    pub rev: u32,
     /// Restart the unit afterwards if it is active.
     #[arg(long)]
     pub restart: bool,

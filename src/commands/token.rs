@@ -1,9 +1,8 @@
 //! `containerctl token create|list|revoke`: API tokens for the HTTP API and the web page.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
-
 use super::{Ctx, Error};
+use crate::client::{self, TokenInfo};
+use crate::policy::Role;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,22 +38,6 @@ pub enum TokenCommand {
     RotateKey,
 }
 
-#[derive(Deserialize)]
-struct Created {
-    id: String,
-    token: String,
-    expires_at_ms: i64,
-}
-
-#[derive(Deserialize)]
-struct Listed {
-    id: String,
-    name: String,
-    role: String,
-    expires_at_ms: i64,
-    revoked: bool,
-}
-
 fn date(ms: i64) -> String {
     super::ui::format_time(ms)
 }
@@ -62,12 +45,16 @@ fn date(ms: i64) -> String {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     match args.command {
         TokenCommand::Create { name, role, ttl, json } => {
-            let body = json!({"name": name, "role": role, "ttl": ttl});
-            let v: Value = ctx.client.send(hyper::Method::POST, "/tokens", Some(&body))?;
+            let role_value = match role.as_str() {
+                "viewer" => Role::Viewer,
+                "operator" => Role::Operator,
+                _ => Role::Admin,
+            };
+            let c = ctx.client.token_create(&name, role_value, &ttl)?;
             if json {
-                return ctx.term.println(&v.to_string());
+                let v = serde_json::to_string(&c).map_err(|e| Error::Failed(e.to_string()))?;
+                return ctx.term.println(&v);
             }
-            let c: Created = serde_json::from_value(v).map_err(|e| Error::Failed(e.to_string()))?;
             ctx.term.println(&c.token)?;
             eprintln!("token {} for {name} ({role}), valid until {}", c.id, date(c.expires_at_ms));
             Ok(())
@@ -77,7 +64,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             if json {
                 return ctx.term.print_raw_json(&raw);
             }
-            let list: Vec<Listed> = serde_json::from_slice(&raw).map_err(|e| Error::Failed(e.to_string()))?;
+            let list: Vec<TokenInfo> = client::decode("/tokens", &raw)?;
             ctx.term
                 .println(&format!("{:<32}  {:<20}  {:<8}  {:<24}  STATE", "ID", "NAME", "ROLE", "EXPIRES"))?;
             for t in list {
@@ -99,12 +86,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         TokenCommand::RotateKey => {
-            let v: Value = ctx.client.send(hyper::Method::POST, "/keys/rotate", None::<&()>)?;
-            let kid = v.get("key_id").and_then(Value::as_str).unwrap_or("?");
-            ctx.term.println(&format!("new tokens are signed with key {kid}"))
+            let k = ctx.client.rotate_key()?;
+            ctx.term.println(&format!("new tokens are signed with key {}", k.key_id))
         }
         TokenCommand::Revoke { id } => {
-            let _: Value = ctx.client.send(hyper::Method::DELETE, &format!("/tokens/{id}"), None::<&()>)?;
+            ctx.client.token_revoke(&id)?;
             ctx.term.println(&format!("revoked token {id}"))
         }
     }

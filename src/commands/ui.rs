@@ -236,7 +236,7 @@ pub fn render_list(units: &[Unit], style: Style) -> String {
                 Some(h) => (h.clone(), health_color(h)),
                 None => ("-".to_owned(), None),
             },
-            (u.n_restarts.map_or_else(|| "-".to_owned(), |n| n.to_string()), None),
+            (u.n_restarts.to_string(), None),
             (u.cpu_percent.map_or_else(|| "-".to_owned(), format_percent), None),
             (u.memory_bytes.map_or_else(|| "-".to_owned(), format_size), None),
             (image_ref(u), None),
@@ -343,31 +343,29 @@ pub fn render_status(detail: &UnitDetail, now_ms: i64, style: Style) -> String {
     }
 
     let mut active = state_text(u);
-    if let Some(r) = u.result.as_deref().filter(|r| !r.is_empty() && *r != "success") {
+    if let Some(r) = Some(u.result.as_str()).filter(|r| !r.is_empty() && *r != "success") {
         active = format!("{active} (result: {r})");
     }
     let mut active = style.paint(color, &active);
-    if let Some(since_us) = u.since_us.filter(|&s| s > 0) {
+    if let Some(since_us) = Some(u.since_us).filter(|&s| s > 0) {
         let since_ms = us_to_ms(since_us);
         let ago = u64::try_from(now_ms.saturating_sub(since_ms) / 1000).unwrap_or(0);
         let _ = write!(active, " since {}; {} ago", format_time(since_ms), format_span(ago));
     }
     field(&mut out, "Active", &active);
-    if let Some(s) = u.status_text.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(s) = Some(u.status_text.as_str()).filter(|s| !s.is_empty()) {
         field(&mut out, "Status", &format!("\"{s}\""));
     }
     field(&mut out, "Image", &image_ref(u));
     if let Some(h) = &u.health {
         field(&mut out, "Health", &style.paint(health_color(h), h));
     }
-    if let Some(n) = u.n_restarts {
-        field(&mut out, "Restarts", &n.to_string());
-    }
-    if let Some(pid) = u.main_pid.filter(|&p| p > 0) {
+    field(&mut out, "Restarts", &u.n_restarts.to_string());
+    if let Some(pid) = Some(u.main_pid).filter(|&p| p > 0) {
         field(&mut out, "Main PID", &pid.to_string());
     }
-    if let Some(exit) = describe_exit(u.exit_code, u.exit_status) {
-        let bad = u.exit_status.unwrap_or(0) != 0 || u.exit_code != Some(1);
+    if let Some(exit) = describe_exit(Some(u.exit_code.into()), Some(u.exit_status.into())) {
+        let bad = u.exit_status != 0 || u.exit_code != 1;
         field(&mut out, "Last exit", &style.paint(bad.then_some(Color::Red), &exit));
     }
     if let Some(c) = u.cpu_percent {
@@ -515,7 +513,7 @@ pub fn describe_applied(name: &str, applied: &Applied, restart_requested: bool) 
         if let Some(r) = applied.revision {
             let _ = write!(s, " revision {r}");
         }
-        if let Some(p) = applied.path.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(p) = Some(applied.path.as_str()).filter(|p| !p.is_empty()) {
             let _ = write!(s, " to {p}");
         }
         s
@@ -560,7 +558,7 @@ mod tests {
             enabled: true,
             active_state: state.into(),
             sub_state: sub.into(),
-            n_restarts: Some(0),
+            n_restarts: 0,
             ..Unit::default()
         }
     }
@@ -644,11 +642,11 @@ mod tests {
         let mut u = unit("web", "active", "running");
         u.description = Some("USB camera".into());
         u.protected = true;
-        u.since_us = Some(1_790_000_000_000_000);
-        u.status_text = Some("running container 3ec1ce6c1a66".into());
+        u.since_us = 1_790_000_000_000_000;
+        u.status_text = "running container 3ec1ce6c1a66".into();
         u.health = Some("healthy".into());
-        u.main_pid = Some(1234);
-        u.n_restarts = Some(2);
+        u.main_pid = 1234;
+        u.n_restarts = 2;
         u.memory_bytes = Some(2048);
         let detail = UnitDetail {
             unit: u,
@@ -685,9 +683,9 @@ mod tests {
     #[test]
     fn status_of_a_failed_invalid_unit() {
         let mut u = unit("db", "failed", "failed");
-        u.result = Some("exit-code".into());
-        u.exit_code = Some(1);
-        u.exit_status = Some(78);
+        u.result = "exit-code".into();
+        u.exit_code = 1;
+        u.exit_status = 78;
         u.valid = false;
         u.error = Some("/etc/containerctl/units/db.toml:3:1: unknown key `imag`".into());
         let out = render_status(&UnitDetail { unit: u, ..UnitDetail::default() }, 0, Style::PLAIN);
@@ -784,7 +782,7 @@ mod tests {
             changed: true,
             revision: Some(4),
             restarted: false,
-            path: Some("/etc/containerctl/units/web.toml".into()),
+            path: "/etc/containerctl/units/web.toml".into(),
         };
         assert_eq!(
             describe_applied("web", &a, false),

@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use crate::config::Config;
 use crate::db::{Db, NewEvent, Retention};
 use crate::search::{self, Found};
@@ -83,30 +81,7 @@ pub struct Daemon {
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitView {
-    pub name: String,
-    pub description: Option<String>,
-    pub image: Option<String>,
-    pub version: Option<String>,
-    pub source: Option<String>,
-    pub valid: bool,
-    pub error: Option<String>,
-    pub enabled: bool,
-    pub protected: bool,
-    pub active_state: String,
-    pub sub_state: String,
-    pub result: String,
-    pub status_text: String,
-    pub n_restarts: u32,
-    pub exit_code: i32,
-    pub exit_status: i32,
-    pub main_pid: u32,
-    pub since_us: u64,
-    pub health: Option<String>,
-    pub cpu_percent: Option<f64>,
-    pub memory_bytes: Option<u64>,
-}
+pub use crate::wire::Unit as UnitView;
 
 impl Daemon {
     pub fn new(

@@ -5,24 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
-
+use super::Daemon;
 use super::OpError;
-use super::{Daemon, UnitView};
 use crate::db::NewAudit;
 use crate::policy::Caller;
 use crate::policy::{self, Action, Role};
 use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName, VolumeSource};
 
-#[derive(Debug, Serialize)]
-pub struct Applied {
-    pub name: String,
-    pub changed: bool,
-    pub revision: Option<u32>,
-    pub restarted: bool,
-    pub path: String,
-}
+pub use crate::wire::{Applied, JobDone};
 
 /// The answer of a preview: what a write of the text would say and change.
 #[derive(Debug)]
@@ -31,14 +22,6 @@ pub struct Preview {
     pub diagnostics: Vec<crate::diag::Diagnostic>,
     pub violations: Vec<policy::Violation>,
     pub diff: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct JobDone {
-    pub name: String,
-    pub job: u32,
-    pub result: String,
-    pub state: Option<UnitView>,
 }
 
 pub fn name(raw: &str) -> Result<UnitName, OpError> {

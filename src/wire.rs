@@ -1,0 +1,283 @@
+//! The API's JSON shapes (docs/api.md), declared once: containerctld serializes them and the
+//! client deserializes them, so the two cannot drift apart. Serde derives live here, at the edge,
+//! not on domain types.
+//!
+//! Answers accept missing fields (and `null` for scalars), so that a client talking to a daemon
+//! that adds or omits a field keeps working.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::policy::Role;
+
+/// A policy rule that refused a definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A unit-file diagnostic as the API sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireDiagnostic {
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default)]
+    pub column: Option<usize>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// A journal line: `job_failed` may send plain strings or `LogLine` objects; both are accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LogEntry {
+    Line(LogLine),
+    Text(String),
+}
+
+/// `Unit` (GET /units): a unit's definition summary, its systemd state and live samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Unit {
+    pub name: String,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub version: Option<String>,
+    /// The file the definition was read from.
+    pub source: Option<String>,
+    #[serde(default = "yes")]
+    pub valid: bool,
+    pub error: Option<String>,
+    pub enabled: bool,
+    pub protected: bool,
+    pub active_state: String,
+    pub sub_state: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub result: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub status_text: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub n_restarts: u32,
+    /// systemd's ExecMainCode: 1 exited, 2 killed, 3 dumped core.
+    #[serde(deserialize_with = "null_as_default")]
+    pub exit_code: i32,
+    /// systemd's ExecMainStatus: the exit status, or the signal number when killed.
+    #[serde(deserialize_with = "null_as_default")]
+    pub exit_status: i32,
+    #[serde(deserialize_with = "null_as_default")]
+    pub main_pid: u32,
+    /// When the unit entered its current state, µs since the epoch.
+    #[serde(deserialize_with = "null_as_default")]
+    pub since_us: u64,
+    pub health: Option<String>,
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+/// `null` read as the type's default, for daemons that send null where a value is unknown.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `UnitDetail` (GET /units/NAME).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitDetail {
+    #[serde(flatten)]
+    pub unit: Unit,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub log: Vec<LogEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Event {
+    pub at_ms: i64,
+    pub kind: String,
+    pub detail: Option<Value>,
+}
+
+/// One journal entry (`GET /units/NAME/logs` streams one per line).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogLine {
+    pub at_us: u64,
+    /// syslog priority: 0 emerg … 3 err, 4 warning, 6 info, 7 debug.
+    pub priority: Option<u8>,
+    pub identifier: Option<String>,
+    pub message: String,
+}
+
+/// `GET /units/NAME/file`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnitFile {
+    pub path: String,
+    pub text: String,
+    pub revision: Option<u32>,
+}
+
+/// `Applied`: the answer of every change to a unit file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Applied {
+    pub name: String,
+    pub changed: bool,
+    /// The revision recorded, None when nothing changed.
+    pub revision: Option<u32>,
+    pub restarted: bool,
+    /// The unit file written.
+    pub path: String,
+}
+
+/// `JobDone`: a start, stop or restart that ended with result `done`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobDone {
+    pub name: String,
+    /// systemd's job id.
+    pub job: u32,
+    pub result: String,
+    pub state: Option<Unit>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Removed {
+    pub name: String,
+    pub removed: bool,
+}
+
+/// `Revision` (GET /units/NAME/history).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Revision {
+    pub rev: u64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub size: Option<u64>,
+}
+
+/// `GET /units/NAME/diff`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Diff {
+    pub from: Value,
+    pub to: Value,
+    pub diff: String,
+}
+
+/// `Device` (GET /devices).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Device {
+    pub path: String,
+    pub target: Option<String>,
+    #[serde(default = "yes")]
+    pub present: bool,
+    pub units: Vec<String>,
+}
+
+// Requests.
+
+/// `PUT /units/NAME/file`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PutFile {
+    pub text: String,
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// `POST /units/NAME/set`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetUnit {
+    pub assignments: Vec<String>,
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// `POST /units`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewUnit {
+    pub name: String,
+    pub image: String,
+    pub version: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// `POST /units/NAME/revert`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertUnit {
+    pub rev: u32,
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// `POST /units/NAME/preview`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewUnit {
+    pub text: String,
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// The answer of `POST /tokens`: the token itself is shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub expires_at_ms: i64,
+    pub token: String,
+}
+
+/// `GET /tokens`: one API token, never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub revoked: bool,
+}
+
+/// `DELETE /tokens/ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedToken {
+    pub id: String,
+    pub revoked: bool,
+}
+
+/// `POST /keys/rotate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotatedKey {
+    pub key_id: String,
+}
