@@ -1,0 +1,118 @@
+//! The `[service]` table: how systemd runs the unit (restart policy, timeouts, dependencies,
+//! enabled, protected), and the defaults of a unit without one.
+
+use std::time::Duration;
+
+use super::{closest, Validator};
+use crate::unit::raw::{RawService, S};
+use crate::unit::{Restart, Service, UnitName};
+
+/// Suffixes that make an `after`/`requires` entry a systemd unit name rather than a NAME.
+const SYSTEMD_SUFFIXES: &[&str] = &[
+    ".service",
+    ".socket",
+    ".target",
+    ".mount",
+    ".automount",
+    ".device",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
+    ".swap",
+];
+
+impl Validator<'_> {
+    pub(super) fn service(&mut self, name: &UnitName, raw: RawService) -> Option<Service> {
+        let default = Service::default();
+        let restart = match raw.restart {
+            None => Some(default.restart),
+            Some(r) => match r.get_ref().as_str() {
+                "no" => Some(Restart::No),
+                "on-failure" => Some(Restart::OnFailure),
+                "always" => Some(Restart::Always),
+                other => {
+                    let hint = match other {
+                        "unless-stopped" => Some(
+                            "systemd owns restarts: use \"always\" and stop the unit to keep it down"
+                                .to_owned(),
+                        ),
+                        _ => closest(other, &["no", "on-failure", "always"])
+                            .map(|c| format!("did you mean \"{c}\"?")),
+                    };
+                    self.error(
+                        r.span(),
+                        format!("restart = \"{other}\" is not one of \"no\", \"on-failure\", \"always\""),
+                        hint.as_deref(),
+                    );
+                    None
+                }
+            },
+        };
+        let restart_sec = self.duration(raw.restart_sec, default.restart_sec, "restart_sec");
+        let stop_timeout = self.duration(raw.stop_timeout, default.stop_timeout, "stop_timeout");
+        let after = self.dependencies(name, raw.after, "after");
+        let requires = self.dependencies(name, raw.requires, "requires");
+        Some(Service {
+            restart: restart?,
+            restart_sec: restart_sec?,
+            stop_timeout: stop_timeout?,
+            after: after?,
+            requires: requires?,
+            enabled: raw.enabled.map_or(default.enabled, S::into_inner),
+            protected: raw.protected.map_or(default.protected, S::into_inner),
+        })
+    }
+
+    fn dependencies(&mut self, own: &UnitName, list: Vec<S<String>>, key: &str) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in list {
+            let s = item.get_ref();
+            if SYSTEMD_SUFFIXES.iter().any(|suffix| s.ends_with(suffix)) {
+                let valid =
+                    s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
+                if *s == own.service() {
+                    self.error(item.span(), format!("{key}: a unit cannot depend on itself"), None);
+                    ok = false;
+                } else if valid {
+                    out.push(s.clone());
+                } else {
+                    self.error(item.span(), format!("{key}: `{s}` is not a valid systemd unit name"), None);
+                    ok = false;
+                }
+            } else {
+                match UnitName::new(s) {
+                    Ok(n) if &n == own => {
+                        self.error(item.span(), format!("{key}: a unit cannot depend on itself"), None);
+                        ok = false;
+                    }
+                    Ok(n) => out.push(n.service()),
+                    Err(e) => {
+                        self.error(
+                            item.span(),
+                            format!("{key}: {e}"),
+                            Some("name another unit (NAME) or a systemd unit (like network-online.target)"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            restart: Restart::OnFailure,
+            restart_sec: Duration::from_secs(2),
+            stop_timeout: Duration::from_secs(10),
+            after: Vec::new(),
+            requires: Vec::new(),
+            enabled: true,
+            protected: false,
+        }
+    }
+}
