@@ -59,17 +59,11 @@ cluster_hosts_up() {
     for h in "$MANAGER:$MANAGER_IP" "$WORKER:$WORKER_IP"; do
         (
             tb_host_with_project "${h%%:*}" "${h#*:}"
-            tb_host "${h%%:*}" sh -ec '
-                systemd-sysusers
-                systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
-                systemctl enable --now containerctld' </dev/null
+            tb_daemon_start "${h%%:*}"
         ) &
         pids+=($!)
     done
     for h in "${pids[@]}"; do wait "$h"; done
-    for h in "$MANAGER" "$WORKER"; do
-        tb_wait_for 30 "containerctld on $h" tb_host "$h" containerctl cluster status
-    done
 }
 
 # The manager is the cluster's first manager (and so a Swarm manager); the raw joins use the same

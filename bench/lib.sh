@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the benchmarks: statistics, and a systemd host with the project installed.
 # Sourced after testbed/lib.sh and tests/system/lib.sh.
 
@@ -11,12 +12,13 @@ in_host() { tb_host "$HOST" "$@"; }
 # bench_host_up: a fresh host with the release build installed and containerctld running.
 bench_host_up() {
     tb_host_with_project "$HOST"
-    in_host sh -ec 'systemd-sysusers; systemctl enable --now containerctld' </dev/null
+    tb_daemon_start "$HOST"
 }
 
 # bench_units PREFIX COUNT: COUNT sleeping units PREFIX1..PREFIXCOUNT, started all at once.
 bench_units() {
     local prefix=$1 count=$2
+    # shellcheck disable=SC2016  # $i is the host shell's
     in_host sh -ec '
         for i in $(seq 1 '"$count"'); do
             printf "%s\n" "[container]" "image = \"ctl-test/busybox\"" "version = \"1\"" \

@@ -23,9 +23,6 @@ tb_ensure_deps
 tb_ensure_dockerd
 tb_log "building containerctl"
 cargo build --locked --release
-stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
-make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
 
 # The example's image is built locally from Debian's busybox-static: no registry is needed.
 page='<h1>Hello from containerctl@hello</h1>'
@@ -33,27 +30,27 @@ page='<h1>Hello from containerctl@hello</h1>'
 if [[ -d /run/systemd/system ]]; then
     TB_ONLY_BUSYBOX=1 tb_build_images
     systemctl enable --now docker.service
+    stage=$(mktemp -d)
+    trap 'rm -rf "$stage"' EXIT
+    make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
     cp -a "$stage"/. /
     install -d /var/lib/containerctl-example/www
     printf '%s\n' "$page" >/var/lib/containerctl-example/www/index.html
     install -m 0644 examples/hello.toml /etc/containerctl/units/hello.toml
-    systemd-sysusers
-    systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
-    systemctl daemon-reload
-    systemctl enable --now containerctld.service
+    # "." is this machine.
+    tb_project_postinst .
+    tb_daemon_start .
     systemctl restart containerctl@hello.service
     on=""
 else
     export TB_RUN=demo TB_HOST_ARGS="-p 127.0.0.1:8080:8080"
     tb_build_images
-    tb_host_start demo
-    tb_host_install demo "$stage"
+    tb_host_with_project demo
     tb_host demo sh -c "install -d /var/lib/containerctl-example/www && printf '%s\n' '$page' > /var/lib/containerctl-example/www/index.html" </dev/null
     tb_host demo install -m 0644 /dev/stdin /etc/containerctl/units/hello.toml <examples/hello.toml
-    tb_host demo systemd-sysusers </dev/null
-    tb_host demo systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf </dev/null
+    # The generator makes containerctl@hello from the unit file just written.
     tb_host demo systemctl daemon-reload </dev/null
-    tb_host demo systemctl enable --now containerctld.service </dev/null
+    tb_daemon_start demo
     tb_host demo systemctl restart containerctl@hello.service </dev/null
     on="docker exec -it ${TB_PREFIX}demo "
     # localhost:5000 here -> 127.0.0.1:5000 inside the host's network namespace.

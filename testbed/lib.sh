@@ -430,8 +430,27 @@ tb_cleanup() {
     return 0
 }
 
-# tb_host_with_project NAME [IP]: start host NAME (at IP) and install this checkout into it the way users do,
-# through `make install DESTDIR=... PREFIX=/usr` (release binaries must be built).
+# A test host with the project installed and containerctld running, in two steps so that a caller
+# can configure the host in between (containerctl.toml, users):
+#   tb_host_with_project NAME [IP]   boot, `make install`, then tb_project_postinst
+#   tb_daemon_start NAME             enable --now containerctld, wait until its socket answers
+# The deb and rpm do the post-install part themselves (tests/package/run.sh checks that).
+TB_DAEMON_TIMEOUT=${TB_DAEMON_TIMEOUT:-30}
+
+# _tb_on NAME CMD...: run CMD in host NAME, or on this machine when NAME is "."; stdin /dev/null.
+_tb_on() {
+    local name=$1
+    shift
+    if [[ $name == . ]]; then
+        "$@" </dev/null
+    else
+        docker exec "$TB_PREFIX$name" "$@" </dev/null
+    fi
+}
+
+# tb_host_with_project NAME [IP]: start host NAME (at IP), install this checkout into it the way
+# users do, through `make install DESTDIR=... PREFIX=/usr` (release binaries must be built), and
+# run tb_project_postinst there. containerctld is not started: see tb_daemon_start.
 tb_host_with_project() {
     local name=${1:?usage: tb_host_with_project NAME [IP]} ip=${2:-} stage
     stage=$(mktemp -d)
@@ -440,5 +459,35 @@ tb_host_with_project() {
     tb_host_install "$name" "$stage"
     local rc=$?
     rm -rf "$stage"
-    return "$rc"
+    ((rc == 0)) || return "$rc"
+    tb_project_postinst "$name"
+}
+
+# tb_project_postinst NAME: what the packages do once the files are in place (docs/packaging.md):
+# the group (sysusers.d), the directories (tmpfiles.d), systemd reloaded. NAME is a test host, or
+# "." for this machine (a PREFIX=/usr install).
+tb_project_postinst() {
+    local name=${1:?usage: tb_project_postinst NAME|.}
+    if ! { _tb_on "$name" systemd-sysusers /usr/lib/sysusers.d/containerctl.conf &&
+        _tb_on "$name" systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf &&
+        _tb_on "$name" systemctl daemon-reload; }; then
+        tb_die "post-install (sysusers, tmpfiles, daemon-reload) failed on $name"
+    fi
+}
+
+_tb_daemon_answers() {
+    _tb_on "$1" containerctl list >/dev/null
+}
+
+# tb_daemon_start NAME: enable and start containerctld in host NAME (or "." for this machine), then
+# wait up to TB_DAEMON_TIMEOUT seconds until the CLI gets an answer through the daemon's socket.
+tb_daemon_start() {
+    local name=${1:?usage: tb_daemon_start NAME|.}
+    if _tb_on "$name" systemctl enable --now containerctld.service &&
+        tb_wait_for "$TB_DAEMON_TIMEOUT" "containerctld on $name to answer on its socket" \
+            _tb_daemon_answers "$name"; then
+        return 0
+    fi
+    _tb_on "$name" journalctl --no-pager -n 30 -u containerctld.service >&2 || true
+    tb_die "containerctld did not come up on $name"
 }

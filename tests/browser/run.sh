@@ -28,11 +28,9 @@ trap cleanup EXIT
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 tb_host_with_project "$HOST"
+tb_daemon_start "$HOST"
 # shellcheck disable=SC2016  # the script is expanded by the host's shell
 tb_host "$HOST" sh -ec '
-    systemd-sysusers
-    systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
-    systemctl enable --now containerctld
     containerctl new shop --image ctl-test/busybox --version 1 -- \
         sh -c "i=0; while true; do i=\$((i+1)); echo shop-line-\$i; sleep 1; done"
     containerctl set shop container.init=true

@@ -28,21 +28,18 @@ trap tb_cleanup EXIT
 setup_host() {
     local name=$1 ip=$2
     tb_host_with_project "$name" "$ip"
-    # As the package does, with a short report interval so that "down" shows within seconds.
+    # A short report interval, so that "down" shows within seconds.
     tb_host "$name" sh -ec '
-        systemd-sysusers
-        systemd-tmpfiles --create /usr/lib/tmpfiles.d/containerctl.conf
         printf "%s\n" "[cluster]" "report_interval = \"2s\"" > /etc/containerctl/containerctl.toml
-        systemctl enable --now containerctld
     '
+    tb_daemon_start "$name"
 }
+setup_pids=()
 for h in "$H1:$IP1" "$H2:$IP2" "$H3:$IP3"; do
     setup_host "${h%%:*}" "${h#*:}" &
+    setup_pids+=($!)
 done
-wait
-for h in $H1 $H2 $H3; do
-    tb_wait_for 30 "containerctld on $h" tb_host "$h" systemctl is-active -q containerctld
-done
+for p in "${setup_pids[@]}"; do wait "$p"; done
 
 ctl() { tb_host "$1" containerctl "${@:2}"; }
 # check SHELL-TEXT: for `expect DESCRIPTION check "..."`.

@@ -24,16 +24,15 @@ tb_network_ensure
 trap tb_cleanup EXIT
 
 tb_host_with_project "$HOST"
-# As a package would: the group, a policy, the daemon enabled; plus the test's users.
+# A policy and the test's users, then the daemon as a package starts it.
 tb_host "$HOST" sh -ec '
-    systemd-sysusers
     useradd --create-home --groups containerctl alice
     useradd --create-home bob
     mkdir -p /srv/containers/ops
     printf "%s\n" "[policy]" "allowed_host_paths = [\"/srv/containers\"]" \
         "allowed_devices = [\"/dev/zero\", \"/dev/ttyUSB*\"]" > /etc/containerctl/containerctl.toml
-    systemctl enable --now containerctld
 ' </dev/null
+tb_daemon_start "$HOST"
 
 if (($# == 0)); then
     mapfile -t scenarios < <(declare -F | awk '{print $3}' | grep '^t_' |
