@@ -22,8 +22,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::wire::{
-    Applied, CreatedToken, Device, Diff, Event, JobDone, LogEntry, LogLine, Removed, Revision, RotatedKey,
-    TokenInfo, Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
+    Applied, ClusterStatus, CreatedToken, Device, Diff, Event, JobDone, JoinTokenCreated, JoinTokenInfo,
+    LogEntry, LogLine, Node, Removed, RemovedNode, Revision, RotatedKey, StreamLine, TokenInfo, Unit,
+    UnitDetail, UnitFile, Violation, WireDiagnostic,
 };
 use crate::wire::{NewToken, NewUnit, PutFile, RevertUnit, RevokedToken, SetUnit};
 
@@ -191,6 +192,19 @@ impl fmt::Display for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// `s` as one path segment: anything but letters, digits, `-`, `.` and `_` percent-encoded.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Decodes an answer fetched with [`Client::get_raw`] into a wire type.
@@ -450,6 +464,33 @@ impl Client {
         self.send(Method::POST, "/keys/rotate", None::<&()>)
     }
 
+    pub fn cluster_status(&self) -> Result<ClusterStatus, ClientError> {
+        self.get("/cluster")
+    }
+
+    pub fn nodes(&self) -> Result<Vec<Node>, ClientError> {
+        self.get("/cluster/nodes")
+    }
+
+    pub fn remove_node(&self, id_or_host: &str) -> Result<RemovedNode, ClientError> {
+        self.send(Method::DELETE, &format!("/cluster/nodes/{}", encode(id_or_host)), None::<&()>)
+    }
+
+    pub fn join_token_create(
+        &self,
+        body: &crate::wire::NewJoinToken,
+    ) -> Result<JoinTokenCreated, ClientError> {
+        self.send(Method::POST, "/cluster/tokens", Some(body))
+    }
+
+    pub fn join_tokens(&self) -> Result<Vec<JoinTokenInfo>, ClientError> {
+        self.get("/cluster/tokens")
+    }
+
+    pub fn join_token_revoke(&self, id: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &format!("/cluster/tokens/{}", encode(id)), None).map(|_| ())
+    }
+
     /// `GET route` as a stream of lines (NDJSON): `on_line` gets each non-empty line as sent, until
     /// the daemon ends the stream or `on_line` fails.
     pub fn stream_lines<E: From<ClientError>>(
@@ -457,19 +498,22 @@ impl Client {
         route: &str,
         on_line: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.stream_lines_with(Method::GET, route, None, on_line)
+        self.stream_lines_with(Method::GET, route, None::<&()>, on_line)
     }
 
     /// Like [`Client::stream_lines`] with any method and a JSON body (long operations that
     /// stream their progress as NDJSON).
-    pub fn stream_lines_with<E: From<ClientError>>(
+    pub fn stream_lines_with<E: From<ClientError>, B: Serialize>(
         &self,
         method: Method,
         route: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&B>,
         mut on_line: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let body = body.map(|b| b.to_string().into_bytes());
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?;
         let req = self.request(method, route, body)?;
         self.runtime.block_on(async {
             let resp = self.http.request(req).await.map_err(|e| self.transport_error(&e, e.is_connect()))?;

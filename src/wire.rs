@@ -281,3 +281,226 @@ pub struct RevokedToken {
 pub struct RotatedKey {
     pub key_id: String,
 }
+
+// The cluster.
+
+/// `POST /cluster/init`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterInit {
+    #[serde(default)]
+    pub advertise_addr: Option<String>,
+}
+
+/// `POST /cluster/join`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterJoin {
+    pub token: String,
+    #[serde(default)]
+    pub advertise_addr: Option<String>,
+}
+
+/// `POST /images/push`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePush {
+    pub image: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `POST /cluster/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJoinToken {
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub uses: Option<u32>,
+}
+
+/// The answer of `POST /cluster/tokens`: the join token is shown this once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoinTokenCreated {
+    pub id: String,
+    pub token: String,
+    pub role: String,
+    pub expires_at_ms: i64,
+    pub uses: u32,
+}
+
+/// `GET /cluster/tokens`: one join token, never its secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoinTokenInfo {
+    pub id: String,
+    pub role: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub uses: u32,
+    pub used: u32,
+    pub revoked: bool,
+    /// `valid`, `expired`, `used` or `revoked`.
+    pub state: String,
+}
+
+/// `GET /cluster/nodes` (and `/cluster/nodes/ID` with its history).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Node {
+    pub id: String,
+    pub hostname: String,
+    pub addr: String,
+    pub role: String,
+    /// `up`, `down`, `left` or `removed`.
+    pub state: String,
+    pub swarm_state: Option<String>,
+    pub availability: Option<String>,
+    pub joined_at_ms: i64,
+    pub last_seen_ms: i64,
+    /// The node's last report: units, containers, images, devices, resources, shared volume.
+    pub units: Vec<Value>,
+    pub containers: Value,
+    pub images: Vec<Value>,
+    pub devices: Vec<Value>,
+    pub resources: Value,
+    pub shared: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Value>>,
+}
+
+/// `DELETE /cluster/nodes/ID`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemovedNode {
+    pub id: String,
+    pub hostname: String,
+    pub state: String,
+}
+
+/// `GET /cluster`: `{"member": false}`, or the membership of this host. Readers look at
+/// `membership` only when `member` is true.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub member: bool,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Membership {
+    pub role: String,
+    pub primary: bool,
+    pub cluster_id: String,
+    pub node_id: String,
+    pub hostname: String,
+    pub addr: String,
+    pub manager_addrs: Vec<String>,
+    pub registry: RegistryStatus,
+    /// The shared volume: path, mounted, size_bytes, used_bytes.
+    pub shared: Value,
+    pub swarm: Option<SwarmStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryStatus {
+    pub address: String,
+    pub images: Option<Vec<RegistryImage>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryImage {
+    pub name: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwarmStatus {
+    pub node_id: Option<String>,
+    pub state: Option<String>,
+    pub managers: Option<i64>,
+    pub nodes: Option<i64>,
+}
+
+/// One line of a long operation's NDJSON stream: progress, then a result or a failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StreamLine {
+    Result { result: Value },
+    Failure { error: StepFailure },
+    Progress(Progress),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Progress {
+    pub step: String,
+    /// `running`, `progress`, `done`, `skipped` or `failed`.
+    pub state: String,
+    pub detail: String,
+    /// Bytes done and in all, for `progress` lines of a transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepFailure {
+    pub kind: String,
+    pub step: String,
+    pub message: String,
+    pub hint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stream_lines_are_told_apart() {
+        let r: StreamLine = serde_json::from_value(json!({"result": {"image": "x"}})).expect("result");
+        assert_eq!(r, StreamLine::Result { result: json!({"image": "x"}) });
+        let f: StreamLine = serde_json::from_value(
+            json!({"error": {"kind": "conflict", "step": "swarm", "message": "m", "hint": "h"}}),
+        )
+        .expect("failure");
+        assert!(matches!(f, StreamLine::Failure { error } if error.kind == "conflict" && error.hint == "h"));
+        let p: StreamLine =
+            serde_json::from_value(json!({"step": "push", "state": "progress", "detail": "d"}))
+                .expect("progress");
+        assert!(matches!(p, StreamLine::Progress(p) if p.state == "progress" && p.progress.is_none()));
+    }
+
+    #[test]
+    fn a_non_member_status_is_just_that() {
+        let s = ClusterStatus { member: false, membership: None };
+        assert_eq!(serde_json::to_value(&s).expect("json"), json!({"member": false}));
+        let back: ClusterStatus = serde_json::from_value(json!({"member": false})).expect("status");
+        assert!(!back.member, "membership fields are read only when member is true");
+        let m: ClusterStatus = serde_json::from_value(
+            json!({"member": true, "role": "manager", "manager_addrs": ["10.0.0.1:5001"]}),
+        )
+        .expect("member");
+        assert_eq!(m.membership.map(|m| m.manager_addrs), Some(vec!["10.0.0.1:5001".to_owned()]));
+    }
+
+    #[test]
+    fn units_accept_null_scalars_and_serialize_every_field() {
+        let u: Unit = serde_json::from_value(json!({"name": "web", "status_text": null, "n_restarts": null}))
+            .expect("unit");
+        assert_eq!((u.status_text.as_str(), u.n_restarts, u.valid), ("", 0, true));
+        let v = serde_json::to_value(&u).expect("json");
+        assert_eq!(v["status_text"], json!(""));
+        assert_eq!(v["exit_status"], json!(0));
+    }
+}

@@ -9,6 +9,8 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use super::{exit, Ctx, Error};
+use crate::client::{self, ClusterStatus, JoinTokenInfo, Node, StreamLine};
+use crate::wire::{ClusterInit, ClusterJoin, ImagePush, NewJoinToken, StepFailure};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -117,46 +119,46 @@ fn exit_for(kind: &str) -> u8 {
 }
 
 /// Streams a long operation; returns its result.
-fn run_streamed(ctx: &Ctx, route: &str, body: Value, json: bool) -> Result<Value, Error> {
+fn run_streamed<B: serde::Serialize>(ctx: &Ctx, route: &str, body: &B, json: bool) -> Result<Value, Error> {
     let mut result = None;
-    let mut failure: Option<Value> = None;
+    let mut failure: Option<StepFailure> = None;
     let stderr_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last_progress = String::new();
-    ctx.client.stream_lines_with::<Error>(hyper::Method::POST, route, Some(&body), |line| {
+    ctx.client.stream_lines_with::<Error, B>(hyper::Method::POST, route, Some(body), |line| {
         if json {
             ctx.term.println(&String::from_utf8_lossy(line))?;
         }
-        let v: Value =
+        let v: StreamLine =
             serde_json::from_slice(line).map_err(|e| Error::Failed(format!("bad progress line: {e}")))?;
-        if let Some(r) = v.get("result") {
-            result = Some(r.clone());
-        } else if let Some(e) = v.get("error") {
-            failure = Some(e.clone());
-        } else if !json {
-            let step = v["step"].as_str().unwrap_or("");
-            let detail = v["detail"].as_str().unwrap_or("");
-            match v["state"].as_str().unwrap_or("") {
-                "progress" => {
-                    if stderr_tty && detail != last_progress {
-                        eprint!("\r\x1b[K  {detail}");
-                        let _ = std::io::stderr().flush();
-                    } else if !stderr_tty && detail != last_progress && !detail.starts_with("Pushing") {
-                        eprintln!("  {detail}");
+        match v {
+            StreamLine::Result { result: r } => result = Some(r),
+            StreamLine::Failure { error } => failure = Some(error),
+            StreamLine::Progress(_) if json => {}
+            StreamLine::Progress(p) => {
+                let (step, detail) = (p.step.as_str(), p.detail.as_str());
+                match p.state.as_str() {
+                    "progress" => {
+                        if stderr_tty && detail != last_progress {
+                            eprint!("\r\x1b[K  {detail}");
+                            let _ = std::io::stderr().flush();
+                        } else if !stderr_tty && detail != last_progress && !detail.starts_with("Pushing") {
+                            eprintln!("  {detail}");
+                        }
+                        last_progress = detail.to_owned();
                     }
-                    last_progress = detail.to_owned();
-                }
-                "failed" => {}
-                state => {
-                    if stderr_tty && !last_progress.is_empty() {
-                        eprint!("\r\x1b[K");
-                        last_progress.clear();
+                    "failed" => {}
+                    state => {
+                        if stderr_tty && !last_progress.is_empty() {
+                            eprint!("\r\x1b[K");
+                            last_progress.clear();
+                        }
+                        let mark = match state {
+                            "done" => "✓",
+                            "skipped" => "·",
+                            _ => "…",
+                        };
+                        eprintln!("{mark} {step}: {detail}");
                     }
-                    let mark = match state {
-                        "done" => "✓",
-                        "skipped" => "·",
-                        _ => "…",
-                    };
-                    eprintln!("{mark} {step}: {detail}");
                 }
             }
         }
@@ -164,18 +166,14 @@ fn run_streamed(ctx: &Ctx, route: &str, body: Value, json: bool) -> Result<Value
     })?;
     if let Some(e) = failure {
         if !json {
-            let hint = e["hint"]
-                .as_str()
+            let hint = Some(e.hint.as_str())
                 .filter(|h| !h.is_empty())
                 .map(|h| format!("\n  hint: {h}"))
                 .unwrap_or_default();
-            eprintln!(
-                "containerctl: {} failed: {}{hint}",
-                e["step"].as_str().unwrap_or("operation"),
-                e["message"].as_str().unwrap_or("")
-            );
+            let step = if e.step.is_empty() { "operation" } else { e.step.as_str() };
+            eprintln!("containerctl: {step} failed: {}{hint}", e.message);
         }
-        return Err(Error::Reported(exit_for(e["kind"].as_str().unwrap_or(""))));
+        return Err(Error::Reported(exit_for(&e.kind)));
     }
     result.ok_or_else(|| {
         Error::Failed("the daemon ended the operation without a result (see its journal)".into())
@@ -194,7 +192,7 @@ fn ago(ms: i64) -> String {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     match args.command {
         ClusterCommand::Init { advertise_addr, json } => {
-            let r = run_streamed(ctx, "/cluster/init", json!({"advertise_addr": advertise_addr}), json)?;
+            let r = run_streamed(ctx, "/cluster/init", &ClusterInit { advertise_addr }, json)?;
             if !json {
                 ctx.term.println(&format!(
                     "cluster {} initialised: API https://{}/, registry {}",
@@ -207,12 +205,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         ClusterCommand::Join { token, advertise_addr, json } => {
-            let r = run_streamed(
-                ctx,
-                "/cluster/join",
-                json!({"token": token, "advertise_addr": advertise_addr}),
-                json,
-            )?;
+            let r = run_streamed(ctx, "/cluster/join", &ClusterJoin { token, advertise_addr }, json)?;
             if !json {
                 ctx.term.println(&format!(
                     "joined cluster {} as {} (node {})",
@@ -224,23 +217,15 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(())
         }
         ClusterCommand::Leave { json } => {
-            run_streamed(ctx, "/cluster/leave", json!({}), json)?;
+            run_streamed(ctx, "/cluster/leave", &serde_json::Map::new(), json)?;
             if !json {
                 ctx.term.println("left the cluster")?;
             }
             Ok(())
         }
         ClusterCommand::Remove { node } => {
-            let v: Value = ctx.client.send(
-                hyper::Method::DELETE,
-                &format!("/cluster/nodes/{}", encode(&node)),
-                None::<&Value>,
-            )?;
-            ctx.term.println(&format!(
-                "removed {} ({})",
-                v["hostname"].as_str().unwrap_or(""),
-                v["id"].as_str().unwrap_or("")
-            ))
+            let n = ctx.client.remove_node(&node)?;
+            ctx.term.println(&format!("removed {} ({})", n.hostname, n.id))
         }
         ClusterCommand::Token(t) => token(t, ctx),
         ClusterCommand::Nodes { json } => {
@@ -248,7 +233,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             if json {
                 return ctx.term.print_raw_json(&raw);
             }
-            let nodes: Vec<Value> = serde_json::from_slice(&raw).map_err(|e| Error::Failed(e.to_string()))?;
+            let nodes: Vec<Node> = client::decode("/cluster/nodes", &raw)?;
             ctx.term.print(&render_nodes(&nodes, ctx.term.out))
         }
         ClusterCommand::Status { json } => {
@@ -256,40 +241,26 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             if json {
                 return ctx.term.print_raw_json(&raw);
             }
-            let v: Value = serde_json::from_slice(&raw).map_err(|e| Error::Failed(e.to_string()))?;
+            let v: ClusterStatus = client::decode("/cluster", &raw)?;
             ctx.term.print(&render_status(&v))
         }
     }
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn token(t: TokenArgs, ctx: &Ctx) -> Result<(), Error> {
     match t.command {
         TokenCommand::Create { role, ttl, uses, json } => {
-            let v: Value = ctx.client.send(
-                hyper::Method::POST,
-                "/cluster/tokens",
-                Some(&json!({"role": role, "ttl": ttl, "uses": uses})),
-            )?;
+            let body = NewJoinToken { role: Some(role.clone()), ttl: Some(ttl), uses: Some(uses) };
+            let t = ctx.client.join_token_create(&body)?;
             if json {
-                return ctx.term.println(&v.to_string());
+                let v = serde_json::to_string(&t).map_err(|e| Error::Failed(e.to_string()))?;
+                return ctx.term.println(&v);
             }
-            ctx.term.println(v["token"].as_str().unwrap_or(""))?;
+            ctx.term.println(&t.token)?;
             eprintln!(
                 "join token {} for a {role}, {uses} use(s), valid until {}; on the new host run: containerctl cluster join TOKEN",
-                v["id"].as_str().unwrap_or(""),
-                date(v["expires_at_ms"].as_i64().unwrap_or(0))
+                t.id,
+                date(t.expires_at_ms)
             );
             Ok(())
         }
@@ -298,7 +269,7 @@ fn token(t: TokenArgs, ctx: &Ctx) -> Result<(), Error> {
             if json {
                 return ctx.term.print_raw_json(&raw);
             }
-            let list: Vec<Value> = serde_json::from_slice(&raw).map_err(|e| Error::Failed(e.to_string()))?;
+            let list: Vec<JoinTokenInfo> = client::decode("/cluster/tokens", &raw)?;
             let mut table = super::ui::Table::new(&[
                 ("ID", super::ui::Align::Left),
                 ("ROLE", super::ui::Align::Left),
@@ -308,23 +279,23 @@ fn token(t: TokenArgs, ctx: &Ctx) -> Result<(), Error> {
             ]);
             for t in &list {
                 table.row(vec![
-                    (t["id"].as_str().unwrap_or("").to_owned(), None),
-                    (t["role"].as_str().unwrap_or("").to_owned(), None),
-                    (t["state"].as_str().unwrap_or("").to_owned(), None),
-                    (format!("{}/{}", t["used"], t["uses"]), None),
-                    (date(t["expires_at_ms"].as_i64().unwrap_or(0)), None),
+                    (t.id.clone(), None),
+                    (t.role.clone(), None),
+                    (t.state.clone(), None),
+                    (format!("{}/{}", t.used, t.uses), None),
+                    (date(t.expires_at_ms), None),
                 ]);
             }
             ctx.term.print(&table.render(ctx.term.out))
         }
         TokenCommand::Revoke { id } => {
-            ctx.client.call(hyper::Method::DELETE, &format!("/cluster/tokens/{}", encode(&id)), None)?;
+            ctx.client.join_token_revoke(&id)?;
             ctx.term.println(&format!("revoked {id}"))
         }
     }
 }
 
-fn render_nodes(nodes: &[Value], style: super::ui::Style) -> String {
+fn render_nodes(nodes: &[Node], style: super::ui::Style) -> String {
     use super::ui::{Align, Color, Table};
     let mut table = Table::new(&[
         ("NODE", Align::Left),
@@ -337,51 +308,40 @@ fn render_nodes(nodes: &[Value], style: super::ui::Style) -> String {
         ("LAST SEEN", Align::Left),
     ]);
     for n in nodes {
-        let state = n["state"].as_str().unwrap_or("").to_owned();
+        let state = n.state.clone();
         let color = match state.as_str() {
             "up" => Some(Color::Green),
             "down" => Some(Color::Red),
             _ => None,
         };
         table.row(vec![
-            (n["id"].as_str().unwrap_or("").to_owned(), None),
-            (n["hostname"].as_str().unwrap_or("").to_owned(), None),
-            (n["addr"].as_str().unwrap_or("").to_owned(), None),
-            (n["role"].as_str().unwrap_or("").to_owned(), None),
+            (n.id.clone(), None),
+            (n.hostname.clone(), None),
+            (n.addr.clone(), None),
+            (n.role.clone(), None),
             (state, color),
-            (n["swarm_state"].as_str().unwrap_or("-").to_owned(), None),
-            (n["units"].as_array().map_or(0, Vec::len).to_string(), None),
-            (ago(n["last_seen_ms"].as_i64().unwrap_or(0)), None),
+            (n.swarm_state.clone().unwrap_or_else(|| "-".into()), None),
+            (n.units.len().to_string(), None),
+            (ago(n.last_seen_ms), None),
         ]);
     }
     table.render(style)
 }
 
-fn render_status(v: &Value) -> String {
-    if v["member"] != json!(true) {
+fn render_status(v: &ClusterStatus) -> String {
+    let Some(m) = v.membership.as_ref().filter(|_| v.member) else {
         return "not in a cluster (containerctl cluster init, or cluster join TOKEN)\n".into();
-    }
+    };
     let mut out = String::new();
-    let primary = if v["primary"] == json!(true) { " (first manager)" } else { "" };
-    out.push_str(&format!("cluster:   {}\n", v["cluster_id"].as_str().unwrap_or("")));
-    out.push_str(&format!(
-        "this node: {} {} {}{primary}\n",
-        v["node_id"].as_str().unwrap_or(""),
-        v["hostname"].as_str().unwrap_or(""),
-        v["role"].as_str().unwrap_or("")
-    ));
-    out.push_str(&format!("manager:   https://{}/\n", v["manager_addrs"][0].as_str().unwrap_or("")));
-    out.push_str(&format!("registry:  {}\n", v["registry"]["address"].as_str().unwrap_or("")));
-    if let Some(images) = v["registry"]["images"].as_array() {
-        for i in images {
-            let tags: Vec<&str> = i["tags"]
-                .as_array()
-                .map(|t| t.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            out.push_str(&format!("           {}:{}\n", i["name"].as_str().unwrap_or(""), tags.join(",")));
-        }
+    let primary = if m.primary { " (first manager)" } else { "" };
+    out.push_str(&format!("cluster:   {}\n", m.cluster_id));
+    out.push_str(&format!("this node: {} {} {}{primary}\n", m.node_id, m.hostname, m.role));
+    out.push_str(&format!("manager:   https://{}/\n", m.manager_addrs.first().map_or("", String::as_str)));
+    out.push_str(&format!("registry:  {}\n", m.registry.address));
+    for i in m.registry.images.iter().flatten() {
+        out.push_str(&format!("           {}:{}\n", i.name, i.tags.join(",")));
     }
-    let s = &v["shared"];
+    let s = &m.shared;
     if s["mounted"] == json!(true) {
         out.push_str(&format!(
             "shared:    {} mounted, {} used of {}\n",
@@ -392,12 +352,12 @@ fn render_status(v: &Value) -> String {
     } else {
         out.push_str(&format!("shared:    {} NOT mounted\n", s["path"].as_str().unwrap_or("")));
     }
-    if let Some(sw) = v["swarm"].as_object() {
+    if let Some(sw) = &m.swarm {
         out.push_str(&format!(
             "swarm:     {} ({} nodes, {} managers)\n",
-            sw.get("state").and_then(Value::as_str).unwrap_or(""),
-            sw.get("nodes").cloned().unwrap_or(json!(0)),
-            sw.get("managers").cloned().unwrap_or(json!(0))
+            sw.state.as_deref().unwrap_or(""),
+            sw.nodes.unwrap_or(0),
+            sw.managers.unwrap_or(0)
         ));
     }
     out
@@ -406,7 +366,7 @@ fn render_status(v: &Value) -> String {
 pub fn run_image(args: ImageArgs, ctx: &Ctx) -> Result<(), Error> {
     match args.command {
         ImageCommand::Push { image, token, json } => {
-            let r = run_streamed(ctx, "/images/push", json!({"image": image, "token": token}), json)?;
+            let r = run_streamed(ctx, "/images/push", &ImagePush { image, token }, json)?;
             if !json {
                 ctx.term.println(r["image"].as_str().unwrap_or(""))?;
             }
