@@ -23,6 +23,7 @@ pub mod notify;
 pub mod policy;
 pub mod runner;
 pub mod search;
+pub mod serve;
 pub mod systemd;
 pub mod time;
 pub mod unit;

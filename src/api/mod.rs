@@ -14,13 +14,12 @@ mod units;
 
 use std::sync::Arc;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::UnixListener;
 
 pub use error::ApiError;
 pub use http::http_app;
@@ -45,16 +44,6 @@ pub struct Peer {
     pub uid: u32,
     pub gid: u32,
     pub pid: Option<i32>,
-}
-
-impl Connected<axum::serve::IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, UnixListener>) -> Self {
-        match stream.io().peer_cred() {
-            Ok(c) => Peer { uid: c.uid(), gid: c.gid(), pid: c.pid() },
-            // Unknown credentials are nobody's: refused by authorize_peer.
-            Err(_) => Peer { uid: u32::MAX, gid: u32::MAX, pid: None },
-        }
-    }
 }
 
 /// The router with every route of docs/api.md. Authentication is added by the transport.

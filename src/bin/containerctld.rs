@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use containerctl::daemon::{self, Daemon, Event, StartError};
-use containerctl::{api, cluster, notify};
+use containerctl::{api, cluster, notify, serve};
 use tokio::sync::mpsc;
 use tracing_subscriber::prelude::*;
 
@@ -113,24 +113,85 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
     tracing::info!("serving the API on {where_}");
 
     if let Some(http) = http {
-        let app = api::http_app(daemon.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, app).await {
-                tracing::error!("the HTTP listener failed: {e}");
-            }
-        });
+        tokio::spawn(serve_http(http, api::http_app(daemon.clone())));
     }
-    serve_socket(&daemon, listener).await
-}
-
-async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) -> Result<(), RunError> {
-    let app = api::socket_app(daemon.clone()).into_make_service_with_connect_info::<api::Peer>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    serve_socket(&daemon, listener).await;
     notify::stopping("shutting down");
     if let Err(e) = std::fs::remove_file(&daemon.config.socket) {
         tracing::warn!("cannot remove {}: {e}", daemon.config.socket.display());
     }
-    served.map_err(|e| RunError::Bind { path: daemon.config.socket.display().to_string(), source: e })
+    Ok(())
+}
+
+/// The socket's connections, each with the peer's credentials, until SIGTERM or SIGINT.
+async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) {
+    let app = api::socket_app(daemon.clone());
+    let gate = serve::Gate::new(serve::Limits::default());
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("the socket's accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(place) = gate.enter() else {
+            tracing::warn!("{} connections open on the socket: one more refused", gate.open());
+            tokio::spawn(serve::refuse(stream));
+            continue;
+        };
+        let peer = match stream.peer_cred() {
+            Ok(c) => api::Peer { uid: c.uid(), gid: c.gid(), pid: c.pid() },
+            // Unknown credentials are nobody's: refused by authorize_peer.
+            Err(_) => api::Peer { uid: u32::MAX, gid: u32::MAX, pid: None },
+        };
+        let (app, limits) = (app.clone(), gate.limits());
+        tokio::spawn(async move {
+            let extend = move |x: &mut http::Extensions| {
+                x.insert(axum::extract::ConnectInfo(peer));
+            };
+            if let Err(e) = serve::connection(stream, app, limits, extend).await {
+                tracing::debug!("socket connection: {e}");
+            }
+            drop(place);
+        });
+    }
+}
+
+/// The web page and HTTP API.
+async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
+    let gate = serve::Gate::new(serve::Limits::default());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("the HTTP listener's accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(place) = gate.enter() else {
+            tracing::warn!("{} HTTP connections open: one more from {peer} refused", gate.open());
+            tokio::spawn(serve::refuse(stream));
+            continue;
+        };
+        let (app, limits) = (app.clone(), gate.limits());
+        tokio::spawn(async move {
+            let extend = move |x: &mut http::Extensions| {
+                x.insert(axum::extract::ConnectInfo(peer));
+            };
+            if let Err(e) = serve::connection(stream, app, limits, extend).await {
+                tracing::debug!("HTTP connection from {peer}: {e}");
+            }
+            drop(place);
+        });
+    }
 }
 
 /// Binds the socket and sets its owner and mode before anyone can be told it is ready.
