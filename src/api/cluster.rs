@@ -25,16 +25,17 @@ use crate::time::now_ms;
 
 type D = State<Arc<Daemon>>;
 
-/// A failed step as the API's error (also the cluster API's).
+/// A failed step as the API's error (a step that failed is `503`, as dockerd or the manager
+/// being away is).
 pub fn step_error(e: StepError) -> ApiError {
-    let message = if e.hint.is_empty() { e.message } else { format!("{}; {}", e.message, e.hint) };
+    use crate::cluster::ops::StepKind;
+    let message = e.message_with_hint();
     match e.kind {
-        "forbidden" => ApiError::Forbidden { message, violations: vec![] },
-        "bad_request" => ApiError::BadRequest(message),
-        "conflict" => ApiError::Conflict(message),
-        "not_found" => ApiError::NotFound(message),
-        "unavailable" => ApiError::Unavailable(message),
-        _ => ApiError::Unavailable(message),
+        StepKind::Forbidden => ApiError::Forbidden { message, violations: vec![] },
+        StepKind::BadRequest => ApiError::BadRequest(message),
+        StepKind::Conflict => ApiError::Conflict(message),
+        StepKind::NotFound => ApiError::NotFound(message),
+        StepKind::Unavailable | StepKind::Failed => ApiError::Unavailable(message),
     }
 }
 

@@ -4,8 +4,10 @@
 //! Docker Swarm, distribution (`docker-registry`) and GlusterFS do the distributed work; this
 //! module configures, secures and supervises them. The pure parts (certificates, join tokens,
 //! registry tokens, mount units) are unit-tested; [`ops`] is the I/O edge the daemon calls, and
-//! [`server`] is the cluster API on port 5001 that joining and reporting nodes talk to.
+//! [`server`] is the cluster API on port 5001 that joining and reporting nodes talk to (its errors
+//! are [`api_error`]'s).
 
+pub mod api_error;
 pub mod ca;
 pub mod gluster;
 pub mod inventory;

@@ -19,10 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 
+use super::api_error::ClusterApiError;
 use super::ops::{self, JoinRequest};
 use super::registry;
-use crate::api::cluster::step_error;
-use crate::api::ApiError;
 use crate::daemon::Daemon;
 use crate::db::NodeRecord;
 use crate::time::now_ms;
@@ -38,7 +37,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/brick", post(brick))
         .route("/cluster/v1/leave", post(leave))
         .route("/v2/token", get(registry_token))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(|| async { ClusterApiError::NotFound("no such route".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(d)
 }
@@ -47,18 +46,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
-fn node(d: &Daemon, headers: &HeaderMap) -> Result<NodeRecord, ApiError> {
+fn node(d: &Daemon, headers: &HeaderMap) -> Result<NodeRecord, ClusterApiError> {
     bearer(headers)
         .and_then(|c| ops::authenticate_node(d, c))
-        .ok_or_else(|| ApiError::Unauthorized("a valid node credential is required".into()))
+        .ok_or_else(|| ClusterApiError::Unauthorized("a valid node credential is required".into()))
 }
 
 async fn join(
     State(d): State<Arc<Daemon>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Result<Json<JoinRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::BadRequest(format!("bad join request: {}", e.body_text())))?;
+) -> Result<Response, ClusterApiError> {
+    let Json(req) =
+        body.map_err(|e| ClusterApiError::BadRequest(format!("bad join request: {}", e.body_text())))?;
     let token_id = req.token_id.clone();
     match ops::admit(&d, req).await {
         Ok(bundle) => {
@@ -71,9 +71,9 @@ async fn join(
         }
         Err(Ok(refusal)) => {
             tracing::warn!("cluster: join from {peer} refused: token {token_id}: {}", refusal.message());
-            Err(ApiError::Forbidden { message: refusal.message().into(), violations: vec![] })
+            Err(ClusterApiError::Forbidden(refusal.message().into()))
         }
-        Err(Err(e)) => Err(step_error(e)),
+        Err(Err(e)) => Err(e.into()),
     }
 }
 
@@ -81,26 +81,26 @@ async fn report(
     State(d): State<Arc<Daemon>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, ClusterApiError> {
     let n = node(&d, &headers)?;
     let inv: super::inventory::Inventory =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("bad report: {e}")))?;
-    let text = serde_json::to_string(&inv).map_err(|e| ApiError::Internal(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| ClusterApiError::BadRequest(format!("bad report: {e}")))?;
+    let text = serde_json::to_string(&inv).map_err(|e| ClusterApiError::Internal(e.to_string()))?;
     d.db().node_report(&n.id, now_ms(), &text)?;
     d.cluster.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn brick(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn brick(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ClusterApiError> {
     let n = node(&d, &headers)?;
-    ops::add_brick_for(&d, &n).await.map_err(step_error)?;
+    ops::add_brick_for(&d, &n).await?;
     let _ = d.db().set_node_state(&n.id, "up", now_ms(), "brick added to the shared volume");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ClusterApiError> {
     let n = node(&d, &headers)?;
-    ops::remove_node(&d, &n.id, "left").await.map_err(step_error)?;
+    ops::remove_node(&d, &n.id, "left").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,8 +113,9 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 fn unauthorized() -> Response {
-    let mut r = ApiError::Unauthorized("registry access needs a node credential or an API token".into())
-        .into_response();
+    let mut r =
+        ClusterApiError::Unauthorized("registry access needs a node credential or an API token".into())
+            .into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Basic realm=\"containerctl registry\""),
@@ -132,18 +133,19 @@ async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQue
         serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
     let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str());
     if service.is_some_and(|s| s != super::REGISTRY_SERVICE) {
-        return ApiError::BadRequest(format!("unknown service (this is {})", super::REGISTRY_SERVICE))
+        return ClusterApiError::BadRequest(format!("unknown service (this is {})", super::REGISTRY_SERVICE))
             .into_response();
     }
     let requested: Vec<registry::Access> =
         params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| registry::parse_scope(v)).collect();
     let granted = registry::grant(&requested, may_push);
     let Some(signer) = d.cluster.signer() else {
-        return ApiError::Unavailable("this host does not run the cluster registry".into()).into_response();
+        return ClusterApiError::Unavailable("this host does not run the cluster registry".into())
+            .into_response();
     };
     let signed = signer.issue(&subject, super::REGISTRY_SERVICE, &granted, REGISTRY_TOKEN_TTL);
     match signed {
         Ok(tok) => Json(registry::token_response(&tok, REGISTRY_TOKEN_TTL)).into_response(),
-        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => ClusterApiError::Internal(e.to_string()).into_response(),
     }
 }

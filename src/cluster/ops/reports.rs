@@ -1,0 +1,141 @@
+//! The periodic work of members: every member reports its inventory (the primary manager writes
+//! its own straight into the database, the others send it to the cluster API), and the primary
+//! manager marks nodes `down` when Swarm says so or their reports stop. Separate from the
+//! operations because these loops run for as long as the host is a member and never fail: a
+//! manager that is away is logged once, and its return.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::{self, tls, State};
+use crate::daemon::Daemon;
+use crate::time::now_ms;
+
+/// Reports this node's inventory periodically and soon after changes.
+pub(super) async fn report_loop(d: Arc<Daemon>) {
+    let mut changes = d.changes.subscribe();
+    let interval = d.cluster.report_interval;
+    // A change wakes the loop often (CPU samples count too); the inventory is collected and sent
+    // before the interval is up only when the units' states changed, which is cheap to tell.
+    let mut last: Option<(String, tokio::time::Instant)> = None;
+    let mut client: Option<tls::Client> = None;
+    let mut failing = false;
+    while let Some(s) = d.cluster.state() {
+        let key = serde_json::to_string(
+            &d.list()
+                .iter()
+                .map(|u| (&u.name, &u.active_state, &u.sub_state, &u.version))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        let due = last.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= interval);
+        if due {
+            let inv = cluster::inventory::collect(&d).await;
+            let body = serde_json::to_string(&inv).unwrap_or_default();
+            if s.primary {
+                let _ = d.db().node_report(&s.node_id, now_ms(), &body);
+                d.cluster.changed();
+            } else {
+                match send_report(&d, &s, &mut client, body).await {
+                    Ok(()) if failing => {
+                        tracing::info!("cluster: reports reach {} again", s.manager_api);
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    // Said once, not at every interval while the manager is away.
+                    Err(e) if !failing => {
+                        tracing::warn!("cluster: report to {} failed (retrying quietly): {e}", s.manager_api);
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+            last = Some((key, tokio::time::Instant::now()));
+        }
+        let wait = last.as_ref().map_or(interval, |(_, at)| interval.saturating_sub(at.elapsed()));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = d.cluster.report_now.notified() => { last = None; }
+            r = changes.changed() => {
+                if r.is_err() { break }
+                // Let a burst of changes settle into one report.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                changes.mark_unchanged();
+            }
+        }
+    }
+    d.cluster.reporter_running.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Sends a report; the client (trusting the cluster CA) is made once and dropped after a failure.
+async fn send_report(
+    d: &Daemon,
+    s: &State,
+    client: &mut Option<tls::Client>,
+    body: String,
+) -> Result<(), String> {
+    if client.is_none() {
+        let ca = std::fs::read_to_string(d.cluster.paths.ca_cert()).map_err(|e| e.to_string())?;
+        *client = Some(tls::Client::with_ca(&ca).map_err(|e| e.to_string())?);
+    }
+    let Some(c) = client.as_ref() else { return Err("no client".into()) };
+    let auth = [("authorization", format!("Bearer {}", s.credential))];
+    let result = match c
+        .request(&s.manager_api, http::Method::POST, "/cluster/v1/report", &auth, Some(body.into_bytes()))
+        .await
+    {
+        Ok((204 | 200, _)) => Ok(()),
+        Ok((status, body)) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+        Err(e) => Err(e.to_string()),
+    };
+    if result.is_err() {
+        *client = None;
+    }
+    result
+}
+
+/// On the primary manager: nodes whose Swarm node is down or who stopped reporting are `down`.
+pub(super) async fn supervise(d: Arc<Daemon>) {
+    let interval = Duration::from_secs(2).max(d.cluster.report_interval / 3);
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(me) = d.cluster.state() else { break };
+        let swarm = match d.docker() {
+            Some(docker) => docker.list_nodes(None).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let Ok(nodes) = d.db().nodes() else { continue };
+        let now = now_ms();
+        let stale_ms = i64::try_from(d.cluster.report_interval.as_millis() * 3).unwrap_or(i64::MAX);
+        for n in nodes {
+            if n.state == "left" || n.state == "removed" || n.id == me.node_id {
+                continue;
+            }
+            let swarm_node = swarm.iter().find(|s| {
+                n.swarm_node_id.as_deref().is_some_and(|id| s.id.as_deref() == Some(id))
+                    || s.status.as_ref().and_then(|st| st.addr.as_deref()) == Some(n.addr.as_str())
+            });
+            if let (None, Some(sn)) = (&n.swarm_node_id, swarm_node) {
+                if let Some(id) = &sn.id {
+                    let _ = d.db().set_node_swarm_id(&n.id, id);
+                }
+            }
+            let swarm_down = swarm_node
+                .and_then(|sn| sn.status.as_ref())
+                .and_then(|st| st.state)
+                .is_some_and(|st| st == bollard::models::NodeState::DOWN);
+            let silent = now - n.last_seen_ms > stale_ms;
+            if n.state == "up" && (swarm_down || silent) {
+                let why = if swarm_down {
+                    "Docker Swarm reports the node down".to_owned()
+                } else {
+                    format!("no report for {}s", (now - n.last_seen_ms) / 1000)
+                };
+                if d.db().set_node_state(&n.id, "down", now, &why).unwrap_or(false) {
+                    tracing::warn!("cluster: node {} ({}) is down: {why}", n.hostname, n.id);
+                    d.cluster.changed();
+                }
+            }
+        }
+    }
+}
