@@ -23,6 +23,7 @@ tb_ensure_dockerd
 
 step "format and lints"
 cargo fmt --check
+scripts/check-layers.sh
 cargo clippy --locked --all-targets --features docker-tests -- -D warnings
 
 step "release build"

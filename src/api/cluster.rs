@@ -12,7 +12,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::units::body;
@@ -22,6 +21,7 @@ use crate::cluster::Role as ClusterRole;
 use crate::daemon::Daemon;
 use crate::policy::Action;
 use crate::time::now_ms;
+use crate::wire;
 
 type D = State<Arc<Daemon>>;
 
@@ -77,17 +77,10 @@ where
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitBody {
-    #[serde(default)]
-    advertise_addr: Option<String>,
-}
-
 pub async fn init(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<InitBody>, JsonRejection>,
+    b: Result<Json<wire::ClusterInit>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     super::allow(&c, Action::InitCluster, "*")?;
     let b = body(b)?;
@@ -96,18 +89,10 @@ pub async fn init(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JoinBody {
-    token: String,
-    #[serde(default)]
-    advertise_addr: Option<String>,
-}
-
 pub async fn join(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<JoinBody>, JsonRejection>,
+    b: Result<Json<wire::ClusterJoin>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     super::allow(&c, Action::JoinCluster, "*")?;
     let b = body(b)?;
@@ -123,18 +108,10 @@ pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Respo
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushBody {
-    image: String,
-    #[serde(default)]
-    token: Option<String>,
-}
-
 pub async fn push(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<PushBody>, JsonRejection>,
+    b: Result<Json<wire::ImagePush>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     super::allow(&c, Action::PushImage, "*")?;
     let b = body(b)?;
@@ -148,54 +125,60 @@ pub async fn push(
 /// `GET /cluster`: this host's membership, the registry and the shared volume.
 pub async fn status(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ReadCluster, "*")?;
-    let Some(s) = d.cluster.state() else { return Ok(Json(json!({"member": false}))) };
+    let Some(s) = d.cluster.state() else {
+        return Ok(Json(json!(wire::ClusterStatus { member: false, membership: None })));
+    };
     let images = ops::registry_images(&d).await;
     let swarm = match d.docker() {
-        Some(docker) => docker.info().await.ok().and_then(|i| i.swarm).map(|sw| {
-            json!({
-                "node_id": sw.node_id,
-                "state": sw.local_node_state.map(|s| s.to_string()),
-                "managers": sw.managers,
-                "nodes": sw.nodes,
-            })
+        Some(docker) => docker.info().await.ok().and_then(|i| i.swarm).map(|sw| wire::SwarmStatus {
+            node_id: sw.node_id,
+            state: sw.local_node_state.map(|s| s.to_string()),
+            managers: sw.managers,
+            nodes: sw.nodes,
         }),
         None => None,
     };
-    Ok(Json(json!({
-        "member": true,
-        "role": s.role,
-        "primary": s.primary,
-        "cluster_id": s.cluster_id,
-        "node_id": s.node_id,
-        "hostname": s.hostname,
-        "addr": s.addr,
-        "manager_addrs": [s.manager_api],
-        "registry": {"address": s.registry, "images": images},
-        "shared": crate::cluster::inventory::shared(),
-        "swarm": swarm,
-    })))
+    let images = images.map(|list| list.into_iter().filter_map(|i| serde_json::from_value(i).ok()).collect());
+    let status = wire::ClusterStatus {
+        member: true,
+        membership: Some(wire::Membership {
+            role: s.role.as_str().to_owned(),
+            primary: s.primary,
+            cluster_id: s.cluster_id,
+            node_id: s.node_id,
+            hostname: s.hostname,
+            addr: s.addr,
+            manager_addrs: vec![s.manager_api],
+            registry: wire::RegistryStatus { address: s.registry, images },
+            shared: json!(crate::cluster::shared::shared()),
+            swarm,
+        }),
+    };
+    Ok(Json(json!(status)))
 }
 
-fn node_json(n: &crate::db::NodeRecord, swarm: &[bollard::models::Node]) -> Value {
+fn node_json(n: &crate::db::NodeRecord, swarm: &[bollard::models::Node]) -> wire::Node {
     let inv: Value = serde_json::from_str(&n.inventory).unwrap_or(json!({}));
     let sn = swarm.iter().find(|s| n.swarm_node_id.as_deref().is_some_and(|id| s.id.as_deref() == Some(id)));
-    json!({
-        "id": n.id,
-        "hostname": n.hostname,
-        "addr": n.addr,
-        "role": n.role,
-        "state": n.state,
-        "swarm_state": sn.and_then(|s| s.status.as_ref()).and_then(|s| s.state).map(|s| s.to_string()),
-        "availability": sn.and_then(|s| s.spec.as_ref()).and_then(|s| s.availability).map(|a| a.to_string()),
-        "joined_at_ms": n.joined_at_ms,
-        "last_seen_ms": n.last_seen_ms,
-        "units": inv.get("units").cloned().unwrap_or(json!([])),
-        "containers": inv.get("containers").cloned().unwrap_or(json!(0)),
-        "images": inv.get("images").cloned().unwrap_or(json!([])),
-        "devices": inv.get("devices").cloned().unwrap_or(json!([])),
-        "resources": inv.get("resources").cloned().unwrap_or(json!({})),
-        "shared": inv.get("shared").cloned().unwrap_or(json!(null)),
-    })
+    let list = |key: &str| inv.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    wire::Node {
+        id: n.id.clone(),
+        hostname: n.hostname.clone(),
+        addr: n.addr.clone(),
+        role: n.role.clone(),
+        state: n.state.clone(),
+        swarm_state: sn.and_then(|s| s.status.as_ref()).and_then(|s| s.state).map(|s| s.to_string()),
+        availability: sn.and_then(|s| s.spec.as_ref()).and_then(|s| s.availability).map(|a| a.to_string()),
+        joined_at_ms: n.joined_at_ms,
+        last_seen_ms: n.last_seen_ms,
+        units: list("units"),
+        containers: inv.get("containers").cloned().unwrap_or(json!(0)),
+        images: list("images"),
+        devices: list("devices"),
+        resources: inv.get("resources").cloned().unwrap_or(json!({})),
+        shared: inv.get("shared").cloned().unwrap_or(json!(null)),
+        history: None,
+    }
 }
 
 fn manager(d: &Daemon) -> Result<crate::cluster::State, ApiError> {
@@ -219,7 +202,7 @@ pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<
     manager(&d)?;
     let swarm = swarm_nodes(&d).await;
     let nodes = d.db().nodes()?;
-    Ok(Json(Value::Array(nodes.iter().map(|n| node_json(n, &swarm)).collect())))
+    Ok(Json(json!(nodes.iter().map(|n| node_json(n, &swarm)).collect::<Vec<_>>())))
 }
 
 pub async fn node(
@@ -237,8 +220,8 @@ pub async fn node(
         .ok_or_else(|| ApiError::NotFound(format!("no node {id}")))?;
     let swarm = swarm_nodes(&d).await;
     let mut v = node_json(&n, &swarm);
-    v["history"] = json!(d.db().node_history(&n.id, 200)?);
-    Ok(Json(v))
+    v.history = Some(d.db().node_history(&n.id, 200)?.into_iter().map(|e| json!(e)).collect());
+    Ok(Json(json!(v)))
 }
 
 pub async fn remove_node(
@@ -251,42 +234,36 @@ pub async fn remove_node(
     let result = ops::remove_node(&d, &id, "removed by an admin").await;
     d.audit(&c, "cluster remove", None, Some(id.clone()), None, if result.is_ok() { "ok" } else { "failed" });
     let n = result.map_err(step_error)?;
-    Ok(Json(json!({"id": n.id, "hostname": n.hostname, "state": "removed"})).into_response())
+    Ok(Json(json!(wire::RemovedNode { id: n.id, hostname: n.hostname, state: "removed".into() }))
+        .into_response())
 }
 
 pub async fn tokens(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ListJoinTokens, "*")?;
     manager(&d)?;
     let now = now_ms();
-    let list: Vec<Value> = d
+    let list: Vec<wire::JoinTokenInfo> = d
         .db()
         .join_tokens()?
         .into_iter()
-        .map(|t| {
-            let state = t.state(now);
-            let mut v = json!(t);
-            v["state"] = json!(state);
-            v
+        .map(|t| wire::JoinTokenInfo {
+            state: t.state(now).to_owned(),
+            id: t.id,
+            role: t.role,
+            created_at_ms: t.created_at_ms,
+            expires_at_ms: t.expires_at_ms,
+            uses: t.uses,
+            used: t.used,
+            revoked: t.revoked,
         })
         .collect();
-    Ok(Json(Value::Array(list)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenBody {
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    uses: Option<u32>,
+    Ok(Json(json!(list)))
 }
 
 pub async fn token_create(
     State(d): D,
     Extension(c): Extension<Caller>,
-    b: Result<Json<TokenBody>, JsonRejection>,
+    b: Result<Json<wire::NewJoinToken>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     super::allow(&c, Action::CreateJoinToken, "*")?;
     manager(&d)?;
@@ -306,6 +283,13 @@ pub async fn token_create(
         Some(format!("{} {} uses={}", created.id, role.as_str(), created.uses)),
         "ok",
     );
+    let created = wire::JoinTokenCreated {
+        id: created.id,
+        token: created.token,
+        role: role.as_str().to_owned(),
+        expires_at_ms: created.expires_at_ms,
+        uses: created.uses,
+    };
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())
 }
 

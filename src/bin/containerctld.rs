@@ -85,6 +85,9 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
     tokio::spawn(daemon::sources::docker_sources(daemon.clone(), tx.clone()));
     tokio::spawn(daemon::sources::timer_source(tx));
     tokio::spawn(daemon::sources::event_loop(daemon.clone(), rx));
+    daemon
+        .cluster
+        .set_server(Arc::new(|listener, tls, app| tokio::spawn(serve_cluster_api(listener, tls, app))));
     cluster::ops::start_background(&daemon);
 
     let listener = bind(&daemon.config.socket, daemon.group_gid())?;
@@ -159,6 +162,36 @@ async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) 
             if let Err(e) = serve::connection(stream, app, limits, extend).await {
                 tracing::debug!("socket connection: {e}");
             }
+            drop(place);
+        });
+    }
+}
+
+/// The cluster API (primary manager only), over TLS from the cluster CA.
+async fn serve_cluster_api(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+) {
+    let gate = serve::Gate::new(serve::Limits::default());
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("cluster API: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(place) = gate.enter() else {
+            tracing::warn!("cluster API: {} connections open: one more from {peer} refused", gate.open());
+            tokio::spawn(serve::refuse(tcp));
+            continue;
+        };
+        let (acceptor, app, limits) = (acceptor.clone(), app.clone(), gate.limits());
+        tokio::spawn(async move {
+            cluster::tls::serve_connection(tcp, peer, acceptor, app, limits).await;
             drop(place);
         });
     }

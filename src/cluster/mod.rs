@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod ops;
 pub mod registry;
 pub mod server;
+pub mod shared;
 pub mod tls;
 pub mod token;
 

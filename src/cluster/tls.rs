@@ -247,45 +247,28 @@ impl Client {
     }
 }
 
-/// Serves `app` over TLS on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, cfg: Arc<ServerConfig>, app: axum::Router) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("cluster API: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!("cluster API: TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                let mut app = app.clone();
-                async move {
-                    use tower::Service;
-                    app.call(req.map(axum::body::Body::new)).await
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(CONNECT_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!("cluster API: connection from {peer}: {e}");
-            }
-        });
+/// Serves `app` over TLS on one accepted connection: the handshake (within 10 s), then HTTP/1
+/// with `limits` (crate::serve), the peer's address as `ConnectInfo`.
+pub async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    limits: crate::serve::Limits,
+) {
+    let tls = match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!("cluster API: TLS handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let extend = move |x: &mut http::Extensions| {
+        x.insert(axum::extract::ConnectInfo(peer));
+    };
+    if let Err(e) = crate::serve::connection(tls, app, limits, extend).await {
+        tracing::debug!("cluster API: connection from {peer}: {e}");
     }
 }
 
@@ -300,7 +283,13 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let app = axum::Router::new().route("/hi", axum::routing::get(|| async { "hello" }));
-        tokio::spawn(serve(listener, cfg, app));
+        tokio::spawn(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            while let Ok((tcp, peer)) = listener.accept().await {
+                let limits = crate::serve::Limits::default();
+                tokio::spawn(serve_connection(tcp, peer, acceptor.clone(), app.clone(), limits));
+            }
+        });
         (addr, ca)
     }
 

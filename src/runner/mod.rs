@@ -142,7 +142,7 @@ impl Runner {
             signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         self.hash = spec::definition_hash(&self.unit);
         let shared = self.unit.container.volumes.iter().any(|v| matches!(v.source, VolumeSource::Shared(_)));
-        if shared && !crate::cluster::inventory::shared().mounted {
+        if shared && !crate::cluster::shared::shared().mounted {
             // Without the mount, the container would write to the local directory below it,
             // and its data would silently differ from the other hosts'.
             return Err(RunError::Docker(format!(

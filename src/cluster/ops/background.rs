@@ -10,7 +10,8 @@ use super::reports::{report_loop, supervise};
 use crate::cluster::{self, tls, State};
 use crate::daemon::Daemon;
 
-/// Starts the cluster API listener on the primary manager (once).
+/// Binds the cluster API listener on the primary manager (once) and hands it to the server that
+/// containerctld's main registered ([`Cluster::set_server`](super::Cluster::set_server)).
 pub(super) async fn start_api(d: &Arc<Daemon>, s: &State) -> Result<(), String> {
     if d.cluster.api_running.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(());
@@ -24,8 +25,11 @@ pub(super) async fn start_api(d: &Arc<Daemon>, s: &State) -> Result<(), String> 
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let Some(serve) = d.cluster.server() else {
+        return Err("no server is wired for the cluster API (containerctld's main registers one)".into());
+    };
     let app = cluster::server::app(d.clone());
-    d.cluster.add_task(tokio::spawn(tls::serve(listener, cfg, app)));
+    d.cluster.add_task(serve(listener, cfg, app));
     d.cluster.api_running.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(())
 }

@@ -121,7 +121,17 @@ pub struct Cluster {
     reporter_running: std::sync::atomic::AtomicBool,
     /// The registry token signer, read from its key file once (primary manager only).
     signer: Mutex<Option<Arc<registry::TokenSigner>>>,
+    /// Serves the cluster API on a listener init or start-up bound: registered by the binary,
+    /// which does the serving of every listener.
+    server: std::sync::OnceLock<ServeFn>,
 }
+
+/// Serves `Router` over TLS (`ServerConfig`) on a bound listener until the task is aborted.
+pub type ServeFn = Arc<
+    dyn Fn(tokio::net::TcpListener, Arc<rustls::ServerConfig>, axum::Router) -> tokio::task::JoinHandle<()>
+        + Send
+        + Sync,
+>;
 
 impl Cluster {
     pub fn load(state_dir: &std::path::Path, report_interval: Duration) -> Cluster {
@@ -141,7 +151,19 @@ impl Cluster {
             api_running: std::sync::atomic::AtomicBool::new(false),
             reporter_running: std::sync::atomic::AtomicBool::new(false),
             signer: Mutex::new(None),
+            server: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Registers how the cluster API is served (once, by containerctld's main).
+    pub fn set_server(&self, serve: ServeFn) {
+        if self.server.set(serve).is_err() {
+            tracing::warn!("the cluster API's server was registered twice: the first one stays");
+        }
+    }
+
+    fn server(&self) -> Option<ServeFn> {
+        self.server.get().cloned()
     }
 
     pub fn state(&self) -> Option<State> {

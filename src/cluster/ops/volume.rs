@@ -29,7 +29,7 @@ pub(super) async fn mount_shared(
         0o644,
         step,
     )?;
-    if cluster::inventory::shared().mounted {
+    if cluster::shared::shared().mounted {
         p.step(step, "skipped", format!("already mounted at {root}"));
         return Ok(());
     }
@@ -60,7 +60,7 @@ pub(super) async fn mount_shared(
             d.systemd.mount_transient(cluster::MOUNT_UNIT, &spec).await
         };
         let why = match outcome {
-            Ok(o) if o.is_done() && cluster::inventory::shared().mounted => break,
+            Ok(o) if o.is_done() && cluster::shared::shared().mounted => break,
             Ok(o) if o.is_done() => "the mount unit is active but nothing is mounted".to_owned(),
             Ok(o) => format!("the mount failed (job result {})", o.result),
             Err(e) => e.to_string(),
