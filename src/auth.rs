@@ -30,6 +30,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A one-time login link's token lives this long.
 pub const LOGIN_LINK_TTL_MS: i64 = 5 * 60 * 1000;
 
+/// Web sessions open at once, at most.
+pub const MAX_SESSIONS: usize = 1024;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("the token is not valid: {0}")]
@@ -42,6 +45,8 @@ pub enum AuthError {
     Used,
     #[error("the session expired or does not exist: log in again")]
     NoSession,
+    #[error("{MAX_SESSIONS} web sessions are open: log out of one, or wait until one expires")]
+    TooManySessions,
     #[error("cannot read or create the signing key in {path}: {message}")]
     Key { path: String, message: String },
 }
@@ -248,8 +253,10 @@ impl Auth {
         v
     }
 
-    /// Starts a session for verified `claims`; returns (session id, session).
-    pub fn start_session(&self, claims: &Claims) -> (String, Session) {
+    /// Starts a session for verified `claims`; returns (session id, session). At most
+    /// [`MAX_SESSIONS`] live at once: memory is the daemon's, and a token holder must not be
+    /// able to grow it without bound.
+    pub fn start_session(&self, claims: &Claims) -> Result<(String, Session), AuthError> {
         let id = random_hex(32);
         let session = Session {
             role: claims.role,
@@ -258,12 +265,14 @@ impl Auth {
             csrf: random_hex(32),
             expires_at_ms: i64::try_from(claims.exp).unwrap_or(0).saturating_mul(1000),
         };
-        if let Ok(mut s) = self.sessions.lock() {
-            let now = now_ms();
-            s.retain(|_, v| v.expires_at_ms > now);
-            s.insert(id.clone(), session.clone());
+        let mut s = self.sessions.lock().map_err(|_| AuthError::NoSession)?;
+        let now = now_ms();
+        s.retain(|_, v| v.expires_at_ms > now);
+        if s.len() >= MAX_SESSIONS {
+            return Err(AuthError::TooManySessions);
         }
-        (id, session)
+        s.insert(id.clone(), session.clone());
+        Ok((id, session))
     }
 
     /// The live session `id`, if it has not expired and its token was not revoked since.
@@ -403,11 +412,23 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_capped() {
+        let a = auth();
+        let (token, _) = a.issue("web", Role::Viewer, 3_600_000, false).expect("issue");
+        let claims = a.verify(&token).expect("valid");
+        let ids: Vec<String> =
+            (0..MAX_SESSIONS).map(|_| a.start_session(&claims).expect("session").0).collect();
+        assert_eq!(a.start_session(&claims).map(|_| ()), Err(AuthError::TooManySessions));
+        a.end_session(&ids[0]);
+        assert!(a.start_session(&claims).is_ok(), "a place is free again after a logout");
+    }
+
+    #[test]
     fn sessions_follow_their_token() {
         let a = auth();
         let (token, record) = a.issue("web", Role::Viewer, 3_600_000, false).expect("issue");
         let claims = a.verify(&token).expect("valid");
-        let (sid, s) = a.start_session(&claims);
+        let (sid, s) = a.start_session(&claims).expect("session");
         assert_eq!(a.session(&sid).map(|x| x.csrf), Ok(s.csrf));
         assert!(a.session("nope").is_err());
         a.revoke(&record.id);

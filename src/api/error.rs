@@ -34,6 +34,8 @@ pub enum ApiError {
         log: Vec<String>,
     },
     Unavailable(String),
+    /// A limit of the daemon is reached (sessions, log followers, event streams).
+    TooMany(String),
 }
 
 #[derive(Serialize)]
@@ -94,6 +96,9 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(m) => {
                 (StatusCode::SERVICE_UNAVAILABLE, json!({"kind": "unavailable", "message": m}))
+            }
+            ApiError::TooMany(m) => {
+                (StatusCode::TOO_MANY_REQUESTS, json!({"kind": "too_many_requests", "message": m}))
             }
         };
         (status, Json(json!({ "error": body }))).into_response()

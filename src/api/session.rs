@@ -39,7 +39,10 @@ pub async fn create(State(d): D, b: Result<Json<Login>, JsonRejection>) -> Resul
             return Err(ApiError::Unauthorized(auth::AuthError::Used.to_string()));
         }
     }
-    let (sid, s) = d.auth.start_session(&claims);
+    let (sid, s) = d.auth.start_session(&claims).map_err(|e| match e {
+        auth::AuthError::TooManySessions => ApiError::TooMany(e.to_string()),
+        other => ApiError::Unauthorized(other.to_string()),
+    })?;
     let max_age = (s.expires_at_ms - now_ms()).max(0) / 1000;
     let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
     let body = json!({"role": s.role, "name": s.name, "csrf": s.csrf, "expires_at_ms": s.expires_at_ms});
@@ -153,12 +156,20 @@ pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<
 pub async fn stream(
     State(d): D,
     Extension(c): Extension<Caller>,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let _ = c;
+    let place = d.event_streams.enter().ok_or_else(|| {
+        ApiError::TooMany(format!(
+            "{} event streams are open: close a page of the web interface and reload",
+            d.event_streams.open()
+        ))
+    })?;
     let rx = d.changes.subscribe();
     let crx = d.cluster.changes.subscribe();
     // `units` on connect and after unit changes; `cluster` after node or join token changes.
-    let stream = futures_util::stream::unfold((d, rx, crx, true), |(d, mut rx, mut crx, first)| async move {
+    // The stream holds its place until the page goes away.
+    let state = (d, rx, crx, true, place);
+    let stream = futures_util::stream::unfold(state, |(d, mut rx, mut crx, first, place)| async move {
         let event = if first {
             "units"
         } else {
@@ -180,10 +191,10 @@ pub async fn stream(
         } else {
             "{}".to_owned()
         };
-        Some((Ok(Event::default().event(event).data(data)), (d, rx, crx, false)))
+        Some((Ok(Event::default().event(event).data(data)), (d, rx, crx, false, place)))
     });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping")))
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping"))))
 }
 
 /// POST /keys/rotate: new tokens are signed with a new key; older tokens stay valid until they

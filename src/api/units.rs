@@ -236,24 +236,35 @@ pub async fn logs(
         return Err(ApiError::NotFound(format!("no unit {name}")));
     }
     let n = q.n.unwrap_or(50).min(100_000);
+    // A follower holds its place (and its journalctl) until the client goes away.
+    let place = match q.follow {
+        true => Some(d.log_followers.enter().ok_or_else(|| {
+            ApiError::TooMany(format!(
+                "{} log followers are open: stop one (logs --follow) and try again",
+                d.log_followers.open()
+            ))
+        })?),
+        false => None,
+    };
     let mut child = crate::logs::spawn(&name, n, q.follow)
         .map_err(|e| ApiError::Internal(format!("cannot run journalctl: {e}")))?;
     let stdout = child.stdout.take().ok_or_else(|| ApiError::Internal("journalctl has no stdout".into()))?;
     let lines = tokio::io::BufReader::new(stdout).lines();
-    let stream = futures_util::stream::unfold((lines, child), |(mut lines, child)| async move {
-        loop {
-            match lines.next_line().await {
-                Ok(Some(line)) => {
-                    if let Some(l) = crate::logs::parse_json_line(&line) {
-                        let mut out = serde_json::to_vec(&l).unwrap_or_default();
-                        out.push(b'\n');
-                        return Some((Ok::<_, std::io::Error>(out), (lines, child)));
+    let stream =
+        futures_util::stream::unfold((lines, child, place), |(mut lines, child, place)| async move {
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        if let Some(l) = crate::logs::parse_json_line(&line) {
+                            let mut out = serde_json::to_vec(&l).unwrap_or_default();
+                            out.push(b'\n');
+                            return Some((Ok::<_, std::io::Error>(out), (lines, child, place)));
+                        }
                     }
+                    _ => return None,
                 }
-                _ => return None,
             }
-        }
-    });
+        });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 

@@ -51,6 +51,11 @@ pub struct Definition {
     stamp: (SystemTime, u64),
 }
 
+/// `logs --follow` streams at once, at most (each runs a journalctl process).
+pub const MAX_LOG_FOLLOWERS: usize = 32;
+/// The web page's event streams at once, at most.
+pub const MAX_EVENT_STREAMS: usize = 64;
+
 /// Live per-unit facts that do not come from systemd.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
@@ -78,6 +83,10 @@ pub struct Daemon {
     pub changes: tokio::sync::watch::Sender<u64>,
     /// Cluster membership and its background work.
     pub cluster: crate::cluster::ops::Cluster,
+    /// `logs --follow` streams open at once (each is a journalctl process).
+    pub log_followers: crate::serve::Gate,
+    /// The web page's event streams open at once.
+    pub event_streams: crate::serve::Gate,
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
@@ -106,6 +115,14 @@ impl Daemon {
             auth,
             changes: tokio::sync::watch::channel(0).0,
             cluster,
+            log_followers: crate::serve::Gate::new(crate::serve::Limits {
+                max_connections: MAX_LOG_FOLLOWERS,
+                ..crate::serve::Limits::default()
+            }),
+            event_streams: crate::serve::Gate::new(crate::serve::Limits {
+                max_connections: MAX_EVENT_STREAMS,
+                ..crate::serve::Limits::default()
+            }),
         }
     }
 

@@ -197,6 +197,31 @@ impl Validator<'_> {
         self.duration_min(value, default, key, Duration::ZERO)
     }
 
+    /// A duration of at most `max`: a bound keeps systemd's and Docker's timeouts finite.
+    pub(super) fn duration_max(
+        &mut self,
+        value: Option<S<DurationValue>>,
+        default: Duration,
+        key: &str,
+        max: Duration,
+    ) -> Option<Duration> {
+        let span = value.as_ref().map(S::span);
+        let d = self.duration_min(value, default, key, Duration::ZERO)?;
+        match span {
+            Some(span) if d > max => {
+                let secs = max.as_secs();
+                let shown = if secs % 60 == 0 { format!("{}min", secs / 60) } else { format!("{secs}s") };
+                self.error(
+                    span,
+                    format!("{key} must be at most {shown}"),
+                    Some("a longer stop delays every restart and shutdown of the host"),
+                );
+                None
+            }
+            _ => Some(d),
+        }
+    }
+
     fn duration_min(
         &mut self,
         value: Option<S<DurationValue>>,

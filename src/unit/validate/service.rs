@@ -7,6 +7,9 @@ use super::{closest, Validator};
 use crate::unit::raw::{RawService, S};
 use crate::unit::{Restart, Service, UnitName};
 
+/// The longest `stop_timeout`: the runner gets this plus a margin from systemd to stop.
+pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// Suffixes that make an `after`/`requires` entry a systemd unit name rather than a NAME.
 const SYSTEMD_SUFFIXES: &[&str] = &[
     ".service",
@@ -50,7 +53,8 @@ impl Validator<'_> {
             },
         };
         let restart_sec = self.duration(raw.restart_sec, default.restart_sec, "restart_sec");
-        let stop_timeout = self.duration(raw.stop_timeout, default.stop_timeout, "stop_timeout");
+        let stop_timeout =
+            self.duration_max(raw.stop_timeout, default.stop_timeout, "stop_timeout", MAX_STOP_TIMEOUT);
         let after = self.dependencies(name, raw.after, "after");
         let requires = self.dependencies(name, raw.requires, "requires");
         Some(Service {

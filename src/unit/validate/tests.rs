@@ -271,3 +271,12 @@ fn invalid_file_name_is_reported() {
     assert_eq!(e[0].line, 0);
     assert!(e[0].message.starts_with("file name: `Web` is not a valid unit name"));
 }
+
+#[test]
+fn stop_timeout_is_bounded() {
+    let e = errors(&format!("{MIN}[service]\nstop_timeout = \"16min\"\n"));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].message, "stop_timeout must be at most 15min");
+    let ok = crate::unit::parse("web", "web.toml", &format!("{MIN}[service]\nstop_timeout = \"15min\"\n"));
+    assert!(ok.is_ok(), "{ok:?}");
+}
