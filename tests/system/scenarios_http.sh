@@ -148,3 +148,36 @@ t_http_key_rotation_keeps_older_tokens() {
     expect "two keys, mode 0600" test "$(tb_host "$HOST" sh -c 'stat -c %a /var/lib/containerctl/keys/*.key | sort -u' </dev/null)" = 600
     expect_eq "key files" "$(tb_host "$HOST" sh -c 'ls /var/lib/containerctl/keys | wc -l' </dev/null)" 2
 }
+
+# _followers_at_least N: at least N `journalctl ... -f` processes of the daemon run in the host.
+_followers_at_least() {
+    local n
+    n=$(tb_host "$HOST" sh -c 'pgrep -f "journalctl --no-pager -o json .* -f" | wc -l' </dev/null)
+    ((n >= $1))
+}
+_no_followers() { ! tb_host "$HOST" pgrep -f "journalctl --no-pager -o json .* -f" </dev/null >/dev/null; }
+
+t_http_limits_refuse_clearly_and_free_their_places() {
+    cli new follow --image ctl-test/busybox --version 1 -- sh -c 'while true; do echo tick; sleep 5; done'
+    cli start follow
+    local viewer r
+    viewer=$(cli token create --name ci-follow --role viewer --ttl 1h)
+    # 32 log followers hold every place (each is a journalctl process of the daemon).
+    tb_host "$HOST" sh -c "for i in \$(seq 32); do
+        curl -sN -o /dev/null -H 'Authorization: Bearer $viewer' \
+            'http://127.0.0.1:5000/api/v1/units/follow/logs?follow=true' &
+    done" </dev/null
+    tb_wait_for 30 "32 log followers" _followers_at_least 32
+    r=$(http GET '/api/v1/units/follow/logs?follow=true' -H "Authorization: Bearer $viewer")
+    expect_eq "the 33rd follower" "$(code "$r")" 429
+    expect_contains "the limit is named" "$r" '"kind":"too_many_requests"'
+    expect_contains "and what to do" "$r" "log followers are open"
+    expect_eq "reads still work" "$(code "$(http GET /api/v1/units/follow -H "Authorization: Bearer $viewer")")" 200
+    # Followers that go away give their places back.
+    tb_host "$HOST" pkill -f "curl -sN -o /dev/null" </dev/null || true
+    tb_wait_for 30 "followers gone" _no_followers
+    r=$(tb_host "$HOST" curl -s -m 3 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $viewer" \
+        'http://127.0.0.1:5000/api/v1/units/follow/logs?follow=true&n=1' </dev/null || true)
+    expect_eq "a follower after the others left" "$r" 200
+    cli stop follow
+}
