@@ -205,6 +205,12 @@ pub fn load(path: &Path) -> Result<Config, Diagnostic> {
     }
 }
 
+/// The configuration file the generator and the runner read: `$CONTAINERCTL_CONFIG` (tests) or
+/// [`DEFAULT_PATH`].
+pub fn path() -> PathBuf {
+    std::env::var_os("CONTAINERCTL_CONFIG").map_or_else(|| PathBuf::from(DEFAULT_PATH), PathBuf::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

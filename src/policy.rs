@@ -201,6 +201,12 @@ pub fn check_definition(
     if c.privileged {
         v.push(violation("no privileged mode", format!("{name}: only an admin may set privileged = true")));
     }
+    if !c.no_new_privileges {
+        v.push(violation(
+            "no-new-privileges",
+            format!("{name}: only an admin may set no_new_privileges = false"),
+        ));
+    }
     for cap in &c.capabilities {
         v.push(violation("no added capabilities", format!("{name}: only an admin may add capability {cap}")));
     }
@@ -321,6 +327,9 @@ mod tests {
         assert_eq!(rules(check_definition(Role::Operator, &p, None, &u(""))), Vec::<&str>::new());
         let ok = u("volumes = [\"/srv/containers/cam:/data\", \"data:/x\", \"shared:cam:/y\"]\ndevices = [\"/dev/ttyUSB0\", \"/dev/video0\"]\n");
         assert!(check_definition(Role::Operator, &p, None, &ok).is_ok());
+        let nnp = u("no_new_privileges = false\n");
+        assert_eq!(rules(check_definition(Role::Operator, &p, None, &nnp)), ["no-new-privileges"]);
+        assert!(check_definition(Role::Admin, &p, None, &nnp).is_ok());
         let bad = u("privileged = true\ncapabilities = [\"NET_ADMIN\"]\nnetwork = \"host\"\nvolumes = [\"/etc:/etc\", \"/srv/containersX:/x\"]\ndevices = [\"/dev/sda\", \"/dev/ttyUSB0/x\"]\n");
         assert_eq!(
             rules(check_definition(Role::Operator, &p, None, &bad)),

@@ -32,6 +32,8 @@ impl Case {
         Command::new(env!("CARGO_BIN_EXE_containerctl-runner"))
             .arg(&self.name)
             .env("CONTAINERCTL_DEFINITION", &self.definition)
+            // The policy of the test's own (missing: every default), not the machine's.
+            .env("CONTAINERCTL_CONFIG", self.config())
             .env("NOTIFY_SOCKET", &self.notify_path)
             .env_remove("JOURNAL_STREAM")
             .stdout(Stdio::piped())
@@ -56,6 +58,10 @@ impl Case {
             }
         }
         panic!("no notify message {want:?} within {deadline:?}; got {seen:?}");
+    }
+
+    fn config(&self) -> PathBuf {
+        self._dir.path().join("containerctl.toml")
     }
 
     fn container(&self) -> String {
@@ -208,4 +214,73 @@ fn missing_definition_fails_with_the_configuration_status() {
         .expect("run");
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no valid definition for unit nodef"));
+}
+
+#[test]
+fn containers_run_with_no_new_privileges_unless_turned_off() {
+    for (flag, want) in [("", "NoNewPrivs:\t1"), ("no_new_privileges = false\n", "NoNewPrivs:\t0")] {
+        let case = Case::new(
+            "it-nnp",
+            &format!("[container]\n{IMAGE}{flag}args = [\"grep\", \"NoNewPrivs\", \"/proc/self/status\"]\n"),
+        );
+        let mut child = case.spawn();
+        assert_eq!(wait_exit(&mut child, Duration::from_secs(30)).code(), Some(0));
+        let out = child.wait_with_output().expect("output");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(want), "{flag:?}: {out:?}");
+        let _ = docker(&["rm", "-f", &case.container()]);
+    }
+}
+
+/// A directory below an allowed root that became a symlink to / after the unit was checked.
+#[test]
+fn a_host_path_swapped_for_a_symlink_is_refused_at_start() {
+    let case = Case::new("it-symlink", "");
+    let root = case._dir.path().join("allowed");
+    std::fs::create_dir_all(root.join("cam")).expect("mkdir");
+    std::fs::write(case.config(), format!("[policy]\nallowed_host_paths = [\"{}\"]\n", root.display()))
+        .expect("write config");
+    let unit = format!(
+        "[container]\n{IMAGE}args = [\"ls\", \"/data\"]\nvolumes = [\"{}/cam/data:/data\"]\n",
+        root.display()
+    );
+    std::fs::write(&case.definition, unit).expect("write definition");
+    std::fs::remove_dir_all(root.join("cam")).expect("rm");
+    std::os::unix::fs::symlink("/", root.join("cam")).expect("symlink");
+    let mut child = case.spawn();
+    let seen = case.wait_notify("STATUS=failed: refusing to start", Duration::from_secs(30));
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)).code(), Some(78), "{seen:?}");
+    let status = seen.last().cloned().unwrap_or_default();
+    assert!(status.contains(&format!("{}/cam (-> /) is a symbolic link", root.display())), "{status}");
+    assert!(!exists(&case.container()), "a container was created");
+}
+
+/// A real directory below an allowed root runs only when the root is mounted nosuid,nodev.
+#[test]
+fn a_host_path_below_an_allowed_root_needs_a_nosuid_nodev_mount() {
+    let case = Case::new("it-nosuid", "");
+    let root = case._dir.path().join("allowed");
+    std::fs::create_dir_all(root.join("cam")).expect("mkdir");
+    std::fs::write(root.join("cam/file"), "x").expect("write");
+    std::fs::write(case.config(), format!("[policy]\nallowed_host_paths = [\"{}\"]\n", root.display()))
+        .expect("write config");
+    let unit = format!(
+        "[container]\n{IMAGE}args = [\"ls\", \"/data\"]\nvolumes = [\"{}/cam:/data\"]\n",
+        root.display()
+    );
+    std::fs::write(&case.definition, unit).expect("write definition");
+    let flags = nix::sys::statvfs::statvfs(&root).expect("statvfs").flags();
+    let safe = flags.contains(nix::sys::statvfs::FsFlags::ST_NOSUID)
+        && flags.contains(nix::sys::statvfs::FsFlags::ST_NODEV);
+    let mut child = case.spawn();
+    let code = wait_exit(&mut child, Duration::from_secs(30)).code();
+    let out = child.wait_with_output().expect("output");
+    if safe {
+        assert_eq!(code, Some(0), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("file"), "{out:?}");
+    } else {
+        assert_eq!(code, Some(78), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("must be mounted nosuid,nodev"), "{out:?}");
+        assert!(!exists(&case.container()));
+    }
+    let _ = docker(&["rm", "-f", &case.container()]);
 }

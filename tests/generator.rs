@@ -69,12 +69,18 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     fs::write(lib.join("masked.toml"), fs::read("examples/hello.toml").expect("read")).expect("write");
     std::os::unix::fs::symlink("/dev/null", etc.join("masked.toml")).expect("symlink");
 
+    let config = root.path().join("containerctl.toml");
+    let allowed = root.path().join("allowed");
+    fs::write(&config, format!("[policy]\nallowed_host_paths = [\"{}\"]\n", allowed.display()))
+        .expect("write");
+
     let path = std::env::join_paths([&etc, &lib]).expect("join");
     let output = Command::new(env!("CARGO_BIN_EXE_containerctl-generator"))
         .arg(&out)
         .arg(&out)
         .arg(&out)
         .env("CONTAINERCTL_UNIT_PATH", path)
+        .env("CONTAINERCTL_CONFIG", &config)
         .output()
         .expect("run generator");
     assert!(output.status.success(), "{output:?}");
@@ -99,6 +105,13 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     assert!(out.join("containerctl@db.service.d").join(generator::DROPIN_NAME).exists());
     assert!(!wants.join("containerctl@db.service").exists(), "db has enabled = false");
     assert!(!out.join("containerctl@broken.service.d").exists());
+
+    // The allowed root's nosuid,nodev bind mount, wanted by local-fs.target.
+    let name = containerctl::runner::hostpath::mount_unit_name(&allowed);
+    let mount = fs::read_to_string(out.join(&name)).expect("mount unit");
+    assert!(mount.contains(&format!("Where={}\n", allowed.display())), "{mount}");
+    assert!(mount.contains("Options=bind,nosuid,nodev\n"), "{mount}");
+    assert_eq!(fs::read_link(out.join("local-fs.target.wants").join(&name)).expect("link"), out.join(&name));
     assert!(!out.join("containerctl@masked.service.d").exists());
 }
 

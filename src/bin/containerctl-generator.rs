@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use containerctl::{generator, journal, search};
+use containerctl::{config, generator, journal, search};
 
 const IDENT: &str = "containerctl-generator";
 
@@ -18,6 +18,33 @@ fn main() -> ExitCode {
         .map_or_else(|| PathBuf::from("/etc/containerctl/cluster"), PathBuf::from);
     if let Err(e) = generator::generate_cluster(&cluster_dir, out) {
         journal::send(journal::ERR, IDENT, &format!("cannot install the cluster's units: {e}"), &[]);
+    }
+    let config = config::path();
+    match config::load(&config) {
+        Ok(c) => {
+            let fstab = std::fs::read_to_string("/etc/fstab").unwrap_or_default();
+            match generator::generate_root_mounts(&c.policy.allowed_host_paths, &config, &fstab, out) {
+                Ok(mounts) => {
+                    for (root, why) in mounts.skipped {
+                        let message =
+                            format!("not mounting allowed host path {} nosuid,nodev: {why}", root.display());
+                        journal::send(journal::WARNING, IDENT, &message, &[]);
+                    }
+                }
+                Err(e) => journal::send(
+                    journal::ERR,
+                    IDENT,
+                    &format!("cannot write the allowed host paths' mount units: {e}"),
+                    &[],
+                ),
+            }
+        }
+        Err(d) => journal::send(
+            journal::ERR,
+            IDENT,
+            &format!("cannot read the policy, so the allowed host paths are not mounted nosuid,nodev: {d}"),
+            &[],
+        ),
     }
     match generator::generate(&search::search_path(), out) {
         Ok(report) => {

@@ -7,6 +7,7 @@
 //! `containerctl-NAME`, or, for a unit with `[deploy]`, the Swarm service of that name
 //! (see [`swarm`]).
 
+pub mod hostpath;
 pub mod output;
 pub mod registry;
 pub mod spec;
@@ -209,7 +210,9 @@ impl Runner {
                 if running {
                     log(journal::INFO, &format!("adopted running container {}", short(&id)));
                 } else {
-                    // Like Docker's own restart: the same container, started again.
+                    // Like Docker's own restart: the same container, started again. Docker mounts
+                    // its bind sources again, so they are checked again.
+                    self.check_host_paths()?;
                     docker
                         .start_container(&id, None)
                         .await
@@ -241,8 +244,9 @@ impl Runner {
                 )));
             }
         }
+        let checked = self.check_host_paths()?;
         notify::status("creating container");
-        let body = spec::create_body(&self.unit, &self.hash);
+        let body = spec::create_body(&checked, &self.hash);
         let created = docker
             .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
             .await
@@ -258,6 +262,24 @@ impl Runner {
             &format!("started container {} from {}", short(&created.id), self.unit.container.reference()),
         );
         Ok(Prepared { attach, events, health: None, id: created.id })
+    }
+
+    /// The unit with its bind-mount sources checked right before Docker gets them (see
+    /// [`hostpath`]); the allowed roots come from containerctl.toml's policy.
+    fn check_host_paths(&self) -> Result<Unit, RunError> {
+        let binds = self.unit.container.volumes.iter().any(|v| !matches!(v.source, VolumeSource::Named(_)));
+        if !binds {
+            return Ok(self.unit.clone());
+        }
+        let file = crate::config::path();
+        let config = crate::config::load(&file).map_err(|d| {
+            RunError::Config(format!(
+                "cannot read the policy to check host paths: {d}; fix {}",
+                file.display()
+            ))
+        })?;
+        hostpath::check_volumes(&self.unit, &config.policy.allowed_host_paths)
+            .map_err(|r| RunError::Config(format!("refusing to start: {r}")))
     }
 
     async fn attach(&self) -> Result<bollard::container::AttachContainerResults, RunError> {

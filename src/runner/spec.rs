@@ -93,6 +93,9 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
         readonly_rootfs: c.read_only.then_some(true),
         init: c.init.then_some(true),
         privileged: c.privileged.then_some(true),
+        // setuid programs in the image (or in a bind mount) grant nothing to the container's
+        // processes: a container that runs as a user stays that user.
+        security_opt: c.runs_with_no_new_privileges().then(|| vec!["no-new-privileges".to_owned()]),
         cap_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         network_mode: c.network.clone(),
         ..Default::default()
@@ -176,6 +179,23 @@ interval = "5s"
         assert_eq!(health.test, Some(vec!["CMD".into(), "true".into()]));
         assert_eq!(health.interval, Some(5_000_000_000));
         assert_eq!(b.labels.expect("labels")[LABEL_UNIT], "web");
+    }
+
+    #[test]
+    fn no_new_privileges_unless_privileged_or_turned_off() {
+        let security = |extra: &str| {
+            let u = unit::parse(
+                "web",
+                "web.toml",
+                &TEXT.replace("init = true\n", &format!("init = true\n{extra}")),
+            )
+            .expect("valid");
+            create_body(&u, "h").host_config.and_then(|h| h.security_opt)
+        };
+        assert_eq!(security(""), Some(vec!["no-new-privileges".to_owned()]));
+        assert_eq!(security("no_new_privileges = true\n"), Some(vec!["no-new-privileges".to_owned()]));
+        assert_eq!(security("no_new_privileges = false\n"), None);
+        assert_eq!(security("privileged = true\n"), None);
     }
 
     #[test]

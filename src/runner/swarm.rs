@@ -14,8 +14,8 @@ use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
     HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
-    TaskState,
+    TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::{ListTasksOptionsBuilder, LogsOptionsBuilder, UpdateServiceOptionsBuilder};
 use bollard::Docker;
@@ -37,6 +37,9 @@ const NO_TASK_GRACE: Duration = Duration::from_secs(30);
 const PROGRESS_EXTENSION: Duration = Duration::from_secs(30);
 /// Kept below the unit's TimeoutStopSec= (stop_timeout + 5 s) when waiting for tasks to go.
 const STOP_GRACE: Duration = Duration::from_secs(4);
+
+/// The first API version whose Swarm container spec has `Privileges.NoNewPrivileges`.
+const NO_NEW_PRIVILEGES_API: (usize, usize) = (1, 46);
 
 pub const NOT_MANAGER: &str =
     "this host is not a Swarm manager: run `containerctl cluster init` or deploy from a manager";
@@ -88,6 +91,10 @@ pub fn service_spec(unit: &Unit, hash: &str) -> ServiceSpec {
         init: c.init.then_some(true),
         capability_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         mounts: (!c.volumes.is_empty()).then(|| c.volumes.iter().map(mount).collect()),
+        // Swarm has this since API 1.46 (Docker Engine 27); older engines ignore it (see `run`).
+        privileges: c
+            .runs_with_no_new_privileges()
+            .then(|| TaskSpecContainerSpecPrivileges { no_new_privileges: Some(true), ..Default::default() }),
         stop_grace_period: Some(nanos(unit.service.stop_timeout)),
         health_check: unit.health.as_ref().map(|h| HealthConfig {
             test: Some(std::iter::once("CMD".to_owned()).chain(h.cmd.iter().cloned()).collect()),
@@ -250,6 +257,19 @@ impl SwarmRunner {
             signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         notify::status("connecting to dockerd");
         self.docker = Some(connect().await?);
+        let api = self.docker.as_ref().map(Docker::client_version);
+        if let Some(v) = api.filter(|v| (v.major_version, v.minor_version) < NO_NEW_PRIVILEGES_API) {
+            if self.unit.container.runs_with_no_new_privileges() {
+                log(
+                    journal::WARNING,
+                    &format!(
+                        "dockerd speaks API {}.{}, which ignores no-new-privileges for Swarm services \
+                         (API 1.46, Docker Engine 27): the service's tasks run without it",
+                        v.major_version, v.minor_version
+                    ),
+                );
+            }
+        }
         let since = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let started = tokio::select! {
             r = self.start() => r?,
@@ -579,6 +599,7 @@ max_replicas_per_node = 2
         assert_eq!(c.env, Some(vec!["A=1".into(), "B=2".into()]));
         assert_eq!(c.init, Some(true));
         assert_eq!(c.capability_add, Some(vec!["NET_ADMIN".into()]));
+        assert_eq!(c.privileges.and_then(|p| p.no_new_privileges), Some(true));
         assert_eq!(c.stop_grace_period, Some(7_000_000_000));
         assert_eq!(c.health_check.and_then(|h| h.interval), Some(5_000_000_000));
         let mounts = c.mounts.expect("mounts");

@@ -106,6 +106,10 @@ pub struct Container {
     pub init: bool,
     /// Docker's privileged mode: every device and capability. Admin-only under the policy.
     pub privileged: bool,
+    /// The kernel's no_new_privs for the container's processes (setuid binaries and file
+    /// capabilities grant nothing). On by default; `false` is admin-only under the policy, and
+    /// privileged mode turns it off (see [`Container::runs_with_no_new_privileges`]).
+    pub no_new_privileges: bool,
     /// Capabilities added to Docker's default set (`NET_ADMIN`, without the `CAP_` prefix).
     pub capabilities: Vec<String>,
     /// Docker network mode: `bridge` (default), `host`, `none` or a network's name.
@@ -117,6 +121,11 @@ pub struct Container {
 }
 
 impl Container {
+    /// Whether the container gets Docker's `no-new-privileges` security option.
+    pub fn runs_with_no_new_privileges(&self) -> bool {
+        self.no_new_privileges && !self.privileged
+    }
+
     /// `image:version`, the reference the runner makes sure is present.
     pub fn reference(&self) -> String {
         format!("{}:{}", self.image, self.version)

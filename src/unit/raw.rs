@@ -40,6 +40,7 @@ pub struct RawContainer {
     pub read_only: Option<S<bool>>,
     pub init: Option<S<bool>>,
     pub privileged: Option<S<bool>>,
+    pub no_new_privileges: Option<S<bool>>,
     pub capabilities: Option<S<Vec<S<String>>>>,
     pub network: Option<S<String>>,
     pub memory: Option<S<SizeValue>>,

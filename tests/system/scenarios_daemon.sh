@@ -248,3 +248,83 @@ t_preview_checks_what_the_write_checks() {
     cli rm sneak
     tb_host "$HOST" rm /srv/containers/sneaky </dev/null
 }
+
+# Issue 11, item 3: what is checked is what runs.
+
+# A directory below the allowed root passes the daemon's check when the unit is saved, then
+# becomes a symlink to / (as another of the operator's containers, with the parent mounted, could
+# make it). The runner walks the path again right before Docker gets it: exit 78, nothing mounted.
+t_host_path_swapped_for_a_symlink_after_saving_is_refused_at_start() {
+    tb_host "$HOST" sh -ec 'rm -rf /srv/containers/swap && mkdir -p /srv/containers/swap' </dev/null
+    as alice new swap --image ctl-test/busybox --version 1 -- sh -c 'ls /data; exec sleep 1000'
+    as alice set swap 'container.volumes=["/srv/containers/swap:/data"]' container.init=true
+    tb_host "$HOST" sh -ec 'rmdir /srv/containers/swap && ln -s / /srv/containers/swap' </dev/null
+    local rc status
+    rc=$(status_of as alice start swap)
+    expect "starting the swapped unit fails" test "$rc" -ne 0
+    wait_prop 20 swap ActiveState failed
+    expect_eq "the runner's exit status" "$(prop swap ExecMainStatus)" 78
+    status=$(prop swap StatusText)
+    expect_contains "STATUS= names the symlink" "$status" "/srv/containers/swap (-> /) is a symbolic link"
+    expect_contains "STATUS= says what to do" "$status" "ask an admin"
+    expect_contains "the journal names the path" "$(journal swap)" "host path /srv/containers/swap is refused"
+    expect_eq "78 is not restarted" "$(prop swap NRestarts)" 0
+    expect "no container was created, so the host's root was not mounted" container_absent swap
+    # Put back as it was checked: the same unit starts.
+    tb_host "$HOST" sh -ec 'rm /srv/containers/swap && mkdir /srv/containers/swap' </dev/null
+    sctl reset-failed containerctl@swap.service
+    as alice start swap
+    wait_prop 20 swap ActiveState active
+    expect_eq "the real directory is what Docker mounted" \
+        "$(tb_host "$HOST" docker inspect -f '{{range .Mounts}}{{.Source}}{{end}}' containerctl-swap </dev/null)" \
+        /srv/containers/swap
+    cli rm swap --yes
+    tb_host "$HOST" rmdir /srv/containers/swap </dev/null
+}
+
+# The allowed root is bind-mounted nosuid,nodev by the generator: a container running as root
+# that makes a setuid-root program or a device node there gives the host neither.
+t_allowed_host_paths_give_the_host_no_setuid_programs_or_devices() {
+    tb_host "$HOST" sh -ec 'rm -rf /srv/containers/suid && mkdir -p /srv/containers/suid &&
+        cp /usr/bin/id /srv/containers/suid/id && chown bob /srv/containers/suid/id' </dev/null
+    as alice new suid --image ctl-test/busybox --version 1 -- \
+        sh -c 'chown 0:0 /data/id && chmod 4755 /data/id && mknod /data/null c 1 3 && echo suid-made; exec sleep 1000'
+    as alice set suid 'container.volumes=["/srv/containers/suid:/data"]' container.init=true
+    as alice start suid
+    wait_prop 20 suid ActiveState active
+    wait_journal 20 suid suid-made
+    local options
+    options=$(tb_host "$HOST" findmnt -no OPTIONS /srv/containers </dev/null)
+    expect_contains "the allowed root is nosuid" "$options" nosuid
+    expect_contains "the allowed root is nodev" "$options" nodev
+    expect_contains "the setuid bit is on the file" \
+        "$(tb_host "$HOST" stat -c %A /srv/containers/suid/id </dev/null)" "rws"
+    expect_eq "a setuid-root program from the container runs as bob on the host" \
+        "$(tb_host "$HOST" runuser -u bob -- /srv/containers/suid/id -u </dev/null)" \
+        "$(tb_host "$HOST" id -u bob </dev/null)"
+    expect "a device node from the container cannot be opened on the host" \
+        _fails tb_host "$HOST" sh -c 'echo x > /srv/containers/suid/null' </dev/null
+    cli rm suid --yes
+    tb_host "$HOST" rm -rf /srv/containers/suid </dev/null
+}
+
+# Containers run with no-new-privileges; only an admin may turn it off.
+t_containers_run_with_no_new_privileges() {
+    as alice new nnp --image ctl-test/busybox --version 1 -- \
+        sh -c 'grep NoNewPrivs /proc/self/status; exec sleep 1000'
+    as alice set nnp container.init=true
+    as alice start nnp
+    wait_prop 20 nnp ActiveState active
+    wait_journal 20 nnp NoNewPrivs
+    expect "the container's processes have NoNewPrivs: 1" _journal_matches nnp 'NoNewPrivs:[[:space:]]+1'
+    local rc
+    rc=$(status_of as alice set nnp container.no_new_privileges=false)
+    expect_eq "an operator may not turn no-new-privileges off" "$rc" 4
+    cli rm nnp --yes
+}
+
+_fails() { ! "$@"; }
+
+_journal_matches() {
+    journal "$1" | grep -qE -- "$2"
+}

@@ -157,6 +157,7 @@ impl Validator<'_> {
         let read_only = raw.read_only.map(S::into_inner).unwrap_or(false);
         let init = raw.init.map(S::into_inner).unwrap_or(false);
         let privileged = raw.privileged.map(S::into_inner).unwrap_or(false);
+        let no_new_privileges = raw.no_new_privileges.map(S::into_inner).unwrap_or(true);
         let mut capabilities = Vec::new();
         for cap in raw.capabilities.map(S::into_inner).unwrap_or_default() {
             let name = cap.get_ref().trim_start_matches("CAP_").to_ascii_uppercase();
@@ -201,6 +202,7 @@ impl Validator<'_> {
             read_only,
             init,
             privileged,
+            no_new_privileges,
             capabilities,
             network,
             memory: memory?,

@@ -73,6 +73,7 @@ retries  = 3
     assert_eq!(u.container.ports[2].host_ip.as_deref(), Some("::1"));
     assert_eq!(u.container.memory, Some(256 << 20));
     assert!(u.container.init && u.container.read_only && !u.container.privileged);
+    assert!(u.container.no_new_privileges && u.container.runs_with_no_new_privileges(), "on by default");
     assert_eq!(u.container.capabilities, ["NET_ADMIN", "SYS_TIME"]);
     assert_eq!(u.container.network.as_deref(), Some("host"));
     assert_eq!(u.container.nano_cpus, Some(500_000_000));
@@ -279,4 +280,14 @@ fn stop_timeout_is_bounded() {
     assert_eq!(e[0].message, "stop_timeout must be at most 15min");
     let ok = crate::unit::parse("web", "web.toml", &format!("{MIN}[service]\nstop_timeout = \"15min\"\n"));
     assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn no_new_privileges_is_a_boolean_that_privileged_mode_overrides() {
+    let off = parse("a", "a.toml", &format!("{MIN}no_new_privileges = false\n")).expect("valid");
+    assert!(!off.container.runs_with_no_new_privileges());
+    let privileged = parse("a", "a.toml", &format!("{MIN}privileged = true\n")).expect("valid");
+    assert!(privileged.container.no_new_privileges && !privileged.container.runs_with_no_new_privileges());
+    let e = errors(&format!("{MIN}no_new_privileges = \"no\"\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
 }
