@@ -261,9 +261,11 @@ async fn has_brick(name: &str, brick: &str) -> Result<bool, GlusterError> {
 /// first of `servers` (IP addresses), the others are backup volfile servers. Ordered after
 /// glusterd so that a member that serves a brick mounts once its own glusterd is up.
 /// `What=` and `Options=` of the shared volume's mount: the first server, the others as backups.
+/// Always `nosuid,nodev`: any member (or a container writing to a `shared:` volume) can create
+/// files there, so no setuid program or device node on it may take effect on another host.
 pub fn mount_source(servers: &[String], volume: &str) -> (String, String) {
     let first = servers.first().map(String::as_str).unwrap_or("127.0.0.1");
-    let mut options = String::from("_netdev");
+    let mut options = String::from("_netdev,nosuid,nodev");
     if servers.len() > 1 {
         options.push_str(",backup-volfile-servers=");
         options.push_str(&servers[1..].join(":"));
@@ -460,7 +462,7 @@ Wants=network-online.target glusterd.service
 What=10.0.0.1:/containerctl
 Where=/var/lib/containerctl/shared
 Type=glusterfs
-Options=_netdev,backup-volfile-servers=10.0.0.2:10.0.0.3
+Options=_netdev,nosuid,nodev,backup-volfile-servers=10.0.0.2:10.0.0.3
 TimeoutSec=90
 
 [Install]
@@ -468,7 +470,7 @@ WantedBy=remote-fs.target
 "
         );
         let one = mount_unit(&servers[..1], "v");
-        assert!(one.contains("Options=_netdev\n"), "{one}");
+        assert!(one.contains("Options=_netdev,nosuid,nodev\n"), "{one}");
         assert!(one.contains("What=10.0.0.1:/v\n"), "{one}");
     }
 
