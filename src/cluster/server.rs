@@ -2,10 +2,10 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `POST /cluster/v1/join` | a join token in the body | admits a host: Swarm token, CA, registry, volume, node credential |
+//! | `POST /cluster/v1/join` | a join token in the body; `addr` must be the address it connects from | admits a host: Swarm token, CA, registry, volume, node credential |
 //! | `POST /cluster/v1/report` | node credential | stores the node's inventory |
 //! | `POST /cluster/v1/brick` | manager node credential | adds the node's Gluster brick |
-//! | `POST /cluster/v1/leave` | node credential | takes the node out of the Swarm and the volume |
+//! | `POST /cluster/v1/leave` | node credential | takes that node (and only it) out of the Swarm and the volume |
 //! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth) |
 //!
 //! Requests are limited to 1 MiB. Credentials are compared by their SHA-256.
@@ -60,6 +60,11 @@ async fn join(
     let Json(req) =
         body.map_err(|e| ClusterApiError::BadRequest(format!("bad join request: {}", e.body_text())))?;
     let token_id = req.token_id.clone();
+    // Before anything else: the token is not used and nothing is recorded.
+    if let Err(why) = ops::check_join_addr(&req.addr, peer.ip()) {
+        tracing::warn!("cluster: join from {peer} refused: token {token_id}: {why}");
+        return Err(ClusterApiError::BadRequest(why));
+    }
     match ops::admit(&d, req).await {
         Ok(bundle) => {
             tracing::info!(
@@ -100,7 +105,8 @@ async fn brick(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Statu
 
 async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ClusterApiError> {
     let n = node(&d, &headers)?;
-    ops::remove_node(&d, &n.id, "left").await?;
+    // Only the node whose credential this is leaves; nothing in the request can name another.
+    ops::leave_node(&d, &n).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -24,12 +24,14 @@ use bollard::models::LocalNodeState;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use self::admit::{add_brick_for, admit, authenticate_node, create_token, registry_grant, CreatedToken};
+pub use self::admit::{
+    add_brick_for, admit, authenticate_node, check_join_addr, create_token, registry_grant, CreatedToken,
+};
 pub use self::background::start_background;
 pub use self::cleanup::Cleanup;
 pub use self::init::init;
 pub use self::join::{join, JoinBundle, JoinRequest};
-pub use self::leave::{leave, leave_with_warnings, remove_node};
+pub use self::leave::{leave, leave_node, leave_with_warnings, remove_node};
 pub use self::push::{push, registry_images};
 use crate::cluster::{self, registry, Paths, State};
 use crate::daemon::Daemon;
