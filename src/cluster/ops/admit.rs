@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::join::{JoinBundle, JoinRequest};
 use super::{check_ip, docker, fail, kind, StepError, StepKind};
-use crate::cluster::{self, gluster, token, Role};
+use crate::cluster::{self, gluster, registry, token, Role};
 use crate::daemon::Daemon;
 use crate::db::{JoinTokenRecord, NodeRecord};
 use crate::time::now_ms;
@@ -374,22 +374,30 @@ pub async fn add_brick_for(d: &Daemon, n: &NodeRecord) -> Result<(), StepError> 
     Ok(())
 }
 
-/// What the registry's token endpoint grants a Basic credential: `Some(true)` push and pull,
-/// `Some(false)` pull only, `None` nothing.
-pub fn registry_grant(d: &Daemon, user: &str, password: &str) -> Option<(String, bool)> {
+/// What the registry's token endpoint grants a Basic credential: the subject and what it may
+/// push, `None` nothing. Only the manager's daemon (the push secret) pushes to a tag; API tokens
+/// of operators and admins push to staging repositories only, from where the manager copies an
+/// image to its tag once it has checked the tag (`containerctl image push`); nodes pull.
+pub fn registry_grant(d: &Daemon, user: &str, password: &str) -> Option<(String, registry::PushRight)> {
     let paths = &d.cluster.paths;
     if user == "containerctld" {
         let secret = std::fs::read_to_string(paths.push_secret()).ok()?;
         let ok = !secret.is_empty()
             && crate::digest::sha256_hex(secret.trim().as_bytes())
                 == crate::digest::sha256_hex(password.as_bytes());
-        return ok.then(|| ("containerctld".to_owned(), true));
+        return ok.then(|| ("containerctld".to_owned(), registry::PushRight::All));
     }
     if password.starts_with("n-") {
-        return authenticate_node(d, password).map(|n| (format!("node {}", n.hostname), false));
+        return authenticate_node(d, password)
+            .map(|n| (format!("node {}", n.hostname), registry::PushRight::None));
     }
     let claims = d.auth.verify(password).ok()?;
-    Some((format!("token {}", claims.sub), claims.role >= crate::policy::Role::Operator))
+    let right = if claims.role >= crate::policy::Role::Operator {
+        registry::PushRight::Staging
+    } else {
+        registry::PushRight::None
+    };
+    Some((format!("token {}", claims.sub), right))
 }
 
 #[cfg(test)]

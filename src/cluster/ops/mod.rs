@@ -32,7 +32,7 @@ pub use self::cleanup::Cleanup;
 pub use self::init::init;
 pub use self::join::{join, JoinBundle, JoinRequest};
 pub use self::leave::{leave, leave_node, leave_with_warnings, remove_node};
-pub use self::push::{push, registry_images};
+pub use self::push::{promote, push, registry_images, PromoteRequest};
 use crate::cluster::{self, registry, Paths, State};
 use crate::daemon::Daemon;
 
@@ -116,6 +116,8 @@ pub struct Cluster {
     pub report_now: tokio::sync::Notify,
     /// Serialises init, join, leave and remove.
     pub op_lock: tokio::sync::Mutex<()>,
+    /// Serialises the manager's check-then-write of registry tags (its own pushes, promotions).
+    push_lock: tokio::sync::Mutex<()>,
     pub report_interval: Duration,
     /// Bumped when nodes or join tokens change (the web page's stream sends `event: cluster`).
     pub changes: tokio::sync::watch::Sender<u64>,
@@ -148,6 +150,7 @@ impl Cluster {
             tasks: Mutex::new(Vec::new()),
             report_now: tokio::sync::Notify::new(),
             op_lock: tokio::sync::Mutex::new(()),
+            push_lock: tokio::sync::Mutex::new(()),
             report_interval,
             changes: tokio::sync::watch::channel(0).0,
             api_running: std::sync::atomic::AtomicBool::new(false),
