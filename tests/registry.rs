@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use containerctl::cluster::registry::{
-    grant, parse_scope, render_config, token_response, RegistryConfig, TokenSigner,
+    grant, parse_scope, render_config, token_response, PushRight, RegistryConfig, TokenSigner,
 };
 use futures_util::StreamExt;
 
@@ -124,9 +124,10 @@ async fn token(
     let Some((user, password)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
         return unauthorized();
     };
-    let allow_push = match password {
-        "pushpw" => true,
-        "pullpw" => false,
+    let right = match password {
+        "pushpw" => PushRight::All,
+        "stagepw" => PushRight::Staging,
+        "pullpw" => PushRight::None,
         _ => return unauthorized(),
     };
     let service = query.iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str()).unwrap_or("");
@@ -135,7 +136,7 @@ async fn token(
     }
     let requested: Vec<_> =
         query.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| parse_scope(v)).collect();
-    let access = grant(&requested, allow_push);
+    let access = grant(&requested, right);
     match issuer.signer.issue(user, service, &access, 300) {
         Ok(t) => Json(token_response(&t, 300)).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -213,6 +214,19 @@ async fn push_and_pull_with_containerctl_tokens() {
 
     let r = push(&docker, &other, creds("pullpw")).await;
     assert!(r.as_ref().is_err_and(|e| e.contains("denied")), "push with pull-only credentials: {r:?}");
+
+    // A staging right (API tokens) pushes to incoming/ only, never to a tag of another repository.
+    let r = push(&docker, &other, creds("stagepw")).await;
+    assert!(r.as_ref().is_err_and(|e| e.contains("denied")), "push with a staging right: {r:?}");
+    let staged = format!("127.0.0.1:{port}/incoming/busybox");
+    tag(&docker, &staged).await;
+    let r = push(&docker, &staged, creds("stagepw")).await;
+    untag(&docker, &staged).await;
+    assert!(
+        r.is_ok(),
+        "push to incoming/ with a staging right failed: {r:?}\nregistry log:\n{}",
+        registry.log()
+    );
 
     let r = push(&docker, &other, creds("wrong")).await;
     assert!(r.as_ref().is_err_and(|e| e.contains("unauthorized")), "push with a wrong password: {r:?}");

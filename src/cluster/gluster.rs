@@ -246,6 +246,30 @@ pub async fn remove_brick(name: &str, brick: &str, new_replica: u32) -> Result<(
     }
 }
 
+/// Sets the volume's `auth.allow` to `addrs` (IP addresses): clients from other addresses can
+/// neither mount it nor stay connected (the bricks check it again when it changes). Gluster's own
+/// daemons (self-heal, the bricks of other peers) authenticate by the volume's internal
+/// credentials and are not affected.
+pub async fn set_auth_allow(name: &str, addrs: &[String]) -> Result<(), GlusterError> {
+    let list = auth_allow_value(addrs);
+    let out = gluster(&["volume", "set", name, "auth.allow", &list]).await?;
+    if out.ok {
+        Ok(())
+    } else {
+        Err(out.failed())
+    }
+}
+
+/// `auth.allow`'s value: the addresses joined by commas; never empty (no member at all would
+/// otherwise mean "everyone").
+fn auth_allow_value(addrs: &[String]) -> String {
+    if addrs.is_empty() {
+        "127.0.0.1".to_owned()
+    } else {
+        addrs.join(",")
+    }
+}
+
 async fn has_brick(name: &str, brick: &str) -> Result<bool, GlusterError> {
     match volume_info(name).await? {
         Some(v) => Ok(v.bricks.iter().any(|b| b == brick)),
@@ -261,9 +285,11 @@ async fn has_brick(name: &str, brick: &str) -> Result<bool, GlusterError> {
 /// first of `servers` (IP addresses), the others are backup volfile servers. Ordered after
 /// glusterd so that a member that serves a brick mounts once its own glusterd is up.
 /// `What=` and `Options=` of the shared volume's mount: the first server, the others as backups.
+/// Always `nosuid,nodev`: any member (or a container writing to a `shared:` volume) can create
+/// files there, so no setuid program or device node on it may take effect on another host.
 pub fn mount_source(servers: &[String], volume: &str) -> (String, String) {
     let first = servers.first().map(String::as_str).unwrap_or("127.0.0.1");
-    let mut options = String::from("_netdev");
+    let mut options = String::from("_netdev,nosuid,nodev");
     if servers.len() > 1 {
         options.push_str(",backup-volfile-servers=");
         options.push_str(&servers[1..].join(":"));
@@ -460,7 +486,7 @@ Wants=network-online.target glusterd.service
 What=10.0.0.1:/containerctl
 Where=/var/lib/containerctl/shared
 Type=glusterfs
-Options=_netdev,backup-volfile-servers=10.0.0.2:10.0.0.3
+Options=_netdev,nosuid,nodev,backup-volfile-servers=10.0.0.2:10.0.0.3
 TimeoutSec=90
 
 [Install]
@@ -468,8 +494,14 @@ WantedBy=remote-fs.target
 "
         );
         let one = mount_unit(&servers[..1], "v");
-        assert!(one.contains("Options=_netdev\n"), "{one}");
+        assert!(one.contains("Options=_netdev,nosuid,nodev\n"), "{one}");
         assert!(one.contains("What=10.0.0.1:/v\n"), "{one}");
+    }
+
+    #[test]
+    fn auth_allow_is_never_everyone() {
+        assert_eq!(auth_allow_value(&["10.0.0.1".into(), "10.0.0.2".into()]), "10.0.0.1,10.0.0.2");
+        assert_eq!(auth_allow_value(&[]), "127.0.0.1");
     }
 
     #[test]

@@ -225,14 +225,42 @@ pub fn parse_scope(scope: &str) -> Vec<Access> {
         .collect()
 }
 
+/// The repositories pushes from other hosts are staged in before the manager copies them to
+/// their tag (`incoming/NAME`): the only ones an API token may push to.
+pub const STAGING_PREFIX: &str = "incoming/";
+
+/// What a credential may push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushRight {
+    /// Pull only (node credentials, viewer tokens).
+    None,
+    /// Push only to staging repositories ([`STAGING_PREFIX`]): operator and admin API tokens. The
+    /// manager checks the tag and copies the image there (`containerctl image push`).
+    Staging,
+    /// Push anywhere: the manager's daemon itself (the push secret, root-only on the manager).
+    All,
+}
+
+impl PushRight {
+    fn may_push(self, repository: &str) -> bool {
+        match self {
+            PushRight::None => false,
+            PushRight::Staging => repository.starts_with(STAGING_PREFIX),
+            PushRight::All => true,
+        }
+    }
+}
+
 /// What a caller gets of what it asked for: `pull` on any repository always; `push` (and `*` as
-/// pull+push) and the catalog (`registry:catalog:*`) only when `allow_push`. Nothing else
-/// (`delete` included) is ever granted. Entries left without actions are dropped.
-pub fn grant(requested: &[Access], allow_push: bool) -> Vec<Access> {
+/// pull+push) where `right` allows it; the catalog (`registry:catalog:*`) to any caller with a
+/// push right. Nothing else (`delete` included) is ever granted. Entries left without actions
+/// are dropped.
+pub fn grant(requested: &[Access], right: PushRight) -> Vec<Access> {
     let mut out: Vec<Access> = Vec::new();
     for r in requested {
         let actions: Vec<String> = match r.kind.as_str() {
             "repository" => {
+                let allow_push = right.may_push(&r.name);
                 let mut acts: Vec<String> = Vec::new();
                 for a in &r.actions {
                     let add: &[&str] = match (a.as_str(), allow_push) {
@@ -249,7 +277,9 @@ pub fn grant(requested: &[Access], allow_push: bool) -> Vec<Access> {
                 }
                 acts
             }
-            "registry" if allow_push && r.name == "catalog" && r.actions.iter().any(|a| a == "*") => {
+            "registry"
+                if right != PushRight::None && r.name == "catalog" && r.actions.iter().any(|a| a == "*") =>
+            {
                 vec!["*".to_owned()]
             }
             _ => Vec::new(),
@@ -269,6 +299,89 @@ pub fn grant(requested: &[Access], allow_push: bool) -> Vec<Access> {
         }
     }
     out
+}
+
+/// The manifest types the registry is asked for (so that it returns a manifest as it was pushed,
+/// never converted).
+pub const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.index.v1+json";
+
+/// A manifest as the registry holds it under a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// `sha256:…` of the manifest's bytes (what `NAME@sha256:…` and a unit's `digest` name).
+    pub digest: String,
+    /// The image's config digest, which is the image ID Docker shows (`None` for a list).
+    pub config: Option<String>,
+    /// Blobs it refers to: config first, then the layers.
+    pub blobs: Vec<String>,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Manifest {
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+        let media_type =
+            v["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json").to_owned();
+        let config = v["config"]["digest"].as_str().map(str::to_owned);
+        let mut blobs: Vec<String> = config.iter().cloned().collect();
+        if let Some(layers) = v["layers"].as_array() {
+            blobs.extend(layers.iter().filter_map(|l| l["digest"].as_str().map(str::to_owned)));
+        }
+        if blobs.iter().any(|b| !is_digest(b)) {
+            return Err("the manifest names a blob that is no sha256 digest".into());
+        }
+        Ok(Manifest {
+            digest: format!("sha256:{}", crate::digest::sha256_hex(bytes)),
+            config,
+            blobs,
+            media_type,
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What pushing an image to a tag does, given what the tag holds: tags of the cluster registry
+/// are immutable, so only an absent tag or one holding the same image (its config digest, the
+/// image ID) may be pushed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCheck {
+    /// The tag does not exist: push.
+    Absent,
+    /// The tag holds this very image (manifest digest given): nothing to change.
+    Same(String),
+    /// The tag holds something else: refused with this message.
+    Taken(String),
+}
+
+/// [`TagCheck`] of pushing image `image_id` (`sha256:…`) as `repo:tag` when the tag holds
+/// `existing`.
+pub fn check_tag(repo: &str, tag: &str, existing: Option<&Manifest>, image_id: &str) -> TagCheck {
+    let Some(m) = existing else { return TagCheck::Absent };
+    if m.config.as_deref() == Some(image_id) {
+        return TagCheck::Same(m.digest.clone());
+    }
+    let theirs = match &m.config {
+        Some(c) => format!("image {c}, manifest {}", m.digest),
+        None => format!("manifest list {}", m.digest),
+    };
+    TagCheck::Taken(format!(
+        "{repo}:{tag} is already in the cluster registry with other content ({theirs}; this push: image \
+         {image_id}): tags are immutable, so nothing under a unit pinned to it changes"
+    ))
+}
+
+/// The hint of a [`TagCheck::Taken`] refusal.
+pub fn taken_hint(repo: &str, tag: &str) -> String {
+    format!("push it under a new tag (e.g. {repo}:{tag}-2) and update the units to that version")
 }
 
 /// The token endpoint's JSON body. `token` and `access_token` carry the same token (older and
@@ -433,7 +546,7 @@ auth:
             access("repository", "c", &["push"]),
         ];
         assert_eq!(
-            grant(&req, true),
+            grant(&req, PushRight::All),
             vec![
                 access("repository", "a", &["pull", "push"]),
                 access("repository", "b", &["pull", "push"]),
@@ -442,12 +555,60 @@ auth:
             ]
         );
         assert_eq!(
-            grant(&req, false),
+            grant(&req, PushRight::None),
             vec![access("repository", "a", &["pull"]), access("repository", "b", &["pull"])]
         );
         // Repeated scopes for one repository merge.
         let twice = vec![access("repository", "a", &["pull"]), access("repository", "a", &["push"])];
-        assert_eq!(grant(&twice, true), vec![access("repository", "a", &["pull", "push"])]);
+        assert_eq!(grant(&twice, PushRight::All), vec![access("repository", "a", &["pull", "push"])]);
+        // API tokens push only to staging repositories.
+        let staged = vec![
+            access("repository", "team/app", &["pull", "push"]),
+            access("repository", "incoming/team/app", &["pull", "push"]),
+            access("repository", "x/incoming/app", &["*"]),
+            access("registry", "catalog", &["*"]),
+        ];
+        assert_eq!(
+            grant(&staged, PushRight::Staging),
+            vec![
+                access("repository", "team/app", &["pull"]),
+                access("repository", "incoming/team/app", &["pull", "push"]),
+                access("repository", "x/incoming/app", &["pull"]),
+                access("registry", "catalog", &["*"]),
+            ]
+        );
+    }
+
+    const CONFIG_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const LAYER: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn manifest(config: &str) -> Manifest {
+        let text = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"digest":"{config}"}},"layers":[{{"digest":"{LAYER}"}}]}}"#
+        );
+        Manifest::parse(text.as_bytes()).expect("manifest")
+    }
+
+    #[test]
+    fn manifests_name_their_digest_config_and_blobs() {
+        let m = manifest(CONFIG_A);
+        assert_eq!(m.config.as_deref(), Some(CONFIG_A));
+        assert_eq!(m.blobs, vec![CONFIG_A.to_owned(), LAYER.to_owned()]);
+        assert_eq!(m.media_type, "application/vnd.docker.distribution.manifest.v2+json");
+        assert_eq!(m.digest, format!("sha256:{}", crate::digest::sha256_hex(&m.bytes)));
+        assert!(Manifest::parse(b"{\"config\":{\"digest\":\"../x\"}}").is_err());
+        assert!(Manifest::parse(b"nope").is_err());
+    }
+
+    #[test]
+    fn tags_are_immutable() {
+        let a = manifest(CONFIG_A);
+        assert_eq!(check_tag("app", "1", None, CONFIG_A), TagCheck::Absent);
+        assert_eq!(check_tag("app", "1", Some(&a), CONFIG_A), TagCheck::Same(a.digest.clone()));
+        let b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let TagCheck::Taken(m) = check_tag("app", "1", Some(&a), b) else { panic!("not refused") };
+        assert!(m.contains("app:1") && m.contains(CONFIG_A) && m.contains(&a.digest) && m.contains(b), "{m}");
+        assert!(taken_hint("app", "1").contains("new tag"));
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `POST /cluster/v1/join` | a join token in the body | admits a host: Swarm token, CA, registry, volume, node credential |
+//! | `POST /cluster/v1/join` | a join token in the body; `addr` must be the address it connects from | admits a host: Swarm token, CA, registry, volume, node credential |
 //! | `POST /cluster/v1/report` | node credential | stores the node's inventory |
 //! | `POST /cluster/v1/brick` | manager node credential | adds the node's Gluster brick |
-//! | `POST /cluster/v1/leave` | node credential | takes the node out of the Swarm and the volume |
-//! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth) |
+//! | `POST /cluster/v1/leave` | node credential | takes that node (and only it) out of the Swarm and the volume |
+//! | `POST /cluster/v1/promote` | operator or admin API token | copies an image staged in `incoming/NAME` to `NAME:TAG` if the tag is absent or holds that image |
+//! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth): push to any tag only for the push secret, to `incoming/` for API tokens |
 //!
 //! Requests are limited to 1 MiB. Credentials are compared by their SHA-256.
 
@@ -36,6 +37,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/report", post(report))
         .route("/cluster/v1/brick", post(brick))
         .route("/cluster/v1/leave", post(leave))
+        .route("/cluster/v1/promote", post(promote))
         .route("/v2/token", get(registry_token))
         .fallback(|| async { ClusterApiError::NotFound("no such route".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -60,6 +62,11 @@ async fn join(
     let Json(req) =
         body.map_err(|e| ClusterApiError::BadRequest(format!("bad join request: {}", e.body_text())))?;
     let token_id = req.token_id.clone();
+    // Before anything else: the token is not used and nothing is recorded.
+    if let Err(why) = ops::check_join_addr(&req.addr, peer.ip()) {
+        tracing::warn!("cluster: join from {peer} refused: token {token_id}: {why}");
+        return Err(ClusterApiError::BadRequest(why));
+    }
     match ops::admit(&d, req).await {
         Ok(bundle) => {
             tracing::info!(
@@ -100,8 +107,35 @@ async fn brick(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Statu
 
 async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<StatusCode, ClusterApiError> {
     let n = node(&d, &headers)?;
-    ops::remove_node(&d, &n.id, "left").await?;
+    // Only the node whose credential this is leaves; nothing in the request can name another.
+    ops::leave_node(&d, &n).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A host's `containerctl image push`: the image it staged goes to its tag once the manager has
+/// checked the tag. Needs the operator or admin API token the image was staged with.
+async fn promote(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    body: Result<Json<ops::PromoteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    let claims = bearer(&headers)
+        .and_then(|t| d.auth.verify(t).ok())
+        .ok_or_else(|| ClusterApiError::Unauthorized("an API token of the manager is required".into()))?;
+    if claims.role < crate::policy::Role::Operator {
+        return Err(ClusterApiError::Forbidden("pushing needs an operator or admin token".into()));
+    }
+    let Json(req) =
+        body.map_err(|e| ClusterApiError::BadRequest(format!("bad promote request: {}", e.body_text())))?;
+    let (digest, unchanged) = ops::promote(&d, &req).await?;
+    tracing::info!(
+        "cluster: {}:{} {digest} pushed by token {}{}",
+        req.repo,
+        req.tag,
+        claims.sub,
+        if unchanged { " (unchanged)" } else { "" }
+    );
+    Ok(Json(serde_json::json!({"digest": digest, "unchanged": unchanged})).into_response())
 }
 
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {
@@ -125,7 +159,7 @@ fn unauthorized() -> Response {
 
 async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some((user, password)) = basic(&headers) else { return unauthorized() };
-    let Some((subject, may_push)) = ops::registry_grant(&d, &user, &password) else {
+    let Some((subject, right)) = ops::registry_grant(&d, &user, &password) else {
         tracing::warn!("cluster: registry token refused for user {user:?}");
         return unauthorized();
     };
@@ -138,7 +172,7 @@ async fn registry_token(State(d): State<Arc<Daemon>>, headers: HeaderMap, RawQue
     }
     let requested: Vec<registry::Access> =
         params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| registry::parse_scope(v)).collect();
-    let granted = registry::grant(&requested, may_push);
+    let granted = registry::grant(&requested, right);
     let Some(signer) = d.cluster.signer() else {
         return ClusterApiError::Unavailable("this host does not run the cluster registry".into())
             .into_response();

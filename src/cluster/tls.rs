@@ -227,7 +227,7 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        if body.is_some() {
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             req = req.header("content-type", "application/json");
         }
         let req = req

@@ -4,7 +4,9 @@
 # init, refused tokens (revoked, expired, reused, wrong CA, unreachable manager, host already in a
 # Swarm), two joins, the shared volume, the registry over TLS, a replicated Swarm service, node
 # inventory and a host that goes down, the manager's daemon restarted, leave and remove, and the
-# cluster taken down and made again.
+# cluster taken down and made again. The attacks of a host or a credential on the cluster are part
+# of it: a host outside the cluster cannot mount the shared volume, a join cannot claim another
+# host's address, a worker's credential removes nobody but itself, registry tags are immutable.
 #   tests/system/cluster.sh            (release binaries must be built: make)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +19,9 @@ source tests/assert.sh
 export TB_RUN=${TB_RUN:-cluster}
 H1=c1 H2=c2 H3=c3
 IP1=${CLUSTER_IP1:-172.29.77.201} IP2=${CLUSTER_IP2:-172.29.77.202} IP3=${CLUSTER_IP3:-172.29.77.203}
+# An address no host has: a second address of c2, the "host" of the hostile joins.
+IPX=${CLUSTER_IPX:-172.29.77.204}
+SHARED=/var/lib/containerctl/shared
 REG=$IP1:5002
 
 tb_ensure_deps
@@ -54,10 +59,34 @@ run_status() {
 json_get() { python3 -c 'import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1:]: v=v[int(k)] if isinstance(v,list) else v[k]
 print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$@"; }
-node_field() { # node_field HOSTNAME FIELD: from `cluster nodes --json` on the manager
+node_field() { # node_field HOSTNAME FIELD: from `cluster nodes --json` on the manager (not the hostile node at $IPX)
     ctl $H1 cluster nodes --json | python3 -c 'import json,sys
 for n in json.load(sys.stdin):
-    if n["hostname"]==sys.argv[1]: print(n[sys.argv[2]] if not isinstance(n[sys.argv[2]],(list,dict)) else json.dumps(n[sys.argv[2]]))' "$1" "$2"
+    if n["hostname"]==sys.argv[1] and n["addr"]!=sys.argv[3]: print(n[sys.argv[2]] if not isinstance(n[sys.argv[2]],(list,dict)) else json.dumps(n[sys.argv[2]]))' "$1" "$2" "$IPX"
+}
+auth_allow() { # the shared volume's auth.allow, as the manager's glusterd has it
+    tb_host $H1 gluster volume get containerctl auth.allow | awk '$1 == "auth.allow" {print $2}'
+}
+# cannot_mount HOST: a plain `mount -t glusterfs` of the volume from HOST is refused by the bricks
+# (its client log says "Authentication failed"; mount.glusterfs itself exits 0 when that happens
+# after its own check, so what counts is the outcome): nothing is mounted and the volume's files
+# are not visible.
+cannot_mount() {
+    local rc=0 log=/var/log/glusterfs/mnt-outside.log
+    tb_host "$1" sh -c "mkdir -p /mnt/outside && rm -f $log && timeout 90 mount -t glusterfs $IP1:/containerctl /mnt/outside" >"$OUT" 2>&1 || rc=$?
+    cat "$OUT"
+    echo "mount -t glusterfs on $1 exited $rc"
+    tb_wait_for 20 "$1's glusterfs client refused" check "tb_host $1 grep -q 'Authentication failed' $log"
+    tb_wait_for 20 "nothing mounted on $1" check "! tb_host $1 findmnt /mnt/outside"
+    expect "the volume's files are not visible on $1" check "! tb_host $1 test -e /mnt/outside/outsider-check.txt"
+}
+# mount_options HOST: the shared mount's options on HOST.
+mount_options() { tb_host "$1" findmnt -no OPTIONS $SHARED; }
+# token_secret TOKEN: the secret part of a join token.
+token_secret() { echo "${1##*.}"; }
+# token_state ID: the state of join token ID.
+token_state() {
+    ctl $H1 cluster token list --json | python3 -c 'import json,sys; print([t["state"] for t in json.load(sys.stdin) if t["id"]==sys.argv[1]])' "$1"
 }
 # tamper TOKEN KEY VALUE: the same token with one payload field replaced.
 tamper() {
@@ -90,6 +119,11 @@ c_init() {
     # The registry answers over TLS with the cluster CA and wants a token.
     expect_eq "registry over TLS asks for a token" "$(tb_host $H1 curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/containerctl/cluster/ca.crt "https://$REG/v2/")" 401
     expect_eq "registry and mount units active" "$(tb_host $H1 systemctl is-active containerctl-registry var-lib-containerctl-shared.mount | sort -u)" active
+    # Only members mount the volume, without setuid programs or device nodes.
+    expect_eq "auth.allow is the manager" "$(auth_allow)" "$IP1"
+    expect_contains "the shared mount is nosuid" "$(mount_options $H1)" nosuid
+    expect_contains "the shared mount is nodev" "$(mount_options $H1)" nodev
+    expect_contains "the mount unit says so" "$(tb_host $H1 cat /etc/containerctl/cluster/var-lib-containerctl-shared.mount)" "Options=_netdev,nosuid,nodev"
 }
 
 c_tokens_refused() {
@@ -125,6 +159,12 @@ c_tokens_refused() {
     expect_contains "the token was not used up" "$(ctl $H1 cluster token list --json)" '"state":"valid"'
     not_member $H3
     ctl $H1 cluster token revoke "$(ctl $H1 cluster token list --json | json_get 0 id)" >/dev/null
+    # A host outside the cluster on the same network cannot mount the shared volume; the
+    # manager still does, and auth.allow is unchanged.
+    cannot_mount $H3
+    expect_eq "auth.allow unchanged" "$(auth_allow)" "$IP1"
+    tb_host $H1 sh -c "echo manager > $SHARED/outsider-check.txt"
+    expect_eq "the manager still reads and writes it" "$(tb_host $H1 cat $SHARED/outsider-check.txt)" manager
     # A unit with a shared: volume does not run on a host outside the cluster (its data would land
     # on the local disk below the mount point).
     notes_unit $H3 'restart = "no"'
@@ -169,6 +209,12 @@ c_join() {
     expect_eq "3 Swarm nodes ready" "$(tb_host $H1 docker node ls --format '{{.Status}}' | sort | uniq -c | tr -s ' ')" " 3 Ready"
     expect_eq "c3 is a Swarm manager" "$(tb_host $H1 docker node inspect c3 -f '{{.Spec.Role}}')" manager
     expect_contains "volume has two bricks" "$(tb_host $H1 gluster volume info containerctl)" "Number of Bricks: 1 x 2 = 2"
+    # auth.allow grew with the joins; the mounts made at join are nosuid,nodev.
+    expect_eq "auth.allow has the three members" "$(auth_allow)" "$IP1,$IP2,$IP3"
+    for h in $H2 $H3; do
+        expect_contains "$h's shared mount is nosuid" "$(mount_options $h)" nosuid
+        expect_contains "$h's shared mount is nodev" "$(mount_options $h)" nodev
+    done
     # Joining again is refused with what to do.
     rc=$(run_status $H2 cluster join "$(ctl $H1 cluster token create)")
     expect_eq "a member cannot join again" "$rc" 1
@@ -224,6 +270,53 @@ c_registry() {
     rc=$(run_status $H2 image push --token "$operator" ctl-test/fromc2:1)
     cat "$OUT"
     expect_eq "operator token pushes from c2" "$rc" 0
+    # Tags are immutable (#5). Image A as ctl-test/imm:1 from the manager.
+    local ida idb idb2 c3cred
+    ida=$(tb_host $H1 docker image inspect -f '{{.Id}}' ctl-test/busybox:1)
+    tb_host $H1 docker tag ctl-test/busybox:1 ctl-test/imm:1
+    rc=$(run_status $H1 image push ctl-test/imm:1)
+    expect_eq "push A as ctl-test/imm:1" "$rc" 0
+    # A different image B under the same tag: refused, naming the tag and both images.
+    tb_host $H1 sh -c 'printf "FROM ctl-test/busybox:1\nLABEL variant=b\n" | DOCKER_BUILDKIT=0 docker build -q -t ctl-test/imm:1 - >/dev/null'
+    idb=$(tb_host $H1 docker image inspect -f '{{.Id}}' ctl-test/imm:1)
+    expect "B is another image" check "[[ '$ida' != '$idb' ]]"
+    rc=$(run_status $H1 image push ctl-test/imm:1)
+    cat "$OUT"
+    expect_eq "push B to the same tag refused" "$rc" 1
+    expect_contains "names the tag" "$(cat "$OUT")" "ctl-test/imm:1 is already in the cluster registry"
+    expect_contains "names the registry's image" "$(cat "$OUT")" "$ida"
+    expect_contains "names the pushed image" "$(cat "$OUT")" "$idb"
+    expect_contains "suggests a new tag" "$(cat "$OUT")" "new tag"
+    expect_eq "the manager's local registry tag is still A" "$(tb_host $H1 docker image inspect -f '{{.Id}}' $REG/ctl-test/imm:1)" "$ida"
+    # The same from another host with an operator token (staged, the manager checks).
+    tb_host $H2 sh -c 'printf "FROM ctl-test/busybox:1\nLABEL variant=b2\n" | DOCKER_BUILDKIT=0 docker build -q -t ctl-test/imm:1 - >/dev/null'
+    idb2=$(tb_host $H2 docker image inspect -f '{{.Id}}' ctl-test/imm:1)
+    rc=$(run_status $H2 image push --token "$operator" ctl-test/imm:1)
+    cat "$OUT"
+    expect_eq "push B from c2 refused" "$rc" 1
+    expect_contains "c2 is told why" "$(cat "$OUT")" "$idb2"
+    # A pull of the tag still gives A (c3 pulls with its node credential).
+    c3cred=$(tb_host $H3 python3 -c 'import json; print(json.load(open("/var/lib/containerctl/cluster/state.json"))["credential"])')
+    tb_host $H3 sh -c "echo '$c3cred' | docker login -u node --password-stdin $REG >/dev/null && docker pull -q $REG/ctl-test/imm:1 >/dev/null; rc=\$?; docker logout $REG >/dev/null; exit \$rc"
+    expect_eq "a pull of ctl-test/imm:1 gives A" "$(tb_host $H3 docker image inspect -f '{{.Id}}' $REG/ctl-test/imm:1)" "$ida"
+    # A again: fine, and nothing changes.
+    tb_host $H1 docker tag "$ida" ctl-test/imm:1
+    rc=$(run_status $H1 image push ctl-test/imm:1)
+    cat "$OUT"
+    expect_eq "pushing A again is fine" "$rc" 0
+    expect_contains "says unchanged" "$(cat "$OUT")" "unchanged"
+    tb_host $H2 docker tag ctl-test/busybox:1 ctl-test/imm:1
+    rc=$(run_status $H2 image push --token "$operator" ctl-test/imm:1)
+    expect_eq "pushing A again from c2 is fine" "$rc" 0
+    # No direct bypass: an operator token gets push only on the staging repositories, so a plain
+    # `docker push` with it cannot write a tag.
+    local granted
+    granted=$(tb_host $H2 curl -s --cacert /var/lib/containerctl/cluster/ca.crt -u "token:$operator" \
+        "https://$IP1:5001/v2/token?service=containerctl-registry&scope=repository:ctl-test/imm:pull,push&scope=repository:incoming/ctl-test/imm:pull,push" |
+        python3 -c 'import json,sys,base64; t=json.load(sys.stdin)["token"].split(".")[1]; print(json.dumps(json.loads(base64.urlsafe_b64decode(t+"="*(-len(t)%4)))["access"]))')
+    echo "$granted"
+    expect_contains "an operator token may pull the tag" "$granted" '{"type": "repository", "name": "ctl-test/imm", "actions": ["pull"]}'
+    expect_contains "and push only to staging" "$granted" '{"type": "repository", "name": "incoming/ctl-test/imm", "actions": ["pull", "push"]}'
     # Anonymous access is refused.
     expect_eq "anonymous token request refused" "$(tb_host $H3 curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/containerctl/cluster/ca.crt "https://$IP1:5001/v2/token?service=containerctl-registry&scope=repository:ctl-test/busybox:pull")" 401
 }
@@ -238,16 +331,62 @@ c_hostile_cluster_api() {
     code=$(tb_host $H2 sh -c "head -c 2000000 /dev/zero | tr '\\0' a | curl -s -o /dev/null -w '%{http_code}' --cacert $ca -X POST \
         -H 'content-type: application/json' --data-binary @- $api/cluster/v1/join")
     expect_eq "oversized join body" "$code" 413
-    # A join with the right id and a wrong secret is refused and does not use the token up.
+    # A join with the right id and a wrong secret is refused and does not use the token up (sent
+    # from a second address of c2's, which is no member's: the address checks pass).
+    tb_host $H2 ip addr add "$IPX/24" dev eth0
     tok=$(ctl $H1 cluster token create)
     id=$(ctl $H1 cluster token list --json | json_get 0 id)
     secret=$(printf 'f%.0s' {1..64})
-    code=$(tb_host $H2 curl -s -o /dev/null -w '%{http_code}' --cacert $ca -X POST -H 'content-type: application/json' \
-        -d "{\"token_id\":\"$id\",\"secret\":\"$secret\",\"hostname\":\"evil\",\"addr\":\"172.29.77.99\"}" "$api/cluster/v1/join")
+    code=$(tb_host $H2 curl -s -o /dev/null -w '%{http_code}' --interface "$IPX" --cacert $ca -X POST -H 'content-type: application/json' \
+        -d "{\"token_id\":\"$id\",\"secret\":\"$secret\",\"hostname\":\"evil\",\"addr\":\"$IPX\"}" "$api/cluster/v1/join")
     expect_eq "wrong secret refused" "$code" 403
     expect_contains "token still valid" "$(ctl $H1 cluster token list --json | python3 -c 'import json,sys; print([t["state"] for t in json.load(sys.stdin) if t["id"]==sys.argv[1]])' "$id")" valid
     expect "no node evil" check "! ctl $H1 cluster nodes --json | grep -q evil"
-    ctl $H1 cluster token revoke "$id" >/dev/null
+    # A join that claims another host's address (c3's, from c2): refused before the token is used,
+    # naming both addresses; nothing recorded.
+    local body
+    body=$(tb_host $H2 curl -s -w '\n%{http_code}' --cacert $ca -X POST -H 'content-type: application/json' \
+        -d "{\"token_id\":\"$id\",\"secret\":\"$(token_secret "$tok")\",\"hostname\":\"evil\",\"addr\":\"$IP3\"}" "$api/cluster/v1/join")
+    echo "$body"
+    expect_eq "a join claiming another address is refused" "$(tail -n1 <<<"$body")" 400
+    expect_contains "names the claimed address" "$body" "claims address $IP3"
+    expect_contains "names the address it connected from" "$body" "connected from $IP2"
+    expect_contains "token still valid after the address refusal" "$(token_state "$id")" valid
+    expect "still no node evil" check "! ctl $H1 cluster nodes --json | grep -q evil"
+    expect_eq "auth.allow unchanged by the refusals" "$(auth_allow)" "$IP1,$IP2,$IP3"
+    # A join from a member's own address while that member is in: refused too (409).
+    code=$(tb_host $H2 curl -s -o /dev/null -w '%{http_code}' --cacert $ca -X POST -H 'content-type: application/json' \
+        -d "{\"token_id\":\"$id\",\"secret\":\"$(token_secret "$tok")\",\"hostname\":\"evil\",\"addr\":\"$IP2\"}" "$api/cluster/v1/join")
+    expect_eq "a second node on a member's address refused" "$code" 409
+    expect_contains "token still valid after the address conflict" "$(token_state "$id")" valid
+    # The same token from an address of its own works: a hostile worker that calls itself c3.
+    body=$(tb_host $H2 curl -s --interface "$IPX" --cacert $ca -X POST -H 'content-type: application/json' \
+        -d "{\"token_id\":\"$id\",\"secret\":\"$(token_secret "$tok")\",\"hostname\":\"c3\",\"addr\":\"$IPX\"}" "$api/cluster/v1/join")
+    local cred
+    cred=$(json_get credential <<<"$body")
+    expect_contains "the token works after the refusals" "$cred" "n-"
+    expect_contains "token used now" "$(token_state "$id")" used
+    expect_eq "auth.allow has the new member" "$(auth_allow)" "$IP1,$IP2,$IP3,$IPX"
+    # Its credential leaves, naming c3 in every way it can: only the hostile node goes. c3 is
+    # still a member, still a Ready Swarm manager, still in the volume.
+    local c3id
+    c3id=$(node_field c3 id)
+    code=$(tb_host $H2 curl -s -o /dev/null -w '%{http_code}' --interface "$IPX" --cacert $ca -X POST -H "authorization: Bearer $cred" \
+        -H 'content-type: application/json' -d "{\"node\":\"$c3id\",\"id\":\"$c3id\",\"hostname\":\"c3\",\"addr\":\"$IP3\"}" "$api/cluster/v1/leave")
+    expect_eq "the hostile worker's leave" "$code" 204
+    expect_eq "the hostile node left" "$(ctl $H1 cluster nodes --json | python3 -c 'import json,sys; print([n["state"] for n in json.load(sys.stdin) if n["addr"]==sys.argv[1]][0])' "$IPX")" left
+    sleep 5
+    expect_eq "c3 still up" "$(node_field c3 state)" up
+    expect_eq "c3 still a Ready Swarm manager" "$(tb_host $H1 docker node inspect c3 -f '{{.Status.State}} {{.Spec.Role}}')" "ready manager"
+    expect_eq "3 Swarm nodes still" "$(tb_host $H1 docker node ls -q | wc -l)" 3
+    expect_contains "c3's brick still in the volume" "$(tb_host $H1 gluster volume info containerctl)" "$IP3:"
+    expect_eq "auth.allow back to the members" "$(auth_allow)" "$IP1,$IP2,$IP3"
+    code=$(tb_host $H2 curl -s -o /dev/null -w '%{http_code}' --cacert $ca -X POST -H "authorization: Bearer $cred" \
+        -H 'content-type: application/json' -d '{}' "$api/cluster/v1/report")
+    expect_eq "the hostile credential stopped working" "$code" 401
+    tb_host $H2 ip addr del "$IPX/24" dev eth0
+    tok=$(ctl $H1 cluster token create)
+    id=$(ctl $H1 cluster token list --json | json_get 0 id)
     # Only admins manage join tokens.
     tb_host $H1 sh -c 'id alice >/dev/null 2>&1 || useradd --groups containerctl alice'
     code=0
@@ -328,6 +467,11 @@ c_leave_and_remove() {
     expect "c2 unmounted" check "! tb_host $H2 findmnt /var/lib/containerctl/shared"
     expect "c2 no longer trusts the registry" check "! tb_host $H2 test -e /etc/docker/certs.d/$REG"
     expect_eq "manager shows c2 left" "$(node_field c2 state)" left
+    # auth.allow shrank: c2, now outside, cannot mount the volume; the members still can.
+    expect_eq "auth.allow without c2" "$(auth_allow)" "$IP1,$IP3"
+    cannot_mount $H2
+    expect "c1 still reads the shared volume" check "tb_host $H1 test -f $SHARED/hello.txt"
+    expect "c3 still reads the shared volume" check "tb_host $H3 test -f $SHARED/hello.txt"
     # The manager removes c3 (a manager with a brick): demoted, brick and peer removed.
     rc=$(run_status $H1 cluster remove c3)
     cat "$OUT"
@@ -335,6 +479,7 @@ c_leave_and_remove() {
     expect_eq "c3 removed" "$(node_field c3 state)" removed
     tb_wait_for 60 "Swarm nodes gone" check "[[ \$(tb_host $H1 docker node ls -q | wc -l) == 1 ]]"
     expect_contains "volume back to one brick" "$(tb_host $H1 gluster volume info containerctl)" "Number of Bricks: 1"
+    expect_eq "auth.allow back to the manager" "$(auth_allow)" "$IP1"
     expect "c1 still reads the shared file" check "tb_host $H1 test -f /var/lib/containerctl/shared/hello.txt"
     # c3's credential stopped working; leaving still cleans c3 up.
     rc=$(run_status $H3 cluster leave)

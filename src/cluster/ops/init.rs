@@ -153,6 +153,10 @@ pub async fn init(d: &Arc<Daemon>, advertise: Option<String>, p: &Progress) -> R
         }
     }
 
+    // Only members may mount it: the manager now, each host as it is admitted.
+    super::admit::sync_auth_allow(d, &addr, None).await?;
+    p.step("gluster", "done", "only the cluster's members may mount the volume (auth.allow)");
+
     // 6. Mount.
     mount_shared(d, &state.gluster_servers, &state.volume, p).await?;
 

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::admit::{find_swarm_node, is_active, sync_auth_allow};
 use super::volume::unmount_shared;
 use super::{fail, kind, Cleanup, Progress, StepError, StepKind};
 use crate::cluster::{self, gluster, tls, Role, State};
@@ -165,27 +166,85 @@ async fn teardown(d: &Arc<Daemon>, s: &State, p: &Progress) -> Result<Vec<String
     Ok(cleanup.into_failures())
 }
 
-/// On the primary manager: forget node `id` (by id or host name) and take it out of the Swarm
-/// and the Gluster volume.
+/// On the primary manager: forget node `id_or_host` (its id, or the host name of exactly one
+/// member) and take it out of the Swarm and the Gluster volume (`cluster remove`).
 pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result<NodeRecord, StepError> {
+    let step = "remove";
+    let nodes = d.db().nodes().map_err(|e| fail(step, e.to_string(), ""))?;
+    let n =
+        resolve_node(&nodes, id_or_host).map_err(|(k, message, hint)| kind(fail(step, message, hint), k))?;
+    remove_member(d, n, why).await
+}
+
+/// On the primary manager: node `n` (authenticated by its own credential) leaves. Only that node
+/// is touched, whatever the request says.
+pub async fn leave_node(d: &Arc<Daemon>, n: &NodeRecord) -> Result<NodeRecord, StepError> {
+    remove_member(d, n.clone(), "left").await
+}
+
+/// The node `id_or_host` names: the node with that id, else the one active member with that
+/// host name (else the one former member with it). Host names are what joining hosts claim, so
+/// two nodes may share one: then the id is needed.
+fn resolve_node(nodes: &[NodeRecord], id_or_host: &str) -> Result<NodeRecord, (StepKind, String, String)> {
+    if let Some(n) = nodes.iter().find(|n| n.id == id_or_host) {
+        return Ok(n.clone());
+    }
+    let named = |active: bool| -> Vec<&NodeRecord> {
+        nodes.iter().filter(|n| n.hostname == id_or_host && is_active(n) == active).collect()
+    };
+    let mut found = named(true);
+    if found.is_empty() {
+        found = named(false);
+    }
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err((
+            StepKind::NotFound,
+            format!("no node {id_or_host}"),
+            "see `containerctl cluster nodes`".into(),
+        )),
+        many => Err((
+            StepKind::Conflict,
+            format!(
+                "{} nodes are named {id_or_host}: {}",
+                many.len(),
+                many.iter().map(|n| format!("{} ({})", n.id, n.addr)).collect::<Vec<_>>().join(", ")
+            ),
+            "name the node by its id (`containerctl cluster nodes` lists them)".into(),
+        )),
+    }
+}
+
+/// Takes member `n` out of the Swarm (by its own Swarm node, never by address) and the Gluster
+/// volume, and out of the volume's `auth.allow`.
+async fn remove_member(d: &Arc<Daemon>, n: NodeRecord, why: &str) -> Result<NodeRecord, StepError> {
     let step = "remove";
     let s =
         d.cluster.state().filter(|s| s.primary).ok_or_else(|| {
             kind(fail(step, "this host is not the cluster's manager", ""), StepKind::Conflict)
         })?;
-    let nodes = d.db().nodes().map_err(|e| fail(step, e.to_string(), ""))?;
-    let n = nodes.into_iter().find(|n| n.id == id_or_host || n.hostname == id_or_host).ok_or_else(|| {
-        kind(
-            fail(step, format!("no node {id_or_host}"), "see `containerctl cluster nodes`"),
-            StepKind::NotFound,
-        )
-    })?;
     if n.id == s.node_id {
         return Err(kind(fail(step, "the manager cannot remove itself", ""), StepKind::Conflict));
+    }
+    // Which Swarm node is this member's: decided before anything changes, so that a doubt refuses
+    // the whole removal.
+    let docker = d.docker();
+    let swarm_id = match &docker {
+        Some(docker) => find_swarm_node(d, docker, &n.id, false).await?,
+        None => None,
+    };
+    if let Some(id) = &swarm_id {
+        if id == &swarm_view_id(d).await {
+            return Err(kind(
+                fail(step, format!("node {} is recorded as this manager's own Swarm node {id}", n.id), ""),
+                StepKind::Conflict,
+            ));
+        }
     }
     let now = now_ms();
     let final_state = if why == "left" { "left" } else { "removed" };
     d.db().set_node_state(&n.id, final_state, now, why).map_err(|e| fail(step, e.to_string(), ""))?;
+    let allow = sync_auth_allow(d, &s.addr, None).await;
     if n.role == "manager" {
         let brick = format!("{}:{}", n.addr, d.cluster.paths.brick().display());
         if let Ok(Some(info)) = gluster::volume_info(cluster::VOLUME).await {
@@ -203,14 +262,9 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
     // A manager is demoted first (Docker refuses to remove a raft member, and a manager leaving
     // on its own could cost the Swarm its quorum); the Swarm node goes once it is down (a node
     // that left is, within seconds). A node that leaves right after joining may not have its
-    // Swarm id recorded yet: it is found by its address.
-    if let Some(docker) = d.docker() {
-        let addr = n.addr.clone();
-        let recorded = n.swarm_node_id.clone();
-        let swarm_id = match recorded.clone() {
-            Some(id) => Some(id),
-            None => swarm_id_by_addr(&docker, &addr).await,
-        };
+    // Swarm id recorded yet: it is looked for by its host name and address together, never by
+    // the address alone, and never taking another member's recorded Swarm node.
+    if let Some(docker) = docker {
         if n.role == "manager" {
             if let Some(id) = &swarm_id {
                 if let Err(e) = demote(&docker, id).await {
@@ -218,14 +272,29 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
                 }
             }
         }
+        let d2 = d.clone();
+        let node_id = n.id.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             loop {
                 let id = match &swarm_id {
                     Some(id) => Some(id.clone()),
-                    None => swarm_id_by_addr(&docker, &addr).await,
+                    None => match find_swarm_node(&d2, &docker, &node_id, false).await {
+                        Ok(id) => id,
+                        Err(e) => {
+                            tracing::warn!("cluster: not removing a Swarm node for {node_id}: {}", e.message);
+                            None
+                        }
+                    },
                 };
-                let Some(id) = id else { break };
+                let Some(id) = id else {
+                    if tokio::time::Instant::now() > deadline {
+                        tracing::warn!("cluster: no Swarm node of {node_id} found to remove");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                };
                 let opts = bollard::query_parameters::DeleteNodeOptionsBuilder::new().force(true).build();
                 match docker.delete_node(&id, Some(opts)).await {
                     Ok(()) => break,
@@ -239,15 +308,16 @@ pub async fn remove_node(d: &Arc<Daemon>, id_or_host: &str, why: &str) -> Result
         });
     }
     d.cluster.changed();
+    allow?;
     Ok(n)
 }
 
-async fn swarm_id_by_addr(docker: &bollard::Docker, addr: &str) -> Option<String> {
-    let nodes = docker.list_nodes(None).await.ok()?;
-    nodes
-        .into_iter()
-        .find(|n| n.status.as_ref().and_then(|s| s.addr.as_deref()) == Some(addr))
-        .and_then(|n| n.id)
+/// This host's own Swarm node id ("" when unknown).
+async fn swarm_view_id(d: &Daemon) -> String {
+    match d.docker() {
+        Some(docker) => super::swarm_view(&docker).await.map(|v| v.node_id).unwrap_or_default(),
+        None => String::new(),
+    }
 }
 
 async fn demote(docker: &bollard::Docker, swarm_id: &str) -> Result<(), bollard::errors::Error> {
@@ -262,4 +332,33 @@ async fn demote(docker: &bollard::Docker, swarm_id: &str) -> Result<(), bollard:
         .version(i64::try_from(version).unwrap_or(0))
         .build();
     docker.update_node(swarm_id, spec, opts).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::admit::tests::node;
+    use super::*;
+
+    #[test]
+    fn nodes_are_named_by_id_or_by_one_host_name() {
+        let nodes = vec![
+            node("n-1", "c1", "10.0.0.1", "up", None),
+            node("n-2", "c2", "10.0.0.2", "up", None),
+            node("n-3", "n-2", "10.0.0.3", "up", None),
+            node("n-4", "c4", "10.0.0.4", "left", None),
+            node("n-5", "c4", "10.0.0.5", "up", None),
+            node("n-6", "c6", "10.0.0.6", "up", None),
+            node("n-7", "c6", "10.0.0.7", "up", None),
+        ];
+        let id = |q: &str| resolve_node(&nodes, q).map(|n| n.id).map_err(|(k, m, _)| (k, m));
+        // An id wins over a host name that looks like it.
+        assert_eq!(id("n-2"), Ok("n-2".into()));
+        assert_eq!(id("c1"), Ok("n-1".into()));
+        // The member, not the one that left.
+        assert_eq!(id("c4"), Ok("n-5".into()));
+        let (k, m) = id("c6").expect_err("two members named c6");
+        assert_eq!(k, StepKind::Conflict);
+        assert!(m.contains("n-6") && m.contains("n-7"), "{m}");
+        assert_eq!(id("nope").map_err(|(k, _)| k), Err(StepKind::NotFound));
+    }
 }

@@ -24,13 +24,15 @@ use bollard::models::LocalNodeState;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use self::admit::{add_brick_for, admit, authenticate_node, create_token, registry_grant, CreatedToken};
+pub use self::admit::{
+    add_brick_for, admit, authenticate_node, check_join_addr, create_token, registry_grant, CreatedToken,
+};
 pub use self::background::start_background;
 pub use self::cleanup::Cleanup;
 pub use self::init::init;
 pub use self::join::{join, JoinBundle, JoinRequest};
-pub use self::leave::{leave, leave_with_warnings, remove_node};
-pub use self::push::{push, registry_images};
+pub use self::leave::{leave, leave_node, leave_with_warnings, remove_node};
+pub use self::push::{promote, push, registry_images, PromoteRequest};
 use crate::cluster::{self, registry, Paths, State};
 use crate::daemon::Daemon;
 
@@ -114,6 +116,8 @@ pub struct Cluster {
     pub report_now: tokio::sync::Notify,
     /// Serialises init, join, leave and remove.
     pub op_lock: tokio::sync::Mutex<()>,
+    /// Serialises the manager's check-then-write of registry tags (its own pushes, promotions).
+    push_lock: tokio::sync::Mutex<()>,
     pub report_interval: Duration,
     /// Bumped when nodes or join tokens change (the web page's stream sends `event: cluster`).
     pub changes: tokio::sync::watch::Sender<u64>,
@@ -146,6 +150,7 @@ impl Cluster {
             tasks: Mutex::new(Vec::new()),
             report_now: tokio::sync::Notify::new(),
             op_lock: tokio::sync::Mutex::new(()),
+            push_lock: tokio::sync::Mutex::new(()),
             report_interval,
             changes: tokio::sync::watch::channel(0).0,
             api_running: std::sync::atomic::AtomicBool::new(false),
