@@ -432,6 +432,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_file_uncommented_is_the_defaults() {
+        let text: String = include_str!("../packaging/containerctl.toml")
+            .lines()
+            .filter_map(|l| l.strip_prefix('#').filter(|l| !l.starts_with(' ') && !l.is_empty()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut want = Config::default();
+        want.policy.file = "c.toml".into();
+        assert_eq!(parse("c.toml", &text), Ok(want), "{text}");
+    }
+
+    #[test]
     fn policy_defaults() {
         let p = parse("c.toml", "").expect("valid").policy;
         assert_eq!(
