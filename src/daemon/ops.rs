@@ -68,6 +68,16 @@ impl Daemon {
         self.current_unit(name).is_some_and(|u| u.service.protected)
     }
 
+    /// `v` with the location of its key in the unit's current file, when both are known.
+    fn located(&self, name: &UnitName, v: policy::Violation) -> policy::Violation {
+        let mut v = [v];
+        if let Some(d) = self.definition(name) {
+            policy::locate(&mut v, &d.path.display().to_string(), &d.text);
+        }
+        let [v] = v;
+        v
+    }
+
     /// Validates, checks and writes `text` as the admin unit file of `name`.
     pub async fn apply_text(
         &self,
@@ -89,6 +99,10 @@ impl Daemon {
         let verb = if action == "revert" { Action::Revert } else { Action::Edit };
         let protected = before.is_some_and(|b| b.service.protected);
         policy::may(caller.role, verb, name.as_str(), protected).map_err(|v| {
+            let mut v = [v];
+            policy::locate(&mut v, &file, &text);
+            let [v] = v;
+            let v = if v.location.is_some() { v } else { self.located(name, v) };
             self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -256,6 +270,7 @@ impl Daemon {
     pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
         policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -308,6 +323,7 @@ impl Daemon {
             return Err(not_found(name));
         }
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -346,6 +362,7 @@ impl Daemon {
         let action = if enabled { Action::Enable } else { Action::Disable };
         let verb = if enabled { "enable" } else { "disable" };
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;

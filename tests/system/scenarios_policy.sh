@@ -127,7 +127,8 @@ t_policy_protected_units_are_changed_by_admins_only() {
     expect_contains "a revert" "$out" "only an admin may revert it"
     refused_as alice disable pprot >/dev/null
     refused_as alice enable pprot >/dev/null
-    refused_as alice stop pprot >/dev/null
+    out=$(refused_as alice stop pprot)
+    expect_contains "a stop, located in the current file" "$out" "at /etc/containerctl/units/pprot.toml:"
     refused_as alice rm pprot --yes >/dev/null
     expect_eq "the file after refused changes" "$(file_sum pprot)" "$sum"
     expect_eq "the protected unit still runs" "$(prop pprot ActiveState)" active
