@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::diag::Diagnostic;
 use crate::unit::parse_duration;
@@ -33,12 +34,144 @@ pub struct Config {
 }
 
 /// What a non-admin's unit definition may contain. Admins are not limited.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Host bind-mount sources must be one of these directories or below one.
     pub allowed_host_paths: Vec<PathBuf>,
     /// Devices an operator may map: exact paths, or a prefix ending in `*` (`/dev/ttyUSB*`).
     pub allowed_devices: Vec<String>,
+    /// systemd units (`network-online.target`) that `after`/`requires` may name besides
+    /// container units.
+    pub allowed_units: Vec<String>,
+    /// Host ports an operator may publish.
+    pub allowed_ports: Vec<PortRange>,
+    /// Docker named volumes any operator unit may mount (besides its own, NAME, NAME-*, NAME_*).
+    pub allowed_volumes: Vec<String>,
+    /// `shared:` names any operator unit may mount (besides its own, scoped like volumes).
+    pub allowed_shared: Vec<String>,
+    /// Docker networks an operator unit may join (besides Docker's default `bridge` and `none`).
+    pub allowed_networks: Vec<String>,
+    /// Host ports the daemon and the cluster listen on: never an operator's, whatever
+    /// `allowed_ports` says. Derived from `http.listen` and the cluster's fixed ports.
+    pub reserved_ports: Vec<Reserved>,
+    /// The configuration file, named in what a refusal tells an admin to change.
+    pub file: String,
+}
+
+/// The allowed targets of `after`/`requires` when `policy.allowed_units` is not set: targets
+/// that only order a unit after the network or the clock, and start nothing harmful.
+pub const DEFAULT_ALLOWED_UNITS: &[&str] =
+    &["network-online.target", "network.target", "time-sync.target", "nss-lookup.target"];
+
+/// Host ports the cluster uses on a member: its API, its registry, Docker Swarm's management,
+/// node and overlay ports, glusterd and the Gluster bricks.
+pub const CLUSTER_RESERVED_PORTS: &[(u16, u16, &str)] = &[
+    (5001, 5001, "the cluster API"),
+    (5002, 5002, "the cluster registry"),
+    (2377, 2377, "Docker Swarm's cluster management"),
+    (7946, 7946, "Docker Swarm's node communication"),
+    (4789, 4789, "Docker Swarm's overlay network (VXLAN)"),
+    (24007, 24008, "glusterd"),
+    (49152, 49251, "the GlusterFS bricks"),
+];
+
+/// An inclusive range of ports, written `"N"` or `"N-M"` (or the integer N) in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl PortRange {
+    pub const UNPRIVILEGED: PortRange = PortRange { start: 1024, end: 65535 };
+
+    pub fn contains(&self, port: u16) -> bool {
+        (self.start..=self.end).contains(&port)
+    }
+
+    /// Parses `"8080"` or `"1024-65535"`: ports from 1 to 65535, the first not above the last.
+    pub fn parse(s: &str) -> Result<PortRange, String> {
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("`{s}` is not a port from 1 to 65535 or a range N-M of them"))
+        };
+        let range = match s.split_once('-') {
+            Some((a, b)) => PortRange { start: port(a)?, end: port(b)? },
+            None => {
+                let p = port(s)?;
+                PortRange { start: p, end: p }
+            }
+        };
+        if range.start > range.end {
+            return Err(format!("`{s}`: the first port of a range must not be above the last"));
+        }
+        Ok(range)
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// Host ports that belong to the daemon or the cluster, and what uses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub ports: PortRange,
+    pub what: String,
+    /// What an admin can change so that an operator may have it (None: nothing, it stays theirs).
+    pub fix: Option<String>,
+}
+
+impl Policy {
+    /// The ports the daemon (HTTP on `http_listen`) and the cluster use on this host. The cluster
+    /// ports are reserved whether or not the host is a member yet: it may join later.
+    pub fn reserved_ports(http_listen: Option<std::net::SocketAddr>) -> Vec<Reserved> {
+        let mut out = Vec::new();
+        if let Some(addr) = http_listen {
+            out.push(Reserved {
+                ports: PortRange { start: addr.port(), end: addr.port() },
+                what: format!("containerctld's web page and HTTP API (http.listen = \"{addr}\")"),
+                fix: Some("move http.listen to another port".into()),
+            });
+        }
+        for (start, end, what) in CLUSTER_RESERVED_PORTS {
+            out.push(Reserved {
+                ports: PortRange { start: *start, end: *end },
+                what: (*what).into(),
+                fix: None,
+            });
+        }
+        out
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            allowed_host_paths: Vec::new(),
+            allowed_devices: Vec::new(),
+            allowed_units: DEFAULT_ALLOWED_UNITS.iter().map(|s| (*s).to_owned()).collect(),
+            allowed_ports: vec![PortRange::UNPRIVILEGED],
+            allowed_volumes: Vec::new(),
+            allowed_shared: Vec::new(),
+            allowed_networks: Vec::new(),
+            reserved_ports: Policy::reserved_ports(Some(default_http_listen())),
+            file: DEFAULT_PATH.into(),
+        }
+    }
+}
+
+fn default_http_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 5000))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +202,7 @@ impl Default for Config {
             unit_dir: ADMIN_UNIT_DIR.into(),
             policy: Policy::default(),
             history: History::default(),
-            http_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5000))),
+            http_listen: Some(default_http_listen()),
             cluster_report_interval: Duration::from_secs(15),
         }
     }
@@ -118,6 +251,14 @@ struct RawPolicy {
     allowed_host_paths: Vec<PathBuf>,
     #[serde(default)]
     allowed_devices: Vec<String>,
+    allowed_units: Option<Vec<Spanned<String>>>,
+    allowed_ports: Option<Vec<Spanned<toml::Value>>>,
+    #[serde(default)]
+    allowed_volumes: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_shared: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_networks: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +293,71 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
     }
     c.policy.allowed_host_paths = raw.policy.allowed_host_paths;
     c.policy.allowed_devices = raw.policy.allowed_devices;
+    c.policy.file = file.to_owned();
+    let at = |span: std::ops::Range<usize>, message: String, hint: &str| {
+        Diagnostic::at(file, text, span, message, Some(hint.to_owned()))
+    };
+    if let Some(units) = raw.policy.allowed_units {
+        let mut out = Vec::new();
+        for u in units {
+            if !systemd_unit_name(u.get_ref()) {
+                return Err(at(
+                    u.span(),
+                    format!("policy.allowed_units: `{}` is not a systemd unit name", u.get_ref()),
+                    "name the unit with its type, such as \"network-online.target\"; container units are always allowed",
+                ));
+            }
+            out.push(u.into_inner());
+        }
+        c.policy.allowed_units = out;
+    }
+    if let Some(ports) = raw.policy.allowed_ports {
+        let mut out = Vec::new();
+        for p in ports {
+            let span = p.span();
+            let parsed = match p.into_inner() {
+                toml::Value::Integer(n) => u16::try_from(n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(|n| PortRange { start: n, end: n })
+                    .ok_or_else(|| format!("`{n}` is not a port from 1 to 65535")),
+                toml::Value::String(t) => PortRange::parse(&t),
+                other => Err(format!("`{other}` is not a port number or a string \"N\" or \"N-M\"")),
+            };
+            let range = parsed.map_err(|e| {
+                at(
+                    span,
+                    format!("policy.allowed_ports: {e}"),
+                    "write ports and ranges such as [\"1024-65535\"] or [8080, \"9000-9100\"]",
+                )
+            })?;
+            out.push(range);
+        }
+        c.policy.allowed_ports = out;
+    }
+    for (key, list, target) in [
+        ("allowed_volumes", raw.policy.allowed_volumes, &mut c.policy.allowed_volumes),
+        ("allowed_shared", raw.policy.allowed_shared, &mut c.policy.allowed_shared),
+        ("allowed_networks", raw.policy.allowed_networks, &mut c.policy.allowed_networks),
+    ] {
+        for n in list {
+            if !crate::unit::valid_volume_name(n.get_ref()) {
+                return Err(at(
+                    n.span(),
+                    format!("policy.{key}: `{}` is not a name", n.get_ref()),
+                    "names are 1 to 128 ASCII letters, digits, _, . and -, starting with a letter or digit",
+                ));
+            }
+            if key == "allowed_networks" && n.get_ref() == "host" {
+                return Err(at(
+                    n.span(),
+                    "policy.allowed_networks: the host network cannot be allowed to operators".into(),
+                    "only admins may write network = \"host\"; remove it from the list",
+                ));
+            }
+            target.push(n.into_inner());
+        }
+    }
     if let Some(listen) = raw.http.listen {
         c.http_listen = if listen.is_empty() {
             None
@@ -169,6 +375,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
             Some(addr)
         };
     }
+    c.policy.reserved_ports = Policy::reserved_ports(c.http_listen);
     if let Some(i) = raw.cluster.report_interval {
         let d = parse_duration(&i)
             .map_err(|e| Diagnostic::file_level(file, format!("cluster.report_interval: {e}"), None))?;
@@ -196,6 +403,13 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
     Ok(c)
 }
 
+/// A systemd unit name with its type suffix, in the characters unit files may use for one.
+fn systemd_unit_name(s: &str) -> bool {
+    s.len() <= 255
+        && s.rsplit_once('.').is_some_and(|(stem, suffix)| !stem.is_empty() && !suffix.is_empty())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+}
+
 /// Reads the configuration; a missing file means every default.
 pub fn load(path: &Path) -> Result<Config, Diagnostic> {
     match std::fs::read_to_string(path) {
@@ -217,7 +431,97 @@ mod tests {
 
     #[test]
     fn empty_file_is_all_defaults() {
-        assert_eq!(parse("c.toml", ""), Ok(Config::default()));
+        let mut want = Config::default();
+        want.policy.file = "c.toml".into();
+        assert_eq!(parse("c.toml", ""), Ok(want));
+        assert_eq!(Config::default().policy.file, DEFAULT_PATH);
+    }
+
+    #[test]
+    fn the_shipped_file_uncommented_is_the_defaults() {
+        let text: String = include_str!("../packaging/containerctl.toml")
+            .lines()
+            .filter_map(|l| l.strip_prefix('#').filter(|l| !l.starts_with(' ') && !l.is_empty()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut want = Config::default();
+        want.policy.file = "c.toml".into();
+        assert_eq!(parse("c.toml", &text), Ok(want), "{text}");
+    }
+
+    #[test]
+    fn policy_defaults() {
+        let p = parse("c.toml", "").expect("valid").policy;
+        assert_eq!(
+            p.allowed_units,
+            ["network-online.target", "network.target", "time-sync.target", "nss-lookup.target"]
+        );
+        assert_eq!(p.allowed_ports, [PortRange { start: 1024, end: 65535 }]);
+        assert!(p.allowed_volumes.is_empty() && p.allowed_shared.is_empty() && p.allowed_networks.is_empty());
+        let reserved: Vec<String> = p.reserved_ports.iter().map(|r| r.ports.to_string()).collect();
+        assert_eq!(reserved, ["5000", "5001", "5002", "2377", "7946", "4789", "24007-24008", "49152-49251"]);
+        // The daemon's own port follows http.listen, and goes with it.
+        let p = parse("c.toml", "[http]\nlisten = \"[::1]:8000\"\n").expect("valid").policy;
+        assert_eq!(p.reserved_ports[0].ports, PortRange { start: 8000, end: 8000 });
+        let p = parse("c.toml", "[http]\nlisten = \"\"\n").expect("valid").policy;
+        assert_eq!(p.reserved_ports[0].ports, PortRange { start: 5001, end: 5001 });
+    }
+
+    #[test]
+    fn policy_keys_are_read() {
+        let p = parse(
+            "c.toml",
+            "[policy]\nallowed_units = [\"sshd.service\"]\nallowed_ports = [\"8000-8100\", 9000, \"9443\"]\n\
+             allowed_volumes = [\"common\"]\nallowed_shared = [\"media\"]\nallowed_networks = [\"frontend\"]\n",
+        )
+        .expect("valid")
+        .policy;
+        assert_eq!(p.allowed_units, ["sshd.service"]);
+        assert_eq!(
+            p.allowed_ports,
+            [
+                PortRange { start: 8000, end: 8100 },
+                PortRange { start: 9000, end: 9000 },
+                PortRange { start: 9443, end: 9443 }
+            ]
+        );
+        assert_eq!(
+            (p.allowed_volumes, p.allowed_shared, p.allowed_networks),
+            (vec!["common".to_owned()], vec!["media".to_owned()], vec!["frontend".to_owned()])
+        );
+        // Empty lists mean nothing beyond the fixed rules.
+        let p = parse("c.toml", "[policy]\nallowed_units = []\nallowed_ports = []\n").expect("valid").policy;
+        assert!(p.allowed_units.is_empty() && p.allowed_ports.is_empty());
+    }
+
+    #[test]
+    fn bad_policy_values_say_what_is_wrong_and_where() {
+        for (text, line, col, says) in [
+            ("[policy]\nallowed_ports = [\"1024-65536\"]\n", 2, 18, "not a port from 1 to 65535"),
+            ("[policy]\nallowed_ports = [\"2000-1000\"]\n", 2, 18, "must not be above the last"),
+            ("[policy]\nallowed_ports = [0]\n", 2, 18, "`0` is not a port"),
+            ("[policy]\nallowed_ports = [70000]\n", 2, 18, "`70000` is not a port"),
+            ("[policy]\nallowed_ports = [\"http\"]\n", 2, 18, "`http` is not a port"),
+            ("[policy]\nallowed_ports = [\"1024-\"]\n", 2, 18, "is not a port"),
+            ("[policy]\nallowed_ports = [true]\n", 2, 18, "`true` is not a port number or a string"),
+            ("[policy]\nallowed_ports = \"1024-65535\"\n", 2, 17, ""),
+            ("[policy]\nallowed_units = [\"sshd\"]\n", 2, 18, "not a systemd unit name"),
+            ("[policy]\nallowed_units = [\"a b.service\"]\n", 2, 18, "not a systemd unit name"),
+            (
+                "[policy]\nallowed_volumes = [\"/srv\"]\n",
+                2,
+                20,
+                "policy.allowed_volumes: `/srv` is not a name",
+            ),
+            ("[policy]\nallowed_shared = [\"a/b\"]\n", 2, 19, "policy.allowed_shared: `a/b` is not a name"),
+            ("[policy]\nallowed_networks = [\"host\"]\n", 2, 21, "the host network cannot be allowed"),
+        ] {
+            let e = parse("c.toml", text).expect_err(text);
+            assert_eq!((e.line, e.column), (line, col), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+        let e = parse("c.toml", "[policy]\nallowed_ports = [\"22-\"]\n").expect_err("bad");
+        assert!(e.hint.as_deref().is_some_and(|h| h.contains("1024-65535")), "{e}");
     }
 
     #[test]

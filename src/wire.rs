@@ -17,6 +17,15 @@ pub struct Violation {
     pub rule: String,
     #[serde(default)]
     pub message: String,
+    /// The key refused (`container.ports[0]`), when the rule concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `FILE:LINE:COLUMN` of that key in the refused text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// What an admin can change to allow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 /// A unit-file diagnostic as the API sends it.

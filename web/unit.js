@@ -690,7 +690,8 @@ function buildConfig(section, ctx, file) {
     const viol = r.violations || [];
     ed.mark(diags.map((d) => ({ line: d.line, kind: "error" })));
     replace(diagList, ...diags.map(diagItem));
-    replace(violList, ...viol.map((v) => h("li", {}, h("strong", {}, "Policy: "), h("code", {}, v.rule), ` — ${v.message}`)));
+    replace(violList, ...viol.map((v) => h("li", {}, h("strong", {}, "Policy: "), h("code", {}, v.rule), ` — ${v.message}`,
+      v.location ? ` (at ${v.location})` : "", v.fix ? `. To allow it, an admin can ${v.fix}.` : "")));
     const where = diags.filter((d) => d.line > 0).map((d) => `line ${d.line}`);
     if (diags.length) diagSummary.textContent = `${diags.length} error${diags.length === 1 ? "" : "s"}${where.length ? ` (${[...new Set(where)].join(", ")})` : ""}.`;
     else if (viol.length) diagSummary.textContent = `Valid, but the policy refuses it (${viol.length} rule${viol.length === 1 ? "" : "s"}).`;

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         &policy,
         None,
         &unit,
+        &[],
     )
     .is_ok();
     for v in &unit.container.volumes {

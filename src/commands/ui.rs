@@ -487,6 +487,18 @@ pub fn render_error_details(e: &ApiError, text: Option<&str>, style: Style) -> S
         } else {
             let _ = writeln!(out, "  policy rule {}: {}", v.rule, v.message);
         }
+        match (&v.location, &v.key) {
+            (Some(at), Some(key)) => {
+                let _ = writeln!(out, "    at {at} ({key})");
+            }
+            (Some(at), None) | (None, Some(at)) => {
+                let _ = writeln!(out, "    at {at}");
+            }
+            (None, None) => {}
+        }
+        if let Some(fix) = &v.fix {
+            let _ = writeln!(out, "    to allow it, an admin can {fix}");
+        }
     }
     for d in &e.diagnostics {
         let _ = writeln!(out, "{} {}", style.paint(Some(Color::Red), "error:"), render_diagnostic(d, text));
@@ -772,6 +784,16 @@ mod tests {
         assert_eq!(
             render_error_details(&e, None, Style::PLAIN),
             "  policy rule devices: /dev/mem is not allowed\n  job result: failed\n  status: \"pull failed\"\n  last log lines:\n    a line\n"
+        );
+        let e = ApiError::from_response(
+            403,
+            br#"{"error": {"kind": "forbidden", "message": "m", "violations": [{"rule": "ports allow-list",
+                "message": "web: host port 22 is not in policy.allowed_ports (1024-65535)", "key": "container.ports[0]",
+                "location": "/etc/containerctl/units/web.toml:4:10", "fix": "add 22 to policy.allowed_ports in c.toml"}]}}"#,
+        );
+        assert_eq!(
+            render_error_details(&e, None, Style::PLAIN),
+            "  policy rule ports allow-list: web: host port 22 is not in policy.allowed_ports (1024-65535)\n    at /etc/containerctl/units/web.toml:4:10 (container.ports[0])\n    to allow it, an admin can add 22 to policy.allowed_ports in c.toml\n"
         );
     }
 

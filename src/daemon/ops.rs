@@ -68,6 +68,16 @@ impl Daemon {
         self.current_unit(name).is_some_and(|u| u.service.protected)
     }
 
+    /// `v` with the location of its key in the unit's current file, when both are known.
+    fn located(&self, name: &UnitName, v: policy::Violation) -> policy::Violation {
+        let mut v = [v];
+        if let Some(d) = self.definition(name) {
+            policy::locate(&mut v, &d.path.display().to_string(), &d.text);
+        }
+        let [v] = v;
+        v
+    }
+
     /// Validates, checks and writes `text` as the admin unit file of `name`.
     pub async fn apply_text(
         &self,
@@ -86,8 +96,18 @@ impl Daemon {
         })?;
         let current = self.definition(name);
         let before = current.as_ref().and_then(|d| d.unit.as_ref().ok());
-        policy::may(caller.role, Action::Edit, name.as_str(), false).map_err(forbidden_one)?;
-        let violations = self.check_definition(caller, name, before, &after);
+        let verb = if action == "revert" { Action::Revert } else { Action::Edit };
+        let protected = before.is_some_and(|b| b.service.protected);
+        policy::may(caller.role, verb, name.as_str(), protected).map_err(|v| {
+            let mut v = [v];
+            policy::locate(&mut v, &file, &text);
+            let [v] = v;
+            let v = if v.location.is_some() { v } else { self.located(name, v) };
+            self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {v}"));
+            forbidden_one(v)
+        })?;
+        let mut violations = self.check_definition(caller, name, before, &after);
+        policy::locate(&mut violations, &file, &text);
         if !violations.is_empty() {
             let result = violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
@@ -137,18 +157,33 @@ impl Daemon {
             return Vec::new();
         }
         let (resolved, unresolved) = resolve_host_paths(after);
-        let checked = policy::check_definition(caller.role, &self.config.policy, before, &resolved);
+        let others: Vec<String> = crate::search::discover(&crate::search::search_path())
+            .into_iter()
+            .filter_map(|found| match found {
+                crate::search::Found::File { name, .. } | crate::search::Found::Masked { name, .. } => {
+                    Some(name.to_string())
+                }
+                crate::search::Found::BadName { .. } => None,
+            })
+            .collect();
+        let checked = policy::check_definition(caller.role, &self.config.policy, before, &resolved, &others);
         let mut violations = checked.err().unwrap_or_default();
         // A path that does not resolve could become a symlink anywhere before Docker mounts
-        // it; operators get only paths that exist (an admin creates them).
-        for p in unresolved {
-            violations.push(policy::Violation {
-                rule: "host paths allow-list",
-                message: format!(
-                    "{name}: host path {} does not exist or cannot be resolved: ask an admin to create it",
-                    p.display()
-                ),
-            });
+        // it; operators get only paths that exist (an admin creates them). Units with [deploy]
+        // may have no host path at all (the policy said so already).
+        if after.deploy.is_none() {
+            for (i, p) in unresolved {
+                let mut v = policy::Violation::new(
+                    "host paths allow-list",
+                    format!(
+                        "{name}: host path {} does not exist or cannot be resolved: ask an admin to create it",
+                        p.display()
+                    ),
+                );
+                v.key = Some(format!("container.volumes[{i}]"));
+                v.fix = Some(format!("create {}", p.display()));
+                violations.push(v);
+            }
         }
         violations
     }
@@ -161,7 +196,9 @@ impl Daemon {
         let (diagnostics, violations) = match unit::parse(name.as_str(), &file, text) {
             Ok(after) => {
                 let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
-                (Vec::new(), self.check_definition(caller, name, before, &after))
+                let mut violations = self.check_definition(caller, name, before, &after);
+                policy::locate(&mut violations, &file, text);
+                (Vec::new(), violations)
             }
             Err(diags) => (diags, Vec::new()),
         };
@@ -233,6 +270,7 @@ impl Daemon {
     pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
         policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -285,6 +323,7 @@ impl Daemon {
             return Err(not_found(name));
         }
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -323,6 +362,7 @@ impl Daemon {
         let action = if enabled { Action::Enable } else { Action::Disable };
         let verb = if enabled { "enable" } else { "disable" };
         policy::may(caller.role, action, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
@@ -361,15 +401,15 @@ fn forbidden_one(v: policy::Violation) -> OpError {
 
 /// Follows symlinks of host paths, so an allow-listed directory holding a symlink to /etc does
 /// not let /etc through the policy. Returns the resolved unit and the host paths that did not
-/// resolve (missing, or a dangling symlink on the way).
-fn resolve_host_paths(u: &Unit) -> (Unit, Vec<PathBuf>) {
+/// resolve (missing, or a dangling symlink on the way), with their index in `volumes`.
+fn resolve_host_paths(u: &Unit) -> (Unit, Vec<(usize, PathBuf)>) {
     let mut u = u.clone();
     let mut unresolved = Vec::new();
-    for v in &mut u.container.volumes {
+    for (i, v) in u.container.volumes.iter_mut().enumerate() {
         if let VolumeSource::Host(p) = &mut v.source {
             match std::fs::canonicalize(&*p) {
                 Ok(real) => *p = real,
-                Err(_) => unresolved.push(p.clone()),
+                Err(_) => unresolved.push((i, p.clone())),
             }
         }
     }

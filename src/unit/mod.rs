@@ -247,6 +247,12 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diagnostic>
     validate::parse(name, file, text)
 }
 
+/// A Docker volume or network name, or a `shared:` name: 1 to 128 ASCII letters, digits, `_`,
+/// `.` and `-`, starting with a letter or digit.
+pub fn valid_volume_name(n: &str) -> bool {
+    validate::valid_volume_name(n)
+}
+
 /// Derives the NAME from a unit file name (`web.toml` → `web`).
 pub fn name_from_file_name(file_name: &str) -> Result<UnitName, String> {
     let stem =

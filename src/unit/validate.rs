@@ -20,6 +20,7 @@ use super::raw::{DurationValue, RawUnit, S};
 use super::{parse_duration, Service, Unit, UnitName};
 use crate::diag::Diagnostic;
 use deploy::SwarmRefusals;
+pub(super) use host::valid_volume_name;
 
 pub(super) fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diagnostic>> {
     let name = UnitName::new(name).map_err(|m| {

@@ -16,6 +16,8 @@ source tests/system/scenarios_daemon.sh
 source tests/system/scenarios_http.sh
 # shellcheck source=tests/system/scenarios_deploy.sh
 source tests/system/scenarios_deploy.sh
+# shellcheck source=tests/system/scenarios_policy.sh
+source tests/system/scenarios_policy.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -30,7 +32,8 @@ tb_host "$HOST" sh -ec '
     useradd --create-home bob
     mkdir -p /srv/containers/ops
     printf "%s\n" "[policy]" "allowed_host_paths = [\"/srv/containers\"]" \
-        "allowed_devices = [\"/dev/zero\", \"/dev/ttyUSB*\"]" > /etc/containerctl/containerctl.toml
+        "allowed_devices = [\"/dev/zero\", \"/dev/ttyUSB*\"]" "allowed_networks = [\"ops-net\"]" \
+        > /etc/containerctl/containerctl.toml
 ' </dev/null
 tb_daemon_start "$HOST"
 

@@ -95,6 +95,21 @@ t_operator_restarts_but_cannot_escalate() {
     rc=$(status_of as alice stop ops)
     expect_eq "operator stopping a protected unit" "$rc" 4
     expect_eq "the protected unit still runs" "$(prop ops ActiveState)" active
+    # A protected unit is edited by admins only, even within the allow-lists (issue 11).
+    rc=$(status_of as alice set ops 'container.volumes=["/srv/containers/ops:/data"]' 'container.devices=["/dev/zero"]')
+    expect_eq "operator exit status for an allowed edit of a protected unit" "$rc" 4
+    expect_eq "the protected unit's file after that edit" "$(file_sum ops)" "$sum"
+    # Once root unprotects it, each escalation is still refused by its own rule, and the allowed
+    # edit is the operator's.
+    cli set ops service.protected=false
+    sum=$(file_sum ops)
+    for assignment in container.privileged=true 'container.capabilities=["NET_ADMIN"]' \
+        'container.volumes=["/etc:/host-etc"]' 'container.devices=["/dev/mem"]' \
+        'container.network=host' service.protected=true 'container.volumes=["/srv/containers/missing:/data"]'; do
+        rc=$(status_of as alice set ops "$assignment")
+        expect_eq "operator exit status for $assignment on the unprotected unit" "$rc" 4
+    done
+    expect_eq "the file after refused operator edits of the unprotected unit" "$(file_sum ops)" "$sum"
     as alice set ops 'container.volumes=["/srv/containers/ops:/data"]' 'container.devices=["/dev/zero"]'
     cli stop ops
 }

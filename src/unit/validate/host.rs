@@ -94,7 +94,7 @@ pub(super) fn clean_absolute(p: &str) -> bool {
         && !p.split('/').any(|s| s == "." || s == "..")
 }
 
-pub(super) fn valid_volume_name(n: &str) -> bool {
+pub(in crate::unit) fn valid_volume_name(n: &str) -> bool {
     n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.len() <= 128
         && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
