@@ -195,6 +195,15 @@ fn violation(rule: &'static str, message: String) -> Violation {
     Violation::new(rule, message)
 }
 
+/// Whether `image` names a repository below `incoming/` of a registry (`HOST[:PORT]/incoming/...`):
+/// the cluster registry's staging area, mutable by design.
+fn is_staged_image(image: &str) -> bool {
+    let mut parts = image.split('/');
+    let first = parts.next().unwrap_or("");
+    let has_registry = first.contains(['.', ':']) || first == "localhost";
+    has_registry && parts.next() == Some("incoming")
+}
+
 /// May `role` do `action`? The one authorization point of the API: every handler asks it.
 /// `unit` and `protected` describe the unit the action concerns (`*` and false for none).
 pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<(), Violation> {
@@ -284,6 +293,20 @@ pub fn check_definition(
         );
     }
     check_network(&mut v, policy, after);
+    if is_staged_image(&c.image) {
+        v.push(
+            violation(
+                "no staged images",
+                format!(
+                    "{name}: image {} is in a staging repository (incoming/) of the cluster registry, \
+                     whose tags anyone with a token may overwrite",
+                    c.image
+                ),
+            )
+            .key("container.image")
+            .fix("push the image with `containerctl image push` and use the tag it prints"),
+        );
+    }
     for (key, list) in [("after", &after.service.after), ("requires", &after.service.requires)] {
         for (i, dep) in list.iter().enumerate() {
             if !container_unit(dep) && !policy.allowed_units.contains(dep) {
@@ -600,6 +623,19 @@ mod tests {
             may(Role::Operator, Action::Revert, "cam", true).map_err(|v| v.message),
             Err("unit cam is protected: only an admin may revert it".into())
         );
+    }
+
+    #[test]
+    fn staged_images_are_for_admins_only() {
+        assert!(is_staged_image("10.0.0.1:5002/incoming/web"));
+        assert!(is_staged_image("registry.local/incoming/web"));
+        assert!(!is_staged_image("incoming/web"), "Docker Hub's user incoming is not the staging area");
+        assert!(!is_staged_image("10.0.0.1:5002/web/incoming"));
+        let p = policy();
+        let staged = "[container]\nimage = \"10.0.0.1:5002/incoming/web\"\nversion = \"1\"\n";
+        let unit = crate::unit::parse("cam", "cam.toml", staged).expect("valid");
+        assert_eq!(rules(check(&p, None, &unit)), ["no staged images"]);
+        assert!(check_definition(Role::Admin, &p, None, &unit, &[]).is_ok());
     }
 
     #[test]

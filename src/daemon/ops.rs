@@ -172,6 +172,27 @@ impl Daemon {
         // it; operators get only paths that exist (an admin creates them). Units with [deploy]
         // may have no host path at all (the policy said so already).
         if after.deploy.is_none() {
+            // The runner walks these paths again at every start and refuses a symlink below an
+            // allowed root; refuse it here already, so a saved unit is one that can start.
+            let roots = &self.config.policy.allowed_host_paths;
+            for (i, v) in after.container.volumes.iter().enumerate() {
+                let VolumeSource::Host(p) = &v.source else { continue };
+                if unresolved.iter().any(|(j, _)| *j == i) {
+                    continue;
+                }
+                let Some(root) = crate::runner::hostpath::root_of(p, roots).filter(|r| r.parent().is_some())
+                else {
+                    continue;
+                };
+                if let Err(refusal) = crate::runner::hostpath::walk(p, root, false) {
+                    let mut violation =
+                        policy::Violation::new("host paths allow-list", format!("{name}: {refusal}"));
+                    violation.key = Some(format!("container.volumes[{i}]"));
+                    violation.fix =
+                        Some(format!("replace the symbolic link in {} with a directory", p.display()));
+                    violations.push(violation);
+                }
+            }
             for (i, p) in unresolved {
                 let mut v = policy::Violation::new(
                     "host paths allow-list",
