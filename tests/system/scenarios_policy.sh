@@ -141,3 +141,21 @@ t_policy_protected_units_are_changed_by_admins_only() {
     cli stop pprot
     cli rm pprot --yes
 }
+
+t_policy_an_operators_legitimate_unit_starts_and_serves() {
+    # Everything issue 11 added (allow-lists, the runner's walk, nosuid,nodev roots,
+    # no-new-privileges) leaves an operator's ordinary unit working: an allowed bind mount, an
+    # allowed device and an unprivileged port.
+    tb_host "$HOST" sh -ec 'mkdir -p /srv/containers/legit && echo legit-page > /srv/containers/legit/index.html' </dev/null
+    as alice new legit --image ctl-test/busybox --version 1 -- httpd -f -p 18081 -h /www
+    as alice set legit 'container.volumes=["/srv/containers/legit:/www:ro"]' 'container.devices=["/dev/zero"]' \
+        'container.ports=["18081:18081"]' container.init=true
+    as alice start legit
+    expect_eq "the operator's unit runs" "$(prop legit ActiveState)" active
+    tb_wait_for 20 "the page on :18081" tb_host "$HOST" sh -c 'curl -fsS http://127.0.0.1:18081/ | grep -q legit-page'
+    expect_contains "the device is mapped" "$(tb_host "$HOST" docker exec containerctl-legit ls -l /dev/zero </dev/null)" "/dev/zero"
+    expect_contains "no-new-privileges" \
+        "$(tb_host "$HOST" docker exec containerctl-legit grep NoNewPrivs /proc/1/status </dev/null)" "1"
+    as alice stop legit
+    cli rm legit
+}
