@@ -88,6 +88,9 @@ pub struct Unit {
     pub health: Option<String>,
     pub cpu_percent: Option<f64>,
     pub memory_bytes: Option<u64>,
+    /// The file on disk is not what systemd loaded: `systemctl daemon-reload` loads it.
+    #[serde(deserialize_with = "null_as_default")]
+    pub changed_on_disk: bool,
 }
 
 /// `null` read as the type's default, for daemons that send null where a value is unknown.
@@ -142,6 +145,9 @@ pub struct UnitFile {
     pub path: String,
     pub text: String,
     pub revision: Option<u32>,
+    /// The file is not what systemd loaded (see `Unit`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub changed_on_disk: bool,
 }
 
 /// `Applied`: the answer of every change to a unit file.
