@@ -7,11 +7,11 @@ history_has() {
     tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d ' \n'" </dev/null | grep -qF -- "$2"
 }
 
-# revision_of NAME REV: `"actor":"…","action":"…"` of one revision, from `history --json`.
+# revision_of NAME REV: `"action":"…","actor":"…"` of one revision, from `history --json`.
 revision_of() {
     tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d '\n'" </dev/null |
         grep -o "{[^}]*\"rev\": *$2[,}][^}]*}" | grep -o '"actor": *"[^"]*"\|"action": *"[^"]*"' |
-        tr -d ' ' | paste -sd, -
+        tr -d ' ' | sort | paste -sd, -
 }
 
 hand_edit() {
@@ -27,13 +27,13 @@ args = ["sleep", "1000"]
 EOF
     reload
     tb_wait_for 20 "a revision of handw by its file" history_has handw '"actor":"file(uid0root)"'
-    expect_eq "revision 1 of handw" "$(revision_of handw 1)" '"actor":"file(uid0root)","action":"file"'
+    expect_eq "revision 1 of handw" "$(revision_of handw 1)" '"action":"file","actor":"file(uid0root)"'
     expect "the audit has the hand edit" audit_has '"actor":"file (uid 0 root)"'
     expect_contains "history" "$(cli history handw)" "file (uid 0 root)"
     unit_rm handw
     reload
     tb_wait_for 20 "the removal of handw's file in its history" history_has handw '"action":"rm"'
-    expect_eq "revision 2 of handw" "$(revision_of handw 2)" '"actor":"file","action":"rm"'
+    expect_eq "revision 2 of handw" "$(revision_of handw 2)" '"action":"rm","actor":"file"'
 }
 
 t_files_hand_edit_then_api_edit_then_revert() {
@@ -41,7 +41,7 @@ t_files_hand_edit_then_api_edit_then_revert() {
     hand_edit handa 's/sleep", "1000/sleep", "2000/'
     # No daemon-reload: the API edit must record the hand edit first, as its own revision.
     cli set handa description=from-the-api
-    expect_eq "revision 2 of handa" "$(revision_of handa 2)" '"actor":"file(uid0root)","action":"file"'
+    expect_eq "revision 2 of handa" "$(revision_of handa 2)" '"action":"file","actor":"file(uid0root)"'
     expect_contains "revision 3 of handa" "$(revision_of handa 3)" '"action":"set"'
     expect_contains "the API edit keeps the hand edit" "$(cli cat handa)" 2000
     local diff
@@ -63,7 +63,7 @@ t_files_edit_while_daemon_stopped_is_recorded_at_start() {
     sctl start containerctld
     tb_wait_for 30 "containerctld answers" cli list
     # Recorded at start, before any daemon-reload.
-    expect_eq "revision 2 of handd" "$(revision_of handd 2)" '"actor":"file(uid0root)","action":"file"'
+    expect_eq "revision 2 of handd" "$(revision_of handd 2)" '"action":"file","actor":"file(uid0root)"'
     expect_contains "history" "$(cli history handd)" "file (uid 0 root)"
 }
 
