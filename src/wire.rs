@@ -518,4 +518,16 @@ mod tests {
         assert_eq!(v["status_text"], json!(""));
         assert_eq!(v["exit_status"], json!(0));
     }
+
+    #[test]
+    fn changed_on_disk_is_false_from_older_daemons() {
+        let u: Unit = serde_json::from_value(json!({"name": "web"})).expect("unit");
+        assert!(!u.changed_on_disk);
+        let u: Unit = serde_json::from_value(json!({"name": "web", "changed_on_disk": null})).expect("unit");
+        assert!(!u.changed_on_disk);
+        let f: UnitFile = serde_json::from_value(json!({"path": "p", "text": "t"})).expect("file");
+        assert!(!f.changed_on_disk);
+        let u = Unit { changed_on_disk: true, ..Unit::default() };
+        assert_eq!(serde_json::to_value(&u).expect("json")["changed_on_disk"], json!(true));
+    }
 }
