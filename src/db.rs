@@ -337,6 +337,17 @@ impl Db {
         Ok(Some(rev))
     }
 
+    /// Every unit that has at least one revision, by name.
+    pub fn revision_units(&self) -> Result<Vec<String>, DbError> {
+        let query = || -> rusqlite::Result<Vec<String>> {
+            self.conn
+                .prepare_cached("SELECT DISTINCT unit FROM revisions ORDER BY unit")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        };
+        query().map_err(self.err())
+    }
+
     /// Every stored revision of `unit`, newest first.
     pub fn revisions(&self, unit: &str) -> Result<Vec<RevisionInfo>, DbError> {
         let mut stmt = self
@@ -740,6 +751,7 @@ mod tests {
         assert_eq!(db.latest_revision("web").expect("read").map(|r| r.rev), Some(3));
         assert_eq!(db.latest_revision("none").expect("read"), None);
         assert!(db.revisions("none").expect("read").is_empty());
+        assert_eq!(db.revision_units().expect("read"), vec!["db".to_owned(), "web".to_owned()]);
     }
 
     #[test]

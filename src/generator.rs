@@ -18,6 +18,8 @@ pub const DROPIN_NAME: &str = "50-containerctl.conf";
 /// File name of the copied definition inside `containerctl@NAME.service.d/` (systemd reads only
 /// `*.conf` there).
 pub const DEFINITION_NAME: &str = "definition.toml";
+/// systemd's normal generator directory for the system manager, where `generate` writes.
+pub const NORMAL_DIR: &str = "/run/systemd/generator";
 /// The target enabled units are wanted by.
 pub const WANTED_BY: &str = "multi-user.target";
 /// Environment variable through which the runner learns where its definition is.
@@ -105,6 +107,12 @@ pub struct Report {
     pub skipped: Vec<(String, Vec<Diagnostic>)>,
 }
 
+/// Where `generate` copies the validated definition of `name` (what systemd loaded and the
+/// runner reads), below the generator directory `out`.
+pub fn definition_path(out: &Path, name: &UnitName) -> PathBuf {
+    out.join(format!("{}.d", name.service())).join(DEFINITION_NAME)
+}
+
 /// Generates drop-ins into `out` (systemd's normal generator directory) for every unit found in
 /// `dirs`. This is the generator's I/O edge: a unit that fails to parse is reported and skipped,
 /// and never prevents the others from being generated.
@@ -150,12 +158,12 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
                 continue;
             }
         };
-        let dir = out.join(format!("{}.d", name.service()));
-        match std::fs::create_dir(&dir) {
+        let definition = definition_path(out, &name);
+        let dir = definition.parent().unwrap_or(out);
+        match std::fs::create_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
             _ => {}
         }
-        let definition = dir.join(DEFINITION_NAME);
         std::fs::write(&definition, text)?;
         std::fs::write(dir.join(DROPIN_NAME), render_dropin(&unit, &path, &definition))?;
         if unit.service.enabled {

@@ -88,6 +88,9 @@ pub struct Unit {
     pub health: Option<String>,
     pub cpu_percent: Option<f64>,
     pub memory_bytes: Option<u64>,
+    /// The file on disk is not what systemd loaded: `systemctl daemon-reload` loads it.
+    #[serde(deserialize_with = "null_as_default")]
+    pub changed_on_disk: bool,
 }
 
 /// `null` read as the type's default, for daemons that send null where a value is unknown.
@@ -142,6 +145,9 @@ pub struct UnitFile {
     pub path: String,
     pub text: String,
     pub revision: Option<u32>,
+    /// The file is not what systemd loaded (see `Unit`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub changed_on_disk: bool,
 }
 
 /// `Applied`: the answer of every change to a unit file.
@@ -511,5 +517,17 @@ mod tests {
         let v = serde_json::to_value(&u).expect("json");
         assert_eq!(v["status_text"], json!(""));
         assert_eq!(v["exit_status"], json!(0));
+    }
+
+    #[test]
+    fn changed_on_disk_is_false_from_older_daemons() {
+        let u: Unit = serde_json::from_value(json!({"name": "web"})).expect("unit");
+        assert!(!u.changed_on_disk);
+        let u: Unit = serde_json::from_value(json!({"name": "web", "changed_on_disk": null})).expect("unit");
+        assert!(!u.changed_on_disk);
+        let f: UnitFile = serde_json::from_value(json!({"path": "p", "text": "t"})).expect("file");
+        assert!(!f.changed_on_disk);
+        let u = Unit { changed_on_disk: true, ..Unit::default() };
+        assert_eq!(serde_json::to_value(&u).expect("json")["changed_on_disk"], json!(true));
     }
 }

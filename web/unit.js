@@ -2,7 +2,7 @@
 
 import { h, replace, clear, announce, diffView, fmtBytes, fmtPercent, timeEl, newId, lockIcon, tableRoles } from "./dom.js";
 import { api, ApiError, NetworkError, unitPath, live, applyUnit, onUnits, readNdjson, can, session } from "./api.js";
-import { stateBadge, healthBadge, uptimeText, sinceMs, charts } from "./units.js";
+import { stateBadge, healthBadge, uptimeText, sinceMs, charts, CHANGED_ON_DISK } from "./units.js";
 import { createEditor } from "./editor.js";
 import { readUnit, writeUnit } from "./toml.js";
 
@@ -295,6 +295,7 @@ function overviewTab(section, ctx) {
       ["File", u.source ? h("code", {}, u.source) : "—"],
       ["File valid", u.valid === false ? h("span", { class: "bad" }, `no: ${u.error || "invalid"}`) : "yes"],
     ];
+    if (u.changed_on_disk) rows.push(["Loaded", h("span", { class: "warn-text changed-on-disk" }, CHANGED_ON_DISK)]);
     replace(facts, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     const c = charts(name, u, { big: true });
     replace(cpuBox, c.cpu, h("span", { class: "metric-val" }, fmtPercent(u.cpu_percent)));

@@ -3,6 +3,9 @@
 import { h, replace, sparkline, fmtDuration, fmtBytes, fmtPercent } from "./dom.js";
 import { api, live, applyUnits, onUnits } from "./api.js";
 
+// What `containerctl status` says when the file on disk is not what systemd loaded.
+export const CHANGED_ON_DISK = "changed on disk: run `systemctl daemon-reload`";
+
 /** The visible state of a unit: a badge with the words (colour is never the only signal). */
 export function stateBadge(u) {
   const state = u.active_state || "unknown";
@@ -74,12 +77,13 @@ function buildRow(name) {
 function fillRow(row, u) {
   const { cells } = row;
   // Rebuild only what changed: keeps focus on the unit link while the stream updates the row.
-  const key = JSON.stringify([u.description, u.protected, u.valid, u.error, u.enabled]);
+  const key = JSON.stringify([u.description, u.protected, u.valid, u.error, u.enabled, u.changed_on_disk]);
   if (key !== row.key) {
     row.key = key;
     const badges = [];
     if (u.protected) badges.push(h("span", { class: "badge tag", title: "Only admins may stop, disable or remove it" }, "protected"));
     if (u.valid === false) badges.push(h("span", { class: "badge tag tag-bad", title: u.error || "" }, "invalid file"));
+    if (u.changed_on_disk) badges.push(h("span", { class: "badge tag tag-warn", title: CHANGED_ON_DISK }, "changed on disk"));
     if (u.enabled === false) badges.push(h("span", { class: "badge tag tag-muted", title: "Not started at boot" }, "disabled"));
     replace(
       cells.name,

@@ -67,7 +67,13 @@ pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path
     read(&c, name.as_str())?;
     let def = d.definition(&name).ok_or_else(|| ApiError::NotFound(format!("no unit file for {name}")))?;
     let revision = d.db().latest_revision(name.as_str())?.map(|r| r.rev);
-    Ok(Json(json!(wire::UnitFile { path: def.path.display().to_string(), text: def.text, revision })))
+    let changed_on_disk = d.view(&name).is_some_and(|v| v.changed_on_disk);
+    Ok(Json(json!(wire::UnitFile {
+        path: def.path.display().to_string(),
+        text: def.text,
+        revision,
+        changed_on_disk
+    })))
 }
 
 pub async fn put_file(

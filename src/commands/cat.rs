@@ -21,6 +21,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         return ctx.term.print_raw_json(&raw);
     }
     let file: UnitFile = client::decode(&path, &raw)?;
+    if file.changed_on_disk {
+        ctx.term.note(&format!("warning: {}: {}", args.name, ui::CHANGED_ON_DISK));
+    }
     if ctx.term.stdout_tty {
         // Like `systemctl cat`, but only on a terminal so that `cat NAME > file` copies the file.
         let header = format!("# {}", file.path);

@@ -23,6 +23,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         return Ok(());
     }
     ctx.term.print(&ui::render_list(&units, ctx.term.out))?;
+    for u in units.iter().filter(|u| u.changed_on_disk) {
+        ctx.term.note(&format!("warning: {}: {}", u.name, ui::CHANGED_ON_DISK));
+    }
     for u in units.iter().filter(|u| !u.valid) {
         ctx.term.note(&format!(
             "warning: the unit file of {} has errors; see `containerctl status {}`",

@@ -212,6 +212,9 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
+/// What `status`, `list` and `cat` say when the file is not what systemd loaded.
+pub const CHANGED_ON_DISK: &str = "changed on disk: run `systemctl daemon-reload`";
+
 /// The `list` table.
 pub fn render_list(units: &[Unit], style: Style) -> String {
     let mut t = Table::new(&[
@@ -336,6 +339,9 @@ pub fn render_status(detail: &UnitDetail, now_ms: i64, style: Style) -> String {
         loaded.push("protected".to_owned());
     }
     field(&mut out, "Loaded", &loaded.join("; "));
+    if u.changed_on_disk {
+        field(&mut out, "Warning", &style.paint(Some(Color::Yellow), CHANGED_ON_DISK));
+    }
     if !u.valid {
         let msg = u.error.as_deref().unwrap_or("the unit file has errors");
         let text = format!("{msg} (the running container keeps its previous definition)");
@@ -708,6 +714,19 @@ mod tests {
             out.contains(
                 "\n     Error: /etc/containerctl/units/db.toml:3:1: unknown key `imag` (the running"
             ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn status_says_when_the_file_changed_on_disk() {
+        let mut u = unit("web", "active", "running");
+        let plain = render_status(&UnitDetail { unit: u.clone(), ..UnitDetail::default() }, 0, Style::PLAIN);
+        assert!(!plain.contains("changed on disk"), "{plain}");
+        u.changed_on_disk = true;
+        let out = render_status(&UnitDetail { unit: u, ..UnitDetail::default() }, 0, Style::PLAIN);
+        assert!(
+            out.contains("\n    Loaded: /etc/containerctl/units/web.toml; enabled\n   Warning: changed on disk: run `systemctl daemon-reload`\n"),
             "{out}"
         );
     }

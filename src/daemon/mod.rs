@@ -7,6 +7,7 @@
 //! handlers, which change things only through [`ops`].
 
 mod error;
+pub mod files;
 pub mod ops;
 pub mod sources;
 
@@ -209,11 +210,14 @@ impl Daemon {
         let mut seen = std::collections::HashSet::new();
         for (name, def) in self.definitions() {
             seen.insert(name.to_string());
-            out.push(view(name.as_str(), Some(&def), units.get(name.as_str()), live.get(name.as_str())));
+            let loaded = self.loaded_text(name.as_str());
+            let (state, live) = (units.get(name.as_str()), live.get(name.as_str()));
+            out.push(view(name.as_str(), Some(&def), loaded.as_deref(), state, live));
         }
         for (name, state) in &units {
             if !seen.contains(name) && state.exists() {
-                out.push(view(name, None, Some(state), live.get(name)));
+                let loaded = self.loaded_text(name);
+                out.push(view(name, None, loaded.as_deref(), Some(state), live.get(name)));
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -228,7 +232,8 @@ impl Daemon {
             return None;
         }
         let live = self.live.read().ok()?;
-        Some(view(name.as_str(), def.as_ref(), state, live.get(name.as_str())))
+        let loaded = self.loaded_text(name.as_str());
+        Some(view(name.as_str(), def.as_ref(), loaded.as_deref(), state, live.get(name.as_str())))
     }
 
     /// Re-reads systemd's state of every container unit.
@@ -329,6 +334,7 @@ impl Daemon {
                 if let Err(e) = self.resync_systemd().await {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }
+                self.record_hand_edits().await;
             }
             Event::Docker(message) => {
                 self.docker_event(message);
@@ -419,8 +425,16 @@ impl Daemon {
     }
 }
 
-fn view(name: &str, def: Option<&Definition>, state: Option<&UnitState>, live: Option<&Live>) -> UnitView {
+fn view(
+    name: &str,
+    def: Option<&Definition>,
+    loaded: Option<&str>,
+    state: Option<&UnitState>,
+    live: Option<&Live>,
+) -> UnitView {
     let unit = def.and_then(|d| d.unit.as_ref().ok());
+    let on_disk = def.map(|d| d.text.as_str()).filter(|t| !t.is_empty());
+    let changed_on_disk = files::changed_on_disk(on_disk, unit.is_some(), loaded);
     let running = state.is_some_and(|s| s.active_state == "active" || s.active_state == "activating");
     UnitView {
         name: name.to_owned(),
@@ -448,6 +462,7 @@ fn view(name: &str, def: Option<&Definition>, state: Option<&UnitState>, live: O
         },
         cpu_percent: if running { live.and_then(|l| l.cpu_percent) } else { None },
         memory_bytes: if running { live.and_then(|l| l.memory_bytes) } else { None },
+        changed_on_disk,
     }
 }
 

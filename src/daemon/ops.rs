@@ -126,11 +126,14 @@ impl Daemon {
                 path: file,
             });
         }
-        self.import_if_new(name, current.as_ref().map(|d| d.text.as_str()));
+        // A hand edit not yet recorded gets its own revision, so this one's before is right.
+        self.record_hand_edit(name, current.as_ref());
         write_atomically(&target, &text)
             .map_err(|e| OpError::Internal(format!("cannot write {file}: {e}")))?;
         let revision = self.db().record_revision(name.as_str(), &caller.actor, action, &text, now_ms())?;
         self.audit(caller, action, Some(name.as_str()), current.map(|d| d.text), Some(text), "ok");
+        // Recorded: a hand-edit scan after the reload below sees the latest revision.
+        drop(_guard);
         // Taken before the reload: during a daemon-reload systemd briefly drops every unit.
         let active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
@@ -235,17 +238,6 @@ impl Daemon {
         Preview { changed: current_text != text, diagnostics, violations, diff }
     }
 
-    /// Records the text a unit had before containerctl first changed it, so diffs have a base.
-    fn import_if_new(&self, name: &UnitName, text: Option<&str>) {
-        let Some(text) = text else { return };
-        let mut db = self.db();
-        if matches!(db.latest_revision(name.as_str()), Ok(None)) {
-            if let Err(e) = db.record_revision(name.as_str(), "containerctld", "import", text, now_ms()) {
-                tracing::warn!("cannot import the first revision of {name}: {e}");
-            }
-        }
-    }
-
     /// `set NAME KEY=VALUE...` keeping the file's comments and layout.
     pub async fn set(
         &self,
@@ -295,7 +287,6 @@ impl Daemon {
             self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
-        let _guard = self.write_lock.lock().await;
         if !current.path.starts_with(&self.config.unit_dir) {
             return Err(OpError::Conflict(format!(
                 "{} is a vendor or runtime unit and cannot be removed: mask it with ln -s /dev/null {}/{name}.toml",
@@ -305,11 +296,15 @@ impl Daemon {
         }
         let _ = self.systemd.stop(&name.service()).await;
         self.remove_container(name).await;
-        self.import_if_new(name, Some(&current.text));
+        let guard = self.write_lock.lock().await;
+        // Read again under the lock: what is removed is what was recorded last.
+        let current = self.definition(name).unwrap_or(current);
+        self.record_hand_edit(name, Some(&current));
         std::fs::remove_file(&current.path)
             .map_err(|e| OpError::Internal(format!("cannot remove {}: {e}", current.path.display())))?;
         self.db().record_revision(name.as_str(), &caller.actor, "rm", "", now_ms())?;
         self.audit(caller, "rm", Some(name.as_str()), Some(current.text), None, "ok");
+        drop(guard);
         self.systemd.reload().await?;
         self.changed();
         Ok(())
@@ -348,6 +343,9 @@ impl Daemon {
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
+        if action == Action::Restart {
+            self.refuse_invalid_restart(caller, name)?;
+        }
         let unit = name.service();
         if action != Action::Stop {
             // An explicit start is the admin's decision: the crash-loop start limit must not refuse it.
@@ -377,6 +375,36 @@ impl Daemon {
             status_text,
             log,
         })
+    }
+
+    /// A restart must not run into a file that does not validate: the generator would drop the
+    /// unit at the next reload, and the running container is what the admin has. Refused, the
+    /// container keeps running.
+    fn refuse_invalid_restart(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
+        let Some(def) = self.definition(name) else { return Ok(()) };
+        if def.unit.is_ok() {
+            return Ok(());
+        }
+        let file = def.path.display().to_string();
+        let diagnostics = match unit::parse(name.as_str(), &file, &def.text) {
+            Err(diagnostics) if !def.text.is_empty() => diagnostics,
+            _ => {
+                let message = def.unit.err().unwrap_or_default();
+                vec![crate::diag::Diagnostic::file_level(&file, message, None)]
+            }
+        };
+        let message = format!(
+            "{file} is not valid: not restarting {name}, its container keeps running: fix the file (containerctl validate {file})"
+        );
+        self.audit(
+            caller,
+            "restart",
+            Some(name.as_str()),
+            None,
+            None,
+            &format!("refused: {file} is not valid"),
+        );
+        Err(OpError::Invalid { message, diagnostics })
     }
 
     pub async fn enable(&self, caller: &Caller, name: &UnitName, enabled: bool) -> Result<Applied, OpError> {

@@ -53,6 +53,8 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
     let daemon = Arc::new(Daemon::new(config, db, systemd, docker, auth));
     daemon.resync_systemd().await?;
+    // Files written or changed while the daemon was down.
+    daemon.record_hand_edits().await;
     if daemon.group_gid().is_none() {
         tracing::warn!(
             "group {} does not exist: only root can use the socket (create it with groupadd --system {})",

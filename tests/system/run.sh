@@ -18,6 +18,8 @@ source tests/system/scenarios_http.sh
 source tests/system/scenarios_deploy.sh
 # shellcheck source=tests/system/scenarios_policy.sh
 source tests/system/scenarios_policy.sh
+# shellcheck source=tests/system/scenarios_files.sh
+source tests/system/scenarios_files.sh
 
 tb_ensure_deps
 tb_ensure_dockerd

@@ -1,0 +1,103 @@
+# System scenarios for unit files changed by hand (issue 12): hand edits in the history, and the
+# file on disk against what systemd loaded. Uses the helpers of scenarios_daemon.sh (cli, as,
+# status_of) and scenarios_policy.sh (audit_has).
+
+# history_has NAME TEXT: `history NAME --json` (spaces removed) contains TEXT.
+history_has() {
+    tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d ' \n'" </dev/null | grep -qF -- "$2"
+}
+
+# revision_of NAME REV: `"action":"…","actor":"…"` of one revision, from `history --json`.
+revision_of() {
+    tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d '\n'" </dev/null |
+        grep -o "{[^}]*\"rev\": *$2[,}][^}]*}" | grep -o '"actor": *"[^"]*"\|"action": *"[^"]*"' |
+        tr -d ' ' | sort | paste -sd, -
+}
+
+hand_edit() {
+    tb_host "$HOST" sed -i "$2" "/etc/containerctl/units/$1.toml" </dev/null
+}
+
+t_files_hand_written_unit_has_history() {
+    unit_write handw <<'EOF'
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sleep", "1000"]
+EOF
+    reload
+    tb_wait_for 20 "a revision of handw by its file" history_has handw '"actor":"file(uid0root)"'
+    expect_eq "revision 1 of handw" "$(revision_of handw 1)" '"action":"file","actor":"file(uid0root)"'
+    expect "the audit has the hand edit" audit_has '"actor":"file (uid 0 root)"'
+    expect_contains "history" "$(cli history handw)" "file (uid 0 root)"
+    unit_rm handw
+    reload
+    tb_wait_for 20 "the removal of handw's file in its history" history_has handw '"action":"rm"'
+    expect_eq "revision 2 of handw" "$(revision_of handw 2)" '"action":"rm","actor":"file"'
+}
+
+t_files_hand_edit_then_api_edit_then_revert() {
+    cli new handa --image ctl-test/busybox --version 1 -- sleep 1000
+    hand_edit handa 's/sleep", "1000/sleep", "2000/'
+    # No daemon-reload: the API edit must record the hand edit first, as its own revision.
+    cli set handa description=from-the-api
+    expect_eq "revision 2 of handa" "$(revision_of handa 2)" '"action":"file","actor":"file(uid0root)"'
+    expect_contains "revision 3 of handa" "$(revision_of handa 3)" '"action":"set"'
+    expect_contains "the API edit keeps the hand edit" "$(cli cat handa)" 2000
+    local diff
+    diff=$(cli diff handa 2 3)
+    expect_contains "diff of the API edit" "$diff" "+description"
+    expect "the API edit's diff leaves the hand edit out" test "$(grep -c '^[-+]args' <<<"$diff")" == 0
+    cli revert handa 2
+    local text
+    text=$(cli cat handa)
+    expect_contains "the file after reverting the API edit" "$text" 2000
+    expect "no description after the revert" test "${text/from-the-api/}" == "$text"
+    expect_contains "the revert's revision" "$(revision_of handa 4)" '"action":"revert"'
+}
+
+t_files_edit_while_daemon_stopped_is_recorded_at_start() {
+    cli new handd --image ctl-test/busybox --version 1 -- sleep 1000
+    sctl stop containerctld
+    hand_edit handd 's/sleep", "1000/sleep", "3000/'
+    sctl start containerctld
+    tb_wait_for 30 "containerctld answers" cli list
+    # Recorded at start, before any daemon-reload.
+    expect_eq "revision 2 of handd" "$(revision_of handd 2)" '"action":"file","actor":"file(uid0root)"'
+    expect_contains "history" "$(cli history handd)" "file (uid 0 root)"
+}
+
+t_files_changed_on_disk_is_shown() {
+    cli new handc --image ctl-test/busybox --version 1 -- sleep 1000
+    expect "status before a hand edit" test "$(cli status handc | grep -c 'changed on disk')" == 0
+    hand_edit handc 's/sleep", "1000/sleep", "4000/'
+    # shellcheck disable=SC2016 # the backquotes are the message's
+    local note='changed on disk: run `systemctl daemon-reload`'
+    expect_contains "status" "$(cli status handc)" "$note"
+    expect_contains "list" "$(tb_host "$HOST" containerctl list </dev/null 2>&1)" "handc: $note"
+    expect_contains "cat" "$(tb_host "$HOST" containerctl cat handc </dev/null 2>&1)" "handc: $note"
+    expect_contains "list --json" "$(cli list --json | tr -d ' \n')" '"changed_on_disk":true'
+    reload
+    expect "status after daemon-reload" test "$(cli status handc | grep -c 'changed on disk')" == 0
+}
+
+t_files_restart_refuses_an_invalid_file() {
+    cli new handr --image ctl-test/busybox --version 1 -- sleep 1000
+    cli set handr container.init=true
+    cli start handr
+    local id rc out
+    id=$(container_id handr)
+    hand_edit handr 's/^version/versoin/'
+    rc=0
+    out=$(tb_host "$HOST" containerctl restart handr </dev/null 2>&1) || rc=$?
+    expect_eq "exit status of a restart into an invalid file" "$rc" 1
+    expect_contains "the refusal" "$out" "is not valid: not restarting handr"
+    expect_contains "the diagnostic" "$out" versoin
+    expect_eq "the container after the refused restart" "$(container_id handr)" "$id"
+    expect_eq "ActiveState after the refused restart" "$(prop handr ActiveState)" active
+    # A valid edit not loaded yet: the restart runs the old definition and says so.
+    hand_edit handr 's/^versoin/version/; s/sleep", "1000/sleep", "5000/'
+    out=$(tb_host "$HOST" containerctl restart handr </dev/null 2>&1)
+    expect_contains "the restart's warning" "$out" "restarted with its old definition"
+    cli stop handr
+}
