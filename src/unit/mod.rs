@@ -3,6 +3,7 @@
 //!
 //! Nothing here does I/O: the caller reads the file and passes its text.
 
+pub mod keys;
 mod quantity;
 mod raw;
 mod validate;
