@@ -126,6 +126,15 @@ impl Daemon {
                 path: file,
             });
         }
+        let conflicts = self.port_conflicts(name, &after, &file, &text);
+        if !conflicts.is_empty() {
+            let result = conflicts.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ");
+            self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
+            return Err(OpError::Invalid {
+                message: format!("{file} publishes a host port another unit publishes: nothing was changed"),
+                diagnostics: conflicts,
+            });
+        }
         self.import_if_new(name, current.as_ref().map(|d| d.text.as_str()));
         write_atomically(&target, &text)
             .map_err(|e| OpError::Internal(format!("cannot write {file}: {e}")))?;
@@ -188,6 +197,52 @@ impl Daemon {
         violations
     }
 
+    /// The host ports of `after` (the text `text` of `file`) that another unit already publishes:
+    /// Docker would refuse to start the second, so it is refused when it is saved (admins too).
+    fn port_conflicts(
+        &self,
+        name: &UnitName,
+        after: &Unit,
+        file: &str,
+        text: &str,
+    ) -> Vec<crate::diag::Diagnostic> {
+        if after.container.ports.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (other_name, other) in self.definitions() {
+            let Ok(other_unit) = &other.unit else { continue };
+            if other_name == *name {
+                continue;
+            }
+            for (i, p) in after.container.ports.iter().enumerate() {
+                let Some(j) = other_unit.container.ports.iter().position(|q| p.conflicts(q)) else {
+                    continue;
+                };
+                let other_file = other.path.display().to_string();
+                let there = match port_span(&other.text, j) {
+                    Some(span) => {
+                        crate::diag::Diagnostic::at(&other_file, &other.text, span, "", None).location()
+                    }
+                    None => other_file,
+                };
+                out.push(crate::diag::Diagnostic::at(
+                    file,
+                    text,
+                    port_span(text, i).unwrap_or(0..0),
+                    format!(
+                        "host port {} is already published by unit {other_name} ({there})",
+                        p.host_socket()
+                    ),
+                    Some(format!(
+                        "pick another host port, or free it in {other_name} first: Docker cannot start both"
+                    )),
+                ));
+            }
+        }
+        out
+    }
+
     /// What `apply_text` would say of `text` and what it would change, writing nothing.
     pub fn preview(&self, caller: &Caller, name: &UnitName, text: &str) -> Preview {
         let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
@@ -198,7 +253,7 @@ impl Daemon {
                 let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
                 let mut violations = self.check_definition(caller, name, before, &after);
                 policy::locate(&mut violations, &file, text);
-                (Vec::new(), violations)
+                (self.port_conflicts(name, &after, &file, text), violations)
             }
             Err(diags) => (diags, Vec::new()),
         };
@@ -394,6 +449,12 @@ fn not_found(name: &UnitName) -> OpError {
     OpError::NotFound(format!(
         "no unit {name}: create it with containerctl new {name} or list units with containerctl list"
     ))
+}
+
+/// The span of `container.ports[index]` in a unit file's text.
+fn port_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    doc.get("container")?.get("ports")?.as_array()?.get(index)?.span()
 }
 
 fn forbidden_one(v: policy::Violation) -> OpError {
@@ -628,6 +689,13 @@ mod tests {
         let e = apply_assignments(text, &["container=1".into()], &[]).expect_err("a table");
         assert!(e.contains("`container` is a table"), "{e}");
         assert!(apply_assignments(text, &["sevrice.restart=no".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn port_spans_point_at_the_entry() {
+        let text = "[container]\nports = [\"80:80\", \"8080:80\"]\n";
+        assert_eq!(port_span(text, 1).map(|s| &text[s]), Some("\"8080:80\""));
+        assert_eq!(port_span(text, 2), None);
     }
 
     #[test]
