@@ -284,7 +284,9 @@ fn set_sends_the_keys_to_unset() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(
         fake.requests(),
-        [r#"POST /api/v1/units/web/set {"assignments":["container.env.B=2"],"unset":["container.env.A","health"],"restart":false}"#]
+        [
+            r#"POST /api/v1/units/web/set {"assignments":["container.env.B=2"],"unset":["container.env.A","health"],"restart":false}"#
+        ]
     );
     let out = fake.run(&["set", "web", "--unset", "container.env.A", "x=1"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -295,7 +297,9 @@ fn set_sends_the_keys_to_unset() {
 #[test]
 fn missing_units_exit_3() {
     let fake = Fake::start();
-    for args in [&["history", "gone"][..], &["diff", "gone"], &["cat", "gone"], &["history", "gone", "--json"]] {
+    for args in
+        [&["history", "gone"][..], &["diff", "gone"], &["cat", "gone"], &["history", "gone", "--json"]]
+    {
         let out = fake.run(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
     }
