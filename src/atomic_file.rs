@@ -47,6 +47,54 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()
     write(path, bytes, mode)
 }
 
+/// Removes the temporary files a process that is gone left in `dir`: `.NAME.tmp-PID-N` (and
+/// `.NAME.tmp-PID` of older releases) whose PID `is_alive` says is not a live writer. Returns the
+/// paths removed and, separately, the ones that could not be, with the reason.
+pub fn remove_stale(
+    dir: &Path,
+    is_alive: impl Fn(u32) -> bool,
+) -> (Vec<PathBuf>, Vec<(PathBuf, std::io::Error)>) {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (removed, failed),
+        Err(e) => {
+            failed.push((dir.to_owned(), e));
+            return (removed, failed);
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_pid) else { continue };
+        if is_alive(pid) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => failed.push((path, e)),
+        }
+    }
+    (removed, failed)
+}
+
+/// The PID in a temporary file's name `.NAME.tmp-PID-N` or `.NAME.tmp-PID`, if it is one.
+fn temp_pid(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (target, suffix) = rest.rsplit_once(".tmp-")?;
+    if target.is_empty() {
+        return None;
+    }
+    let (pid, n) = suffix.split_once('-').unwrap_or((suffix, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -99,6 +147,51 @@ mod tests {
         assert!(write(&target, b"x", 0o644).is_err());
         assert!(target.join("keep").exists());
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        for f in [
+            "web.toml",
+            ".web.toml.tmp-111-0",
+            ".web.toml.tmp-111",
+            ".db.toml.tmp-222-7",
+            ".web.toml.tmp-x-1",
+            ".tmp-111-0",
+            "web.toml.tmp-111-0",
+            ".web.toml.tmp-111-0-1",
+        ] {
+            std::fs::write(d.join(f), "x").expect("write");
+        }
+        let (removed, failed) = remove_stale(d, |pid| pid == 222);
+        assert!(failed.is_empty(), "{failed:?}");
+        let mut removed: Vec<String> =
+            removed.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
+        removed.sort();
+        assert_eq!(removed, [".web.toml.tmp-111", ".web.toml.tmp-111-0"]);
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".db.toml.tmp-222-7",
+                ".tmp-111-0",
+                ".web.toml.tmp-111-0-1",
+                ".web.toml.tmp-x-1",
+                "web.toml",
+                "web.toml.tmp-111-0"
+            ]
+        );
+        // A written file's own temporary name is recognised.
+        let own = temp_path(d, &d.join("web.toml"));
+        let own = own.file_name().expect("name").to_string_lossy().into_owned();
+        assert_eq!(temp_pid(&own), Some(std::process::id()));
+        assert!(remove_stale(&d.join("missing"), |_| false).0.is_empty());
     }
 
     #[test]

@@ -396,11 +396,17 @@ impl Client {
         self.send(Method::PUT, &route::file(name), Some(&PutFile { text: text.to_owned(), restart }))
     }
 
-    pub fn set(&self, name: &str, assignments: &[String], restart: bool) -> Result<Applied, ClientError> {
+    pub fn set(
+        &self,
+        name: &str,
+        assignments: &[String],
+        unset: &[String],
+        restart: bool,
+    ) -> Result<Applied, ClientError> {
         self.send(
             Method::POST,
             &route::set(name),
-            Some(&SetUnit { assignments: assignments.to_vec(), restart }),
+            Some(&SetUnit { assignments: assignments.to_vec(), unset: unset.to_vec(), restart }),
         )
     }
 

@@ -225,7 +225,11 @@ pub struct PutFile {
 /// `POST /units/NAME/set`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetUnit {
+    #[serde(default)]
     pub assignments: Vec<String>,
+    /// Keys to remove (`container.env.TZ`, `health`), after the assignments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<String>,
     #[serde(default)]
     pub restart: bool,
 }

@@ -278,6 +278,34 @@ fn invalid_set_shows_every_diagnostic_and_exits_1() {
 }
 
 #[test]
+fn set_sends_the_keys_to_unset() {
+    let fake = Fake::start();
+    let out = fake.run(&["set", "web", "container.env.B=2", "--unset", "container.env.A", "health"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        fake.requests(),
+        [
+            r#"POST /api/v1/units/web/set {"assignments":["container.env.B=2"],"unset":["container.env.A","health"],"restart":false}"#
+        ]
+    );
+    let out = fake.run(&["set", "web", "--unset", "container.env.A", "x=1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains("put assignments before --unset"), "{out:?}");
+    assert_eq!(fake.requests().len(), 1, "a usage error sends nothing");
+}
+
+#[test]
+fn missing_units_exit_3() {
+    let fake = Fake::start();
+    for args in
+        [&["history", "gone"][..], &["diff", "gone"], &["cat", "gone"], &["history", "gone", "--json"]]
+    {
+        let out = fake.run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
 fn failed_job_shows_result_status_and_log_lines_and_exits_1() {
     let fake = Fake::start();
     let out = fake.run(&["start", "web"]);

@@ -65,7 +65,7 @@ pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Pa
 pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
-    let def = d.definition(&name).ok_or_else(|| ApiError::NotFound(format!("no unit file for {name}")))?;
+    let def = d.definition(&name).ok_or_else(|| no_unit(&name))?;
     let revision = d.db().latest_revision(name.as_str())?.map(|r| r.rev);
     let changed_on_disk = d.view(&name).is_some_and(|v| v.changed_on_disk);
     Ok(Json(json!(wire::UnitFile {
@@ -74,6 +74,11 @@ pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path
         revision,
         changed_on_disk
     })))
+}
+
+/// A unit with neither a file nor a recorded revision.
+fn no_unit(name: &crate::unit::UnitName) -> ApiError {
+    ApiError::NotFound(format!("no unit {name}: list units with containerctl list"))
 }
 
 pub async fn put_file(
@@ -95,10 +100,10 @@ pub async fn set(
 ) -> R<Applied> {
     let name = ops::name(&name)?;
     let b = body(b)?;
-    if b.assignments.is_empty() {
-        return Err(ApiError::BadRequest("give at least one KEY=VALUE".into()));
+    if b.assignments.is_empty() && b.unset.is_empty() {
+        return Err(ApiError::BadRequest("give at least one KEY=VALUE or a key to unset".into()));
     }
-    Ok(Json(d.set(&c, &name, &b.assignments, "set", b.restart).await?))
+    Ok(Json(d.set(&c, &name, &b.assignments, &b.unset, "set", b.restart).await?))
 }
 
 pub async fn create(
@@ -141,7 +146,11 @@ pub async fn disable(State(d): D, Extension(c): Extension<Caller>, Path(name): P
 pub async fn history(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
-    Ok(Json(json!(d.db().revisions(name.as_str())?)))
+    let revisions = d.db().revisions(name.as_str())?;
+    if revisions.is_empty() && d.definition(&name).is_none() {
+        return Err(no_unit(&name));
+    }
+    Ok(Json(json!(revisions)))
 }
 
 pub async fn revision(
@@ -173,8 +182,12 @@ pub async fn diff(
     let q = query(q)?;
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
-    let current = d.definition(&name).map(|def| def.text).unwrap_or_default();
+    let definition = d.definition(&name);
     let revisions = d.db().revisions(name.as_str())?;
+    if revisions.is_empty() && definition.is_none() {
+        return Err(no_unit(&name));
+    }
+    let current = definition.map(|def| def.text).unwrap_or_default();
     let text_of = |rev: u32| -> Result<String, ApiError> {
         let r = d.db().revision(name.as_str(), rev)?;
         r.map(|r| r.text).ok_or_else(|| ApiError::NotFound(format!("unit {name} has no revision {rev}")))

@@ -1,5 +1,6 @@
-//! `containerctl set NAME KEY=VALUE... [--restart]`: a scripted edit that keeps comments and layout.
-//! VALUE is read by the daemon as a TOML value (`3`, `true`, `["a", "b"]`) or else as a string.
+//! `containerctl set NAME [KEY=VALUE...] [--unset KEY...] [--restart]`: a scripted edit that keeps
+//! comments and layout. VALUE is read by the daemon as a TOML value (`3`, `true`, `["a", "b"]`)
+//! or else as a string; values of string keys (environment values included) are always strings.
 
 use super::{ui, Ctx, Error};
 use crate::unit::UnitName;
@@ -10,8 +11,11 @@ pub struct Args {
     #[arg(value_name = "NAME", value_parser = super::parse_name)]
     pub name: UnitName,
     /// TABLE.KEY=VALUE, e.g. container.version=1.5 or service.restart=always.
-    #[arg(value_name = "KEY=VALUE", required = true)]
+    #[arg(value_name = "KEY=VALUE", required_unless_present = "unset")]
     pub assignments: Vec<String>,
+    /// Remove these keys (or tables), e.g. --unset container.env.TZ health.
+    #[arg(long, value_name = "KEY", num_args = 1..)]
+    pub unset: Vec<String>,
     /// Restart the unit afterwards if it is active.
     #[arg(long)]
     pub restart: bool,
@@ -21,8 +25,16 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     for a in &args.assignments {
         ui::check_assignment(a).map_err(Error::Usage)?;
     }
+    for k in &args.unset {
+        if k.contains('=') {
+            return Err(Error::Usage(format!(
+                "`{k}` after --unset is a key, not KEY=VALUE: put assignments before --unset"
+            )));
+        }
+        ui::check_assignment(&format!("{k}=")).map_err(Error::Usage)?;
+    }
     let name = args.name.as_str();
-    let applied = ctx.client.set(name, &args.assignments, args.restart)?;
+    let applied = ctx.client.set(name, &args.assignments, &args.unset, args.restart)?;
     ctx.term.println(&ui::describe_applied(name, &applied, args.restart))?;
     if applied.changed && !args.restart && !applied.restarted {
         ctx.term.note(&format!("it takes effect at the next start: `containerctl restart {name}`"));

@@ -126,6 +126,15 @@ impl Daemon {
                 path: file,
             });
         }
+        let conflicts = self.port_conflicts(name, &after, &file, &text);
+        if !conflicts.is_empty() {
+            let result = conflicts.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ");
+            self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {result}"));
+            return Err(OpError::Invalid {
+                message: format!("{file} publishes a host port another unit publishes: nothing was changed"),
+                diagnostics: conflicts,
+            });
+        }
         // A hand edit not yet recorded gets its own revision, so this one's before is right.
         self.record_hand_edit(name, current.as_ref());
         write_atomically(&target, &text)
@@ -212,6 +221,52 @@ impl Daemon {
         violations
     }
 
+    /// The host ports of `after` (the text `text` of `file`) that another unit already publishes:
+    /// Docker would refuse to start the second, so it is refused when it is saved (admins too).
+    fn port_conflicts(
+        &self,
+        name: &UnitName,
+        after: &Unit,
+        file: &str,
+        text: &str,
+    ) -> Vec<crate::diag::Diagnostic> {
+        if after.container.ports.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (other_name, other) in self.definitions() {
+            let Ok(other_unit) = &other.unit else { continue };
+            if other_name == *name {
+                continue;
+            }
+            for (i, p) in after.container.ports.iter().enumerate() {
+                let Some(j) = other_unit.container.ports.iter().position(|q| p.conflicts(q)) else {
+                    continue;
+                };
+                let other_file = other.path.display().to_string();
+                let there = match port_span(&other.text, j) {
+                    Some(span) => {
+                        crate::diag::Diagnostic::at(&other_file, &other.text, span, "", None).location()
+                    }
+                    None => other_file,
+                };
+                out.push(crate::diag::Diagnostic::at(
+                    file,
+                    text,
+                    port_span(text, i).unwrap_or(0..0),
+                    format!(
+                        "host port {} is already published by unit {other_name} ({there})",
+                        p.host_socket()
+                    ),
+                    Some(format!(
+                        "pick another host port, or free it in {other_name} first: Docker cannot start both"
+                    )),
+                ));
+            }
+        }
+        out
+    }
+
     /// What `apply_text` would say of `text` and what it would change, writing nothing.
     pub fn preview(&self, caller: &Caller, name: &UnitName, text: &str) -> Preview {
         let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
@@ -222,7 +277,7 @@ impl Daemon {
                 let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
                 let mut violations = self.check_definition(caller, name, before, &after);
                 policy::locate(&mut violations, &file, text);
-                (Vec::new(), violations)
+                (self.port_conflicts(name, &after, &file, text), violations)
             }
             Err(diags) => (diags, Vec::new()),
         };
@@ -238,17 +293,18 @@ impl Daemon {
         Preview { changed: current_text != text, diagnostics, violations, diff }
     }
 
-    /// `set NAME KEY=VALUE...` keeping the file's comments and layout.
+    /// `set NAME KEY=VALUE... --unset KEY...` keeping the file's comments and layout.
     pub async fn set(
         &self,
         caller: &Caller,
         name: &UnitName,
         assignments: &[String],
+        unset: &[String],
         action: &str,
         restart: bool,
     ) -> Result<Applied, OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
-        let text = apply_assignments(&current.text, assignments).map_err(OpError::InvalidInput)?;
+        let text = apply_assignments(&current.text, assignments, unset).map_err(OpError::InvalidInput)?;
         self.apply_text(caller, name, text, action, restart).await
     }
 
@@ -415,7 +471,7 @@ impl Daemon {
             self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
         })?;
-        self.set(caller, name, &[format!("service.enabled={enabled}")], verb, false).await
+        self.set(caller, name, &[format!("service.enabled={enabled}")], &[], verb, false).await
     }
 
     pub async fn revert(
@@ -442,6 +498,12 @@ fn not_found(name: &UnitName) -> OpError {
     OpError::NotFound(format!(
         "no unit {name}: create it with containerctl new {name} or list units with containerctl list"
     ))
+}
+
+/// The span of `container.ports[index]` in a unit file's text.
+fn port_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    doc.get("container")?.get("ports")?.as_array()?.get(index)?.span()
 }
 
 fn forbidden_one(v: policy::Violation) -> OpError {
@@ -482,61 +544,112 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     crate::atomic_file::write(path, text.as_bytes(), 0o644)
 }
 
-/// Keys whose values are strings: `container.version=1.5` means the tag "1.5", not a number.
-const STRING_KEYS: &[&str] = &[
-    "description",
-    "container.image",
-    "container.version",
-    "container.digest",
-    "container.user",
-    "container.workdir",
-    "container.network",
-    "container.memory",
-    "service.restart",
-    "service.restart_sec",
-    "service.stop_timeout",
-    "health.interval",
-    "health.timeout",
-    "health.start_period",
-];
-
-/// Applies `TABLE.KEY=VALUE` assignments to a TOML text, keeping comments and layout.
-pub fn apply_assignments(text: &str, assignments: &[String]) -> Result<String, String> {
+/// Applies `TABLE.KEY=VALUE` assignments, then removes the keys of `unset`, keeping comments and
+/// layout. An inline table (`env = { A = "1" }`) is a table like any other. Every key is checked
+/// before anything changes: an unknown or malformed key refuses the whole request.
+pub fn apply_assignments(text: &str, assignments: &[String], unset: &[String]) -> Result<String, String> {
     let mut doc = toml_edit::DocumentMut::from_str(text)
         .map_err(|e| format!("the current file does not parse: {e}"))?;
+    let mut set_keys = Vec::new();
     for a in assignments {
         let (key, value) = a
             .split_once('=')
             .ok_or_else(|| format!("`{a}` is not KEY=VALUE (like container.version=1.5)"))?;
-        let path: Vec<&str> = key.trim().split('.').collect();
-        if path.iter().any(|p| p.is_empty()) {
-            return Err(format!("`{key}` is not a key path (like service.restart)"));
+        let path = key_path(key)?;
+        unit::keys::check(&path)?;
+        if let [table] = path[..] {
+            if unit::keys::of_table(table).is_some() {
+                return Err(format!("`{table}` is a table: set one of its keys, like {table}.KEY=VALUE"));
+            }
         }
+        set_keys.push(path.join("."));
         let value = value.trim();
         let quoted = value.starts_with('"') || value.starts_with('\'');
-        let parsed = if STRING_KEYS.contains(&key.trim()) && !quoted {
+        let parsed = if unit::keys::takes_string(&path) && !quoted {
             toml_edit::Value::from(value)
         } else {
             toml_edit::Value::from_str(value).unwrap_or_else(|_| toml_edit::Value::from(value))
         };
-        let (last, tables) = path.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
-        let mut table = doc.as_table_mut();
-        for t in tables {
-            let item = table.entry(t).or_insert(toml_edit::Item::Table(toml_edit::Table::new()));
-            table = item.as_table_mut().ok_or_else(|| format!("`{t}` in `{key}` is not a table"))?;
+        assign(&mut doc, &path, parsed)?;
+    }
+    for key in unset {
+        let path = key_path(key)?;
+        if set_keys.contains(&path.join(".")) {
+            return Err(format!("`{}` is both set and unset: give it once", path.join(".")));
         }
-        match table.get_mut(last).and_then(|i| i.as_value_mut()) {
-            Some(existing) => {
-                let decor = existing.decor().clone();
-                *existing = parsed;
-                *existing.decor_mut() = decor;
-            }
-            None => {
-                table.insert(last, toml_edit::Item::Value(parsed));
-            }
-        }
+        remove(&mut doc, &path)?;
     }
     Ok(doc.to_string())
+}
+
+fn key_path(key: &str) -> Result<Vec<&str>, String> {
+    let path: Vec<&str> = key.trim().split('.').collect();
+    if path.iter().any(|p| p.is_empty()) {
+        return Err(format!("`{}` is not a key path (like service.restart)", key.trim()));
+    }
+    Ok(path)
+}
+
+fn assign(doc: &mut toml_edit::DocumentMut, path: &[&str], value: toml_edit::Value) -> Result<(), String> {
+    let key = path.join(".");
+    let (last, tables) = path.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
+    let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
+    // Inside an inline table, a missing table is inline too.
+    let mut inline = false;
+    for t in tables {
+        let new = if inline {
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(toml_edit::InlineTable::new()))
+        } else {
+            toml_edit::Item::Table(toml_edit::Table::new())
+        };
+        let item = table.entry(t).or_insert(new);
+        inline |= item.is_inline_table();
+        table = item.as_table_like_mut().ok_or_else(|| format!("`{t}` in `{key}` is not a table"))?;
+    }
+    match table.get_mut(last).and_then(|i| i.as_value_mut()) {
+        Some(existing) => {
+            let decor = existing.decor().clone();
+            *existing = value;
+            *existing.decor_mut() = decor;
+        }
+        None => {
+            let mut value = value;
+            if inline {
+                // `{ A = "1" }`: the space before `}` belongs to the last value; keep it last.
+                if let Some(previous) = table.iter_mut().last().and_then(|(_, i)| i.as_value_mut()) {
+                    let suffix = previous.decor().suffix().cloned();
+                    previous.decor_mut().set_suffix("");
+                    if let Some(suffix) = suffix {
+                        value.decor_mut().set_suffix(suffix);
+                    }
+                }
+            }
+            table.insert(last, toml_edit::Item::Value(value));
+        }
+    }
+    Ok(())
+}
+
+/// Removes the key at `path`. A key the file does not have is no change, unless no unit file may
+/// have it: then it is refused like a typo. A key the file has is removed even if it is unknown.
+fn remove(doc: &mut toml_edit::DocumentMut, path: &[&str]) -> Result<(), String> {
+    let key = path.join(".");
+    let (last, tables) = path.split_last().ok_or_else(|| format!("`{key}` is empty"))?;
+    let mut table: Option<&mut dyn toml_edit::TableLike> = Some(doc.as_table_mut());
+    for t in tables {
+        table = match table.and_then(|tl| tl.get_mut(t)) {
+            Some(item) if item.is_table_like() => item.as_table_like_mut(),
+            Some(_) => return Err(format!("`{t}` in `{key}` is not a table")),
+            None => None,
+        };
+    }
+    match table {
+        Some(table) if table.contains_key(last) => {
+            table.remove(last);
+            Ok(())
+        }
+        _ => unit::keys::check(path),
+    }
 }
 
 #[cfg(test)]
@@ -554,6 +667,7 @@ mod tests {
                 "container.args=[\"-v\", \"x\"]".into(),
                 "health.cmd=[\"true\"]".into(),
             ],
+            &[],
         )
         .expect("applies");
         assert!(
@@ -563,20 +677,74 @@ mod tests {
         assert!(out.contains("restart = \"always\""), "{out}");
         assert!(out.contains("args = [\"-v\", \"x\"]"), "{out}");
         assert!(out.contains("[health]\ncmd = [\"true\"]"), "{out}");
-        assert!(apply_assignments(text, &["novalue".into()]).is_err());
-        assert!(apply_assignments(text, &["container.image.x=1".into()]).is_err());
-        assert!(apply_assignments(text, &[".x=1".into()]).is_err());
+        assert!(apply_assignments(text, &["novalue".into()], &[]).is_err());
+        assert!(apply_assignments(text, &["container.image.x=1".into()], &[]).is_err());
+        assert!(apply_assignments(text, &[".x=1".into()], &[]).is_err());
     }
 
     #[test]
     fn values_that_are_not_toml_are_strings() {
         let out = apply_assignments(
             "[container]\n",
-            &["container.version=1.4.2-rc1".into(), "container.enabled=true".into()],
+            &["container.version=1.4.2-rc1".into(), "container.init=true".into()],
+            &[],
         )
         .expect("applies");
         assert!(out.contains("version = \"1.4.2-rc1\""), "{out}");
-        assert!(out.contains("enabled = true"), "{out}");
+        assert!(out.contains("init = true"), "{out}");
+    }
+
+    #[test]
+    fn inline_tables_are_tables_and_env_values_strings() {
+        let text = "[container]\nimage = \"a\"\nenv = { A = \"1\" } # env\n";
+        let out = apply_assignments(
+            text,
+            &["container.env.B=2".into(), "container.env.C=true".into(), "container.env.A=\"x y\"".into()],
+            &[],
+        )
+        .expect("applies");
+        assert_eq!(out, "[container]\nimage = \"a\"\nenv = { A = \"x y\", B = \"2\", C = \"true\" } # env\n");
+        let out = apply_assignments("[container]\nimage = \"a\"\n", &["container.env.TZ=1".into()], &[])
+            .expect("applies");
+        assert!(out.contains("TZ = \"1\""), "{out}");
+    }
+
+    #[test]
+    fn unset_removes_keys_and_keeps_the_rest() {
+        let text = "# web\n[container]\nimage = \"a\"  # repo\nuser = \"1000\"\nenv = { A = \"1\", B = \"2\" }\n\n[health]\ncmd = [\"true\"]\n";
+        let out = apply_assignments(
+            text,
+            &[],
+            &["container.user".into(), "container.env.A".into(), "health".into(), "service.restart".into()],
+        )
+        .expect("applies");
+        assert_eq!(out, "# web\n[container]\nimage = \"a\"  # repo\nenv = { B = \"2\" }\n");
+        // A key no unit may have is refused, unless the file has it (then removing it is the fix).
+        let e = apply_assignments(text, &[], &["container.usr".into()]).expect_err("unknown");
+        assert!(e.contains("did you mean `user`?"), "{e}");
+        let out = apply_assignments("[container]\nimgae = \"a\"\n", &[], &["container.imgae".into()])
+            .expect("applies");
+        assert_eq!(out, "[container]\n");
+        assert!(apply_assignments(text, &["container.user=2".into()], &["container.user".into()]).is_err());
+        assert!(apply_assignments(text, &[], &["container.image.x".into()]).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_before_anything_changes() {
+        let text = "[container]\nimage = \"a\"\n";
+        let e = apply_assignments(text, &["container.version=2".into(), "container.imgae=b".into()], &[])
+            .expect_err("unknown");
+        assert!(e.contains("unknown key `container.imgae`: did you mean `image`?"), "{e}");
+        let e = apply_assignments(text, &["container=1".into()], &[]).expect_err("a table");
+        assert!(e.contains("`container` is a table"), "{e}");
+        assert!(apply_assignments(text, &["sevrice.restart=no".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn port_spans_point_at_the_entry() {
+        let text = "[container]\nports = [\"80:80\", \"8080:80\"]\n";
+        assert_eq!(port_span(text, 1).map(|s| &text[s]), Some("\"8080:80\""));
+        assert_eq!(port_span(text, 2), None);
     }
 
     #[test]

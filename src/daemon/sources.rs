@@ -40,6 +40,7 @@ impl From<crate::systemd::SystemdError> for StartError {
 /// the units' states. Nothing is served and no task is started: the binary does the wiring.
 pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     let config: Config = crate::config::load(config_path).map_err(|d| StartError::Config(d.to_string()))?;
+    remove_stale_temporaries(&config.unit_dir);
     let db = Db::open(&config.state_dir.join("containerctl.db"))?;
     let systemd = Systemd::connect().await?;
     let docker = match crate::runner::connect().await {
@@ -63,6 +64,25 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
         );
     }
     Ok(daemon)
+}
+
+/// Removes the temporaries a containerctld killed during an edit left in the unit directory
+/// (the unit file itself was never touched: it is replaced by a rename). A temporary whose
+/// writer still runs (this process, or another containerctld) is kept.
+fn remove_stale_temporaries(dir: &Path) {
+    let own = std::process::id();
+    let is_alive = |pid: u32| pid == own || is_containerctld(pid);
+    let (removed, failed) = crate::atomic_file::remove_stale(dir, is_alive);
+    for path in removed {
+        tracing::info!("removed {}: a temporary file left by a containerctld that is gone", path.display());
+    }
+    for (path, e) in failed {
+        tracing::warn!("cannot remove the stale temporary file {}: {e}", path.display());
+    }
+}
+
+fn is_containerctld(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == "containerctld")
 }
 
 /// Handles the events of every source, one at a time, until the senders are gone.

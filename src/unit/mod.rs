@@ -3,6 +3,7 @@
 //!
 //! Nothing here does I/O: the caller reads the file and passes its text.
 
+pub mod keys;
 mod quantity;
 mod raw;
 mod validate;
@@ -185,6 +186,72 @@ pub struct Port {
     pub host_port: u16,
     pub container_port: u16,
     pub protocol: Protocol,
+}
+
+impl Port {
+    /// Whether both claim the same host socket: the same protocol and port on addresses that
+    /// overlap. No address is every address (Docker binds 0.0.0.0 and ::), 0.0.0.0 every IPv4
+    /// address and :: every address.
+    pub fn conflicts(&self, other: &Port) -> bool {
+        let covers = |a: &Option<String>, b: &Option<String>| match a.as_deref().map(str::parse) {
+            None => true,
+            Some(Ok(std::net::IpAddr::V6(ip))) if ip.is_unspecified() => true,
+            Some(Ok(std::net::IpAddr::V4(ip))) if ip.is_unspecified() => {
+                b.as_deref().is_none_or(|b| b.parse::<std::net::Ipv4Addr>().is_ok())
+            }
+            Some(_) => a == b,
+        };
+        self.protocol == other.protocol
+            && self.host_port == other.host_port
+            && (covers(&self.host_ip, &other.host_ip) || covers(&other.host_ip, &self.host_ip))
+    }
+
+    /// `[IP:]PORT/PROTOCOL` on the host, as a message names it.
+    pub fn host_socket(&self) -> String {
+        match &self.host_ip {
+            Some(ip) if ip.contains(':') => format!("[{ip}]:{}/{}", self.host_port, self.protocol.as_str()),
+            Some(ip) => format!("{ip}:{}/{}", self.host_port, self.protocol.as_str()),
+            None => format!("{}/{}", self.host_port, self.protocol.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    fn port(ip: Option<&str>, host_port: u16, protocol: Protocol) -> Port {
+        Port { host_ip: ip.map(str::to_owned), host_port, container_port: 80, protocol }
+    }
+
+    #[test]
+    fn ports_conflict_on_the_same_socket_only() {
+        let any = port(None, 8080, Protocol::Tcp);
+        assert!(any.conflicts(&port(None, 8080, Protocol::Tcp)));
+        assert!(any.conflicts(&port(Some("127.0.0.1"), 8080, Protocol::Tcp)));
+        assert!(port(Some("::1"), 8080, Protocol::Tcp).conflicts(&any));
+        assert!(!any.conflicts(&port(None, 8081, Protocol::Tcp)));
+        assert!(!any.conflicts(&port(None, 8080, Protocol::Udp)));
+        let v4 = port(Some("0.0.0.0"), 8080, Protocol::Tcp);
+        assert!(v4.conflicts(&port(Some("10.0.0.1"), 8080, Protocol::Tcp)));
+        assert!(!v4.conflicts(&port(Some("::1"), 8080, Protocol::Tcp)));
+        assert!(port(Some("::"), 8080, Protocol::Tcp).conflicts(&port(
+            Some("10.0.0.1"),
+            8080,
+            Protocol::Tcp
+        )));
+        assert!(!port(Some("127.0.0.1"), 8080, Protocol::Tcp).conflicts(&port(
+            Some("127.0.0.2"),
+            8080,
+            Protocol::Tcp
+        )));
+        assert!(port(Some("127.0.0.1"), 53, Protocol::Udp).conflicts(&port(
+            Some("127.0.0.1"),
+            53,
+            Protocol::Udp
+        )));
+        assert_eq!(port(Some("::1"), 53, Protocol::Udp).host_socket(), "[::1]:53/udp");
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

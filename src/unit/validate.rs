@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::raw::{DurationValue, RawUnit, S};
-use super::{parse_duration, Service, Unit, UnitName};
+use super::{keys, parse_duration, Service, Unit, UnitName};
 use crate::diag::Diagnostic;
 use deploy::SwarmRefusals;
 pub(super) use host::valid_volume_name;
@@ -30,6 +30,10 @@ pub(super) fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diag
             Some("rename the file to NAME.toml".into()),
         )]
     })?;
+    let unknown = unknown_keys(file, text);
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
     let raw: RawUnit = toml::from_str(text).map_err(|e| vec![toml_error(file, text, &e)])?;
     let mut v = Validator { file, text, errors: Vec::new() };
     let unit = v.unit(name, raw);
@@ -37,6 +41,39 @@ pub(super) fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diag
         Some(unit) if v.errors.is_empty() => Ok(unit),
         _ => Err(v.errors),
     }
+}
+
+/// Every key of the file that no unit file may have, at once (serde stops at the first). A text
+/// that does not parse gives none here: serde reports the syntax error.
+fn unknown_keys(file: &str, text: &str) -> Vec<Diagnostic> {
+    let Ok(doc) = toml_edit::Document::parse(text) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut check = |table: &dyn toml_edit::TableLike, known: &[&str], label: &str| {
+        for (key, _) in table.iter() {
+            if known.contains(&key) {
+                continue;
+            }
+            let span = table.key(key).and_then(toml_edit::Key::span).unwrap_or(0..0);
+            let hint = closest(key, known)
+                .map(|c| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| format!("known keys{}: {}", table_label(label), known.join(", ")));
+            out.push(Diagnostic::at(
+                file,
+                text,
+                span,
+                format!("unknown key `{key}`{}", table_label(label)),
+                Some(hint),
+            ));
+        }
+    };
+    let root = doc.as_table();
+    check(root, keys::TOP, "");
+    for (name, item) in root.iter() {
+        if let (Some(known), Some(table)) = (keys::of_table(name), item.as_table_like()) {
+            check(table, known, name);
+        }
+    }
+    out
 }
 
 /// Turns a TOML/serde error into a diagnostic with a friendlier message where we can.

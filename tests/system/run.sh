@@ -12,6 +12,8 @@ source tests/system/lib.sh
 source tests/system/scenarios.sh
 # shellcheck source=tests/system/scenarios_daemon.sh
 source tests/system/scenarios_daemon.sh
+# shellcheck source=tests/system/scenarios_edits.sh
+source tests/system/scenarios_edits.sh
 # shellcheck source=tests/system/scenarios_http.sh
 source tests/system/scenarios_http.sh
 # shellcheck source=tests/system/scenarios_deploy.sh

@@ -214,11 +214,7 @@ impl Validator<'_> {
         let span = image.span();
         let s = image.into_inner();
         if let Some((repo, tag)) = split_tag(&s) {
-            self.error(
-                span,
-                format!("image `{s}` includes the tag `{tag}`"),
-                Some(&format!("write image = \"{repo}\" and version = \"{tag}\"")),
-            );
+            self.error(span, format!("image `{s}` includes the tag `{tag}`"), Some(&tag_hint(repo, tag)));
             return None;
         }
         if s.contains('@') {
@@ -243,10 +239,7 @@ impl Validator<'_> {
     fn version(&mut self, version: S<String>) -> Option<String> {
         let span = version.span();
         let v = version.into_inner();
-        let valid = v.len() <= 128
-            && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !valid {
+        if !valid_tag(&v) {
             self.error(
                 span,
                 format!("version `{v}` is not a valid image tag"),
@@ -263,6 +256,31 @@ impl Validator<'_> {
         } else {
             Some(v)
         }
+    }
+}
+
+fn valid_tag(v: &str) -> bool {
+    v.len() <= 128
+        && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// The fix for `image = "REPO:TAG"`, naming only an image and a version that would be accepted.
+fn tag_hint(repo: &str, tag: &str) -> String {
+    let repo = if valid_repository(repo) {
+        Some(repo.to_owned())
+    } else {
+        Some(repo.to_ascii_lowercase()).filter(|r| valid_repository(r))
+    };
+    let image = match repo {
+        Some(r) => format!("image = \"{r}\""),
+        None => "the repository in image ([HOST[:PORT]/]path/name with lowercase letters, digits and . _ -)"
+            .to_owned(),
+    };
+    if valid_tag(tag) && !tag.eq_ignore_ascii_case("latest") {
+        format!("write {image} and version = \"{tag}\"")
+    } else {
+        format!("write {image} and the exact tag you tested in version, like version = \"1.4.2\"")
     }
 }
 

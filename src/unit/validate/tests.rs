@@ -123,6 +123,43 @@ fn tag_in_image_is_refused_with_the_fix() {
 }
 
 #[test]
+fn image_hints_name_only_valid_images_and_versions() {
+    let hint = |image: &str| {
+        let e = errors(&format!("[container]\nimage = \"{image}\"\nversion = \"1\"\n"));
+        e[0].hint.clone().expect("a hint")
+    };
+    assert_eq!(hint("Nginx:1.27"), "write image = \"nginx\" and version = \"1.27\"");
+    assert_eq!(
+        hint("nginx:latest"),
+        "write image = \"nginx\" and the exact tag you tested in version, like version = \"1.4.2\""
+    );
+    assert_eq!(
+        hint("nginx:1.2+x"),
+        "write image = \"nginx\" and the exact tag you tested in version, like version = \"1.4.2\""
+    );
+    let h = hint("my_/repo:1.0");
+    assert!(h.starts_with("write the repository in image ([HOST[:PORT]/]"), "{h}");
+    assert!(h.ends_with("and version = \"1.0\""), "{h}");
+}
+
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let text = "descripton = \"x\"\n[container]\nimgae = \"a\"\nversion = \"1\"\nenv = { ANY = \"1\" }\nfrobnicate = 1\n\
+                [service]\nrestrat = \"always\"\n[helth]\ncmd = [\"true\"]\n[deploy]\nreplica = 2\n";
+    let e = errors(text);
+    let found: Vec<_> =
+        e.iter().map(|d| (d.line, d.column, d.message.as_str(), d.hint.as_deref().unwrap_or(""))).collect();
+    assert_eq!(found.len(), 6, "{found:#?}");
+    assert_eq!(found[0], (1, 1, "unknown key `descripton`", "did you mean `description`?"));
+    assert_eq!(found[1], (9, 2, "unknown key `helth`", "did you mean `health`?"));
+    assert_eq!(found[2], (3, 1, "unknown key `imgae` in [container]", "did you mean `image`?"));
+    assert_eq!(found[3].2, "unknown key `frobnicate` in [container]");
+    assert!(found[3].3.starts_with("known keys in [container]: image, version,"), "{}", found[3].3);
+    assert_eq!(found[4], (8, 1, "unknown key `restrat` in [service]", "did you mean `restart`?"));
+    assert_eq!(found[5], (12, 1, "unknown key `replica` in [deploy]", "did you mean `replicas`?"));
+}
+
+#[test]
 fn several_errors_are_all_reported() {
     let text = format!("{MIN}devices = [\"dev/video0\"]\nports = [\"80\"]\n[service]\nrestart = \"on_failure\"\nstop_timeout = \"10x\"\n");
     let e = errors(&text);
