@@ -210,11 +210,22 @@ pub struct Service {
     pub restart: Restart,
     pub restart_sec: Duration,
     pub stop_timeout: Duration,
+    pub log_rate_limit: LogRateLimit,
     /// systemd unit names, already mapped (`db` → `containerctl@db.service`).
     pub after: Vec<String>,
     pub requires: Vec<String>,
     pub enabled: bool,
     pub protected: bool,
+}
+
+/// journald's per-unit rate limit on the unit's log (`LogRateLimitIntervalSec=`,
+/// `LogRateLimitBurst=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRateLimit {
+    /// Every line is kept: journald's rate limit is off for the unit.
+    Off,
+    /// At most `burst` messages per `interval`; journald drops the rest and says how many.
+    Limit { burst: u32, interval: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]
