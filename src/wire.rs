@@ -114,6 +114,18 @@ pub struct UnitDetail {
     pub events: Vec<Event>,
     #[serde(default)]
     pub log: Vec<LogEntry>,
+    /// The latest drop of the unit's log lines by journald's rate limit (`log_rate_limit`).
+    #[serde(default)]
+    pub log_dropped: Option<LogDrop>,
+}
+
+/// journald's report of lines it dropped by the unit's rate limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogDrop {
+    pub at_us: u64,
+    pub dropped: u64,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
