@@ -169,6 +169,14 @@ pub struct Applied {
     pub path: String,
 }
 
+/// `POST /units/NAME/reset-failed` and `POST /units/reset-failed`: the units whose failed state
+/// was cleared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResetFailed {
+    pub reset: Vec<String>,
+}
+
 /// `JobDone`: a start, stop or restart that ended with result `done`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -126,6 +126,19 @@ pub async fn restart(State(d): D, Extension(c): Extension<Caller>, Path(name): P
     Ok(Json(d.job(&c, &ops::name(&name)?, Action::Restart).await?))
 }
 
+pub async fn reset_failed(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+) -> R<wire::ResetFailed> {
+    Ok(Json(d.reset_failed(&c, Some(&ops::name(&name)?)).await?))
+}
+
+pub async fn reset_failed_all(State(d): D, Extension(c): Extension<Caller>) -> R<wire::ResetFailed> {
+    super::allow(&c, Action::ResetFailed, "*")?;
+    Ok(Json(d.reset_failed(&c, None).await?))
+}
+
 pub async fn enable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {
     Ok(Json(d.enable(&c, &ops::name(&name)?, true).await?))
 }

@@ -8,6 +8,7 @@
 
 mod error;
 pub mod ops;
+mod requirements;
 pub mod sources;
 
 use std::collections::{BTreeMap, HashMap};
