@@ -54,7 +54,7 @@ impl Daemon {
                     if let Err(e) = self.systemd.reset_failed(required).await {
                         tracing::warn!("cannot reset the failed state of {required}: {e}");
                     }
-                    self.refresh(&other).await;
+                    self.after_reset(&other).await;
                 }
             }
         }
@@ -100,12 +100,25 @@ impl Daemon {
                 self.audit(caller, verb, Some(n.as_str()), None, None, &format!("failed: {e}"));
                 return Err(e.into());
             }
-            self.refresh(n).await;
+            self.after_reset(n).await;
             self.audit(caller, verb, Some(n.as_str()), None, None, "ok");
             if failed {
                 reset.push(n.to_string());
             }
         }
         Ok(ResetFailed { reset })
+    }
+
+    /// The state after a reset-failed. An instance without a unit file is forgotten: systemd
+    /// unloads it, and reading its state would load it again and keep it listed.
+    async fn after_reset(&self, name: &UnitName) {
+        if self.definition(name).is_some() {
+            self.refresh(name).await;
+            return;
+        }
+        if let Ok(mut units) = self.units.write() {
+            units.remove(name.as_str());
+        }
+        self.changed();
     }
 }
