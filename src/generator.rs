@@ -77,7 +77,11 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
     let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start_timeout(unit)));
     let _ = writeln!(s, "TimeoutStopSec={}", systemd_duration(unit.service.stop_timeout + STOP_GRACE));
     match unit.service.log_rate_limit {
-        LogRateLimit::Off => s.push_str("LogRateLimitIntervalSec=0\n"),
+        // systemd has no "off" for a unit (0 means journald's default): a burst no container
+        // reaches, low enough that journald's scaling by free disk space cannot overflow it.
+        LogRateLimit::Off => {
+            let _ = writeln!(s, "LogRateLimitIntervalSec=1s\nLogRateLimitBurst={}", unit::MAX_LOG_BURST);
+        }
         LogRateLimit::Limit { burst, interval } => {
             let _ = writeln!(s, "LogRateLimitIntervalSec={}", systemd_duration(interval));
             let _ = writeln!(s, "LogRateLimitBurst={burst}");

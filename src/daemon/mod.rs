@@ -213,7 +213,7 @@ impl Daemon {
             out.push(view(name.as_str(), Some(&def), units.get(name.as_str()), live.get(name.as_str())));
         }
         for (name, state) in &units {
-            if !seen.contains(name) && state.exists() {
+            if !seen.contains(name) && shown_without_file(state) {
                 out.push(view(name, None, Some(state), live.get(name)));
             }
         }
@@ -225,7 +225,7 @@ impl Daemon {
         let def = self.definition(name);
         let units = self.units.read().ok()?;
         let state = units.get(name.as_str());
-        if def.is_none() && !state.is_some_and(UnitState::exists) {
+        if def.is_none() && !state.is_some_and(shown_without_file) {
             return None;
         }
         let live = self.live.read().ok()?;
@@ -418,6 +418,12 @@ impl Daemon {
             }
         }
     }
+}
+
+/// An instance without a unit file is shown while it runs or failed. Inactive, it is only the
+/// template loaded because a unit requires or follows the NAME: nothing to show.
+fn shown_without_file(state: &UnitState) -> bool {
+    state.exists() && state.active_state != "inactive"
 }
 
 fn view(name: &str, def: Option<&Definition>, state: Option<&UnitState>, live: Option<&Live>) -> UnitView {

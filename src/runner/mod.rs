@@ -424,8 +424,13 @@ impl Runner {
                     None => events = None,
                 },
                 () = sleep_until_due(relay.note_due()), if relay.note_due().is_some() => {
-                    if let Some(note) = relay.take_note() {
-                        log(journal::WARNING, &note);
+                    // At the priorities of the lines journald may have dropped: it reports the
+                    // drop of a priority only with a message of that priority.
+                    if let Some((note, warning)) = relay.take_note() {
+                        log(journal::INFO, &note);
+                        if warning {
+                            log(journal::WARNING, &note);
+                        }
                     }
                 }
                 _ = tick.tick(), if watchdog.is_some() => {

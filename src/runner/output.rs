@@ -62,29 +62,41 @@ pub struct RateWindow {
     start: Option<Instant>,
     count: u64,
     note_due: Option<Instant>,
+    /// Stderr lines in the window: journald counts priorities apart (info with notice, warning on
+    /// its own) and reports a pool's drop only with a message of that pool.
+    stderr: bool,
 }
 
 impl RateWindow {
     pub fn new(limit: LogRateLimit) -> Option<Self> {
         match limit {
             LogRateLimit::Off => None,
-            LogRateLimit::Limit { burst, interval } => {
-                Some(RateWindow { burst: burst.into(), interval, start: None, count: 0, note_due: None })
-            }
+            LogRateLimit::Limit { burst, interval } => Some(RateWindow {
+                burst: burst.into(),
+                interval,
+                start: None,
+                count: 0,
+                note_due: None,
+                stderr: false,
+            }),
         }
     }
 
-    /// `n` lines written at `now`.
-    pub fn count(&mut self, now: Instant, n: usize) {
+    /// `n` lines of `stream` written at `now`.
+    pub fn count(&mut self, now: Instant, stream: Stream, n: usize) {
         let start = match self.start {
             Some(start) if now < start + self.interval => start,
             _ => {
                 self.start = Some(now);
                 self.count = 0;
+                if self.note_due.is_none() {
+                    self.stderr = false;
+                }
                 now
             }
         };
         self.count += n as u64;
+        self.stderr |= stream == Stream::Stderr;
         if self.count > self.burst && self.note_due.is_none() {
             self.note_due = Some(start + self.interval + NOTE_MARGIN);
         }
@@ -95,14 +107,15 @@ impl RateWindow {
         self.note_due
     }
 
-    /// The note, once written.
-    pub fn take_note(&mut self) -> String {
+    /// The note, once written, and whether to write it at warning priority too (stderr's pool).
+    pub fn take_note(&mut self) -> (String, bool) {
         self.note_due = None;
-        format!(
+        let note = format!(
             "the output went over log_rate_limit ({} lines per {}s): journald reports what it dropped just before this line",
             self.burst,
             self.interval.as_secs_f64()
-        )
+        );
+        (note, std::mem::take(&mut self.stderr))
     }
 }
 
@@ -135,8 +148,8 @@ impl Relay {
         self.window.as_ref().and_then(RateWindow::note_due)
     }
 
-    /// The note to log at [`Relay::note_due`].
-    pub fn take_note(&mut self) -> Option<String> {
+    /// The note to log at [`Relay::note_due`], and whether at warning priority too.
+    pub fn take_note(&mut self) -> Option<(String, bool)> {
         self.window.as_mut().filter(|w| w.note_due().is_some()).map(RateWindow::take_note)
     }
 
@@ -160,7 +173,7 @@ impl Relay {
             return;
         }
         if let Some(w) = &mut self.window {
-            w.count(Instant::now(), lines.len());
+            w.count(Instant::now(), stream, lines.len());
         }
         let mut buf = Vec::new();
         for line in lines {
@@ -199,15 +212,18 @@ mod tests {
         let limit = LogRateLimit::Limit { burst: 10, interval: Duration::from_secs(2) };
         let mut w = RateWindow::new(limit).expect("a limit");
         let t0 = Instant::now();
-        w.count(t0, 10);
+        w.count(t0, Stream::Stdout, 10);
         assert_eq!(w.note_due(), None);
-        w.count(t0 + Duration::from_secs(1), 1);
+        w.count(t0 + Duration::from_secs(1), Stream::Stdout, 1);
         assert_eq!(w.note_due(), Some(t0 + Duration::from_secs(2) + NOTE_MARGIN));
-        assert!(w.take_note().contains("log_rate_limit (10 lines per 2s)"));
+        let (note, warning) = w.take_note();
+        assert!(note.contains("log_rate_limit (10 lines per 2s)"), "{note}");
+        assert!(!warning);
         assert_eq!(w.note_due(), None);
         // A new window starts at the first line after the last one ended.
-        w.count(t0 + Duration::from_secs(3), 11);
+        w.count(t0 + Duration::from_secs(3), Stream::Stderr, 11);
         assert_eq!(w.note_due(), Some(t0 + Duration::from_secs(5) + NOTE_MARGIN));
+        assert!(w.take_note().1, "stderr lines: a warning too");
         assert!(RateWindow::new(LogRateLimit::Off).is_none());
     }
 

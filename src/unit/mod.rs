@@ -218,6 +218,10 @@ pub struct Service {
     pub protected: bool,
 }
 
+/// The burst that stands for no limit: systemd has no "off" per unit, and journald multiplies the
+/// burst by up to 12 (free disk space) in 32 bits.
+pub const MAX_LOG_BURST: u32 = 10_000_000;
+
 /// journald's per-unit rate limit on the unit's log (`LogRateLimitIntervalSec=`,
 /// `LogRateLimitBurst=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -132,6 +132,12 @@ pub fn parse_log_rate_limit(text: &str) -> Result<LogRateLimit, String> {
     };
     let burst: u32 = match burst.trim().parse() {
         Ok(0) => return Err("the number of messages must be at least 1 (use \"off\" for no limit)".into()),
+        Ok(n) if n >= crate::unit::MAX_LOG_BURST => {
+            return Err(format!(
+                "at most {} messages (use \"off\" for no limit)",
+                crate::unit::MAX_LOG_BURST - 1
+            ))
+        }
         Ok(n) => n,
         Err(_) => return Err(format!("`{burst}` is not a number of messages")),
     };
