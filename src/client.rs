@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::wire::{
     Applied, ClusterStatus, CreatedToken, Device, Diff, Event, JobDone, JoinTokenCreated, JoinTokenInfo,
-    LogEntry, LogLine, Node, Removed, RemovedNode, Revision, RotatedKey, StreamLine, TokenInfo, Unit,
-    UnitDetail, UnitFile, Violation, WireDiagnostic,
+    LogEntry, LogLine, Node, Removed, RemovedNode, ResetFailed, Revision, RotatedKey, StreamLine, TokenInfo,
+    Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
 };
 use crate::wire::{NewToken, NewUnit, PutFile, RevertUnit, RevokedToken, SetUnit};
 
@@ -229,6 +229,9 @@ pub mod route {
     /// `start`, `stop`, `restart`, `enable` or `disable`.
     pub fn action(name: &str, verb: &str) -> String {
         format!("/units/{name}/{verb}")
+    }
+    pub fn reset_failed_all() -> String {
+        "/units/reset-failed".to_owned()
     }
     pub fn revert(name: &str) -> String {
         format!("/units/{name}/revert")
@@ -436,6 +439,15 @@ impl Client {
     /// Runs a start, stop or restart job and waits for its end.
     pub fn job(&self, name: &str, job: Job) -> Result<JobDone, ClientError> {
         self.send(Method::POST, &route::action(name, job.as_str()), None::<&()>)
+    }
+
+    /// Clears the failed state of `name`, or of every failed unit.
+    pub fn reset_failed(&self, name: Option<&str>) -> Result<ResetFailed, ClientError> {
+        let path = match name {
+            Some(n) => route::action(n, "reset-failed"),
+            None => route::reset_failed_all(),
+        };
+        self.send(Method::POST, &path, None::<&()>)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<Applied, ClientError> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::diag::Diagnostic;
 use crate::search::{self, Found};
-use crate::unit::{self, systemd_duration, Unit, UnitName};
+use crate::unit::{self, systemd_duration, LogRateLimit, Unit, UnitName};
 
 /// File name of the generated drop-in inside `containerctl@NAME.service.d/`.
 pub const DROPIN_NAME: &str = "50-containerctl.conf";
@@ -78,6 +78,17 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path) -> String {
     let _ = writeln!(s, "RestartSec={}", systemd_duration(unit.service.restart_sec));
     let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start_timeout(unit)));
     let _ = writeln!(s, "TimeoutStopSec={}", systemd_duration(unit.service.stop_timeout + STOP_GRACE));
+    match unit.service.log_rate_limit {
+        // systemd has no "off" for a unit (0 means journald's default): a burst no container
+        // reaches, low enough that journald's scaling by free disk space cannot overflow it.
+        LogRateLimit::Off => {
+            let _ = writeln!(s, "LogRateLimitIntervalSec=1s\nLogRateLimitBurst={}", unit::MAX_LOG_BURST);
+        }
+        LogRateLimit::Limit { burst, interval } => {
+            let _ = writeln!(s, "LogRateLimitIntervalSec={}", systemd_duration(interval));
+            let _ = writeln!(s, "LogRateLimitBurst={burst}");
+        }
+    }
     if let Some(h) = &unit.health {
         let _ = writeln!(s, "WatchdogSec={}", systemd_duration(h.watchdog()));
     }

@@ -36,6 +36,71 @@ pub fn parse_json_line(line: &str) -> Option<LogLine> {
     })
 }
 
+/// journald's "Suppressed N messages from UNIT" (its rate limit dropped lines of the unit).
+pub const DROPPED_MESSAGE_ID: &str = "a596d6fe7bfa4994828e72309e95d61e";
+
+/// A drop by journald's rate limit, as journald reported it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogDrop {
+    pub at_us: u64,
+    pub dropped: u64,
+    pub message: String,
+}
+
+/// Parses one `journalctl -o json` line of journald's drop report if it concerns `service`.
+/// journald names the unit in the message and, from systemd 2xx on, in OBJECT_SYSTEMD_UNIT.
+pub fn parse_drop(line: &str, service: &str) -> Option<LogDrop> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let field = |key: &str| v.get(key).and_then(serde_json::Value::as_str);
+    let message = field("MESSAGE")?;
+    let ours =
+        field("OBJECT_SYSTEMD_UNIT") == Some(service) || message.ends_with(&format!(" from {service}"));
+    if field("MESSAGE_ID") != Some(DROPPED_MESSAGE_ID) || !ours {
+        return None;
+    }
+    let dropped = field("N_DROPPED")
+        .and_then(|n| n.parse().ok())
+        .or_else(|| message.split_whitespace().nth(1)?.parse().ok())?;
+    Some(LogDrop {
+        at_us: field("__REALTIME_TIMESTAMP")?.parse().ok()?,
+        dropped,
+        message: message.to_owned(),
+    })
+}
+
+/// The latest drop of the unit's lines by journald's rate limit, if the journal still has one.
+pub async fn latest_drop(name: &UnitName) -> Option<LogDrop> {
+    let service = name.service();
+    let mut child = Command::new("journalctl")
+        .args(["--no-pager", "-o", "json", "-r", &format!("MESSAGE_ID={DROPPED_MESSAGE_ID}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let out = child.stdout.take()?;
+    let mut lines = BufReader::new(out).lines();
+    let mut found = None;
+    // Newest first; the reports of other units are skipped, up to a bound.
+    for _ in 0..DROP_SCAN {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                if let Some(d) = parse_drop(&line, &service) {
+                    found = Some(d);
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    found
+}
+
+/// How many drop reports of all units [`latest_drop`] reads at most.
+const DROP_SCAN: usize = 1000;
+
 /// Starts journalctl for the unit's last `n` lines, following when `follow`.
 pub fn spawn(name: &UnitName, n: u32, follow: bool) -> std::io::Result<Child> {
     let mut cmd = Command::new("journalctl");
@@ -81,5 +146,17 @@ mod tests {
         let b = parse_json_line(r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":[104,105,255]}"#).expect("parses");
         assert_eq!(b.message, "hi\u{fffd}");
         assert!(parse_json_line("not json").is_none());
+    }
+
+    #[test]
+    fn drop_reports_of_the_unit() {
+        let line = r#"{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE_ID":"a596d6fe7bfa4994828e72309e95d61e","MESSAGE":"Suppressed 162502 messages from containerctl@web.service","N_DROPPED":"162502","OBJECT_SYSTEMD_UNIT":"containerctl@web.service","SYSLOG_IDENTIFIER":"systemd-journald"}"#;
+        let d = parse_drop(line, "containerctl@web.service").expect("ours");
+        assert_eq!((d.at_us, d.dropped), (1_700_000_000_000_000, 162_502));
+        assert!(parse_drop(line, "containerctl@we.service").is_none());
+        let old = r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE_ID":"a596d6fe7bfa4994828e72309e95d61e","MESSAGE":"Suppressed 7 messages from containerctl@web.service"}"#;
+        assert_eq!(parse_drop(old, "containerctl@web.service").map(|d| d.dropped), Some(7));
+        let other = r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE_ID":"0","MESSAGE":"Suppressed 7 messages from containerctl@web.service"}"#;
+        assert!(parse_drop(other, "containerctl@web.service").is_none());
     }
 }

@@ -49,6 +49,8 @@ pub enum Action {
     /// Writing an earlier revision back.
     Revert,
     Remove,
+    /// Clearing a unit's failed state (`systemctl reset-failed`).
+    ResetFailed,
     /// The audit trail.
     ReadAudit,
     /// API tokens: list, create, revoke.
@@ -83,6 +85,7 @@ impl Action {
             Action::Edit => "edit",
             Action::Revert => "revert",
             Action::Remove => "remove",
+            Action::ResetFailed => "reset the failed state of",
             Action::ReadAudit => "read the audit trail",
             Action::ManageTokens | Action::LoginLink | Action::RotateKeys => "manage tokens",
             Action::ReadCluster => "reading the cluster",
@@ -130,6 +133,7 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::Edit
         | Action::Revert
         | Action::Remove
+        | Action::ResetFailed
         | Action::PushImage => Role::Operator,
         Action::ReadAudit
         | Action::ManageTokens
@@ -606,6 +610,8 @@ mod tests {
         assert_eq!(may(Role::Viewer, Action::Restart, "cam", false).map_err(|v| v.rule), Err("roles"));
         assert!(may(Role::Operator, Action::Restart, "cam", true).is_ok());
         assert!(may(Role::Operator, Action::Start, "cam", true).is_ok());
+        assert!(may(Role::Operator, Action::ResetFailed, "cam", true).is_ok());
+        assert!(may(Role::Viewer, Action::ResetFailed, "cam", false).is_err());
         assert!(may(Role::Operator, Action::Stop, "cam", false).is_ok());
         let e = may(Role::Operator, Action::Stop, "cam", true).expect_err("protected");
         assert_eq!(

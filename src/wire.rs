@@ -117,6 +117,18 @@ pub struct UnitDetail {
     pub events: Vec<Event>,
     #[serde(default)]
     pub log: Vec<LogEntry>,
+    /// The latest drop of the unit's log lines by journald's rate limit (`log_rate_limit`).
+    #[serde(default)]
+    pub log_dropped: Option<LogDrop>,
+}
+
+/// journald's report of lines it dropped by the unit's rate limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogDrop {
+    pub at_us: u64,
+    pub dropped: u64,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -161,6 +173,14 @@ pub struct Applied {
     pub restarted: bool,
     /// The unit file written.
     pub path: String,
+}
+
+/// `POST /units/NAME/reset-failed` and `POST /units/reset-failed`: the units whose failed state
+/// was cleared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResetFailed {
+    pub reset: Vec<String>,
 }
 
 /// `JobDone`: a start, stop or restart that ended with result `done`.

@@ -53,11 +53,13 @@ pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Pa
     let text = d.definition(&name).map(|def| def.text).unwrap_or_default();
     let events = d.db().events(Some(name.as_str()), 20)?;
     let log = crate::logs::tail(&name, 10).await;
+    let log_dropped = crate::logs::latest_drop(&name).await;
     let mut v = serde_json::to_value(view).map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Value::Object(m) = &mut v {
         m.insert("text".into(), json!(text));
         m.insert("events".into(), json!(events));
         m.insert("log".into(), json!(log));
+        m.insert("log_dropped".into(), json!(log_dropped));
     }
     Ok(Json(v))
 }
@@ -133,6 +135,19 @@ pub async fn stop(State(d): D, Extension(c): Extension<Caller>, Path(name): Path
 
 pub async fn restart(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
     Ok(Json(d.job(&c, &ops::name(&name)?, Action::Restart).await?))
+}
+
+pub async fn reset_failed(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+) -> R<wire::ResetFailed> {
+    Ok(Json(d.reset_failed(&c, Some(&ops::name(&name)?)).await?))
+}
+
+pub async fn reset_failed_all(State(d): D, Extension(c): Extension<Caller>) -> R<wire::ResetFailed> {
+    super::allow(&c, Action::ResetFailed, "*")?;
+    Ok(Json(d.reset_failed(&c, None).await?))
 }
 
 pub async fn enable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {

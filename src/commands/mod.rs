@@ -16,6 +16,7 @@ pub mod job;
 pub mod list;
 pub mod logs;
 pub mod new;
+pub mod reset_failed;
 pub mod revert;
 pub mod rm;
 pub mod set;
@@ -75,6 +76,8 @@ pub enum Command {
     /// Stop a unit and remove its file.
     #[command(visible_alias = "remove")]
     Rm(rm::Args),
+    /// Clear the failed state of units, or of every failed unit.
+    ResetFailed(reset_failed::Args),
     /// Show a unit's journal.
     Logs(logs::Args),
     /// List the saved revisions of a unit's file.
@@ -220,6 +223,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Set(a) => set::run(a, ctx),
         Command::New(a) => new::run(a, ctx),
         Command::Rm(a) => rm::run(a, ctx),
+        Command::ResetFailed(a) => reset_failed::run(a, ctx),
         Command::Logs(a) => logs::run(a, ctx),
         Command::History(a) => history::run(a, ctx),
         Command::Diff(a) => diff::run(a, ctx),

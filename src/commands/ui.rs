@@ -380,6 +380,14 @@ pub fn render_status(detail: &UnitDetail, now_ms: i64, style: Style) -> String {
     if let Some(m) = u.memory_bytes {
         field(&mut out, "Memory", &format_size(m));
     }
+    if let Some(d) = &detail.log_dropped {
+        let text = format!(
+            "{} lines at {} by journald's rate limit (service.log_rate_limit)",
+            d.dropped,
+            format_time(us_to_ms(d.at_us))
+        );
+        field(&mut out, "Log drop", &style.paint(Some(Color::Yellow), &text));
+    }
     if !detail.log.is_empty() {
         out.push('\n');
         for entry in &detail.log {
@@ -679,6 +687,11 @@ mod tests {
                 }),
                 LogEntry::Text("plain".into()),
             ],
+            log_dropped: Some(crate::wire::LogDrop {
+                at_us: 1_790_000_002_000_000,
+                dropped: 162_502,
+                message: "Suppressed 162502 messages from containerctl@web.service".into(),
+            }),
         };
         let out = render_status(&detail, 1_790_000_182_000, Style::PLAIN);
         assert_eq!(
@@ -692,6 +705,7 @@ mod tests {
              \x20 Restarts: 2\n\
              \x20 Main PID: 1234\n\
              \x20   Memory: 2.0K\n\
+             \x20 Log drop: 162502 lines at 2026-09-21 14:13:22 UTC by journald's rate limit (service.log_rate_limit)\n\
              \n\
              2026-09-21T14:13:21Z web: listening\n\
              plain\n"

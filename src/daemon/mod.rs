@@ -9,6 +9,7 @@
 mod error;
 pub mod files;
 pub mod ops;
+mod requirements;
 pub mod sources;
 
 use std::collections::{BTreeMap, HashMap};
@@ -215,7 +216,7 @@ impl Daemon {
             out.push(view(name.as_str(), Some(&def), loaded.as_deref(), state, live));
         }
         for (name, state) in &units {
-            if !seen.contains(name) && state.exists() {
+            if !seen.contains(name) && shown_without_file(state) {
                 let loaded = self.loaded_text(name);
                 out.push(view(name, None, loaded.as_deref(), Some(state), live.get(name)));
             }
@@ -228,7 +229,7 @@ impl Daemon {
         let def = self.definition(name);
         let units = self.units.read().ok()?;
         let state = units.get(name.as_str());
-        if def.is_none() && !state.is_some_and(UnitState::exists) {
+        if def.is_none() && !state.is_some_and(shown_without_file) {
             return None;
         }
         let live = self.live.read().ok()?;
@@ -423,6 +424,12 @@ impl Daemon {
             }
         }
     }
+}
+
+/// An instance without a unit file is shown while it runs or failed. Inactive, it is only the
+/// template loaded because a unit requires or follows the NAME: nothing to show.
+fn shown_without_file(state: &UnitState) -> bool {
+    state.exists() && state.active_state != "inactive"
 }
 
 fn view(

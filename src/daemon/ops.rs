@@ -60,11 +60,11 @@ impl Daemon {
         tracing::info!(actor = %caller.actor, role = %caller.role, action, unit, result, "{} {what}: {result}", caller.actor);
     }
 
-    fn current_unit(&self, name: &UnitName) -> Option<Unit> {
+    pub(super) fn current_unit(&self, name: &UnitName) -> Option<Unit> {
         self.definition(name).and_then(|d| d.unit.ok())
     }
 
-    fn protected(&self, name: &UnitName) -> bool {
+    pub(super) fn protected(&self, name: &UnitName) -> bool {
         self.current_unit(name).is_some_and(|u| u.service.protected)
     }
 
@@ -404,6 +404,15 @@ impl Daemon {
         }
         let unit = name.service();
         if action != Action::Stop {
+            let unrunnable = self.unrunnable_requirements(name);
+            if !unrunnable.is_empty() {
+                let message = format!(
+                    "cannot {verb} {unit}: it requires {}; create the unit or remove it from service.requires",
+                    unrunnable.join("; and ")
+                );
+                self.audit(caller, verb, Some(name.as_str()), None, None, &format!("refused: {message}"));
+                return Err(OpError::Conflict(message));
+            }
             // An explicit start is the admin's decision: the crash-loop start limit must not refuse it.
             self.systemd.reset_failed(&unit).await?;
         }
@@ -418,7 +427,14 @@ impl Daemon {
             self.audit(caller, verb, Some(name.as_str()), None, None, "ok");
             return Ok(JobDone { name: name.to_string(), job: outcome.job, result: outcome.result, state });
         }
-        let status_text = state.as_ref().map(|s| s.status_text.clone()).unwrap_or_default();
+        let mut status_text = state.as_ref().map(|s| s.status_text.clone()).unwrap_or_default();
+        if outcome.kind() == crate::systemd::JobResult::Dependency {
+            // The unit's own status text is that of its previous run: name what it waited for.
+            let failed = self.failed_requirements(name).await;
+            if !failed.is_empty() {
+                status_text = failed.join("; ");
+            }
+        }
         let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
         self.audit(caller, verb, Some(name.as_str()), None, None, &format!("job {}", outcome.result));
         Err(OpError::JobFailed {
@@ -494,7 +510,7 @@ impl Daemon {
     }
 }
 
-fn not_found(name: &UnitName) -> OpError {
+pub(super) fn not_found(name: &UnitName) -> OpError {
     OpError::NotFound(format!(
         "no unit {name}: create it with containerctl new {name} or list units with containerctl list"
     ))

@@ -371,7 +371,7 @@ impl Runner {
     ) -> Result<End, RunError> {
         let Prepared { attach, mut events, mut health, id } = p;
         let mut output = attach.output;
-        let mut relay = Relay::from_env();
+        let mut relay = Relay::from_env().with_limit(self.unit.service.log_rate_limit);
         let wait_options = WaitContainerOptionsBuilder::default().condition("not-running").build();
         let mut wait = self.docker().wait_container(&id, Some(wait_options)).boxed();
         let want_health = self.unit.health.is_some();
@@ -423,6 +423,16 @@ impl Runner {
                     }
                     None => events = None,
                 },
+                () = sleep_until_due(relay.note_due()), if relay.note_due().is_some() => {
+                    // At the priorities of the lines journald may have dropped: it reports the
+                    // drop of a priority only with a message of that priority.
+                    if let Some((note, warning)) = relay.take_note() {
+                        log(journal::INFO, &note);
+                        if warning {
+                            log(journal::WARNING, &note);
+                        }
+                    }
+                }
                 _ = tick.tick(), if watchdog.is_some() => {
                     // Keep pinging while a stop is under way so the runner can finish it.
                     if health != Some(HealthStatusEnum::UNHEALTHY) || stopping.is_some() {
@@ -535,4 +545,12 @@ async fn next_event(events: &mut Option<EventStream>) -> Option<String> {
 
 fn short(id: &str) -> String {
     id.chars().take(12).collect()
+}
+
+/// Sleeps until `due` (forever when None; the caller's guard keeps that branch off).
+async fn sleep_until_due(due: Option<std::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
+    }
 }

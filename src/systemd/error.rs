@@ -32,7 +32,16 @@ impl SystemdError {
             let message = message.clone().unwrap_or_default();
             match name.as_str() {
                 "org.freedesktop.systemd1.NoSuchUnit" => {
-                    return SystemdError::NoSuchUnit { unit: unit.unwrap_or_default().to_owned() };
+                    // A start refused because a unit it requires does not exist: systemd's
+                    // message names that unit, which the caller did not ask for.
+                    return match not_found_unit(&message) {
+                        Some(missing) if Some(missing) != unit => SystemdError::Refused {
+                            action: action.to_owned(),
+                            error: name.to_string(),
+                            message: format!("it requires {missing}, which does not exist"),
+                        },
+                        _ => SystemdError::NoSuchUnit { unit: unit.unwrap_or_default().to_owned() },
+                    };
                 }
                 "org.freedesktop.DBus.Error.AccessDenied"
                 | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => {
@@ -55,4 +64,9 @@ impl SystemdError {
     pub(super) fn ends_watch(&self) -> bool {
         matches!(self, SystemdError::Disconnected { .. } | SystemdError::Connect(_))
     }
+}
+
+/// The unit of systemd's "Unit NAME not found." message.
+fn not_found_unit(message: &str) -> Option<&str> {
+    message.strip_prefix("Unit ")?.trim_end_matches('.').strip_suffix(" not found")
 }

@@ -309,6 +309,17 @@ fn bus_errors_are_classified() {
     );
     assert!(matches!(&e, SystemdError::NoSuchUnit { unit } if unit == "containerctl@x.service"));
     assert_eq!(e.to_string(), "no such unit containerctl@x.service");
+    let missing = zbus::Error::MethodError(
+        zbus::names::OwnedErrorName::try_from("org.freedesktop.systemd1.NoSuchUnit".to_owned())
+            .expect("valid error name"),
+        Some("Unit nosuch.service not found.".into()),
+        empty_message(),
+    );
+    let e = SystemdError::from_bus("start containerctl@x.service", unit, missing);
+    assert_eq!(
+        e.to_string(),
+        "systemd refused to start containerctl@x.service: it requires nosuch.service, which does not exist"
+    );
     let e = SystemdError::from_bus(
         "stop containerctl@x.service",
         unit,

@@ -277,11 +277,26 @@ pub struct Service {
     pub restart: Restart,
     pub restart_sec: Duration,
     pub stop_timeout: Duration,
+    pub log_rate_limit: LogRateLimit,
     /// systemd unit names, already mapped (`db` → `containerctl@db.service`).
     pub after: Vec<String>,
     pub requires: Vec<String>,
     pub enabled: bool,
     pub protected: bool,
+}
+
+/// The burst that stands for no limit: systemd has no "off" per unit, and journald multiplies the
+/// burst by up to 12 (free disk space) in 32 bits.
+pub const MAX_LOG_BURST: u32 = 10_000_000;
+
+/// journald's per-unit rate limit on the unit's log (`LogRateLimitIntervalSec=`,
+/// `LogRateLimitBurst=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRateLimit {
+    /// Every line is kept: journald's rate limit is off for the unit.
+    Off,
+    /// At most `burst` messages per `interval`; journald drops the rest and says how many.
+    Limit { burst: u32, interval: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]

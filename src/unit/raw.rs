@@ -53,6 +53,7 @@ pub struct RawService {
     pub restart: Option<S<String>>,
     pub restart_sec: Option<S<DurationValue>>,
     pub stop_timeout: Option<S<DurationValue>>,
+    pub log_rate_limit: Option<S<String>>,
     #[serde(default)]
     pub after: Vec<S<String>>,
     #[serde(default)]

@@ -358,3 +358,33 @@ EOF
     expect_eq "a deliberate stop is not a failure" "$(prop stubborn ActiveState)" inactive
     expect "the container is removed" container_absent stubborn
 }
+
+# Issue 12: journald's default rate limit (10000 per 30s) dropped most of a fast container's
+# output; log_rate_limit defaults to off, so every line is in the journal.
+t_fast_output_keeps_every_line() {
+    unit_write flood <<EOF
+[container]
+$BUSYBOX
+args = ["seq", "200000"]
+[service]
+restart = "no"
+EOF
+    reload
+    sctl start containerctl@flood </dev/null || true
+    wait_prop 120 flood ActiveState inactive
+    tb_wait_for 120 "200000 lines of seq in the journal" _flood_lines 200000
+    expect_eq "lines of seq in the journal" "$(_flood_count)" 200000
+    local suppressed
+    suppressed=$(tb_host "$HOST" journalctl --no-pager -o cat MESSAGE_ID=a596d6fe7bfa4994828e72309e95d61e </dev/null |
+        grep -cF 'containerctl@flood.service' || true)
+    expect_eq "journald's drop reports for the unit" "$suppressed" 0
+}
+
+_flood_count() {
+    tb_host "$HOST" journalctl --no-pager -o cat -u containerctl@flood.service -t flood </dev/null |
+        grep -cE '^[0-9]+$' || true
+}
+
+_flood_lines() {
+    (($(_flood_count) >= $1))
+}

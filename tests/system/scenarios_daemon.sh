@@ -343,3 +343,89 @@ _fails() { ! "$@"; }
 _journal_matches() {
     journal "$1" | grep -qE -- "$2"
 }
+
+# Issue 12: a low log_rate_limit drops lines, and status shows journald's report of the drop.
+t_log_rate_limit_drop_shows_in_status() {
+    unit_write lograte <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+init = true
+args = ["sh", "-c", "seq 20000; exec sleep 1000"]
+[service]
+log_rate_limit = "100/2s"
+EOF
+    reload
+    expect_contains "drop-in" "$(tb_host "$HOST" systemctl cat containerctl@lograte.service </dev/null)" \
+        $'LogRateLimitIntervalSec=2s\nLogRateLimitBurst=100'
+    cli start lograte
+    # No more output after seq: journald would report the drop only with the unit's next line,
+    # which the runner writes right after the window.
+    tb_wait_for 20 "the drop in containerctl status" _status_has lograte "Log drop: "
+    expect_contains "the runner's note" "$(journal lograte)" "the output went over log_rate_limit (100 lines per 2s)"
+    local status json
+    status=$(cli status lograte)
+    expect_contains "status" "$status" "by journald's rate limit (service.log_rate_limit)"
+    json=$(cli status lograte --json)
+    expect_contains "status --json" "$json" '"log_dropped":{'
+    expect_contains "status --json" "$json" 'messages from containerctl@lograte.service'
+    cli stop lograte
+}
+
+_status_has() {
+    cli status "$1" | grep -qF -- "$2"
+}
+
+# Issue 12: a start of a unit that requires a missing unit names it, and leaves no failed entry.
+t_requires_missing_unit_names_it_and_reset_failed() {
+    unit_write needy <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+init = true
+args = ["sleep", "1000"]
+[service]
+requires = ["ghost"]
+EOF
+    unit_write needsys <<EOF
+[container]
+image = "ctl-test/busybox"
+version = "1"
+init = true
+args = ["sleep", "1000"]
+[service]
+requires = ["nosuch-dependency.service"]
+EOF
+    reload
+    local out rc=0
+    out=$(tb_host "$HOST" containerctl start needy </dev/null 2>&1) || rc=$?
+    expect_eq "exit status of a start with a missing requirement" "$rc" 1
+    expect_contains "start error" "$out" "it requires containerctl@ghost.service, but unit ghost has no unit file"
+    expect "no failed ghost in list" _list_lacks ghost
+    rc=0
+    out=$(tb_host "$HOST" containerctl start needsys </dev/null 2>&1) || rc=$?
+    expect_eq "exit status of a start requiring a missing systemd unit" "$rc" 1
+    expect_contains "start error" "$out" "it requires nosuch-dependency.service, which does not exist"
+    # Started behind the daemon's back, the ghost instance fails (no unit file) and is listed.
+    sctl start containerctl@needy </dev/null 2>/dev/null || true
+    tb_wait_for 20 "failed ghost in list" _list_has ghost
+    out=$(cli reset-failed)
+    expect_contains "reset-failed" "$out" "ghost: failed state cleared"
+    expect "no failed ghost in list after reset-failed" _list_lacks ghost
+    rc=$(status_of as bob reset-failed needy)
+    expect "bob may not reset-failed" test "$rc" != 0
+    expect_contains "reset-failed NAME" "$(cli reset-failed needy)" "needy: not failed"
+    expect_contains "audit in the daemon's journal" \
+        "$(tb_host "$HOST" journalctl --no-pager -o cat -u containerctld.service </dev/null)" "reset-failed ghost: ok"
+    unit_rm needy
+    unit_rm needsys
+    reload
+}
+
+_list_has() {
+    cli list | grep -qw -- "$1"
+}
+
+_list_lacks() {
+    ! cli list | grep -qw -- "$1"
+}

@@ -328,3 +328,37 @@ fn no_new_privileges_is_a_boolean_that_privileged_mode_overrides() {
     let e = errors(&format!("{MIN}no_new_privileges = \"no\"\n"));
     assert_eq!(e.len(), 1, "{e:?}");
 }
+
+#[test]
+fn log_rate_limit_is_off_by_default_and_parses_burst_per_interval() {
+    use crate::unit::LogRateLimit;
+    let u = parse("web", "web.toml", MIN).expect("valid");
+    assert_eq!(u.service.log_rate_limit, LogRateLimit::Off);
+    let u = parse("web", "web.toml", &format!("{MIN}[service]\nlog_rate_limit = \"10000/30s\"\n"))
+        .expect("valid");
+    assert_eq!(
+        u.service.log_rate_limit,
+        LogRateLimit::Limit { burst: 10000, interval: std::time::Duration::from_secs(30) }
+    );
+    let u = parse("web", "web.toml", &format!("{MIN}[service]\nlog_rate_limit = \"off\"\n")).expect("valid");
+    assert_eq!(u.service.log_rate_limit, LogRateLimit::Off);
+}
+
+#[test]
+fn bad_log_rate_limits_are_reported_at_their_value() {
+    for (value, message) in [
+        ("\"10000\"", "not \"off\" nor MESSAGES/DURATION"),
+        ("\"x/30s\"", "`x` is not a number of messages"),
+        ("\"0/30s\"", "the number of messages must be at least 1"),
+        ("\"100/0s\"", "the interval must be at least 1ms"),
+        ("\"100/soon\"", "interval:"),
+    ] {
+        let e = errors(&format!("{MIN}[service]\nlog_rate_limit = {value}\n"));
+        assert_eq!(e.len(), 1, "{value}: {e:?}");
+        assert_eq!((e[0].line, e[0].column), (5, 18), "{value}");
+        assert!(e[0].message.contains(message), "{value}: {}", e[0].message);
+        assert!(e[0].hint.as_deref().is_some_and(|h| h.contains("10000/30s")));
+    }
+    let e = errors(&format!("{MIN}[service]\nlog_rate_limit = 100\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+}
