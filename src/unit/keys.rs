@@ -25,8 +25,16 @@ pub const CONTAINER: &[&str] = &[
     "memory",
     "cpus",
 ];
-pub const SERVICE: &[&str] =
-    &["restart", "restart_sec", "stop_timeout", "after", "requires", "enabled", "protected"];
+pub const SERVICE: &[&str] = &[
+    "restart",
+    "restart_sec",
+    "stop_timeout",
+    "log_rate_limit",
+    "after",
+    "requires",
+    "enabled",
+    "protected",
+];
 pub const HEALTH: &[&str] = &["cmd", "interval", "timeout", "retries", "start_period"];
 pub const DEPLOY: &[&str] = &["replicas", "constraints", "max_replicas_per_node"];
 
@@ -46,6 +54,7 @@ const STRINGS: &[&str] = &[
     "service.restart",
     "service.restart_sec",
     "service.stop_timeout",
+    "service.log_rate_limit",
     "health.interval",
     "health.timeout",
     "health.start_period",
