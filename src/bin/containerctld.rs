@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use containerctl::daemon::{self, Daemon, Event, StartError};
-use containerctl::{api, cluster, notify, serve};
+use containerctl::{api, cluster, notify, port_holder, serve};
 use tokio::sync::mpsc;
 use tracing_subscriber::prelude::*;
 
@@ -18,6 +18,42 @@ enum RunError {
     Start(#[from] StartError),
     #[error("cannot listen on {path}: {source}")]
     Bind { path: String, source: std::io::Error },
+    #[error("{}", port_in_use(*addr, holder.as_ref(), config))]
+    PortInUse { addr: std::net::SocketAddr, holder: Option<port_holder::Holder>, config: PathBuf },
+}
+
+/// What to do when another process holds the HTTP address (Debian's docker-registry.service
+/// listens on :5000 as soon as it is installed).
+fn port_in_use(addr: std::net::SocketAddr, holder: Option<&port_holder::Holder>, config: &Path) -> String {
+    let listen = format!("or set http.listen in {} to a free address", config.display());
+    match holder {
+        Some(h) => {
+            let (unit, stop) = match &h.unit {
+                Some(u) if u.ends_with(".service") => (
+                    format!(", {u}"),
+                    format!("stop it and keep it from starting (`systemctl disable --now {u}`)"),
+                ),
+                Some(u) => (format!(", {u}"), format!("stop it (`kill {}`)", h.pid)),
+                None => (String::new(), format!("stop it (`kill {}`)", h.pid)),
+            };
+            let registry = if h.name.contains("registry") {
+                "; containerctl runs a cluster's registry itself, as containerctl-registry.service"
+            } else {
+                ""
+            };
+            format!(
+                "{addr} is in use by {} (pid {}{unit}): containerctld serves its API and web page there. \
+                 {stop}{registry}, {listen}; then `systemctl restart containerctld`",
+                h.name, h.pid
+            )
+        }
+        None => format!(
+            "{addr} is in use by another process (`ss -ltnp 'sport = :{}'` names it): containerctld \
+             serves its API and web page there. Stop that process, {listen}; then `systemctl restart \
+             containerctld`",
+            addr.port()
+        ),
+    }
 }
 
 fn init_logging() {
@@ -92,11 +128,14 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
 
     let listener = bind(&daemon.config.socket, daemon.group_gid())?;
     let http = match daemon.config.http_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| RunError::Bind { path: addr.to_string(), source })?,
-        ),
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                let holder = port_holder::holder(addr);
+                RunError::PortInUse { addr, holder, config: config_path.to_owned() }
+            } else {
+                RunError::Bind { path: addr.to_string(), source }
+            }
+        })?),
         None => None,
     };
     if let Some(interval) = notify::watchdog_interval() {

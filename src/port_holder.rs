@@ -1,0 +1,172 @@
+//! Who holds a TCP port: for the daemon's "address already in use", which alone says nothing an
+//! administrator can act on.
+//!
+//! Linux only, through /proc: the listening sockets of /proc/net/tcp and /proc/net/tcp6, then the
+//! process with a descriptor on that socket's inode and the systemd unit of its control group.
+//! Everything is best effort: a holder that cannot be found (another namespace, no permission)
+//! is `None`, never an error.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A process that listens on the port asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// `/proc/PID/comm`: the process's name (e.g. `docker-registry`).
+    pub name: String,
+    /// The systemd unit of its control group (e.g. `docker-registry.service`), when it has one.
+    pub unit: Option<String>,
+}
+
+/// The listening socket's state in /proc/net/tcp.
+const TCP_LISTEN: &str = "0A";
+
+/// The process that keeps `addr` from being bound, if it can be found.
+pub fn holder(addr: SocketAddr) -> Option<Holder> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = fs::read_to_string(table) {
+            inodes.extend(listening_inodes(&text, addr));
+        }
+    }
+    inodes.into_iter().find_map(process_of)
+}
+
+/// The inodes of the listening sockets in a /proc/net/tcp{,6} table that conflict with binding
+/// `addr`: the same port on the same address, on a wildcard address, or any address when `addr`
+/// is itself the wildcard.
+pub fn listening_inodes(table: &str, addr: SocketAddr) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != TCP_LISTEN {
+                return None;
+            }
+            let local = parse_local(f[1])?;
+            if local.port() != addr.port() || !conflicts(local.ip(), addr.ip()) {
+                return None;
+            }
+            f[9].parse::<u64>().ok().filter(|&inode| inode != 0)
+        })
+        .collect()
+}
+
+fn conflicts(theirs: IpAddr, ours: IpAddr) -> bool {
+    let theirs = match theirs {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(theirs, IpAddr::V4),
+        v4 => v4,
+    };
+    // A dual-stack `[::]` listener holds the port for IPv4 too.
+    theirs.is_unspecified() || ours.is_unspecified() || theirs == ours
+}
+
+/// `0100007F:1388` (little-endian words, as the kernel prints them) → 127.0.0.1:5000.
+fn parse_local(field: &str) -> Option<SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.swap_bytes())),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                let word = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// The first process with a descriptor on socket `inode`.
+fn process_of(inode: u64) -> Option<Holder> {
+    let target = format!("socket:[{inode}]");
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds =
+            fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
+        if holds {
+            let name = fs::read_to_string(entry.path().join("comm"))
+                .map(|s| s.trim_end().to_owned())
+                .unwrap_or_else(|_| "?".to_owned());
+            let unit = fs::read_to_string(entry.path().join("cgroup")).ok().and_then(|c| unit_of_cgroup(&c));
+            return Some(Holder { pid, name, unit });
+        }
+    }
+    None
+}
+
+/// The systemd unit in a /proc/PID/cgroup text: the innermost `.service` or `.scope` of the path.
+pub fn unit_of_cgroup(text: &str) -> Option<String> {
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .or_else(|| text.lines().find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p)))?;
+    path.split('/').rev().find(|c| c.ends_with(".service") || c.ends_with(".scope")).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1388 0100007F:A2C4 01 00000000:00000000 00:00000000 00000000     0        0 4444 1 0000000000000000 100 0 0 10 0
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1388 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   108        0 5151 1 0000000000000000 100 0 0 10 0
+";
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().expect("a test address")
+    }
+
+    #[test]
+    fn finds_the_listener_on_the_port_not_connections() {
+        assert_eq!(listening_inodes(TCP, at("127.0.0.1:5000")), [4242]);
+        assert_eq!(listening_inodes(TCP, at("127.0.0.2:5000")), Vec::<u64>::new());
+        assert_eq!(listening_inodes(TCP, at("0.0.0.0:5000")), [4242]);
+        assert_eq!(listening_inodes(TCP, at("127.0.0.1:8080")), [4343], "0.0.0.0 holds every address");
+        assert_eq!(listening_inodes(TCP, at("127.0.0.1:5001")), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_dual_stack_listener_holds_ipv4_too() {
+        assert_eq!(listening_inodes(TCP6, at("127.0.0.1:5000")), [5151]);
+        assert_eq!(parse_local("00000000000000000000000001000000:0050"), Some(at("[::1]:80")));
+        assert_eq!(parse_local("0000000000000000FFFF00000100007F:1388"), Some(at("[::ffff:127.0.0.1]:5000")));
+    }
+
+    #[test]
+    fn the_unit_comes_from_the_control_group() {
+        assert_eq!(
+            unit_of_cgroup("0::/system.slice/docker-registry.service\n").as_deref(),
+            Some("docker-registry.service")
+        );
+        assert_eq!(
+            unit_of_cgroup("0::/user.slice/user-1000.slice/session-3.scope\n").as_deref(),
+            Some("session-3.scope")
+        );
+        assert_eq!(unit_of_cgroup("0::/\n"), None);
+    }
+
+    #[test]
+    fn finds_this_process_holding_a_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let addr = listener.local_addr().expect("its address");
+        let holder = holder(addr).expect("this process holds the port");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(!holder.name.is_empty());
+        drop(listener);
+    }
+}
