@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 
 /// A process that listens on the port asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,41 @@ pub struct Holder {
     pub name: String,
     /// The systemd unit of its control group (e.g. `docker-registry.service`), when it has one.
     pub unit: Option<String>,
+}
+
+/// What to do when another process holds the HTTP address (Debian's docker-registry.service
+/// listens on :5000 as soon as it is installed).
+pub fn in_use_message(addr: SocketAddr, holder: Option<&Holder>, config: &Path) -> String {
+    let listen = format!("or set http.listen in {} to a free address", config.display());
+    // e.g. "127.0.0.1:5000 is in use by docker-registry (pid 812, docker-registry.service): ..."
+    match holder {
+        Some(h) => {
+            let (unit, stop) = match &h.unit {
+                Some(u) if u.ends_with(".service") => (
+                    format!(", {u}"),
+                    format!("stop it and keep it from starting (`systemctl disable --now {u}`)"),
+                ),
+                Some(u) => (format!(", {u}"), format!("stop it (`kill {}`)", h.pid)),
+                None => (String::new(), format!("stop it (`kill {}`)", h.pid)),
+            };
+            let registry = if h.name.contains("registry") {
+                "; containerctl runs a cluster's registry itself, as containerctl-registry.service"
+            } else {
+                ""
+            };
+            format!(
+                "{addr} is in use by {} (pid {}{unit}): containerctld serves its API and web page \
+                 there; {stop}{registry}, {listen}, then `systemctl restart containerctld`",
+                h.name, h.pid
+            )
+        }
+        None => format!(
+            "{addr} is in use by another process (`ss -ltnp 'sport = :{}'` names it): containerctld \
+             serves its API and web page there; stop that process, {listen}, then `systemctl restart \
+             containerctld`",
+            addr.port()
+        ),
+    }
 }
 
 /// The listening socket's state in /proc/net/tcp.
@@ -158,6 +194,26 @@ mod tests {
             Some("session-3.scope")
         );
         assert_eq!(unit_of_cgroup("0::/\n"), None);
+    }
+
+    #[test]
+    fn the_message_names_the_holder_and_what_to_do() {
+        let registry =
+            Holder { pid: 812, name: "docker-registry".into(), unit: Some("docker-registry.service".into()) };
+        let config = Path::new("/etc/containerctl/containerctl.toml");
+        assert_eq!(
+            in_use_message(at("127.0.0.1:5000"), Some(&registry), config),
+            "127.0.0.1:5000 is in use by docker-registry (pid 812, docker-registry.service): containerctld \
+             serves its API and web page there; stop it and keep it from starting (`systemctl disable --now \
+             docker-registry.service`); containerctl runs a cluster's registry itself, as \
+             containerctl-registry.service, or set http.listen in /etc/containerctl/containerctl.toml to a \
+             free address, then `systemctl restart containerctld`"
+        );
+        let unknown = in_use_message(at("127.0.0.1:5000"), None, config);
+        assert!(
+            unknown.starts_with("127.0.0.1:5000 is in use by another process (`ss -ltnp 'sport = :5000'`"),
+            "{unknown}"
+        );
     }
 
     #[test]

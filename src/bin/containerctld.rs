@@ -18,42 +18,8 @@ enum RunError {
     Start(#[from] StartError),
     #[error("cannot listen on {path}: {source}")]
     Bind { path: String, source: std::io::Error },
-    #[error("{}", port_in_use(*addr, holder.as_ref(), config))]
+    #[error("{}", port_holder::in_use_message(*addr, holder.as_ref(), config))]
     PortInUse { addr: std::net::SocketAddr, holder: Option<port_holder::Holder>, config: PathBuf },
-}
-
-/// What to do when another process holds the HTTP address (Debian's docker-registry.service
-/// listens on :5000 as soon as it is installed).
-fn port_in_use(addr: std::net::SocketAddr, holder: Option<&port_holder::Holder>, config: &Path) -> String {
-    let listen = format!("or set http.listen in {} to a free address", config.display());
-    match holder {
-        Some(h) => {
-            let (unit, stop) = match &h.unit {
-                Some(u) if u.ends_with(".service") => (
-                    format!(", {u}"),
-                    format!("stop it and keep it from starting (`systemctl disable --now {u}`)"),
-                ),
-                Some(u) => (format!(", {u}"), format!("stop it (`kill {}`)", h.pid)),
-                None => (String::new(), format!("stop it (`kill {}`)", h.pid)),
-            };
-            let registry = if h.name.contains("registry") {
-                "; containerctl runs a cluster's registry itself, as containerctl-registry.service"
-            } else {
-                ""
-            };
-            format!(
-                "{addr} is in use by {} (pid {}{unit}): containerctld serves its API and web page there. \
-                 {stop}{registry}, {listen}; then `systemctl restart containerctld`",
-                h.name, h.pid
-            )
-        }
-        None => format!(
-            "{addr} is in use by another process (`ss -ltnp 'sport = :{}'` names it): containerctld \
-             serves its API and web page there. Stop that process, {listen}; then `systemctl restart \
-             containerctld`",
-            addr.port()
-        ),
-    }
 }
 
 fn init_logging() {
