@@ -59,20 +59,33 @@ pub fn in_use_message(addr: SocketAddr, holder: Option<&Holder>, config: &Path) 
 const TCP_LISTEN: &str = "0A";
 
 /// The process that keeps `addr` from being bound, if it can be found.
+///
+/// First by the socket's inode among every process's descriptors. containerctld runs without
+/// CAP_SYS_PTRACE, so it cannot read the descriptors of another user's process (Debian's
+/// docker-registry runs as `docker-registry`): then by the socket's owner, when exactly one
+/// process (or one unit's processes) runs as that user. Root's many processes stay unnamed.
 pub fn holder(addr: SocketAddr) -> Option<Holder> {
-    let mut inodes = Vec::new();
+    let mut sockets = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = fs::read_to_string(table) {
-            inodes.extend(listening_inodes(&text, addr));
+            sockets.extend(listeners(&text, addr));
         }
     }
-    inodes.into_iter().find_map(process_of)
+    sockets
+        .iter()
+        .find_map(|&(inode, _)| process_of(inode))
+        .or_else(|| sockets.iter().filter(|&&(_, uid)| uid != 0).find_map(|&(_, uid)| process_of_user(uid)))
 }
 
 /// The inodes of the listening sockets in a /proc/net/tcp{,6} table that conflict with binding
 /// `addr`: the same port on the same address, on a wildcard address, or any address when `addr`
 /// is itself the wildcard.
 pub fn listening_inodes(table: &str, addr: SocketAddr) -> Vec<u64> {
+    listeners(table, addr).into_iter().map(|(inode, _)| inode).collect()
+}
+
+/// Those sockets as (inode, owner's uid).
+fn listeners(table: &str, addr: SocketAddr) -> Vec<(u64, u32)> {
     table
         .lines()
         .skip(1)
@@ -85,9 +98,44 @@ pub fn listening_inodes(table: &str, addr: SocketAddr) -> Vec<u64> {
             if local.port() != addr.port() || !conflicts(local.ip(), addr.ip()) {
                 return None;
             }
-            f[9].parse::<u64>().ok().filter(|&inode| inode != 0)
+            let inode = f[9].parse::<u64>().ok().filter(|&inode| inode != 0)?;
+            Some((inode, f[7].parse::<u32>().ok()?))
         })
         .collect()
+}
+
+/// The one process whose real or effective uid is `uid`, or the first of several in one unit.
+fn process_of_user(uid: u32) -> Option<Holder> {
+    let mut found: Vec<Holder> = Vec::new();
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(entry.path().join("status")) else { continue };
+        if !status_uids(&status).is_some_and(|(real, effective)| real == uid || effective == uid) {
+            continue;
+        }
+        found.push(describe(pid, &entry.path()));
+    }
+    found.sort_by_key(|h| h.pid);
+    let first = found.first()?;
+    let one_unit = first.unit.is_some() && found.iter().all(|h| h.unit == first.unit);
+    (found.len() == 1 || one_unit).then(|| first.clone())
+}
+
+/// The real and effective uid of a /proc/PID/status text.
+fn status_uids(status: &str) -> Option<(u32, u32)> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut ids = line.split_whitespace().map(|n| n.parse::<u32>().ok());
+    Some((ids.next()??, ids.next()??))
+}
+
+fn describe(pid: u32, dir: &std::path::Path) -> Holder {
+    let name = fs::read_to_string(dir.join("comm"))
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_else(|_| "?".to_owned());
+    let unit = fs::read_to_string(dir.join("cgroup")).ok().and_then(|c| unit_of_cgroup(&c));
+    Holder { pid, name, unit }
 }
 
 fn conflicts(theirs: IpAddr, ours: IpAddr) -> bool {
@@ -131,11 +179,7 @@ fn process_of(inode: u64) -> Option<Holder> {
         let holds =
             fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
         if holds {
-            let name = fs::read_to_string(entry.path().join("comm"))
-                .map(|s| s.trim_end().to_owned())
-                .unwrap_or_else(|_| "?".to_owned());
-            let unit = fs::read_to_string(entry.path().join("cgroup")).ok().and_then(|c| unit_of_cgroup(&c));
-            return Some(Holder { pid, name, unit });
+            return Some(describe(pid, &entry.path()));
         }
     }
     None
@@ -174,6 +218,13 @@ mod tests {
         assert_eq!(listening_inodes(TCP, at("0.0.0.0:5000")), [4242]);
         assert_eq!(listening_inodes(TCP, at("127.0.0.1:8080")), [4343], "0.0.0.0 holds every address");
         assert_eq!(listening_inodes(TCP, at("127.0.0.1:5001")), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn the_owner_of_the_socket_and_of_processes() {
+        assert_eq!(listeners(TCP6, at("127.0.0.1:5000")), [(5151, 108)]);
+        assert_eq!(status_uids("Name:\tdocker-registry\nUid:\t108\t108\t108\t108\n"), Some((108, 108)));
+        assert_eq!(status_uids("Name:\tx\n"), None);
     }
 
     #[test]
