@@ -14,6 +14,7 @@ MANDIR ?= $(DATADIR)/man
 DOCDIR ?= $(DATADIR)/doc/containerctl
 SYSCONFDIR ?= /etc
 CARGO ?= cargo
+GO_MD2MAN ?= go-md2man
 TARGET_DIR ?= target/release
 
 BINARIES = containerctl containerctld containerctl-generator containerctl-runner
@@ -60,12 +61,13 @@ install:
 	install -m 0644 examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	@if command -v go-md2man >/dev/null; then \
-	  for page in docs/*.[0-9].md; do \
-	    base=$$(basename $$page .md); section=$${base##*.}; \
-	    go-md2man -in $$page -out $(DESTDIR)$(MANDIR)/man$$section/$$base; \
-	  done; \
-	else echo "note: go-md2man not found; man pages installed as markdown in $(DOCDIR)"; fi
+	@# Rendered, never left as markdown: the units' Documentation=man:... must resolve.
+	@command -v $(GO_MD2MAN) >/dev/null || { echo "error: $(GO_MD2MAN) not found: install go-md2man (apt install go-md2man, dnf install go-md2man) to render the man pages" >&2; exit 1; }
+	@for page in docs/*.[0-9].md; do \
+	  base=$$(basename $$page .md); section=$${base##*.}; \
+	  $(GO_MD2MAN) -in $$page -out $(DESTDIR)$(MANDIR)/man$$section/$$base || exit 1; \
+	  chmod 0644 $(DESTDIR)$(MANDIR)/man$$section/$$base; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/containerctl $(DESTDIR)$(SBINDIR)/containerctld $(DESTDIR)$(LIBEXECDIR)/containerctl-runner \

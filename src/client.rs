@@ -79,6 +79,9 @@ pub struct ApiError {
     pub message: String,
     pub violations: Vec<Violation>,
     pub diagnostics: Vec<WireDiagnostic>,
+    /// The daemon's rendering of each diagnostic, with the offending line quoted (`invalid`
+    /// only): what a client shows when it does not hold the refused text (`set`).
+    pub rendered: Vec<String>,
     /// systemd's job result (`job_failed` only).
     pub result: Option<String>,
     pub status_text: Option<String>,
@@ -100,6 +103,8 @@ struct ErrorBody {
     violations: Vec<Violation>,
     #[serde(default)]
     diagnostics: Vec<WireDiagnostic>,
+    #[serde(default)]
+    rendered: Vec<String>,
     #[serde(default)]
     result: Option<String>,
     #[serde(default)]
@@ -133,6 +138,7 @@ impl ApiError {
                 message: e.message.filter(|m| !m.is_empty()).unwrap_or_else(|| generic_message(status)),
                 violations: e.violations,
                 diagnostics: e.diagnostics,
+                rendered: e.rendered,
                 result: e.result,
                 status_text: e.status_text,
                 log: e.log,
@@ -146,6 +152,7 @@ impl ApiError {
                     message: first.map_or_else(|| generic_message(status), |l| truncate(l, 300)),
                     violations: Vec::new(),
                     diagnostics: Vec::new(),
+                    rendered: Vec::new(),
                     result: None,
                     status_text: None,
                     log: Vec::new(),

@@ -21,6 +21,7 @@ pub mod journal;
 pub mod logs;
 pub mod notify;
 pub mod policy;
+pub mod port_holder;
 pub mod runner;
 pub mod search;
 pub mod serve;

@@ -50,3 +50,29 @@ fn missing_file_is_an_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/web.toml: cannot read"));
 }
+
+/// go-md2man (Debian 12's 2.0.2) copies a title block's text after `.TH` as it is: the `%` line
+/// must be .TH's arguments (NAME SECTION DATE SOURCE MANUAL), or man prints "NAME(1)()".
+#[test]
+fn man_pages_have_well_formed_th_lines() {
+    let mut pages = 0;
+    for entry in std::fs::read_dir("docs").expect("docs/") {
+        let path = entry.expect("entry").path();
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let Some(stem) = file.strip_suffix(".md") else { continue };
+        let Some((name, section)) = stem.rsplit_once('.').filter(|(_, s)| s.len() == 1) else { continue };
+        pages += 1;
+        let text = std::fs::read_to_string(&path).expect("read");
+        let mut lines = text.lines();
+        let title = lines.next().unwrap_or_default();
+        let expected_start = format!(
+            "% {} {section} \"\" \"containerctl {}\" \"",
+            name.to_uppercase(),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(title.starts_with(&expected_start) && title.ends_with('"'), "{file}: title line {title:?}");
+        assert_eq!(title.matches('"').count(), 6, "{file}: {title:?}");
+        assert!(!lines.next().unwrap_or_default().starts_with('%'), "{file}: one title line only");
+    }
+    assert_eq!(pages, 4, "containerctl(1), containerctl.unit(5), containerctl.toml(5), containerctld(8)");
+}

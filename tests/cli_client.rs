@@ -74,7 +74,8 @@ fn invalid_restart() -> Response {
         json!({"error": {"kind": "invalid", "message": "the unit file of web has 1 error",
             "diagnostics": [{"file": "/etc/containerctl/units/web.toml", "line": 7, "column": 11,
                 "message": "restart = \"sometimes\": expected \"no\", \"on-failure\" or \"always\"",
-                "hint": "did you mean \"on-failure\"?"}]}}),
+                "hint": "did you mean \"on-failure\"?"}],
+            "rendered": ["/etc/containerctl/units/web.toml:7:11: restart = \"sometimes\": expected \"no\", \"on-failure\" or \"always\"\n  |\n7 | restart = \"sometimes\"\n  |           ^\n  = hint: did you mean \"on-failure\"?"]}}),
     )
 }
 
@@ -99,7 +100,17 @@ async fn handle(State(seen): State<Seen>, req: Request) -> Response {
                 ok(StatusCode::OK, &applied(5))
             }
         }
+        ("POST", "/units/web/set") if text.contains("service.enabled=") => ok(StatusCode::OK, &applied(6)),
         ("POST", "/units/web/set") => invalid_restart(),
+        ("GET", "/units/db/file") => ok(
+            StatusCode::OK,
+            &json!({"path": "/etc/containerctl/units/db.toml", "text": WEB_TEXT, "revision": 2}),
+        ),
+        ("PUT", "/units/db/file") => ok(
+            StatusCode::OK,
+            &json!({"name": "db", "changed": true, "revision": 3, "restarted": false,
+                    "path": "/etc/containerctl/units/db.toml"}),
+        ),
         ("POST", "/units") => ok(
             StatusCode::CREATED,
             &json!({"name": "cam", "changed": true, "revision": 1, "restarted": false,
@@ -269,6 +280,9 @@ fn invalid_set_shows_every_diagnostic_and_exits_1() {
         stderr(&out),
         "containerctl: the unit file of web has 1 error\n\
          error: /etc/containerctl/units/web.toml:7:11: restart = \"sometimes\": expected \"no\", \"on-failure\" or \"always\"\n\
+         \x20 |\n\
+         7 | restart = \"sometimes\"\n\
+         \x20 |           ^\n\
          \x20 = hint: did you mean \"on-failure\"?\n"
     );
     assert_eq!(
@@ -404,6 +418,10 @@ fn refused_edit_is_shown_kept_and_exits_1_without_a_terminal() {
     assert!(err.starts_with("containerctl: the unit file of web has 1 error\n"), "{err}");
     assert!(err.contains("7 | restart = \"sometimes\"\n  |           ^\n"), "{err}");
     let kept = err.lines().last().and_then(|l| l.split("your text is kept in ").nth(1)).expect("kept path");
+    assert!(
+        err.contains(&format!("error: {kept}:7:11: restart = \"sometimes\"")),
+        "the kept copy named: {err}"
+    );
     let meta = std::fs::metadata(kept).expect("kept file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert!(std::fs::read_to_string(kept).expect("read").ends_with("restart = \"sometimes\"\n"));
@@ -468,4 +486,37 @@ fn completions_need_no_daemon() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         assert!(stdout(&out).contains("containerctl"), "{shell}");
     }
+}
+
+#[test]
+fn next_start_is_not_said_of_stopped_units_or_enabled_changes() {
+    let fake = Fake::start();
+    // db is failed (not running): it starts with the new file.
+    let out = fake.run_with(&["edit", "db"], &[("EDITOR", "sed -i s/1.0/1.1/")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), "db: saved revision 3 to /etc/containerctl/units/db.toml\n");
+    assert!(!stderr(&out).contains("next start"), "{}", stderr(&out));
+    // web runs, but `enabled` changes what starts at boot, not what runs.
+    let out = fake.run_with(&["edit", "web"], &[("EDITOR", "printf '\\n[service]\\nenabled = false\\n' >>")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!stderr(&out).contains("next start"), "{}", stderr(&out));
+    let out = fake.run(&["set", "web", "service.enabled=false"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!stderr(&out).contains("next start"), "{}", stderr(&out));
+    // A real change of a running unit still says it.
+    let out = fake.run_with(&["edit", "web"], &[("EDITOR", "sed -i s/1.0/1.1/")]);
+    assert!(stderr(&out).contains("it takes effect at the next start"), "{}", stderr(&out));
+}
+
+#[test]
+fn complete_units_prints_names_or_nothing() {
+    let fake = Fake::start();
+    let out = fake.run(&["__complete-units"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), "web\ndb\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ctl(&dir.path().join("none.sock"), &["__complete-units"], &[], dir.path());
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""), "quiet without a daemon");
+    let out = ctl(&dir.path().join("none.sock"), &["completions", "bash"], &[], dir.path());
+    assert!(stdout(&out).contains("complete -F _containerctl_units"), "{}", stdout(&out));
 }

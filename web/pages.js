@@ -117,7 +117,10 @@ export function renderAudit(main, ctx) {
         }
         const tbody = h("tbody", {});
         for (const a of list) {
-          const ok = a.result === "ok";
+          // "ok", or "ok: what was made" (token create, cluster token create); anything else is
+          // a refusal or a failed job.
+          const ok = /^ok(:|$)/.test(a.result || "");
+          const note = ok ? (a.result || "").replace(/^ok:?\s*/, "") : "";
           let details = h("span", { class: "muted" }, "—");
           if (a.before != null || a.after != null) {
             const d = lineDiff(a.before || "", a.after || "");
@@ -129,7 +132,7 @@ export function renderAudit(main, ctx) {
               h("td", { "data-label": "Who" }, a.actor || "—", a.role ? h("span", { class: `role role-${a.role}` }, a.role) : null),
               h("td", { "data-label": "Action" }, h("code", {}, a.action || "")),
               h("td", { "data-label": "Unit" }, a.unit ? unitLinks([a.unit]) : h("span", { class: "muted" }, "—")),
-              h("td", { "data-label": "Result" }, ok ? h("span", { class: "badge ok" }, "ok") : h("span", { class: "badge bad" }, a.result || "refused")),
+              h("td", { "data-label": "Result" }, ok ? [h("span", { class: "badge ok" }, "ok"), note ? h("span", { class: "muted" }, ` ${note}`) : null] : h("span", { class: "badge bad" }, a.result || "refused")),
               h("td", { "data-label": "Details" }, details)),
           );
         }

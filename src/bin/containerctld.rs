@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use containerctl::daemon::{self, Daemon, Event, StartError};
-use containerctl::{api, cluster, notify, serve};
+use containerctl::{api, cluster, notify, port_holder, serve};
 use tokio::sync::mpsc;
 use tracing_subscriber::prelude::*;
 
@@ -18,6 +18,8 @@ enum RunError {
     Start(#[from] StartError),
     #[error("cannot listen on {path}: {source}")]
     Bind { path: String, source: std::io::Error },
+    #[error("{}", port_holder::in_use_message(*addr, holder.as_ref(), config))]
+    PortInUse { addr: std::net::SocketAddr, holder: Option<port_holder::Holder>, config: PathBuf },
 }
 
 fn init_logging() {
@@ -92,11 +94,14 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
 
     let listener = bind(&daemon.config.socket, daemon.group_gid())?;
     let http = match daemon.config.http_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| RunError::Bind { path: addr.to_string(), source })?,
-        ),
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                let holder = port_holder::holder(addr);
+                RunError::PortInUse { addr, holder, config: config_path.to_owned() }
+            } else {
+                RunError::Bind { path: addr.to_string(), source }
+            }
+        })?),
         None => None,
     };
     if let Some(interval) = notify::watchdog_interval() {

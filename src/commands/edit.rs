@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{term, Ctx, Error};
+use super::{term, ui, Ctx, Error};
 use crate::client::{ApiError, ClientError, Job};
 use crate::unit::UnitName;
 
@@ -138,13 +138,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Ok(applied) => {
                 ctx.term.println(&super::ui::describe_applied(name, &applied, args.restart))?;
                 if applied.changed && !args.restart && !applied.restarted {
-                    return offer_restart(name, ctx);
+                    return offer_restart(name, ctx, ui::only_enabled_differs(&original.text, &text));
                 }
                 return Ok(());
             }
             Err(e) => e,
         };
-        let error = Error::Client(err);
+        let error = Error::Client(name_the_copy(err, &copy.path));
         term::report(&error, Some(&text), ctx.term.err);
         let fixable = matches!(&error, Error::Client(ClientError::Api(api)) if editable(api));
         copy.keep = true;
@@ -157,21 +157,37 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     }
 }
 
+/// The daemon's diagnostics and policy locations name the unit file, but the refused text is in
+/// the temporary copy (and stays there): name that, so that the positions lead to the text.
+fn name_the_copy(mut err: ClientError, copy: &Path) -> ClientError {
+    if let ClientError::Api(api) = &mut err {
+        let path = copy.display().to_string();
+        for d in &mut api.diagnostics {
+            d.file = Some(path.clone());
+        }
+        api.rendered.clear();
+        for v in &mut api.violations {
+            let Some(at) = v.location.as_deref() else { continue };
+            let mut parts = at.rsplitn(3, ':');
+            if let (Some(col), Some(line), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+                v.location = Some(format!("{path}:{line}:{col}"));
+            }
+        }
+    }
+    err
+}
+
 /// After a save without --restart: on a terminal, offer to restart a unit that is running.
-fn offer_restart(name: &str, ctx: &Ctx) -> Result<(), Error> {
-    let hint = format!("it takes effect at the next start: `containerctl restart {name}`");
-    if !ctx.term.interactive {
-        ctx.term.note(&hint);
+/// Not after a change of `service.enabled` alone, which changes nothing in what runs.
+fn offer_restart(name: &str, ctx: &Ctx, only_enabled: bool) -> Result<(), Error> {
+    if !ctx.term.interactive || only_enabled {
+        super::note_next_start(ctx, name, only_enabled);
         return Ok(());
     }
-    let active = ctx
-        .client
-        .unit(name)
-        .map(|d| matches!(d.unit.active_state.as_str(), "active" | "activating" | "reloading"))
-        .unwrap_or(false);
-    if !active {
+    let state = ctx.client.unit(name).ok().map(|d| d.unit.active_state);
+    let Some(hint) = ui::next_start_note(name, state.as_deref(), false) else {
         return Ok(());
-    }
+    };
     if ctx.term.ask(&format!("restart containerctl@{name}.service now?"), false)? {
         if let Err(e) = ctx.client.job(name, Job::Restart) {
             let err = Error::Client(e);

@@ -100,6 +100,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions(completions::Args),
+    /// The units' names, one a line, for the bash completion; silent when the daemon is not there.
+    #[command(name = "__complete-units", hide = true)]
+    CompleteUnits,
 }
 
 /// Exit statuses of `containerctl` (documented in containerctl(1)).
@@ -181,6 +184,17 @@ pub struct Ctx {
     pub term: term::Term,
 }
 
+/// After a change saved without a restart: says that a running unit needs one (never of a stopped
+/// unit, nor of a change to `service.enabled` alone).
+pub fn note_next_start(ctx: &Ctx, name: &str, only_enabled: bool) {
+    let state = ctx.client.units().ok().and_then(|list| list.into_iter().find(|u| u.name == name));
+    if let Some(note) =
+        ui::next_start_note(name, state.as_ref().map(|u| u.active_state.as_str()), only_enabled)
+    {
+        ctx.term.note(&note);
+    }
+}
+
 /// clap value parser for NAME arguments: invalid names are usage errors, never sent.
 pub fn parse_name(s: &str) -> Result<UnitName, String> {
     UnitName::new(s)
@@ -191,6 +205,10 @@ pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Validate(args) => return validate::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::CompleteUnits => match Client::from_env() {
+            Ok(client) => completions::run_units(&Ctx { client, term }),
+            Err(e) => Err(Error::Reported(Error::from(e).exit_code())),
+        },
         command => match Client::from_env() {
             Ok(client) => dispatch(command, &Ctx { client, term }),
             Err(e) => Err(e.into()),
@@ -229,6 +247,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Diff(a) => diff::run(a, ctx),
         Command::Revert(a) => revert::run(a, ctx),
         Command::Devices(a) => devices::run(a, ctx),
+        Command::CompleteUnits => completions::run_units(ctx),
         Command::Validate(_) | Command::Completions(_) => Ok(()),
     }
 }

@@ -29,7 +29,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         args.rev
     ))?;
     if !args.restart && !applied.restarted {
-        ctx.term.note(&format!("it takes effect at the next start: `containerctl restart {name}`"));
+        super::note_next_start(ctx, name, false);
     }
     Ok(())
 }

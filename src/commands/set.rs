@@ -37,7 +37,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let applied = ctx.client.set(name, &args.assignments, &args.unset, args.restart)?;
     ctx.term.println(&ui::describe_applied(name, &applied, args.restart))?;
     if applied.changed && !args.restart && !applied.restarted {
-        ctx.term.note(&format!("it takes effect at the next start: `containerctl restart {name}`"));
+        super::note_next_start(ctx, name, ui::assigns_enabled_only(&args.assignments));
     }
     Ok(())
 }

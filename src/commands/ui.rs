@@ -492,6 +492,14 @@ pub fn render_diagnostic(d: &WireDiagnostic, text: Option<&str>) -> String {
     }
 }
 
+/// The line of `text` that `FILE:LINE:COL` points at.
+fn quoted_line<'t>(location: &str, text: &'t str) -> Option<&'t str> {
+    let mut parts = location.rsplitn(3, ':');
+    let (_col, line) = (parts.next()?, parts.next()?);
+    let index = line.parse::<usize>().ok()?.checked_sub(1)?;
+    text.lines().nth(index).map(|l| l.trim_end_matches('\r'))
+}
+
 /// The lines after `containerctl: MESSAGE`: violations, diagnostics, job result and log lines.
 pub fn render_error_details(e: &ApiError, text: Option<&str>, style: Style) -> String {
     let mut out = String::new();
@@ -510,12 +518,19 @@ pub fn render_error_details(e: &ApiError, text: Option<&str>, style: Style) -> S
             }
             (None, None) => {}
         }
+        if let Some(line) = v.location.as_deref().and_then(|at| quoted_line(at, text?)) {
+            let _ = writeln!(out, "    | {line}");
+        }
         if let Some(fix) = &v.fix {
             let _ = writeln!(out, "    to allow it, an admin can {fix}");
         }
     }
-    for d in &e.diagnostics {
-        let _ = writeln!(out, "{} {}", style.paint(Some(Color::Red), "error:"), render_diagnostic(d, text));
+    // Without the text (`set`: the daemon made it), the daemon's own rendering quotes the line.
+    let rendered =
+        if text.is_none() && e.rendered.len() == e.diagnostics.len() { &e.rendered[..] } else { &[] };
+    for (i, d) in e.diagnostics.iter().enumerate() {
+        let shown = rendered.get(i).cloned().unwrap_or_else(|| render_diagnostic(d, text));
+        let _ = writeln!(out, "{} {shown}", style.paint(Some(Color::Red), "error:"));
     }
     if let Some(r) = e.result.as_deref().filter(|r| !r.is_empty()) {
         let _ = writeln!(out, "  job result: {r}");
@@ -554,6 +569,35 @@ pub fn describe_applied(name: &str, applied: &Applied, restart_requested: bool) 
     s
 }
 
+/// The note after a change saved without a restart. Only a running unit keeps its old definition
+/// until it restarts; a stopped one starts with the new file, and `service.enabled` alone changes
+/// what starts at boot, not what runs.
+pub fn next_start_note(name: &str, active_state: Option<&str>, only_enabled: bool) -> Option<String> {
+    let running = matches!(active_state, Some("active" | "activating" | "reloading" | "deactivating"));
+    (running && !only_enabled)
+        .then(|| format!("it takes effect at the next start: `containerctl restart {name}`"))
+}
+
+/// Whether two unit texts differ in `service.enabled` only (both parse, nothing else changed).
+pub fn only_enabled_differs(before: &str, after: &str) -> bool {
+    let strip = |text: &str| {
+        let mut t: toml::Table = text.parse().ok()?;
+        if let Some(toml::Value::Table(service)) = t.get_mut("service") {
+            service.remove("enabled");
+            if service.is_empty() {
+                t.remove("service");
+            }
+        }
+        Some(t)
+    };
+    matches!((strip(before), strip(after)), (Some(a), Some(b)) if a == b)
+}
+
+/// Whether `set` assignments touch `service.enabled` only.
+pub fn assigns_enabled_only(assignments: &[String]) -> bool {
+    assignments.iter().all(|a| a.split_once('=').is_some_and(|(k, _)| k.trim() == "service.enabled"))
+}
+
 /// A KEY=VALUE argument of `set`: KEY is `TABLE.KEY` (or a top-level key), VALUE may be empty.
 pub fn check_assignment(s: &str) -> Result<(&str, &str), String> {
     let (key, value) =
@@ -573,6 +617,81 @@ pub fn check_assignment(s: &str) -> Result<(&str, &str), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Violation;
+
+    #[test]
+    fn next_start_is_said_of_running_units_and_real_changes_only() {
+        let note = "it takes effect at the next start: `containerctl restart web`";
+        assert_eq!(next_start_note("web", Some("active"), false).as_deref(), Some(note));
+        assert_eq!(next_start_note("web", Some("inactive"), false), None);
+        assert_eq!(next_start_note("web", Some("failed"), false), None);
+        assert_eq!(next_start_note("web", None, false), None);
+        assert_eq!(next_start_note("web", Some("active"), true), None);
+        let before = "[container]\nimage = \"a\"\nversion = \"1\"\n";
+        assert!(only_enabled_differs(before, &format!("{before}\n[service]\nenabled = false\n")));
+        assert!(!only_enabled_differs(before, &before.replace('1', "2")));
+        assert!(!only_enabled_differs(before, "not toml ="));
+        assert!(assigns_enabled_only(&["service.enabled=false".into()]));
+        assert!(!assigns_enabled_only(&["service.enabled=false".into(), "container.version=2".into()]));
+    }
+
+    #[test]
+    fn without_the_text_the_daemons_rendering_quotes_the_line() {
+        let api = ApiError {
+            status: 422,
+            kind: "invalid".into(),
+            message: "the unit file of web has 1 error".into(),
+            violations: Vec::new(),
+            diagnostics: vec![WireDiagnostic {
+                file: Some("/etc/containerctl/units/web.toml".into()),
+                line: Some(2),
+                column: Some(11),
+                message: "bad".into(),
+                hint: None,
+            }],
+            rendered: vec![
+                "/etc/containerctl/units/web.toml:2:11: bad\n  |\n2 | restart = \"x\"\n  |           ^"
+                    .into(),
+            ],
+            result: None,
+            status_text: None,
+            log: Vec::new(),
+        };
+        let out = render_error_details(&api, None, Style::default());
+        assert!(out.contains("2 | restart = \"x\"\n"), "{out}");
+    }
+
+    #[test]
+    fn a_policy_location_quotes_the_line_of_the_text() {
+        let api = ApiError {
+            status: 403,
+            kind: "forbidden".into(),
+            message: "refused".into(),
+            violations: vec![Violation {
+                rule: "ports".into(),
+                message: "port 22 is not allowed".into(),
+                key: Some("container.ports[0]".into()),
+                location: Some("/tmp/containerctl-web-1.toml:3:10".into()),
+                fix: None,
+            }],
+            diagnostics: Vec::new(),
+            rendered: Vec::new(),
+            result: None,
+            status_text: None,
+            log: Vec::new(),
+        };
+        let out = render_error_details(
+            &api,
+            Some("[container]\nimage = \"a\"\nports = [\"22:22\"]\n"),
+            Style::default(),
+        );
+        assert!(
+            out.contains(
+                "    at /tmp/containerctl-web-1.toml:3:10 (container.ports[0])\n    | ports = [\"22:22\"]\n"
+            ),
+            "{out}"
+        );
+    }
 
     fn unit(name: &str, state: &str, sub: &str) -> Unit {
         Unit {

@@ -270,6 +270,20 @@ step("shows the error of invalid TOML at its line", async () => {
   await admin.locator('.gutter .ln-error[data-line="2"]').waitFor({ state: "detached" });
 });
 
+step("the audit trail shows a successful entry with details (`ok: …`) as ok, not as a failure", async () => {
+  const name = `audit-${MARKER}`;
+  await bearer("POST", "/tokens", { name, role: "viewer", ttl: "1h" });
+  await go(admin, "#/audit");
+  const row = admin.locator("table.audit tbody tr", { hasText: name });
+  await row.waitFor();
+  assert.match(await row.locator('td[data-label="Action"]').innerText(), /token create/);
+  assert.doesNotMatch((await row.getAttribute("class")) || "", /row-bad/, "a successful entry is not marked as a failure");
+  assert.equal(await row.locator(".badge.bad").count(), 0);
+  assert.equal(await row.locator(".badge.ok").innerText(), "ok");
+  assert.match(await row.locator('td[data-label="Result"]').innerText(), new RegExp(`${name}.*viewer`));
+  await shot(admin, "07b-audit-ok");
+});
+
 step("a viewer cannot press restart and is told why", async () => {
   const page = await newPage();
   await login(page, VIEWER_TOKEN);

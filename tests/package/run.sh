@@ -291,6 +291,36 @@ t_example_unit_runs_and_logs() {
     DPID=$(unit_prop containerctld.service MainPID)
 }
 
+# Issue 12, item 8: the template's Documentation=man:containerctl.unit(5) resolves to a rendered
+# page with a well-formed title line, and bash completes unit names (asked of the daemon).
+t_man_pages_and_completion() {
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends man-db \
+        >"$OUT/apt-man-db.log" 2>&1 || {
+        tail -n 20 "$OUT/apt-man-db.log" >&2
+        return 1
+    }
+    # systemctl show quotes each entry: "man:containerctl.unit(5)".
+    expect "the template's Documentation= (man:containerctl.unit(5))" \
+        grep -qF 'man:containerctl.unit(5)' <<<"$(unit_prop containerctl@hello.service Documentation)"
+    local page
+    for page in containerctl.unit containerctl.toml containerctl containerctld; do
+        expect "man -w $page" quiet on_host man -w "$page"
+    done
+    local head
+    head=$(on_host sh -c 'MANWIDTH=80 man containerctl.unit 2>/dev/null | head -n 1')
+    expect "containerctl.unit(5)'s header (${head})" grep -Eq '^CONTAINERCTL\.UNIT\(5\) +File Formats +CONTAINERCTL\.UNIT\(5\)$' <<<"$head"
+    # shellcheck disable=SC2016  # expanded by the host's bash
+    expect_eq "bash completes unit names" "$(on_host bash -c '
+        source /usr/share/bash-completion/completions/containerctl
+        COMP_WORDS=(containerctl status he); COMP_CWORD=2
+        _containerctl_units containerctl he status; echo "${COMPREPLY[*]}"')" hello
+    # shellcheck disable=SC2016
+    expect_eq "quiet without the daemon's socket" "$(on_host bash -c '
+        source /usr/share/bash-completion/completions/containerctl
+        COMP_WORDS=(containerctl status he); COMP_CWORD=2
+        CONTAINERCTL_SOCKET=/nonexistent _containerctl_units containerctl he status 2>&1; echo "[${COMPREPLY[*]}]"')" "[]"
+}
+
 # What `containerctl cluster init` leaves for the package's registry unit: registry.yml (so the
 # generator wants the unit) and its storage. docker-registry is not installed (a Suggests): a
 # drop-in runs a stand-in, so that upgrade and remove can be checked against a running registry.
@@ -408,15 +438,83 @@ t_purge_keeps_a_cluster_members_state() {
     on_host systemctl daemon-reload
 }
 
+# Issue 12, item 9: Debian's docker-registry starts a registry on :5000, containerctld's port.
+# Installed with containerctl in one apt install, or after it, it is masked and containerctld
+# runs and serves :5000; when :5000 is taken anyway, containerctld names the holder.
+_port_5000_owner() { on_host ss -Hltnp 'sport = :5000' | grep -o 'users:(("[^"]*"' | head -n 1 | cut -d'"' -f2; }
+t_docker_registry_in_the_same_install() {
+    [[ -n $DEB_NEW ]] || { echo "needs the upgrade" >&2; return 1; }
+    docker cp "$DEB_NEW" "$C:/root/"
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/root/$(basename "$DEB_NEW")" docker-registry \
+        >"$OUT/apt-with-registry.log" 2>&1 || {
+        tail -n 30 "$OUT/apt-with-registry.log" >&2
+        return 1
+    }
+    expect_eq "docker-registry installed" "$(pkg_status docker-registry)" installed
+    expect_eq "containerctld active" "$(on_host systemctl is-active containerctld.service)" active
+    expect_eq "docker-registry.service masked" "$(on_host systemctl is-enabled docker-registry.service || true)" masked
+    expect "docker-registry.service not running" test "$(on_host systemctl is-active docker-registry.service)" != active
+    expect_eq ":5000 served by" "$(_port_5000_owner)" containerctld
+    wait_for 20 "the web page on 127.0.0.1:5000" on_host curl -fsS -o /dev/null http://127.0.0.1:5000/
+    expect "the postinst said why" grep -q "masked Debian's docker-registry.service" "$OUT/apt-with-registry.log"
+    # A reboot keeps it so (no race for the port).
+    on_host systemctl daemon-reload
+
+    # The error path: the registry holds :5000 before containerctld starts.
+    on_host systemctl stop containerctld.service
+    on_host systemctl unmask docker-registry.service >/dev/null 2>&1
+    on_host systemctl start docker-registry.service
+    wait_for 20 "docker-registry on :5000" sh -c "[ \"\$(docker exec $C ss -Hltn 'sport = :5000' | wc -l)\" -gt 0 ]"
+    local rpid
+    rpid=$(unit_prop docker-registry.service MainPID)
+    on_host systemctl start containerctld.service 2>/dev/null || true
+    wait_for 30 "containerctld to name the holder and what to do" _journal_has containerctld.service \
+        "127.0.0.1:5000 is in use by docker-registry (pid $rpid, docker-registry.service): .*systemctl disable --now docker-registry.service"
+    expect "containerctld not active" test "$(on_host systemctl is-active containerctld.service)" != active
+    on_host journalctl --no-pager -o cat -u containerctld.service | grep 'is in use by' | tail -n 1 >&2 || true
+
+    # Removing containerctl takes its mask away; purging cleans up for the next steps.
+    on_host systemctl disable --now docker-registry.service >/dev/null 2>&1
+    on_host systemctl mask docker-registry.service >/dev/null 2>&1
+    on_host systemctl reset-failed containerctld.service
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q containerctl >"$OUT/apt-remove-2.log" 2>&1
+    expect "the mask is gone with containerctl" test "$(on_host systemctl is-enabled docker-registry.service || true)" != masked
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q containerctl docker-registry >"$OUT/apt-purge-2.log" 2>&1
+}
+
+# docker-registry installed after containerctl: the dpkg trigger masks it and containerctld runs.
+t_docker_registry_installed_later() {
+    [[ -n $DEB_NEW ]] || { echo "needs the upgrade" >&2; return 1; }
+    # From a host with neither (whatever the step before left).
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q containerctl docker-registry >/dev/null 2>&1 || true
+    on_host systemctl unmask docker-registry.service >/dev/null 2>&1 || true
+    on_host rm -rf /var/lib/containerctl /etc/containerctl
+    on_host systemctl daemon-reload
+    apt_install "$DEB_NEW" before-registry
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >"$OUT/apt-registry-later.log" 2>&1 || {
+        tail -n 30 "$OUT/apt-registry-later.log" >&2
+        return 1
+    }
+    expect_eq "docker-registry.service masked" "$(on_host systemctl is-enabled docker-registry.service || true)" masked
+    wait_for 30 "containerctld active" _active containerctld.service
+    expect_eq ":5000 served by" "$(_port_5000_owner)" containerctld
+    on_host env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q containerctl docker-registry >"$OUT/apt-purge-3.log" 2>&1
+    on_host systemctl unmask docker-registry.service >/dev/null 2>&1 || true
+    on_host rm -rf /var/lib/containerctl /etc/containerctl
+    on_host systemctl daemon-reload
+}
+
 # --- runner ---
 tb_ensure_deps
 trap tb_cleanup EXIT
 
 steps=(t_versions_agree t_deb_builds t_lintian_clean t_rpm_builds t_rpmlint_clean
     t_deb_and_rpm_hold_the_same_files t_unit_exposure_offline t_host_boots t_install_with_apt
-    t_web_page_answers t_installed_unit_exposure t_example_unit_runs_and_logs t_registry_runs_once_configured
+    t_web_page_answers t_installed_unit_exposure t_example_unit_runs_and_logs t_man_pages_and_completion
+    t_registry_runs_once_configured
     t_upgrade_keeps_units_history_and_containers t_remove_stops_units_keeps_config_and_state
-    t_reinstall_restarts_what_ran t_purge_deletes_state_keeps_admin_units t_purge_keeps_a_cluster_members_state)
+    t_reinstall_restarts_what_ran t_purge_deletes_state_keeps_admin_units t_purge_keeps_a_cluster_members_state
+    t_docker_registry_in_the_same_install t_docker_registry_installed_later)
 if (($# > 0)); then steps=("$@"); fi
 
 passed=0 failed=0 skipped=0 failures=()
