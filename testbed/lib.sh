@@ -17,7 +17,7 @@ TB_DOCKERD_LOG=${TB_DOCKERD_LOG:-/var/log/containerctl-testbed-dockerd.log}
 TB_LOCK=${TB_LOCK:-/var/lock/containerctl-testbed.lock}
 TB_BOOT_TIMEOUT=${TB_BOOT_TIMEOUT:-180}
 
-TB_DEPS=(docker.io debootstrap busybox-static iptables iproute2 ca-certificates make)
+TB_DEPS=(docker.io debootstrap busybox-static iptables iproute2 ca-certificates make go-md2man)
 
 TB_HOST_SUITE=bookworm
 TB_HOST_INCLUDE=systemd,systemd-sysv,dbus
