@@ -1,5 +1,6 @@
 //! containerctld: the containerctl daemon. See containerctld(8) and ARCHITECTURE.md.
 
+use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -131,45 +132,79 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The socket's connections, each with the peer's credentials, until SIGTERM or SIGINT.
-async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) {
-    let app = api::socket_app(daemon.clone());
+/// Accepts connections until `stop` resolves: one more than the listener's cap is answered 503
+/// and closed; each other is served by `serve_one` in a task of its own, holding its place.
+async fn accept_loop<Io, P, A, AF, S, SF>(
+    what: &'static str,
+    accept: A,
+    serve_one: S,
+    stop: impl Future<Output = ()>,
+) where
+    Io: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    P: std::fmt::Debug,
+    A: Fn() -> AF,
+    AF: Future<Output = std::io::Result<(Io, P)>>,
+    S: Fn(Io, P, serve::Limits) -> SF,
+    SF: Future<Output = ()> + Send + 'static,
+{
     let gate = serve::Gate::new(serve::Limits::default());
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+    tokio::pin!(stop);
     loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+        let (io, peer) = tokio::select! {
+            () = &mut stop => return,
+            accepted = accept() => match accepted {
+                Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!("the socket's accept failed: {e}");
+                    tracing::warn!("{what}: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
         let Some(place) = gate.enter() else {
-            tracing::warn!("{} connections open on the socket: one more refused", gate.open());
-            tokio::spawn(serve::refuse(stream));
+            tracing::warn!("{what}: {} connections open: one more from {peer:?} refused", gate.open());
+            tokio::spawn(serve::refuse(io));
             continue;
         };
+        let served = serve_one(io, peer, gate.limits());
+        tokio::spawn(async move {
+            served.await;
+            drop(place);
+        });
+    }
+}
+
+/// Serves `app` on one plain connection, `info` as the request's `ConnectInfo`.
+async fn serve_plain<Io, I>(io: Io, info: I, app: axum::Router, limits: serve::Limits, what: &'static str)
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    I: Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    let extend = {
+        let info = info.clone();
+        move |x: &mut http::Extensions| {
+            x.insert(axum::extract::ConnectInfo(info.clone()));
+        }
+    };
+    if let Err(e) = serve::connection(io, app, limits, extend).await {
+        tracing::debug!("{what}: connection from {info:?}: {e}");
+    }
+}
+
+/// The socket's connections, each with the peer's credentials, until SIGTERM or SIGINT.
+async fn serve_socket(daemon: &Arc<Daemon>, listener: tokio::net::UnixListener) {
+    let app = api::socket_app(daemon.clone());
+    let accept = || async {
+        let (stream, _) = listener.accept().await?;
         let peer = match stream.peer_cred() {
             Ok(c) => api::Peer { uid: c.uid(), gid: c.gid(), pid: c.pid() },
             // Unknown credentials are nobody's: refused by authorize_peer.
             Err(_) => api::Peer { uid: u32::MAX, gid: u32::MAX, pid: None },
         };
-        let (app, limits) = (app.clone(), gate.limits());
-        tokio::spawn(async move {
-            let extend = move |x: &mut http::Extensions| {
-                x.insert(axum::extract::ConnectInfo(peer));
-            };
-            if let Err(e) = serve::connection(stream, app, limits, extend).await {
-                tracing::debug!("socket connection: {e}");
-            }
-            drop(place);
-        });
-    }
+        Ok((stream, peer))
+    };
+    let serve_one = |io, peer, limits| serve_plain(io, peer, app.clone(), limits, "socket");
+    accept_loop("socket", accept, serve_one, shutdown_signal()).await;
 }
 
 /// The cluster API (primary manager only), over TLS from the cluster CA.
@@ -178,58 +213,16 @@ async fn serve_cluster_api(
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
 ) {
-    let gate = serve::Gate::new(serve::Limits::default());
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("cluster API: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(place) = gate.enter() else {
-            tracing::warn!("cluster API: {} connections open: one more from {peer} refused", gate.open());
-            tokio::spawn(serve::refuse(tcp));
-            continue;
-        };
-        let (acceptor, app, limits) = (acceptor.clone(), app.clone(), gate.limits());
-        tokio::spawn(async move {
-            cluster::tls::serve_connection(tcp, peer, acceptor, app, limits).await;
-            drop(place);
-        });
-    }
+    let serve_one =
+        |tcp, peer, limits| cluster::tls::serve_connection(tcp, peer, acceptor.clone(), app.clone(), limits);
+    accept_loop("cluster API", || listener.accept(), serve_one, std::future::pending()).await;
 }
 
 /// The web page and HTTP API.
 async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router) {
-    let gate = serve::Gate::new(serve::Limits::default());
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("the HTTP listener's accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(place) = gate.enter() else {
-            tracing::warn!("{} HTTP connections open: one more from {peer} refused", gate.open());
-            tokio::spawn(serve::refuse(stream));
-            continue;
-        };
-        let (app, limits) = (app.clone(), gate.limits());
-        tokio::spawn(async move {
-            let extend = move |x: &mut http::Extensions| {
-                x.insert(axum::extract::ConnectInfo(peer));
-            };
-            if let Err(e) = serve::connection(stream, app, limits, extend).await {
-                tracing::debug!("HTTP connection from {peer}: {e}");
-            }
-            drop(place);
-        });
-    }
+    let serve_one = |io, peer, limits| serve_plain(io, peer, app.clone(), limits, "HTTP");
+    accept_loop("HTTP", || listener.accept(), serve_one, std::future::pending()).await;
 }
 
 /// Binds the socket and sets its owner and mode before anyone can be told it is ready.
