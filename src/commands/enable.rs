@@ -1,7 +1,7 @@
 //! `containerctl enable|disable NAME...`: set `service.enabled`, so the unit starts at boot or not.
 //! Neither starts nor stops it now, like `systemctl enable` without `--now`.
 
-use super::{term, Ctx, Error};
+use super::{Ctx, Error};
 use crate::unit::UnitName;
 
 #[derive(Debug, clap::Args)]
@@ -13,23 +13,13 @@ pub struct Args {
 
 pub fn run(args: Args, enabled: bool, ctx: &Ctx) -> Result<(), Error> {
     let word = if enabled { "enabled" } else { "disabled" };
-    let mut first_failure = None;
-    for name in &args.names {
-        match ctx.client.set_enabled(name.as_str(), enabled) {
-            Ok(applied) if applied.changed => {
-                let rev = applied.revision.map(|r| format!(" (revision {r})")).unwrap_or_default();
-                ctx.term.println(&format!("{name}: {word}{rev}"))?;
-            }
-            Ok(_) => ctx.term.println(&format!("{name}: already {word}"))?,
-            Err(e) => {
-                let err = Error::from(e);
-                term::report(&err, None, ctx.term.err);
-                first_failure.get_or_insert(err.exit_code());
-            }
-        }
-    }
-    match first_failure {
-        Some(code) => Err(Error::Reported(code)),
-        None => Ok(()),
-    }
+    super::for_each_name(ctx, &args.names, |name| {
+        let applied = ctx.client.set_enabled(name.as_str(), enabled)?;
+        Ok(if applied.changed {
+            let rev = applied.revision.map(|r| format!(" (revision {r})")).unwrap_or_default();
+            format!("{name}: {word}{rev}")
+        } else {
+            format!("{name}: already {word}")
+        })
+    })
 }

@@ -196,6 +196,30 @@ pub fn note_next_start(ctx: &Ctx, name: &str, only_enabled: bool) {
 }
 
 /// clap value parser for NAME arguments: invalid names are usage errors, never sent.
+/// Runs `one` for each of `names`, printing the line it returns; a failure is reported on stderr
+/// and the others still run. The exit status is the first failure's.
+pub fn for_each_name(
+    ctx: &Ctx,
+    names: &[UnitName],
+    mut one: impl FnMut(&UnitName) -> Result<String, ClientError>,
+) -> Result<(), Error> {
+    let mut first_failure = None;
+    for name in names {
+        match one(name) {
+            Ok(line) => ctx.term.println(&line)?,
+            Err(e) => {
+                let err = Error::from(e);
+                term::report(&err, None, ctx.term.err);
+                first_failure.get_or_insert(err.exit_code());
+            }
+        }
+    }
+    match first_failure {
+        Some(code) => Err(Error::Reported(code)),
+        None => Ok(()),
+    }
+}
+
 pub fn parse_name(s: &str) -> Result<UnitName, String> {
     UnitName::new(s)
 }

@@ -2,7 +2,7 @@
 //! reset-failed`), or of every failed unit without NAME, so that a failed instance without a unit
 //! file disappears from `list`.
 
-use super::{term, Ctx, Error};
+use super::{Ctx, Error};
 use crate::unit::UnitName;
 
 #[derive(Debug, clap::Args)]
@@ -20,20 +20,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let mut first_failure = None;
-    for name in &args.names {
-        match ctx.client.reset_failed(Some(name.as_str())) {
-            Ok(done) if done.reset.is_empty() => ctx.term.println(&format!("{name}: not failed"))?,
-            Ok(_) => ctx.term.println(&format!("{name}: failed state cleared"))?,
-            Err(e) => {
-                let err = Error::from(e);
-                term::report(&err, None, ctx.term.err);
-                first_failure.get_or_insert(err.exit_code());
-            }
-        }
-    }
-    match first_failure {
-        Some(code) => Err(Error::Reported(code)),
-        None => Ok(()),
-    }
+    super::for_each_name(ctx, &args.names, |name| {
+        let done = ctx.client.reset_failed(Some(name.as_str()))?;
+        Ok(if done.reset.is_empty() {
+            format!("{name}: not failed")
+        } else {
+            format!("{name}: failed state cleared")
+        })
+    })
 }
