@@ -161,14 +161,19 @@ pub struct Violation {
     /// `FILE:LINE:COLUMN` of that key's value in the text that was refused (see [`locate`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The line of the refused text that `location` points at, so that a client without that
+    /// text (`containerctl set`: the daemon made it) can quote it. (This and `fix` are boxed, so
+    /// that `may`'s error stays small.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<Box<str>>,
     /// What an admin can change so that the refused definition would pass.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
+    pub fix: Option<Box<str>>,
 }
 
 impl Violation {
     pub fn new(rule: &'static str, message: String) -> Violation {
-        Violation { rule, message, key: None, location: None, fix: None }
+        Violation { rule, message, key: None, location: None, source_line: None, fix: None }
     }
 
     fn key(mut self, key: impl Into<String>) -> Violation {
@@ -177,7 +182,7 @@ impl Violation {
     }
 
     fn fix(mut self, fix: impl Into<String>) -> Violation {
-        self.fix = Some(fix.into());
+        self.fix = Some(fix.into().into_boxed_str());
         self
     }
 }
@@ -508,13 +513,15 @@ fn owner_note(volume: &str, others: &[String]) -> String {
     }
 }
 
-/// Fills in `location` (`FILE:LINE:COLUMN`) of every violation whose `key` is found in `text`,
-/// the unit file's text as it was checked.
+/// Fills in `location` (`FILE:LINE:COLUMN`) and `source_line` of every violation whose `key` is
+/// found in `text`, the unit file's text as it was checked.
 pub fn locate(violations: &mut [Violation], file: &str, text: &str) {
     let Ok(doc) = toml_edit::Document::parse(text) else { return };
     for v in violations.iter_mut() {
         if let Some(span) = v.key.as_deref().and_then(|k| span_of(doc.as_item(), k)) {
-            v.location = Some(crate::diag::Diagnostic::at(file, text, span, "", None).location());
+            let at = crate::diag::Diagnostic::at(file, text, span, "", None);
+            v.location = Some(at.location());
+            v.source_line = Some(at.source_line.into());
         }
     }
 }
@@ -710,6 +717,9 @@ mod tests {
             "{}",
             v[2]
         );
+        // The line is quoted, for clients that do not have the text (`set`).
+        assert_eq!(v[2].source_line.as_deref(), Some("ports = [\"8080:80\", \"22:22\"]"));
+        assert_eq!(v[1].source_line.as_deref(), Some("after = [\"db\", \"sshd.service\"]"));
         // Inline tables and dotted keys are found too; a key that is not in the text stays unlocated.
         let text = "container = { image = \"a\", version = \"1\", ports = [\"80:80\"] }\n";
         let after = unit::parse("cam", "cam.toml", text).expect("valid");
@@ -719,6 +729,7 @@ mod tests {
         let mut v = vec![Violation::new("x", "y".into()).key("service.protected")];
         locate(&mut v, "f", text);
         assert_eq!(v[0].location, None);
+        assert_eq!(v[0].source_line, None);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Violation {
     /// `FILE:LINE:COLUMN` of that key in the refused text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The line of the refused text that `location` points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<String>,
     /// What an admin can change to allow it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
