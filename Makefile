@@ -43,6 +43,9 @@ install:
 	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' units/containerctl@.service.in > $(DESTDIR)$(UNITDIR)/containerctl@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctl@.service
 	install -m 0644 units/containerctl.slice $(DESTDIR)$(UNITDIR)/containerctl.slice
+	install -m 0644 units/containerctl-update@.timer $(DESTDIR)$(UNITDIR)/containerctl-update@.timer
+	sed 's|@BINDIR@|$(BINDIR)|g' units/containerctl-update@.service.in > $(DESTDIR)$(UNITDIR)/containerctl-update@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctl-update@.service
 	install -m 0644 units/containerctl-registry.service $(DESTDIR)$(UNITDIR)/containerctl-registry.service
 	sed 's|@SBINDIR@|$(SBINDIR)|g' units/containerctld.service.in > $(DESTDIR)$(UNITDIR)/containerctld.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/containerctld.service
@@ -75,6 +78,7 @@ uninstall:
 	  $(DESTDIR)$(TMPFILESDIR)/containerctl.conf \
 	  $(DESTDIR)$(GENERATORDIR)/containerctl-generator $(DESTDIR)$(UNITDIR)/containerctl@.service \
 	  $(DESTDIR)$(UNITDIR)/containerctl.slice $(DESTDIR)$(UNITDIR)/containerctl-registry.service $(DESTDIR)$(MANDIR)/man5/containerctl.unit.5 \
+	  $(DESTDIR)$(UNITDIR)/containerctl-update@.service $(DESTDIR)$(UNITDIR)/containerctl-update@.timer \
 	  $(DESTDIR)$(MANDIR)/man5/containerctl.toml.5 $(DESTDIR)$(MANDIR)/man1/containerctl.1 \
 	  $(DESTDIR)$(MANDIR)/man8/containerctld.8 \
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl \

@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::Serialize;
 
 mod cluster;
+mod updates;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use updates::{BadVersion, CheckRecord, NewUpdate, UpdateRecord};
 
 /// How long a statement waits for another connection's lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,6 +100,41 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT    NOT NULL
     ) STRICT;
     CREATE INDEX node_history_by_node ON node_history (node_id, at_ms);",
+    // 4: updates (each attempt and its outcome), versions that were rolled back, and the last
+    // check of each unit.
+    "CREATE TABLE updates (
+        id            INTEGER PRIMARY KEY,
+        unit          TEXT    NOT NULL,
+        started_ms    INTEGER NOT NULL,
+        ended_ms      INTEGER,
+        actor         TEXT    NOT NULL,
+        image         TEXT    NOT NULL,
+        from_version  TEXT    NOT NULL,
+        from_digest   TEXT,
+        from_image_id TEXT,
+        to_version    TEXT    NOT NULL,
+        to_digest     TEXT,
+        outcome       TEXT    NOT NULL,
+        reason        TEXT    NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX updates_by_unit ON updates (unit, id);
+    CREATE TABLE bad_versions (
+        unit    TEXT    NOT NULL,
+        image   TEXT    NOT NULL,
+        version TEXT    NOT NULL,
+        digest  TEXT    NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        reason  TEXT    NOT NULL,
+        PRIMARY KEY (unit, image, version)
+    ) STRICT;
+    CREATE TABLE update_checks (
+        unit      TEXT    PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        image     TEXT    NOT NULL,
+        current   TEXT    NOT NULL,
+        available TEXT,
+        error     TEXT
+    ) STRICT;",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

@@ -113,7 +113,32 @@ pub fn spawn(name: &UnitName, n: u32, follow: bool) -> std::io::Result<Child> {
 
 /// The last `n` lines (empty when the journal cannot be read).
 pub async fn tail(name: &UnitName, n: u32) -> Vec<LogLine> {
-    let Ok(mut child) = spawn(name, n, false) else { return Vec::new() };
+    read_all(spawn(name, n, false)).await
+}
+
+/// The last `n` lines logged by one run of a unit (systemd's InvocationID, in hex).
+pub async fn tail_invocation(invocation: &str, n: u32) -> Vec<LogLine> {
+    if invocation.is_empty() || !invocation.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let child = Command::new("journalctl")
+        .args([
+            "--no-pager",
+            "-o",
+            "json",
+            "-n",
+            &n.to_string(),
+            &format!("_SYSTEMD_INVOCATION_ID={invocation}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    read_all(child).await
+}
+
+async fn read_all(child: std::io::Result<Child>) -> Vec<LogLine> {
+    let Ok(mut child) = child else { return Vec::new() };
     let Some(out) = child.stdout.take() else { return Vec::new() };
     let mut lines = BufReader::new(out).lines();
     let mut result = Vec::new();

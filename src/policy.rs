@@ -70,6 +70,8 @@ pub enum Action {
     RevokeJoinToken,
     /// Pushing an image to the cluster registry.
     PushImage,
+    /// Asking the registries for newer versions of the units (`update --check`).
+    CheckUpdates,
 }
 
 impl Action {
@@ -97,6 +99,7 @@ impl Action {
             Action::CreateJoinToken => "creating a join token",
             Action::RevokeJoinToken => "revoking a join token",
             Action::PushImage => "image push",
+            Action::CheckUpdates => "check for updates of",
         }
     }
 
@@ -134,7 +137,8 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::Revert
         | Action::Remove
         | Action::ResetFailed
-        | Action::PushImage => Role::Operator,
+        | Action::PushImage
+        | Action::CheckUpdates => Role::Operator,
         Action::ReadAudit
         | Action::ManageTokens
         | Action::LoginLink

@@ -94,6 +94,38 @@ pub struct Unit {
     /// The file on disk is not what systemd loaded: `systemctl daemon-reload` loads it.
     #[serde(deserialize_with = "null_as_default")]
     pub changed_on_disk: bool,
+    /// What the last update check found and how the last update ended; None when the unit was
+    /// never checked nor updated.
+    pub update: Option<UnitUpdate>,
+}
+
+/// A unit's update state, as lists show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnitUpdate {
+    /// The newest version the unit's policy allows, from the last check (None: none newer).
+    pub available: Option<String>,
+    /// When the last check ran, ms since the epoch.
+    pub checked_at_ms: Option<i64>,
+    /// Why the last check could not tell (the registry unreachable, …).
+    pub check_error: Option<String>,
+    pub last: Option<LastUpdate>,
+}
+
+/// How the last update of a unit ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LastUpdate {
+    /// `running`, `updated`, `rolled_back`, `rollback_failed`, `failed`, `unchanged` or
+    /// `interrupted`.
+    pub outcome: String,
+    pub from_version: String,
+    pub to_version: String,
+    pub to_digest: Option<String>,
+    /// Why it rolled back or failed.
+    pub reason: String,
+    pub actor: String,
+    pub at_ms: i64,
 }
 
 /// `null` read as the type's default, for daemons that send null where a value is unknown.
@@ -279,6 +311,79 @@ pub struct RevertUnit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreviewUnit {
     pub text: String,
+}
+
+/// `POST /units/NAME/update`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateUnit {
+    /// The version (tag) to move to; None: the newest the unit's `[update]` policy allows.
+    pub to: Option<String>,
+    /// The digest the new version must have (`sha256:…`); None: the digest pulled is pinned.
+    pub digest: Option<String>,
+    /// How long to watch the unit after it started (default `[update] soak`, else 30s).
+    pub soak: Option<String>,
+    /// Show the change and the plan; pull and change nothing.
+    pub dry_run: bool,
+    /// What the unit's timer asks: the update when `[update] auto = true`, else a check.
+    pub scheduled: bool,
+}
+
+/// The result of `POST /units/NAME/update`: the last line of its stream, as `result` or, for a
+/// rollback, as the `detail` of the error line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateResult {
+    pub name: String,
+    /// `updated`, `saved` (the unit was not running: it runs the version at its next start),
+    /// `unchanged`, `rolled_back`, `rollback_failed`, `planned` (dry run) or `checked`.
+    pub outcome: String,
+    pub image: String,
+    pub from_version: String,
+    pub from_digest: Option<String>,
+    pub to_version: String,
+    pub to_digest: Option<String>,
+    /// The revision recorded for the update, and for the rollback when there was one.
+    pub revision: Option<u32>,
+    pub rollback_revision: Option<u32>,
+    pub reason: Option<String>,
+    /// The last journal lines of the failed run.
+    pub log: Vec<String>,
+    /// Units that require this one and were restarted with it.
+    pub dependants: Vec<String>,
+    /// The image removed from the host after the update succeeded (the one before the previous).
+    pub removed_image: Option<String>,
+    /// The unit file's diff (dry run).
+    pub diff: Option<String>,
+    /// The steps a dry run would take.
+    pub plan: Vec<String>,
+    pub soak_ms: u64,
+}
+
+/// `POST /updates/check`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckUpdates {
+    /// The units to check; empty: every unit.
+    pub units: Vec<String>,
+}
+
+/// One unit's answer to an update check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateCheck {
+    pub name: String,
+    pub image: String,
+    pub current: String,
+    /// The unit's `[update] policy`.
+    pub policy: String,
+    /// The newest version the policy allows; None when there is none newer.
+    pub available: Option<String>,
+    /// Versions that were rolled back on this unit and so are skipped.
+    pub skipped: Vec<String>,
+    pub checked_at_ms: i64,
+    /// Why the registry could not be asked; the unit is otherwise left out of nothing.
+    pub error: Option<String>,
 }
 
 /// `POST /tokens`.
@@ -500,6 +605,9 @@ pub struct StepFailure {
     pub step: String,
     pub message: String,
     pub hint: String,
+    /// What the operation did before it failed (an update's [`UpdateResult`] for a rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
 }
 
 #[cfg(test)]

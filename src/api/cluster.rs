@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -68,13 +67,7 @@ where
         d2.audit(&caller, action, None, None, None, &outcome);
         p.send(line);
     });
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        let mut text = v.to_string();
-        text.push('\n');
-        Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)), rx))
-    });
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+    super::ndjson(rx)
 }
 
 pub async fn init(

@@ -79,6 +79,30 @@ pub fn render(units: &[UnitView]) -> String {
         "Memory use of the unit's container (last sample).",
         &mut units.iter().filter_map(|x| Some((u(x), x.memory_bytes? as f64))),
     );
+    family(
+        "containerctl_unit_update_available",
+        "gauge",
+        "1 when the last update check found a newer version the unit's policy allows (the version as a label).",
+        &mut units.iter().filter_map(|x| {
+            let v = x.update.as_ref()?.available.as_ref()?;
+            Some((format!("{},version=\"{}\"", u(x), label(v)), 1.0))
+        }),
+    );
+    family(
+        "containerctl_unit_last_update_timestamp_seconds",
+        "gauge",
+        "When the unit's last update ended, with its outcome (updated, rolled_back, ...) as a label.",
+        &mut units.iter().filter_map(|x| {
+            let last = x.update.as_ref()?.last.as_ref()?;
+            let labels = format!(
+                "{},outcome=\"{}\",version=\"{}\"",
+                u(x),
+                label(&last.outcome),
+                label(&last.to_version)
+            );
+            Some((labels, last.at_ms as f64 / 1000.0))
+        }),
+    );
     s
 }
 

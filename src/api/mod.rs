@@ -11,6 +11,7 @@ mod http;
 pub mod metrics;
 mod session;
 mod units;
+mod update;
 
 use std::sync::Arc;
 
@@ -36,6 +37,19 @@ pub use crate::policy::Caller;
 /// verb, and a refusal names its rule.
 pub(crate) fn allow(c: &Caller, action: Action, unit: &str) -> Result<(), ApiError> {
     policy::may(c.role, action, unit, false).map_err(ApiError::from)
+}
+
+/// A long operation's answer: `200` with one JSON line per value `rx` yields (NDJSON), as the
+/// operation reports its steps and, last, its result or failure.
+pub(crate) fn ndjson(rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) -> Response {
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut text = v.to_string();
+        text.push('\n');
+        Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)), rx))
+    });
+    ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
+        .into_response()
 }
 
 /// Credentials of the process at the other end of the Unix socket.
@@ -84,7 +98,9 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/cluster/nodes/{id}", get(cluster::node).delete(cluster::remove_node))
         .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
         .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
-        .route("/images/push", post(cluster::push));
+        .route("/images/push", post(cluster::push))
+        .route("/units/{name}/update", post(update::update))
+        .route("/updates/check", post(update::check));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

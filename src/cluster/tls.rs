@@ -171,20 +171,45 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-/// A client of the cluster API: trusts the cluster CA, or (joining) only the pinned digest.
+/// An HTTP(S) client for one request at a time: of the cluster API (trusting the cluster CA, or
+/// while joining only the pinned digest), or of a registry (trusting what Docker trusts for it,
+/// or plain HTTP where Docker would use it).
 #[derive(Clone)]
 pub struct Client {
-    cfg: Arc<ClientConfig>,
+    /// None: plain HTTP.
+    cfg: Option<Arc<ClientConfig>>,
     pin: Option<String>,
+}
+
+/// An answer: status, headers and the body (at most 4 MiB).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
 impl Client {
     pub fn with_ca(ca_pem: &str) -> Result<Client, TlsError> {
-        Ok(Client { cfg: client_config(ca_pem)?, pin: None })
+        Ok(Client { cfg: Some(client_config(ca_pem)?), pin: None })
     }
 
     pub fn pinned(pin: &str) -> Result<Client, TlsError> {
-        Ok(Client { cfg: pinned_client_config(pin)?, pin: Some(pin.to_owned()) })
+        Ok(Client { cfg: Some(pinned_client_config(pin)?), pin: Some(pin.to_owned()) })
+    }
+
+    /// HTTPS trusting `roots`.
+    pub fn with_roots(roots: RootCertStore) -> Result<Client, TlsError> {
+        let cfg = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None })
+    }
+
+    /// Plain HTTP (a registry Docker reaches without TLS).
+    pub fn plain() -> Client {
+        Client { cfg: None, pin: None }
     }
 
     /// One HTTPS request to `addr` (`HOST:PORT`); returns the status and the body.
@@ -196,14 +221,29 @@ impl Client {
         headers: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Bytes), TlsError> {
+        self.send(addr, method, path, headers, body).await.map(|a| (a.status, a.body))
+    }
+
+    /// Like [`Client::request`], with the answer's headers.
+    pub async fn send(
+        &self,
+        addr: &str,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, TlsError> {
         let unreachable = |m: String| TlsError::Unreachable { addr: addr.to_owned(), message: m };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| unreachable(e.to_string()))?;
+        let Some(cfg) = &self.cfg else {
+            return exchange(TokioIo::new(tcp), addr, method, path, headers, body).await;
+        };
         let host = super::host_of(addr).trim_start_matches('[').trim_end_matches(']').to_owned();
         let name = ServerName::try_from(host).map_err(|e| unreachable(e.to_string()))?;
-        let connector = tokio_rustls::TlsConnector::from(self.cfg.clone());
+        let connector = tokio_rustls::TlsConnector::from(cfg.clone());
         let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
             .await
             .map_err(|_| unreachable("TLS handshake timed out".into()))?
@@ -216,35 +256,49 @@ impl Client {
                     _ => TlsError::Handshake { addr: addr.to_owned(), message },
                 }
             })?;
-        let http_err = |m: String| TlsError::Http { addr: addr.to_owned(), message: m };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| http_err(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = http::Request::builder().method(method).uri(path).header("host", addr);
-        for (k, v) in headers {
-            req = req.header(*k, v.as_str());
-        }
-        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| http_err(e.to_string()))?;
-        let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
-            .await
-            .map_err(|_| http_err("no response within 60s".into()))?
-            .map_err(|e| http_err(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| http_err(e.to_string()))?
-            .to_bytes();
-        Ok((status, body))
+        exchange(TokioIo::new(tls), addr, method, path, headers, body).await
     }
+}
+
+/// One HTTP/1 request and its answer over an established connection.
+async fn exchange<T>(
+    io: TokioIo<T>,
+    addr: &str,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<Vec<u8>>,
+) -> Result<Answer, TlsError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let http_err = |m: String| TlsError::Http { addr: addr.to_owned(), message: m };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(io).await.map_err(|e| http_err(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = http::Request::builder().method(method).uri(path).header("host", addr);
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        req = req.header("content-type", "application/json");
+    }
+    let req =
+        req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| http_err(e.to_string()))?;
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| http_err("no response within 60s".into()))?
+        .map_err(|e| http_err(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| http_err(e.to_string()))?
+        .to_bytes();
+    Ok(Answer { status, headers, body })
 }
 
 /// Serves `app` over TLS on one accepted connection: the handshake (within 10 s), then HTTP/1

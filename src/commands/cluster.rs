@@ -4,13 +4,11 @@
 //! happens (`--json` prints the daemon's NDJSON lines to stdout instead), and a failed step ends
 //! the command with its message, what to do, and a non-zero status.
 
-use std::io::Write;
-
 use serde_json::{json, Value};
 
-use super::{exit, Ctx, Error};
-use crate::client::{self, ClusterStatus, JoinTokenInfo, Node, StreamLine};
-use crate::wire::{ClusterInit, ClusterJoin, ImagePush, NewJoinToken, StepFailure};
+use super::{Ctx, Error};
+use crate::client::{self, ClusterStatus, JoinTokenInfo, Node};
+use crate::wire::{ClusterInit, ClusterJoin, ImagePush, NewJoinToken};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,75 +107,22 @@ pub enum ImageCommand {
     },
 }
 
-fn exit_for(kind: &str) -> u8 {
-    match kind {
-        "forbidden" => exit::DENIED,
-        "not_found" => exit::NOT_FOUND,
-        "unavailable" => exit::UNAVAILABLE,
-        _ => exit::FAILED,
-    }
-}
-
-/// Streams a long operation; returns its result.
+/// Streams a long operation; returns its result, or reports its failure and ends the command.
 fn run_streamed<B: serde::Serialize>(ctx: &Ctx, route: &str, body: &B, json: bool) -> Result<Value, Error> {
-    let mut result = None;
-    let mut failure: Option<StepFailure> = None;
-    let stderr_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last_progress = String::new();
-    ctx.client.stream_lines_with::<Error, B>(hyper::Method::POST, route, Some(body), |line| {
-        if json {
-            ctx.term.println(&String::from_utf8_lossy(line))?;
-        }
-        let v: StreamLine =
-            serde_json::from_slice(line).map_err(|e| Error::Failed(format!("bad progress line: {e}")))?;
-        match v {
-            StreamLine::Result { result: r } => result = Some(r),
-            StreamLine::Failure { error } => failure = Some(error),
-            StreamLine::Progress(_) if json => {}
-            StreamLine::Progress(p) => {
-                let (step, detail) = (p.step.as_str(), p.detail.as_str());
-                match p.state.as_str() {
-                    "progress" => {
-                        if stderr_tty && detail != last_progress {
-                            eprint!("\r\x1b[K  {detail}");
-                            let _ = std::io::stderr().flush();
-                        } else if !stderr_tty && detail != last_progress && !detail.starts_with("Pushing") {
-                            eprintln!("  {detail}");
-                        }
-                        last_progress = detail.to_owned();
-                    }
-                    "failed" => {}
-                    state => {
-                        if stderr_tty && !last_progress.is_empty() {
-                            eprint!("\r\x1b[K");
-                            last_progress.clear();
-                        }
-                        let mark = match state {
-                            "done" => "✓",
-                            "skipped" => "·",
-                            _ => "…",
-                        };
-                        eprintln!("{mark} {step}: {detail}");
-                    }
-                }
+    match super::stream::run(ctx, route, body, json)? {
+        super::stream::Streamed::Result(r) => Ok(r),
+        super::stream::Streamed::Failure(e) => {
+            if !json {
+                let hint = Some(e.hint.as_str())
+                    .filter(|h| !h.is_empty())
+                    .map(|h| format!("\n  hint: {h}"))
+                    .unwrap_or_default();
+                let step = if e.step.is_empty() { "operation" } else { e.step.as_str() };
+                eprintln!("containerctl: {step} failed: {}{hint}", e.message);
             }
+            Err(Error::Reported(super::stream::exit_for(&e.kind)))
         }
-        Ok(())
-    })?;
-    if let Some(e) = failure {
-        if !json {
-            let hint = Some(e.hint.as_str())
-                .filter(|h| !h.is_empty())
-                .map(|h| format!("\n  hint: {h}"))
-                .unwrap_or_default();
-            let step = if e.step.is_empty() { "operation" } else { e.step.as_str() };
-            eprintln!("containerctl: {step} failed: {}{hint}", e.message);
-        }
-        return Err(Error::Reported(exit_for(&e.kind)));
     }
-    result.ok_or_else(|| {
-        Error::Failed("the daemon ended the operation without a result (see its journal)".into())
-    })
 }
 
 fn date(ms: i64) -> String {

@@ -21,9 +21,11 @@ pub mod revert;
 pub mod rm;
 pub mod set;
 pub mod status;
+pub mod stream;
 pub mod term;
 pub mod token;
 pub mod ui;
+pub mod update;
 pub mod validate;
 pub mod web;
 
@@ -86,6 +88,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Write an earlier revision back as the unit's file.
     Revert(revert::Args),
+    /// Move a unit to a new version, watched and rolled back if it fails; check for updates.
+    Update(update::Args),
     /// List host devices with their stable names and the units that use them.
     Devices(devices::Args),
     /// Tokens for the HTTP API and the web page (admin).
@@ -270,6 +274,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::History(a) => history::run(a, ctx),
         Command::Diff(a) => diff::run(a, ctx),
         Command::Revert(a) => revert::run(a, ctx),
+        Command::Update(a) => update::run(a, ctx),
         Command::Devices(a) => devices::run(a, ctx),
         Command::CompleteUnits => completions::run_units(ctx),
         Command::Validate(_) | Command::Completions(_) => Ok(()),

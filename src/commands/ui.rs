@@ -217,7 +217,7 @@ pub const CHANGED_ON_DISK: &str = "changed on disk: run `systemctl daemon-reload
 
 /// The `list` table.
 pub fn render_list(units: &[Unit], style: Style) -> String {
-    let mut t = Table::new(&[
+    let mut columns = vec![
         ("", Align::Left),
         ("NAME", Align::Left),
         ("STATE", Align::Left),
@@ -227,10 +227,16 @@ pub fn render_list(units: &[Unit], style: Style) -> String {
         ("CPU", Align::Right),
         ("MEMORY", Align::Right),
         ("IMAGE", Align::Left),
-    ]);
+    ];
+    // The column appears once some unit was checked or updated.
+    let updates = units.iter().any(|u| update_note(u).is_some());
+    if updates {
+        columns.push(("UPDATE", Align::Left));
+    }
+    let mut t = Table::new(&columns);
     for u in units {
         let color = state_color(&u.active_state);
-        t.row(vec![
+        let mut row = vec![
             (state_glyph(&u.active_state).to_owned(), color),
             (u.name.clone(), None),
             (state_text(u), color),
@@ -243,9 +249,55 @@ pub fn render_list(units: &[Unit], style: Style) -> String {
             (u.cpu_percent.map_or_else(|| "-".to_owned(), format_percent), None),
             (u.memory_bytes.map_or_else(|| "-".to_owned(), format_size), None),
             (image_ref(u), None),
-        ]);
+        ];
+        if updates {
+            row.push(match update_note(u) {
+                Some((text, warn)) => (text, warn.then_some(Color::Yellow)),
+                None => ("-".to_owned(), None),
+            });
+        }
+        t.row(row);
     }
     t.render(style)
+}
+
+/// The list's UPDATE cell: a version available, else a last update that did not succeed.
+fn update_note(u: &Unit) -> Option<(String, bool)> {
+    let up = u.update.as_ref()?;
+    if let Some(v) = &up.available {
+        return Some((format!("{v} available"), false));
+    }
+    let last = up.last.as_ref()?;
+    match last.outcome.as_str() {
+        "updated" | "unchanged" => None,
+        other => Some((format!("{} ({})", other.replace('_', " "), last.to_version), true)),
+    }
+}
+
+/// The status lines of a unit's update state: what is available, how the last update ended.
+fn update_fields(u: &Unit) -> Vec<(&'static str, String, bool)> {
+    let mut out = Vec::new();
+    let Some(up) = &u.update else { return out };
+    if let Some(v) = &up.available {
+        let when = up.checked_at_ms.map(|t| format!(" (checked {})", format_time(t))).unwrap_or_default();
+        out.push(("Update", format!("{v} available{when}: containerctl update {} --to {v}", u.name), false));
+    } else if let Some(e) = &up.check_error {
+        out.push(("Update", format!("the last check failed: {e}"), true));
+    }
+    if let Some(last) = &up.last {
+        let what = last.outcome.replace('_', " ");
+        let mut text = format!(
+            "last: {what} {} → {} at {}",
+            last.from_version,
+            last.to_version,
+            format_time(last.at_ms)
+        );
+        if !last.reason.is_empty() {
+            text.push_str(&format!(": {}", last.reason));
+        }
+        out.push(("Update", text, last.outcome != "updated" && last.outcome != "unchanged"));
+    }
+    out
 }
 
 fn signal_name(n: i64) -> Option<&'static str> {
@@ -379,6 +431,9 @@ pub fn render_status(detail: &UnitDetail, now_ms: i64, style: Style) -> String {
     }
     if let Some(m) = u.memory_bytes {
         field(&mut out, "Memory", &format_size(m));
+    }
+    for (label, text, warn) in update_fields(u) {
+        field(&mut out, label, &style.paint(warn.then_some(Color::Yellow), &text));
     }
     if let Some(d) = &detail.log_dropped {
         let text = format!(

@@ -11,6 +11,8 @@ pub mod files;
 pub mod ops;
 mod requirements;
 pub mod sources;
+pub mod update;
+mod update_check;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -89,6 +91,39 @@ pub struct Daemon {
     pub log_followers: crate::serve::Gate,
     /// The web page's event streams open at once.
     pub event_streams: crate::serve::Gate,
+    /// Units with an update under way (one at a time per unit).
+    updating: Mutex<std::collections::HashSet<String>>,
+    /// What updates found and did, for whoever listens (notifications).
+    pub notices: tokio::sync::broadcast::Sender<Notice>,
+}
+
+/// Something an update check or an update did that someone may want to hear about. Recorded as
+/// the unit's event too; subscribe with `Daemon::notices.subscribe()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub unit: String,
+    pub at_ms: i64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A check found a newer version the unit's policy allows.
+    UpdateAvailable,
+    Updated,
+    RolledBack,
+}
+
+impl NoticeKind {
+    /// The event's kind, as the unit's events and notifications name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::UpdateAvailable => "update_available",
+            NoticeKind::Updated => "updated",
+            NoticeKind::RolledBack => "rolled_back",
+        }
+    }
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
@@ -125,6 +160,8 @@ impl Daemon {
                 max_connections: MAX_EVENT_STREAMS,
                 ..crate::serve::Limits::default()
             }),
+            updating: Mutex::new(std::collections::HashSet::new()),
+            notices: tokio::sync::broadcast::channel(64).0,
         }
     }
 
@@ -207,13 +244,16 @@ impl Daemon {
     pub fn list(&self) -> Vec<UnitView> {
         let units = self.units.read().map(|u| u.clone()).unwrap_or_default();
         let live = self.live.read().map(|l| l.clone()).unwrap_or_default();
+        let updates = self.update_states();
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (name, def) in self.definitions() {
             seen.insert(name.to_string());
             let loaded = self.loaded_text(name.as_str());
             let (state, live) = (units.get(name.as_str()), live.get(name.as_str()));
-            out.push(view(name.as_str(), Some(&def), loaded.as_deref(), state, live));
+            let mut v = view(name.as_str(), Some(&def), loaded.as_deref(), state, live);
+            v.update = updates.get(name.as_str()).cloned();
+            out.push(v);
         }
         for (name, state) in &units {
             if !seen.contains(name) && shown_without_file(state) {
@@ -234,7 +274,36 @@ impl Daemon {
         }
         let live = self.live.read().ok()?;
         let loaded = self.loaded_text(name.as_str());
-        Some(view(name.as_str(), def.as_ref(), loaded.as_deref(), state, live.get(name.as_str())))
+        let mut v = view(name.as_str(), def.as_ref(), loaded.as_deref(), state, live.get(name.as_str()));
+        if def.is_some() {
+            v.update = self.update_states().remove(name.as_str());
+        }
+        Some(v)
+    }
+
+    /// The last check and the last update of every unit that has either, by NAME.
+    fn update_states(&self) -> HashMap<String, crate::wire::UnitUpdate> {
+        let mut out: HashMap<String, crate::wire::UnitUpdate> = HashMap::new();
+        let db = self.db();
+        for c in db.checks().unwrap_or_default() {
+            let u = out.entry(c.unit).or_default();
+            // A check of another image or version than the unit has now says nothing of it.
+            u.available = c.available;
+            u.checked_at_ms = Some(c.at_ms);
+            u.check_error = c.error;
+        }
+        for r in db.last_updates().unwrap_or_default() {
+            out.entry(r.unit).or_default().last = Some(crate::wire::LastUpdate {
+                outcome: r.outcome,
+                from_version: r.from_version,
+                to_version: r.to_version,
+                to_digest: r.to_digest,
+                reason: r.reason,
+                actor: r.actor,
+                at_ms: r.ended_ms.unwrap_or(r.started_ms),
+            });
+        }
+        out
     }
 
     /// Re-reads systemd's state of every container unit.
@@ -470,6 +539,7 @@ fn view(
         cpu_percent: if running { live.and_then(|l| l.cpu_percent) } else { None },
         memory_bytes: if running { live.and_then(|l| l.memory_bytes) } else { None },
         changed_on_disk,
+        update: None,
     }
 }
 

@@ -54,6 +54,16 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
     let daemon = Arc::new(Daemon::new(config, db, systemd, docker, auth));
     daemon.resync_systemd().await?;
+    // Updates a containerctld that stopped left half-way: their unit files are whole (every
+    // write is atomic) but nobody watched or rolled them back.
+    for u in daemon.db().interrupt_updates(crate::time::now_ms())? {
+        tracing::warn!(
+            "the update of {} from {} to {} was interrupted: containerctld stopped during it; check the unit",
+            u.unit,
+            u.from_version,
+            u.to_version
+        );
+    }
     // Files written or changed while the daemon was down.
     daemon.record_hand_edits().await;
     if daemon.group_gid().is_none() {

@@ -30,6 +30,8 @@ pub struct UnitState {
     pub active_enter_us: u64,
     pub inactive_enter_us: u64,
     pub state_change_us: u64,
+    /// systemd's InvocationID of the current (or last) run, in hex; empty before the first.
+    pub invocation_id: String,
 }
 
 impl UnitState {
@@ -172,6 +174,9 @@ pub(super) fn apply_properties(
     if let Some(v) = prop_u64(unit_props, "StateChangeTimestamp") {
         state.state_change_us = v;
     }
+    if let Some(v) = prop_hex(unit_props, "InvocationID") {
+        state.invocation_id = v;
+    }
     state
 }
 
@@ -186,6 +191,21 @@ fn prop<'a>(props: &'a Properties, key: &str) -> Option<&'a Value<'static>> {
 pub(super) fn prop_string(props: &Properties, key: &str) -> Option<String> {
     match prop(props, key)? {
         Value::Str(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// A byte array property (`ay`, like InvocationID) in lowercase hex.
+fn prop_hex(props: &Properties, key: &str) -> Option<String> {
+    match prop(props, key)? {
+        Value::Array(a) => {
+            let mut out = String::with_capacity(a.len() * 2);
+            for b in a.iter() {
+                let Value::U8(b) = b else { return None };
+                out.push_str(&format!("{b:02x}"));
+            }
+            Some(out)
+        }
         _ => None,
     }
 }

@@ -102,6 +102,7 @@ fn converts_full_property_maps() {
         ("InactiveEnterTimestamp", Value::U64(0)),
         ("StateChangeTimestamp", Value::U64(1_700_000_000_000_001)),
         ("Description", Value::from("web")),
+        ("InvocationID", Value::from(vec![0xabu8, 0x01, 0xff])),
     ]);
     let service = props(&[
         ("Result", Value::from("success")),
@@ -128,6 +129,7 @@ fn converts_full_property_maps() {
             active_enter_us: 1_700_000_000_000_000,
             inactive_enter_us: 0,
             state_change_us: 1_700_000_000_000_001,
+            invocation_id: "ab01ff".into(),
         }
     );
     assert_eq!(state.instance(), Some("web"));

@@ -4,7 +4,7 @@
 use super::validate::closest;
 
 /// The top level: one key and the tables.
-pub const TOP: &[&str] = &["description", "container", "service", "health", "deploy"];
+pub const TOP: &[&str] = &["description", "container", "service", "health", "deploy", "update"];
 pub const CONTAINER: &[&str] = &[
     "image",
     "version",
@@ -37,6 +37,7 @@ pub const SERVICE: &[&str] = &[
 ];
 pub const HEALTH: &[&str] = &["cmd", "interval", "timeout", "retries", "start_period"];
 pub const DEPLOY: &[&str] = &["replicas", "constraints", "max_replicas_per_node"];
+pub const UPDATE: &[&str] = &["policy", "track", "soak", "schedule", "auto"];
 
 /// Keys whose value is a table of free-form keys (environment variables).
 const MAPS: &[&str] = &["container.env"];
@@ -58,6 +59,10 @@ const STRINGS: &[&str] = &[
     "health.interval",
     "health.timeout",
     "health.start_period",
+    "update.policy",
+    "update.track",
+    "update.soak",
+    "update.schedule",
 ];
 
 /// The keys of a table, `None` for a name that is not a table.
@@ -67,6 +72,7 @@ pub fn of_table(table: &str) -> Option<&'static [&'static str]> {
         "service" => Some(SERVICE),
         "health" => Some(HEALTH),
         "deploy" => Some(DEPLOY),
+        "update" => Some(UPDATE),
         _ => None,
     }
 }
@@ -125,7 +131,7 @@ mod tests {
     #[test]
     fn the_lists_are_the_raw_types_fields() {
         assert_eq!(serde_keys(""), TOP);
-        for table in ["container", "service", "health", "deploy"] {
+        for table in ["container", "service", "health", "deploy", "update"] {
             assert_eq!(serde_keys(table), of_table(table).expect("a table"), "[{table}]");
         }
     }

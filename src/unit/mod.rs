@@ -70,6 +70,84 @@ pub struct Unit {
     pub health: Option<Health>,
     /// Present when the unit runs as a Docker Swarm service instead of one local container.
     pub deploy: Option<Deploy>,
+    /// `[update]`: how `containerctl update` moves the unit to newer versions.
+    pub update: Option<Update>,
+}
+
+impl Unit {
+    /// The `[update]` settings, with their defaults when the file has no such table.
+    pub fn update_settings(&self) -> Update {
+        self.update.clone().unwrap_or_default()
+    }
+}
+
+/// `[update]`: which newer versions `containerctl update --check` and `--all` may move the unit
+/// to, how long an update is watched before it counts as good, and whether a timer does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub policy: UpdatePolicy,
+    /// A regular expression (already checked to compile) that candidate tags must match; its
+    /// capture groups, or without any its runs of digits, are the numbers versions compare by.
+    pub track: Option<String>,
+    /// How long the unit must stay up and healthy after an update before it counts as good.
+    pub soak: Duration,
+    /// A systemd OnCalendar= expression (checked for its shape; systemd parses it at reload).
+    pub schedule: Option<String>,
+    /// Whether the scheduled run applies the update (true) or only checks for one (false).
+    pub auto: bool,
+}
+
+impl Update {
+    pub const DEFAULT_SOAK: Duration = Duration::from_secs(30);
+    pub const MAX_SOAK: Duration = Duration::from_secs(3600);
+}
+
+impl Default for Update {
+    fn default() -> Self {
+        Update {
+            policy: UpdatePolicy::Manual,
+            track: None,
+            soak: Update::DEFAULT_SOAK,
+            schedule: None,
+            auto: false,
+        }
+    }
+}
+
+/// Which newer versions an update may move to, compared with the running one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePolicy {
+    /// Only the versions an admin names (`containerctl update NAME --to VERSION`).
+    Manual,
+    /// Same major and minor number.
+    Patch,
+    /// Same major number.
+    Minor,
+    /// Any newer version.
+    Any,
+}
+
+impl UpdatePolicy {
+    pub const NAMES: &'static [&'static str] = &["manual", "patch", "minor", "any"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdatePolicy::Manual => "manual",
+            UpdatePolicy::Patch => "patch",
+            UpdatePolicy::Minor => "minor",
+            UpdatePolicy::Any => "any",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UpdatePolicy> {
+        match s {
+            "manual" => Some(UpdatePolicy::Manual),
+            "patch" => Some(UpdatePolicy::Patch),
+            "minor" => Some(UpdatePolicy::Minor),
+            "any" => Some(UpdatePolicy::Any),
+            _ => None,
+        }
+    }
 }
 
 /// `[deploy]`: run the unit as the Swarm service `containerctl-NAME`.

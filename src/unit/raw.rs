@@ -18,6 +18,7 @@ pub struct RawUnit {
     pub service: Option<S<RawService>>,
     pub health: Option<S<RawHealth>>,
     pub deploy: Option<S<RawDeploy>>,
+    pub update: Option<S<RawUpdate>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +80,16 @@ pub struct RawDeploy {
     #[serde(default)]
     pub constraints: Vec<S<String>>,
     pub max_replicas_per_node: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdate {
+    pub policy: Option<S<String>>,
+    pub track: Option<S<String>>,
+    pub soak: Option<S<DurationValue>>,
+    pub schedule: Option<S<String>>,
+    pub auto: Option<S<bool>>,
 }
 
 /// A duration as a string (`"2s"`) or a number of seconds.

@@ -12,6 +12,7 @@ mod host;
 mod service;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use std::ops::Range;
 use std::time::Duration;
@@ -122,6 +123,8 @@ fn table_of(expected: &[&str]) -> &'static str {
         "service"
     } else if has("cmd") {
         "health"
+    } else if has("soak") {
+        "update"
     } else {
         ""
     }
@@ -198,6 +201,10 @@ impl Validator<'_> {
             }
             None => Some(None),
         };
+        let update = match raw.update {
+            Some(u) => self.update(u.into_inner()).map(Some),
+            None => Some(None),
+        };
         Some(Unit {
             name,
             description,
@@ -205,6 +212,7 @@ impl Validator<'_> {
             service: service?,
             health: health?,
             deploy: deploy?,
+            update: update?,
         })
     }
 

@@ -22,6 +22,8 @@ source tests/system/scenarios_deploy.sh
 source tests/system/scenarios_policy.sh
 # shellcheck source=tests/system/scenarios_files.sh
 source tests/system/scenarios_files.sh
+# shellcheck source=tests/system/scenarios_update.sh
+source tests/system/scenarios_update.sh
 
 tb_ensure_deps
 tb_ensure_dockerd

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bollard::models::LocalNodeState;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub use self::admit::{
     add_brick_for, admit, authenticate_node, check_join_addr, create_token, registry_grant, CreatedToken,
@@ -36,27 +36,7 @@ pub use self::push::{promote, push, registry_images, PromoteRequest};
 use crate::cluster::{self, registry, Paths, State};
 use crate::daemon::Daemon;
 
-/// A step of a long operation, streamed to the caller as one JSON line.
-#[derive(Clone)]
-pub struct Progress(tokio::sync::mpsc::UnboundedSender<Value>);
-
-impl Progress {
-    pub fn new() -> (Progress, tokio::sync::mpsc::UnboundedReceiver<Value>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Progress(tx), rx)
-    }
-
-    /// `state` is `running`, `done`, `skipped` or `failed`.
-    pub fn step(&self, step: &str, state: &str, detail: impl Into<String>) {
-        let detail = detail.into();
-        tracing::info!("cluster: {step}: {state} {detail}");
-        let _ = self.0.send(json!({"step": step, "state": state, "detail": detail}));
-    }
-
-    pub fn send(&self, v: Value) {
-        let _ = self.0.send(v);
-    }
-}
+pub use crate::progress::Progress;
 
 /// What kind of failure a [`StepError`] is; the APIs map it to a status. Serialised as the
 /// `kind` of the error line of a streamed operation (`"bad_request"`, …).
@@ -323,6 +303,8 @@ fn already_member(step: &str, s: &State) -> StepError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]

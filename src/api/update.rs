@@ -1,0 +1,75 @@
+//! Handlers of /api/v1/units/NAME/update and /api/v1/updates/check (docs/api.md "Updates").
+//!
+//! Both are long: refusals (policy, a unit that does not exist or does not validate, a bad
+//! request) are answered before anything starts, as every other error; then the answer is `200`
+//! with NDJSON progress lines ending in `{"result": …}` or `{"error": {…}}`. The work runs in a
+//! task of its own, so a client that goes away does not stop an update half-way (nor its
+//! rollback).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde_json::json;
+
+use super::units::body;
+use super::{ApiError, Caller};
+use crate::daemon::ops;
+use crate::daemon::update::failure_line;
+use crate::daemon::Daemon;
+use crate::policy::Action;
+use crate::progress::Progress;
+use crate::wire;
+
+type D = State<Arc<Daemon>>;
+
+pub async fn update(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+    b: Result<Json<wire::UpdateUnit>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let name = ops::name(&name)?;
+    let b = body(b)?;
+    let plan = d.plan_update(&c, &name, &b).await?;
+    let (p, rx) = Progress::new();
+    tokio::spawn(async move {
+        let line = match d.update(&c, plan, &p).await {
+            Ok(result) => json!({ "result": result }),
+            Err(f) => {
+                p.step(f.step, "failed", f.message.clone());
+                failure_line(&f)
+            }
+        };
+        p.send(line);
+    });
+    Ok(super::ndjson(rx))
+}
+
+pub async fn check(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<wire::CheckUpdates>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    super::allow(&c, Action::CheckUpdates, "*")?;
+    let b = body(b)?;
+    let names = b.units.iter().map(|n| ops::name(n)).collect::<Result<Vec<_>, _>>()?;
+    for n in &names {
+        if d.definition(n).is_none() {
+            return Err(ApiError::NotFound(format!("no unit {n}: see containerctl list")));
+        }
+    }
+    let (p, rx) = Progress::new();
+    tokio::spawn(async move {
+        let line = match d.check_updates(&c, &names, &p).await {
+            Ok(checks) => json!({ "result": checks }),
+            Err(e) => {
+                json!({"error": {"kind": "failed", "step": "check", "message": e.to_string(), "hint": ""}})
+            }
+        };
+        p.send(line);
+    });
+    Ok(super::ndjson(rx))
+}

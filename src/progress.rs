@@ -1,0 +1,35 @@
+//! The progress of a long operation (cluster init, image push, an update): each step is one JSON
+//! line that the API streams to the caller as it happens (NDJSON), ending with the result or the
+//! failure.
+
+use serde_json::{json, Value};
+
+/// Where a long operation reports its steps. Cheap to clone; a caller that went away makes the
+/// reports go nowhere, never fail.
+#[derive(Clone)]
+pub struct Progress(tokio::sync::mpsc::UnboundedSender<Value>);
+
+impl Progress {
+    pub fn new() -> (Progress, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Progress(tx), rx)
+    }
+
+    /// `state` is `running`, `done`, `skipped` or `failed`.
+    pub fn step(&self, step: &str, state: &str, detail: impl Into<String>) {
+        let detail = detail.into();
+        tracing::info!("{step}: {state} {detail}");
+        let _ = self.0.send(json!({"step": step, "state": state, "detail": detail}));
+    }
+
+    /// A `progress` line of a transfer: `current` of `total` bytes.
+    pub fn transfer(&self, step: &str, detail: impl Into<String>, current: u64, total: u64) {
+        let detail = detail.into();
+        let _ = self.0.send(json!({"step": step, "state": "progress", "detail": detail,
+            "progress": {"current": current, "total": total}}));
+    }
+
+    pub fn send(&self, v: Value) {
+        let _ = self.0.send(v);
+    }
+}

@@ -1,0 +1,195 @@
+# System scenarios for `containerctl update` (issue 14): a TLS registry on the test host at
+# localhost:5443 (Debian's docker-registry, its certificate from a test CA that Docker and
+# containerctld trust through /etc/docker/certs.d/localhost:5443/ca.crt) holding tags of one image built from ctl-test/busybox. Versions
+# 1.0.1, 1.0.2 and 1.1.0 become healthy; 1.0.3 never does (a file baked into it fails the
+# health check).
+
+UPD_REG=localhost:5443
+UPD_IMAGE=$UPD_REG/ctl/app
+
+# upd_cli ARGS...: containerctl as root.
+upd_cli() { tb_host "$HOST" containerctl "$@" </dev/null; }
+
+# json_get PYTHON_EXPR: evaluates EXPR with `v` bound to the JSON on stdin, prints the result.
+json_get() {
+    python3 -c 'import json, sys; v = json.load(sys.stdin); r = eval(sys.argv[1]); print("" if r is None else r)' "$1"
+}
+
+# The registry and the tags, once per host.
+upd_registry() {
+    if tb_host "$HOST" test -e /run/ctl-test-registry.ready </dev/null; then
+        return 0
+    fi
+    tb_host "$HOST" sh -ec '
+        d=/etc/ctl-test-registry
+        mkdir -p $d /etc/docker/certs.d/localhost:5443 /var/lib/ctl-test-registry
+        cd $d
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ctl-test-ca \
+            -keyout ca.key -out ca.crt 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout reg.key -out reg.csr 2>/dev/null
+        printf "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n" > ext
+        openssl x509 -req -in reg.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile ext -out reg.crt 2>/dev/null
+        cp ca.crt /etc/docker/certs.d/localhost:5443/ca.crt
+        cat > config.yml <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/ctl-test-registry
+http:
+  addr: :5443
+  tls:
+    certificate: $d/reg.crt
+    key: $d/reg.key
+EOF
+        systemctl stop ctl-test-registry 2>/dev/null || true
+        systemctl reset-failed ctl-test-registry 2>/dev/null || true
+        systemd-run --quiet --unit=ctl-test-registry /usr/bin/docker-registry serve $d/config.yml
+    ' </dev/null
+    tb_wait_for 30 "the test registry to answer" \
+        tb_host "$HOST" curl -sf --cacert /etc/ctl-test-registry/ca.crt https://localhost:5443/v2/
+    local tag
+    for tag in 1.0.0 1.0.1 1.0.2 1.0.3 1.1.0; do
+        tb_host "$HOST" sh -ec "
+            ctx=\$(mktemp -d)
+            if [ $tag = 1.0.3 ]; then broken='&& touch /broken'; else broken=; fi
+            printf 'FROM ctl-test/busybox:1\nRUN echo $tag > /version %s\n' \"\$broken\" > \$ctx/Dockerfile
+            DOCKER_BUILDKIT=0 docker build -q -t $UPD_IMAGE:$tag \$ctx >/dev/null
+            docker push -q $UPD_IMAGE:$tag >/dev/null
+            docker rmi -f $UPD_IMAGE:$tag >/dev/null
+            rm -rf \$ctx
+        " </dev/null
+    done
+    tb_host "$HOST" touch /run/ctl-test-registry.ready </dev/null
+}
+
+# upd_unit NAME VERSION [EXTRA TOML]: a unit of the test image with a health check that fails
+# where /broken exists.
+upd_unit() {
+    unit_write "$1" <<EOF
+[container]
+image = "$UPD_IMAGE"
+version = "$2"
+args = ["sh", "-c", "echo running \$(cat /version); exec sleep 100000"]
+
+[health]
+cmd = ["sh", "-c", "test ! -e /broken"]
+interval = "1s"
+timeout = "1s"
+retries = 2
+
+$3
+EOF
+}
+
+# The version the unit's container runs (from the file baked into its image).
+running_version() {
+    tb_host "$HOST" docker exec "containerctl-$1" cat /version </dev/null
+}
+
+t_update_dry_run_changes_nothing() {
+    upd_registry
+    upd_unit upd-dry 1.0.0
+    reload
+    sctl start containerctl@upd-dry.service
+    local before revs out
+    before=$(file_sum upd-dry)
+    revs=$(upd_cli history upd-dry --json)
+    out=$(upd_cli update upd-dry --to 1.0.1 --dry-run)
+    expect_contains "dry run diff" "$out" '+version = "1.0.1"'
+    expect_contains "dry run plan" "$out" "pull $UPD_IMAGE:1.0.1"
+    expect_contains "dry run plan" "$out" "nothing was pulled or changed"
+    expect_eq "file after a dry run" "$(file_sum upd-dry)" "$before"
+    expect_eq "history after a dry run" "$(upd_cli history upd-dry --json)" "$revs"
+    expect "the image not pulled by a dry run" \
+        tb_host "$HOST" sh -c "! docker image inspect $UPD_IMAGE:1.0.1 >/dev/null 2>&1" </dev/null
+    expect_eq "running version" "$(running_version upd-dry)" 1.0.0
+    sctl stop containerctl@upd-dry.service
+}
+
+t_update_good_then_bad_version_and_check() {
+    upd_registry
+    upd_unit upd-app 1.0.0 $'[update]\npolicy = "patch"\nsoak = "3s"'
+    unit_write upd-front <<'EOF'
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sleep", "100000"]
+
+[service]
+requires = ["upd-app"]
+EOF
+    reload
+    sctl start containerctl@upd-front.service
+    wait_prop 60 upd-app ActiveState active
+    wait_prop 30 upd-front ActiveState active
+
+    # A good version: pulled, pinned, restarted with its dependant, watched.
+    local front_inv out rc digest
+    front_inv=$(prop upd-front InvocationID)
+    out=$(upd_cli update upd-app --to 1.0.1 2>&1)
+    expect_contains "update output" "$out" "updated upd-app from 1.0.0 to 1.0.1"
+    expect_eq "running version after the update" "$(running_version upd-app)" 1.0.1
+    digest=$(tb_host "$HOST" docker image inspect -f '{{index .RepoDigests 0}}' "$UPD_IMAGE:1.0.1" </dev/null)
+    expect_contains "pinned digest" "$(tb_host "$HOST" cat /etc/containerctl/units/upd-app.toml </dev/null)" \
+        "digest = \"${digest#*@}\""
+    expect_eq "last revision's action" \
+        "$(upd_cli history upd-app --json | json_get 'v[0]["action"]')" update
+    expect "the dependant restarted" test "$(prop upd-front InvocationID)" != "$front_inv"
+    expect_eq "dependant active" "$(prop upd-front ActiveState)" active
+
+    # A version that never becomes healthy: rolled back to 1.0.1 with its digest.
+    front_inv=$(prop upd-front InvocationID)
+    rc=0
+    out=$(tb_host "$HOST" containerctl update upd-app --to 1.0.3 2>&1 </dev/null) || rc=$?
+    expect_eq "exit status of a rolled-back update" "$rc" 1
+    expect_contains "rollback message" "$out" "rolled back to 1.0.1: "
+    expect_contains "rollback reason" "$out" "unhealthy"
+    expect_contains "failed run's log" "$out" "running 1.0.3"
+    expect_eq "state after the rollback" "$(prop upd-app ActiveState)" active
+    expect_eq "running version after the rollback" "$(running_version upd-app)" 1.0.1
+    expect_eq "health after the rollback" \
+        "$(tb_host "$HOST" docker inspect -f '{{.State.Health.Status}}' containerctl-upd-app </dev/null)" healthy
+    expect_contains "file after the rollback" "$(tb_host "$HOST" cat /etc/containerctl/units/upd-app.toml </dev/null)" \
+        "digest = \"${digest#*@}\""
+    expect_eq "revisions' actions" \
+        "$(upd_cli history upd-app --json | json_get '",".join(r["action"] for r in v[:2])')" rollback,update
+    expect "the dependant restarted by the rollback" test "$(prop upd-front InvocationID)" != "$front_inv"
+    expect_eq "dependant active after the rollback" "$(prop upd-front ActiveState)" active
+    local unit
+    unit=$(upd_cli list --json)
+    expect_eq "last outcome in list --json" \
+        "$(json_get '[u for u in v if u["name"] == "upd-app"][0]["update"]["last"]["outcome"]' <<<"$unit")" rolled_back
+    expect_contains "status shows the rollback" "$(upd_cli status upd-app)" "rolled back"
+
+    # --check: 1.0.2 is the newest patch version once the rolled-back 1.0.3 is skipped.
+    out=$(upd_cli update --check upd-app --json)
+    expect_eq "available version" "$(json_get 'v[0]["available"]' <<<"$out")" 1.0.2
+    expect_eq "skipped versions" "$(json_get '",".join(v[0]["skipped"])' <<<"$out")" 1.0.3
+    expect_contains "/metrics" "$(tb_host "$HOST" curl -s http://127.0.0.1:5000/metrics </dev/null)" \
+        'containerctl_unit_update_available{unit="upd-app",version="1.0.2"} 1'
+    sctl stop containerctl@upd-front.service containerctl@upd-app.service
+}
+
+t_update_scheduled_automatic() {
+    upd_registry
+    # A schedule 20 seconds from now, in the host's clock.
+    local at
+    at=$(tb_host "$HOST" date -d '+20 sec' '+*-*-* %H:%M:%S' </dev/null)
+    upd_unit upd-sched 1.0.0 "$(printf '[update]\npolicy = "minor"\nsoak = "2s"\nschedule = "%s"\nauto = true' "$at")"
+    reload
+    sctl start containerctl@upd-sched.service
+    expect_eq "the timer is waiting" \
+        "$(tb_host "$HOST" systemctl is-active containerctl-update@upd-sched.timer </dev/null)" active
+    tb_wait_for 120 "the scheduled update of upd-sched to 1.1.0" _upd_sched_done
+    expect_eq "running version after the scheduled update" "$(running_version upd-sched)" 1.1.0
+    expect_eq "last revision's action" \
+        "$(upd_cli history upd-sched --json | json_get 'v[0]["action"]')" update
+    sctl stop containerctl@upd-sched.service
+}
+
+_upd_sched_done() {
+    upd_cli list --json | json_get \
+        '[u for u in v if u["name"] == "upd-sched"][0]["update"]["last"]["outcome"] + " " + [u for u in v if u["name"] == "upd-sched"][0]["version"]' |
+        grep -qx "updated 1.1.0"
+}
