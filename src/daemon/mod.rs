@@ -405,6 +405,7 @@ impl Daemon {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }
                 self.record_hand_edits().await;
+                self.sync_update_timers().await;
             }
             Event::Docker(message) => {
                 self.docker_event(message);

@@ -66,6 +66,7 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     }
     // Files written or changed while the daemon was down.
     daemon.record_hand_edits().await;
+    daemon.sync_update_timers().await;
     if daemon.group_gid().is_none() {
         tracing::warn!(
             "group {} does not exist: only root can use the socket (create it with groupadd --system {})",

@@ -423,7 +423,9 @@ impl Daemon {
             return Ok(result);
         }
         // 3. Restart, dependants, soak.
-        match self.run_and_watch(caller, &name, plan.soak, &result.dependants, p).await {
+        // The dependants that run now: they must run again after the update, or the rollback.
+        let before = self.invocations(&result.dependants).await;
+        match self.run_and_watch(caller, &name, plan.soak, &before, p).await {
             Ok(()) => {
                 let summary = format!("{} → {}", c.version, plan.to_version);
                 end("updated", "", Some(format!("ok: {summary}")));
@@ -458,7 +460,7 @@ impl Daemon {
                     tracing::error!("cannot remember {} of {name} as bad: {e}", plan.to_version);
                 }
                 p.step("soak", "failed", format!("{name} {}: {reason}", plan.to_version));
-                let rolled = self.roll_back(caller, &name, &plan, &ran, &result.dependants, p).await;
+                let rolled = self.roll_back(caller, &name, &plan, &ran, &before, p).await;
                 let (kind, message) = match &rolled {
                     Ok(rev) => {
                         result.rollback_revision = *rev;
@@ -637,10 +639,9 @@ impl Daemon {
         caller: &Caller,
         name: &UnitName,
         soak: Duration,
-        dependants: &[String],
+        before: &[(String, String)],
         p: &Progress,
     ) -> Result<(), (String, Option<String>)> {
-        let before = self.invocations(dependants).await;
         p.step("restart", "running", format!("restarting {}", name.service()));
         let started = tokio::time::Instant::now();
         if let Err(e) = self.job(caller, name, Action::Restart).await {
@@ -663,7 +664,7 @@ impl Daemon {
             "done",
             format!("{} is ready after {:.1}s", name.service(), started.elapsed().as_secs_f64()),
         );
-        if let Err(reason) = self.dependants_up(caller, &before, p).await {
+        if let Err(reason) = self.dependants_up(caller, before, p).await {
             return Err((reason, invocation));
         }
         if soak.is_zero() {
@@ -726,8 +727,10 @@ impl Daemon {
                 if s.invocation_id != *old && s.active_state == "failed" {
                     return Err(format!("{service}, which requires it, failed: {}", s.status_text));
                 }
-                if s.invocation_id == *old && s.active_state == "active" && !restarted {
-                    // systemd did not propagate the restart (nothing else left it to do so).
+                let settled = matches!(s.active_state.as_str(), "active" | "inactive" | "failed");
+                if settled && !restarted {
+                    // systemd did not restart it with its requirement: still the old run (nothing
+                    // told systemd to), or down because the requirement's start failed before.
                     restarted = true;
                     p.step("dependants", "running", format!("restarting {service}"));
                     if let Err(e) = self.job(caller, &unit, Action::Restart).await {
@@ -814,7 +817,7 @@ impl Daemon {
         name: &UnitName,
         plan: &Plan,
         ran: &Ran,
-        dependants: &[String],
+        before: &[(String, String)],
         p: &Progress,
     ) -> Result<Option<u32>, String> {
         let c = &plan.unit.container;
@@ -829,11 +832,18 @@ impl Daemon {
             ),
         );
         let text = plan_text(&plan.text, &c.version, digest.as_deref()).map_err(|e| e.to_string())?;
-        let before = self.invocations(dependants).await;
+        // The dependants that ran before the update, in the run they are in now (down, if the
+        // failed start took them down): each must run again.
+        let mut now = Vec::new();
+        for (n, _) in before {
+            if let Ok(s) = self.systemd.unit_state(&format!("containerctl@{n}.service")).await {
+                now.push((n.clone(), s.invocation_id));
+            }
+        }
         let applied =
             self.apply_text(caller, name, text, "rollback", false).await.map_err(|e| e.to_string())?;
         self.job(caller, name, Action::Restart).await.map_err(|e| e.to_string())?;
-        self.dependants_up(caller, &before, p).await?;
+        self.dependants_up(caller, &now, p).await?;
         p.step(
             "rollback",
             "done",

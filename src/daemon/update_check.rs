@@ -111,6 +111,39 @@ impl Daemon {
         check
     }
 
+    /// Starts the update timers of units with `[update] schedule` and stops those of units
+    /// without: a timer linked into timers.target by the generator is started only at the next
+    /// boot otherwise (the target is active already). Run at start and after every reload.
+    pub async fn sync_update_timers(&self) {
+        let want: Vec<String> = self
+            .definitions()
+            .into_iter()
+            .filter(|(_, d)| {
+                d.unit.as_ref().is_ok_and(|u| u.update.as_ref().is_some_and(|u| u.schedule.is_some()))
+            })
+            .map(|(n, _)| crate::generator::update_timer(&n))
+            .collect();
+        let active = match self.systemd.active_units("containerctl-update@*.timer").await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("cannot list the update timers: {e}");
+                return;
+            }
+        };
+        for t in want.iter().filter(|t| !active.contains(t)) {
+            match self.systemd.start(t).await {
+                Ok(o) if o.is_done() => tracing::info!("started {t}"),
+                Ok(o) => tracing::warn!("starting {t} ended with result {}", o.result),
+                Err(e) => tracing::warn!("cannot start {t}: {e}"),
+            }
+        }
+        for t in active.iter().filter(|t| !want.contains(t)) {
+            if let Err(e) = self.systemd.stop(t).await {
+                tracing::warn!("cannot stop {t}: {e}");
+            }
+        }
+    }
+
     /// How to reach `image`'s registry: the stored credentials for it, and whether Docker would
     /// talk plain HTTP to it (a loopback registry, or one of dockerd's insecure-registries).
     async fn registry_access(&self, image: &str) -> tags::Access {

@@ -81,6 +81,16 @@ impl Systemd {
         Ok(states)
     }
 
+    /// The names of the active units matching `pattern` (a glob, like `foo@*.timer`).
+    pub async fn active_units(&self, pattern: &str) -> Result<Vec<String>, SystemdError> {
+        let rows = self
+            .manager
+            .list_units_by_patterns(&["active"], &[pattern])
+            .await
+            .map_err(|e| SystemdError::from_bus("list units", None, e))?;
+        Ok(rows.into_iter().map(|row| row.0).collect())
+    }
+
     async fn state_at(&self, unit: &str, path: &ObjectPath<'_>) -> Result<UnitState, SystemdError> {
         let (unit_props, service_props) = self.read_properties(unit, path).await?;
         Ok(state_from_properties(unit, &unit_props, &service_props))
