@@ -116,6 +116,20 @@ EOF
     expect_contains "list --json names the user" "$list" "\"username\":\"$PRIV_USER\""
     expect_contains "not used yet" "$list" '"last_used_ms":null'
     expect_contains "the table" "$(pcli registry list)" "$reg/private"
+    # Over HTTP too: an operator's or a viewer's token is refused, an admin's lists (no password).
+    local op viewer admin r
+    op=$(cli token create --name reg-operator --role operator)
+    viewer=$(cli token create --name reg-viewer --role viewer)
+    admin=$(cli token create --name reg-admin --role admin)
+    r=$(http GET /api/v1/registries -H "Authorization: Bearer $op")
+    expect_eq "an operator token lists registries" "$(code "$r")" 403
+    expect_contains "refused by the roles rule" "$r" '"rule":"roles"'
+    expect_eq "a viewer token tests a registry" "$(code "$(http POST /api/v1/registries/test -H "Authorization: Bearer $viewer" \
+        -H 'content-type: application/json' -d "{\"registry\": \"$reg/private\"}")")" 403
+    r=$(http GET /api/v1/registries -H "Authorization: Bearer $admin")
+    echo "$r" >>"$PRIV_OUT"
+    expect_eq "an admin token lists registries" "$(code "$r")" 200
+    expect_contains "with the entry" "$r" "\"registry\":\"$reg/private\""
 
     # Now the unit pulls with it (the runner reads the file under its sandbox) and runs.
     sctl reset-failed containerctl@privapp </dev/null
