@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::Serialize;
 
 mod cluster;
+mod registries;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use registries::RegistryUse;
 
 /// How long a statement waits for another connection's lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,6 +100,13 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT    NOT NULL
     ) STRICT;
     CREATE INDEX node_history_by_node ON node_history (node_id, at_ms);",
+    // 4: when each stored registry credential was last verified and last used (the credentials
+    // themselves are in registries.json, never here).
+    "CREATE TABLE registry_use (
+        registry     TEXT    PRIMARY KEY,
+        verified_ms  INTEGER,
+        last_used_ms INTEGER
+    ) STRICT;",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

@@ -9,6 +9,7 @@ pub mod cluster;
 mod error;
 mod http;
 pub mod metrics;
+mod registries;
 mod session;
 mod units;
 
@@ -84,7 +85,9 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/cluster/nodes/{id}", get(cluster::node).delete(cluster::remove_node))
         .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
         .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
-        .route("/images/push", post(cluster::push));
+        .route("/images/push", post(cluster::push))
+        .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
+        .route("/registries/test", post(registries::test));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
