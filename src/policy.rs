@@ -70,6 +70,9 @@ pub enum Action {
     RevokeJoinToken,
     /// Pushing an image to the cluster registry.
     PushImage,
+    /// Registry credentials: list, log in (store), test, log out. Units of any role pull with
+    /// the stored ones; nobody reads them back.
+    ManageRegistries,
     /// Asking the registries for newer versions of the units (`update --check`).
     CheckUpdates,
 }
@@ -99,6 +102,7 @@ impl Action {
             Action::CreateJoinToken => "creating a join token",
             Action::RevokeJoinToken => "revoking a join token",
             Action::PushImage => "image push",
+            Action::ManageRegistries => "manage registry credentials",
             Action::CheckUpdates => "check for updates of",
         }
     }
@@ -149,7 +153,8 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::RemoveNode
         | Action::ListJoinTokens
         | Action::CreateJoinToken
-        | Action::RevokeJoinToken => Role::Admin,
+        | Action::RevokeJoinToken
+        | Action::ManageRegistries => Role::Admin,
     }
 }
 
@@ -229,7 +234,11 @@ pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<()
         format!("{what} needs the {needed} role; you are {role}")
     } else if matches!(
         action,
-        Action::ReadAudit | Action::ManageTokens | Action::LoginLink | Action::RotateKeys
+        Action::ReadAudit
+            | Action::ManageTokens
+            | Action::LoginLink
+            | Action::RotateKeys
+            | Action::ManageRegistries
     ) {
         format!("only an admin may {what}")
     } else if needed == Role::Admin {
@@ -613,6 +622,18 @@ mod tests {
         assert!(may(Role::Viewer, Action::ReadCluster, "*", false).is_ok());
         assert!(may(Role::Operator, Action::ManageTokens, "*", false).is_err());
         assert!(may(Role::Admin, Action::RevokeJoinToken, "*", false).is_ok());
+    }
+
+    #[test]
+    fn registry_credentials_are_admin_only() {
+        for role in [Role::Viewer, Role::Operator] {
+            let e = may(role, Action::ManageRegistries, "*", false).expect_err("admin only");
+            assert_eq!(
+                (e.rule, e.message.as_str()),
+                ("roles", "only an admin may manage registry credentials")
+            );
+        }
+        assert!(may(Role::Admin, Action::ManageRegistries, "*", false).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cluster;
 mod error;
 mod http;
 pub mod metrics;
+mod registries;
 mod session;
 mod units;
 mod update;
@@ -99,6 +100,8 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
         .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
         .route("/images/push", post(cluster::push))
+        .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
+        .route("/registries/test", post(registries::test))
         .route("/units/{name}/update", post(update::update))
         .route("/updates/check", post(update::check));
     Router::new()

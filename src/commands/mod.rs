@@ -16,6 +16,7 @@ pub mod job;
 pub mod list;
 pub mod logs;
 pub mod new;
+pub mod registry;
 pub mod reset_failed;
 pub mod revert;
 pub mod rm;
@@ -100,6 +101,8 @@ pub enum Command {
     Cluster(cluster::Args),
     /// Images in the cluster registry.
     Image(cluster::ImageArgs),
+    /// Credentials for private registries, used by every pull (admin).
+    Registry(registry::Args),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
@@ -258,6 +261,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Web(a) => web::run(a, ctx),
         Command::Cluster(a) => cluster::run(a, ctx),
         Command::Image(a) => cluster::run_image(a, ctx),
+        Command::Registry(a) => registry::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),
         Command::Stop(a) => job::run(a, Job::Stop, ctx),

@@ -596,7 +596,7 @@ impl Daemon {
         let reference = format!("{image}:{tag}");
         p.step("pull", "running", format!("pulling {reference}"));
         let options = CreateImageOptionsBuilder::default().from_image(image).tag(tag).build();
-        let credentials = crate::runner::registry::credentials(image);
+        let credentials = crate::runner::registry::for_image(image).map(|c| c.auth);
         let mut stream = docker.create_image(Some(options), None, credentials);
         let mut layers: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
         let mut last = std::time::Instant::now();

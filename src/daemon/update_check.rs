@@ -148,7 +148,8 @@ impl Daemon {
     /// talk plain HTTP to it (a loopback registry, or one of dockerd's insecure-registries).
     async fn registry_access(&self, image: &str) -> tags::Access {
         let repo = tags::Repository::of(image);
-        let credentials = crate::runner::registry::credentials(image);
+        // The cluster registry's node credential, else the one of `containerctl registry login`.
+        let credentials = crate::runner::registry::for_image(image).map(|c| c.auth);
         let mut access = tags::Access {
             username: credentials.as_ref().and_then(|c| c.username.clone()),
             password: credentials.and_then(|c| c.password),
