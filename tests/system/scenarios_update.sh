@@ -136,6 +136,10 @@ EOF
     expect_eq "last revision's action" \
         "$(upd_cli history upd-app --json | json_get 'v[0]["action"]')" update
     expect "the dependant restarted" test "$(prop upd-front InvocationID)" != "$front_inv"
+    # systemd restarts a unit with Requires= on the one restarted, after it (After=): containerctl
+    # only checks, and restarts one itself only when systemd did not.
+    expect_contains "dependant restarted by systemd" "$out" "containerctl@upd-front.service restarted"
+    expect "no explicit restart of the dependant" test "${out/by containerctl/}" = "$out"
     expect_eq "dependant active" "$(prop upd-front ActiveState)" active
 
     # A version that never becomes healthy: rolled back to 1.0.1 with its digest.
@@ -166,7 +170,10 @@ EOF
     out=$(upd_cli update --check upd-app --json)
     expect_eq "available version" "$(json_get 'v[0]["available"]' <<<"$out")" 1.0.2
     expect_eq "skipped versions" "$(json_get '",".join(v[0]["skipped"])' <<<"$out")" 1.0.3
-    expect_contains "/metrics" "$(tb_host "$HOST" curl -s http://127.0.0.1:5000/metrics </dev/null)" \
+    local viewer
+    viewer=$(upd_cli token create --name upd-metrics --role viewer --ttl 1h)
+    expect_contains "/metrics" \
+        "$(tb_host "$HOST" curl -s -H "Authorization: Bearer $viewer" http://127.0.0.1:5000/metrics </dev/null)" \
         'containerctl_unit_update_available{unit="upd-app",version="1.0.2"} 1'
     sctl stop containerctl@upd-front.service containerctl@upd-app.service
 }
