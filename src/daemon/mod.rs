@@ -294,14 +294,15 @@ impl Daemon {
             u.check_error = c.error;
         }
         for r in db.last_updates().unwrap_or_default() {
-            out.entry(r.unit).or_default().last = Some(crate::wire::LastUpdate {
+            let s = r.start;
+            out.entry(s.unit).or_default().last = Some(crate::wire::LastUpdate {
                 outcome: r.outcome,
-                from_version: r.from_version,
-                to_version: r.to_version,
+                from_version: s.from_version,
+                to_version: s.to_version,
                 to_digest: r.to_digest,
                 reason: r.reason,
-                actor: r.actor,
-                at_ms: r.ended_ms.unwrap_or(r.started_ms),
+                actor: s.actor,
+                at_ms: r.ended_ms.unwrap_or(s.started_ms),
             });
         }
         out

@@ -61,9 +61,9 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     for u in daemon.db().interrupt_updates(crate::time::now_ms())? {
         tracing::warn!(
             "the update of {} from {} to {} was interrupted: containerctld stopped during it; check the unit",
-            u.unit,
-            u.from_version,
-            u.to_version
+            u.start.unit,
+            u.start.from_version,
+            u.start.to_version
         );
     }
     // Files written or changed while the daemon was down.

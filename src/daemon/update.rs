@@ -869,7 +869,7 @@ impl Daemon {
     ) -> Option<String> {
         let earlier =
             self.db().successful_updates(name.as_str()).ok()?.into_iter().find(|u| u.id != this_update)?;
-        let old = earlier.from_image_id?;
+        let old = earlier.start.from_image_id?;
         if Some(old.as_str()) == previous || Some(old.as_str()) == current {
             return None;
         }

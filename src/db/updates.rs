@@ -23,15 +23,9 @@ pub struct NewUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateRecord {
     pub id: i64,
-    pub unit: String,
-    pub started_ms: i64,
+    /// What was recorded when it started.
+    pub start: NewUpdate,
     pub ended_ms: Option<i64>,
-    pub actor: String,
-    pub image: String,
-    pub from_version: String,
-    pub from_digest: Option<String>,
-    pub from_image_id: Option<String>,
-    pub to_version: String,
     pub to_digest: Option<String>,
     /// `running`, `updated`, `rolled_back`, `rollback_failed`, `failed` or `interrupted`.
     pub outcome: String,
@@ -64,15 +58,17 @@ const UPDATE_COLUMNS: &str = "id, unit, started_ms, ended_ms, actor, image, from
 fn update_from_row(r: &Row<'_>) -> rusqlite::Result<UpdateRecord> {
     Ok(UpdateRecord {
         id: r.get(0)?,
-        unit: r.get(1)?,
-        started_ms: r.get(2)?,
+        start: NewUpdate {
+            unit: r.get(1)?,
+            started_ms: r.get(2)?,
+            actor: r.get(4)?,
+            image: r.get(5)?,
+            from_version: r.get(6)?,
+            from_digest: r.get(7)?,
+            from_image_id: r.get(8)?,
+            to_version: r.get(9)?,
+        },
         ended_ms: r.get(3)?,
-        actor: r.get(4)?,
-        image: r.get(5)?,
-        from_version: r.get(6)?,
-        from_digest: r.get(7)?,
-        from_image_id: r.get(8)?,
-        to_version: r.get(9)?,
         to_digest: r.get(10)?,
         outcome: r.get(11)?,
         reason: r.get(12)?,
@@ -285,7 +281,7 @@ mod tests {
         let ok = db.successful_updates("web").expect("q");
         assert_eq!((ok.len(), ok[0].to_digest.as_deref()), (1, Some("sha256:b")));
         let all = db.last_updates().expect("q");
-        assert_eq!(all.iter().map(|u| u.unit.as_str()).collect::<Vec<_>>(), ["db", "web"]);
+        assert_eq!(all.iter().map(|u| u.start.unit.as_str()).collect::<Vec<_>>(), ["db", "web"]);
     }
 
     #[test]
