@@ -137,6 +137,31 @@ async fn handle(State(seen): State<Seen>, req: Request) -> Response {
             StatusCode::OK,
             &json!({"name": "web", "job": "/org/freedesktop/systemd1/job/42", "result": "done", "state": units()[0]}),
         ),
+        ("POST", "/units/web/update") => {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let result = json!({"name": "web", "outcome": "updated", "from_version": "1.0", "to_version": "1.1",
+                "to_digest": format!("sha256:{}", "ab".repeat(32)), "revision": 5, "dependants": ["app"]});
+            let last = if body["to"] == "1.2" {
+                let mut detail = result.clone();
+                detail["outcome"] = json!("rolled_back");
+                detail["log"] = json!(["running 1.2", "health check failed"]);
+                json!({"error": {"kind": "rolled_back", "step": "soak",
+                    "message": "rolled back to 1.0: its container turned unhealthy",
+                    "hint": "see containerctl logs web", "detail": detail}})
+            } else {
+                json!({ "result": result })
+            };
+            let lines = [
+                json!({"step": "pull", "state": "running", "detail": "pulling reg/app:1.1"}),
+                json!({"step": "pull", "state": "progress", "detail": "pulling reg/app:1.1: 1 of 2 MB",
+                    "progress": {"current": 1, "total": 2}}),
+                json!({"step": "soak", "state": "done", "detail": "web stayed up for 30s"}),
+                last,
+            ];
+            let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], Body::from(body))
+                .into_response()
+        }
         ("GET", "/units/web/logs") => {
             let lines = [
                 json!({"at_us": 1_790_000_001_000_000_u64, "priority": 6, "identifier": "web", "message": "one"}),
@@ -334,6 +359,41 @@ fn failed_job_shows_result_status_and_log_lines_and_exits_1() {
          \x20   exited with status 125\n\
          see `containerctl status web` and `containerctl logs web` for details\n"
     );
+}
+
+#[test]
+fn update_streams_its_steps_and_a_rollback_exits_1_with_the_failed_runs_log() {
+    let fake = Fake::start();
+    let out = fake.run(&["update", "web", "--to", "1.1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "updated web from 1.0 to 1.1 (sha256:abababababab), revision 5\nrestarted with it: app\n"
+    );
+    assert!(stderr(&out).contains("✓ soak: web stayed up for 30s"), "{}", stderr(&out));
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("POST /api/v1/units/web/update") && r.contains("\"to\":\"1.1\"")));
+    let out = fake.run(&["update", "web", "--to", "1.2"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr(&out).ends_with(
+            "containerctl: web: rolled back to 1.0: its container turned unhealthy\n\
+             \x20 last lines of the failed run:\n\
+             \x20   running 1.2\n\
+             \x20   health check failed\n\
+             \x20 hint: see containerctl logs web\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    let out = fake.run(&["update", "web", "--to", "1.2", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(stdout(&out).lines().count(), 4, "every line as the daemon sent it");
+    let out = fake.run(&["update", "--check", "--to", "1.1"]);
+    assert_eq!(out.status.code(), Some(2), "--check and --to conflict: {out:?}");
 }
 
 #[test]

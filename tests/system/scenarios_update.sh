@@ -170,8 +170,16 @@ EOF
     out=$(upd_cli update --check upd-app --json)
     expect_eq "available version" "$(json_get 'v[0]["available"]' <<<"$out")" 1.0.2
     expect_eq "skipped versions" "$(json_get '",".join(v[0]["skipped"])' <<<"$out")" 1.0.3
-    local viewer
+    # A viewer may not update: refused with the rule named, nothing changed.
+    local viewer before refusal
     viewer=$(upd_cli token create --name upd-metrics --role viewer --ttl 1h)
+    before=$(file_sum upd-app)
+    refusal=$(tb_host "$HOST" curl -s -w ' %{http_code}' -H "Authorization: Bearer $viewer" \
+        -H 'Content-Type: application/json' -d '{"to": "1.0.2"}' \
+        http://127.0.0.1:5000/api/v1/units/upd-app/update </dev/null)
+    expect_contains "a viewer's update refused" "$refusal" '"rule":"roles"'
+    expect_contains "a viewer's update refused" "$refusal" ' 403'
+    expect_eq "file after a refused update" "$(file_sum upd-app)" "$before"
     expect_contains "/metrics" \
         "$(tb_host "$HOST" curl -s -H "Authorization: Bearer $viewer" http://127.0.0.1:5000/metrics </dev/null)" \
         'containerctl_unit_update_available{unit="upd-app",version="1.0.2"} 1'
