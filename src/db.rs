@@ -268,6 +268,7 @@ pub struct PruneReport {
     pub revisions: u64,
     pub events: u64,
     pub audit: u64,
+    pub updates: u64,
 }
 
 /// The open store. `Send` but not `Sync`: share it behind a mutex, and call it off the async
@@ -644,11 +645,24 @@ impl Db {
                 [r.audit_max_rows],
             )
             .map_err(err)?;
+        // As many updates per unit as revisions (each made one), and at least the two an update
+        // looks back on (the image kept by the one before).
+        let updates = tx
+            .execute(
+                "DELETE FROM updates WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, row_number() OVER (PARTITION BY unit ORDER BY id DESC) AS n
+                        FROM updates)
+                    WHERE n > ?1)",
+                [r.revisions_per_unit.max(2)],
+            )
+            .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(PruneReport {
             revisions: revisions as u64,
             events: (expired + excess) as u64,
             audit: audit as u64,
+            updates: updates as u64,
         })
     }
 }
@@ -897,7 +911,7 @@ mod tests {
         };
         let report = db.prune(&r, 2_000).expect("prune");
         // web: 3 old revisions; events: db@10 by age, then 7 of web's 10 by count; audit: 2.
-        assert_eq!(report, PruneReport { revisions: 3, events: 8, audit: 2 });
+        assert_eq!(report, PruneReport { revisions: 3, events: 8, audit: 2, updates: 0 });
         let revs: Vec<_> = db.revisions("web").expect("read").iter().map(|r| r.rev).collect();
         assert_eq!(revs, [5, 4]);
         assert_eq!(db.revisions("gone").expect("read").len(), 2);
@@ -911,7 +925,7 @@ mod tests {
         let nothing =
             Retention { revisions_per_unit: 0, events_per_unit: 0, event_max_age_ms: 0, audit_max_rows: 0 };
         let report = db.prune(&nothing, 2_000).expect("prune");
-        assert_eq!(report, PruneReport { revisions: 2, events: 4, audit: 4 });
+        assert_eq!(report, PruneReport { revisions: 2, events: 4, audit: 4, updates: 0 });
         for unit in ["web", "db", "gone"] {
             assert_eq!(db.revisions(unit).expect("read").len(), 1, "latest revision of {unit} kept");
         }

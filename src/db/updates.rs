@@ -285,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn prune_keeps_the_latest_updates_of_each_unit() {
+        let mut db = Db::open_in_memory().expect("db");
+        for v in ["1", "2", "3", "4"] {
+            db.start_update(&new("web", v)).expect("start");
+        }
+        db.start_update(&new("db", "1")).expect("start");
+        let r = super::super::Retention { revisions_per_unit: 2, ..super::super::Retention::default() };
+        assert_eq!(db.prune(&r, 10).expect("prune").updates, 2);
+        assert_eq!(db.last_update("web").expect("q").map(|u| u.start.to_version).as_deref(), Some("4"));
+        assert_eq!(db.last_updates().expect("q").len(), 2);
+    }
+
+    #[test]
     fn bad_versions_and_checks() {
         let mut db = Db::open_in_memory().expect("db");
         db.record_bad_version("web", "reg/app", "1.2", "sha256:x", "unhealthy", 3).expect("bad");
