@@ -386,6 +386,30 @@ pub struct UpdateCheck {
     pub error: Option<String>,
 }
 
+/// `GET /units/NAME/versions`: the tags of the unit's image that compare with its version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnitVersions {
+    pub name: String,
+    pub image: String,
+    pub current: String,
+    pub policy: String,
+    /// The newest version the policy allows (what `update NAME` without `--to` takes).
+    pub available: Option<String>,
+    /// Newest first, at most 100.
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionInfo {
+    pub tag: String,
+    /// Newer than the current version and allowed by the unit's policy.
+    pub allowed: bool,
+    /// Why it was rolled back on this unit, if it was.
+    pub rolled_back: Option<String>,
+}
+
 /// `POST /tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewToken {

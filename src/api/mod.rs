@@ -103,6 +103,7 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
         .route("/registries/test", post(registries::test))
         .route("/units/{name}/update", post(update::update))
+        .route("/units/{name}/versions", get(update::versions))
         .route("/updates/check", post(update::check));
     Router::new()
         .nest("/api/v1", api)

@@ -48,6 +48,16 @@ pub async fn update(
     Ok(super::ndjson(rx))
 }
 
+pub async fn versions(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<wire::UnitVersions>, ApiError> {
+    let name = ops::name(&name)?;
+    super::allow(&c, Action::CheckUpdates, name.as_str())?;
+    Ok(Json(d.versions(&c, &name).await?))
+}
+
 pub async fn check(
     State(d): D,
     Extension(c): Extension<Caller>,

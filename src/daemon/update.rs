@@ -93,6 +93,8 @@ pub struct Plan {
     pub check_only: bool,
     /// The version was rolled back before, and why.
     pub known_bad: Option<String>,
+    /// No version was named and none newer is allowed: nothing to do.
+    pub nothing_newer: bool,
 }
 
 /// A unit's image as the container that ran it had it: its ID and its registry digest.
@@ -164,6 +166,7 @@ impl Daemon {
             }
         }
         let check_only = req.scheduled && !settings.auto;
+        let mut nothing_newer = false;
         let to_version = match &req.to {
             Some(v) => v.trim().to_owned(),
             None if check_only => unit.container.version.clone(),
@@ -181,7 +184,10 @@ impl Daemon {
                             "{name} has [update] policy = \"manual\": name the version with --to VERSION"
                         )))
                     }
-                    None => unit.container.version.clone(),
+                    None => {
+                        nothing_newer = true;
+                        unit.container.version.clone()
+                    }
                 }
             }
         };
@@ -206,9 +212,10 @@ impl Daemon {
             dry_run: req.dry_run,
             check_only,
             known_bad,
+            nothing_newer,
             unit,
         };
-        if !plan.check_only {
+        if !plan.check_only && !plan.nothing_newer {
             // The same checks as an edit, on the text the update would write (digest aside).
             let text = plan_text(&plan.text, &plan.to_version, plan.digest.as_deref())?;
             let preview = self.preview(caller, name, &text);
@@ -269,6 +276,11 @@ impl Daemon {
             );
             result.outcome = "checked".into();
             result.to_version = check.available.unwrap_or_else(|| c.version.clone());
+            return Ok(result);
+        }
+        if plan.nothing_newer {
+            p.step("plan", "done", format!("{name}: {} is the newest version its policy allows", c.version));
+            result.outcome = "unchanged".into();
             return Ok(result);
         }
         if plan.dry_run {

@@ -9,7 +9,8 @@ use crate::progress::Progress;
 use crate::time::now_ms;
 use crate::unit::{Unit, UnitName, UpdatePolicy};
 use crate::update::tags;
-use crate::wire::UpdateCheck;
+use crate::update::Version;
+use crate::wire::{UnitVersions, UpdateCheck, VersionInfo};
 
 impl Daemon {
     /// Checks `names` (every valid unit when empty), one after the other, reporting each to `p`.
@@ -51,6 +52,58 @@ impl Daemon {
             out.push(check);
         }
         Ok(out)
+    }
+
+    /// The versions of `name`'s image that compare with the one it runs (for choosing one).
+    pub async fn versions(&self, caller: &Caller, name: &UnitName) -> Result<UnitVersions, OpError> {
+        policy::may(caller.role, Action::CheckUpdates, name.as_str(), false).map_err(OpError::refused)?;
+        let def = self.definition(name).ok_or_else(|| super::ops::not_found(name))?;
+        let unit =
+            def.unit.map_err(|e| OpError::Conflict(format!("{} is not valid: {e}", def.path.display())))?;
+        let settings = unit.update_settings();
+        let c = &unit.container;
+        let track = settings
+            .track
+            .as_deref()
+            .map(regex_lite::Regex::new)
+            .transpose()
+            .map_err(|e| OpError::Conflict(format!("[update] track: {e}")))?;
+        let tags = tags::list(&c.image, &self.registry_access(&c.image).await)
+            .await
+            .map_err(|e| OpError::Unavailable(format!("cannot list the tags of {}: {e}", c.image)))?;
+        let bad = self.db().bad_versions(name.as_str(), &c.image)?;
+        let current = Version::parse(&c.version, track.as_ref());
+        let mut versions: Vec<Version> = tags
+            .iter()
+            .filter_map(|t| Version::parse(t, track.as_ref()))
+            .filter(|v| current.as_ref().is_none_or(|cur| cur.comparable(v)))
+            .collect();
+        versions.sort_by(|a, b| b.numbers.cmp(&a.numbers));
+        versions.truncate(100);
+        let skipped: Vec<String> = bad.iter().map(|b| b.version.clone()).collect();
+        let available = crate::update::newest_allowed(
+            &c.version,
+            tags.iter().map(String::as_str),
+            settings.policy,
+            track.as_ref(),
+            &skipped,
+        )
+        .map(|v| v.tag);
+        Ok(UnitVersions {
+            name: name.to_string(),
+            image: c.image.clone(),
+            current: c.version.clone(),
+            policy: settings.policy.as_str().to_owned(),
+            available,
+            versions: versions
+                .into_iter()
+                .map(|v| VersionInfo {
+                    allowed: current.as_ref().is_some_and(|cur| cur.allows(&v, settings.policy)),
+                    rolled_back: bad.iter().find(|b| b.version == v.tag).map(|b| b.reason.clone()),
+                    tag: v.tag,
+                })
+                .collect(),
+        })
     }
 
     /// One unit's check, stored. A unit with policy `manual` is not looked up.

@@ -183,6 +183,18 @@ EOF
     expect_contains "/metrics" \
         "$(tb_host "$HOST" curl -s -H "Authorization: Bearer $viewer" http://127.0.0.1:5000/metrics </dev/null)" \
         'containerctl_unit_update_available{unit="upd-app",version="1.0.2"} 1'
+
+    # --all: the allowed update (1.0.2), one unit at a time, a summary; the image the unit ran
+    # before (1.0.1) stays on the host as the fallback.
+    out=$(upd_cli update --all --soak 1s)
+    expect_contains "update --all summary" "$out" "upd-app"
+    expect_contains "update --all summary" "$(grep upd-app <<<"$out")" "1.0.2"
+    expect_contains "update --all summary" "$(grep upd-app <<<"$out")" "updated"
+    expect_eq "running version after --all" "$(running_version upd-app)" 1.0.2
+    expect "the previous image kept" tb_host "$HOST" sh -c "docker image inspect $UPD_IMAGE:1.0.1 >/dev/null" </dev/null
+    # Nothing newer now: the update asked without a version changes nothing.
+    out=$(upd_cli update upd-app)
+    expect_contains "update without a newer version" "$out" "runs 1.0.2"
     sctl stop containerctl@upd-front.service containerctl@upd-app.service
 }
 
