@@ -263,15 +263,19 @@ impl Daemon {
         };
         if plan.check_only {
             let check = self.check_unit(&name, &plan.unit).await;
+            if let Some(e) = check.error {
+                return Err(failed(
+                    "check",
+                    format!("cannot check {name}: {e}"),
+                    "see containerctl update --check",
+                ));
+            }
             p.step(
                 "check",
                 "done",
                 match &check.available {
                     Some(v) => format!("{name}: {v} is available (auto = false: not applied)"),
-                    None => check
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| format!("{name}: {} is the newest allowed", c.version)),
+                    None => format!("{name}: {} is the newest allowed", c.version),
                 },
             );
             result.outcome = "checked".into();
@@ -394,6 +398,12 @@ impl Daemon {
                 return Err(failed("save", e.to_string(), ""));
             }
         };
+        // An edit since the plan would be lost: refuse instead (the new image stays pulled).
+        if self.definition(&name).map(|d| d.text) != Some(plan.text.clone()) {
+            let message = format!("the file of {name} changed during the update: nothing was changed");
+            end("failed", &message, Some(format!("failed: {message}")));
+            return Err(failed("save", message, format!("run containerctl update {name} again")));
+        }
         if text == plan.text {
             p.step(
                 "save",
@@ -680,7 +690,7 @@ impl Daemon {
             return Err((reason, invocation));
         }
         if soak.is_zero() {
-            return self.soak_failure(name, &baseline).map_or(Ok(()), |r| Err((r, invocation)));
+            return self.confirmed_failure(name, &baseline).await.map_or(Ok(()), |r| Err((r, invocation)));
         }
         p.step("soak", "running", format!("watching {name} for {}", crate::unit::systemd_duration(soak)));
         match self.soak(name, &baseline, soak).await {
@@ -773,53 +783,52 @@ impl Daemon {
         let _ = tokio::time::timeout(at_most, rx.changed()).await;
     }
 
-    /// Watches `name` for `soak` from `baseline` (its state right after it became ready).
+    /// Watches `name` for `soak` from `baseline` (its state right after it became ready). The
+    /// daemon's live view (systemd's signals, Docker's events) wakes it; what it says is confirmed
+    /// with systemd and Docker themselves, since a signal or an event about the run before can
+    /// arrive late. Signals can also be missed (a reload drops them): it asks every second too.
     async fn soak(&self, name: &UnitName, baseline: &UnitState, soak: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + soak;
         let mut rx = self.changes.subscribe();
         loop {
-            if let Some(reason) = self.soak_failure(name, baseline) {
-                return Err(reason);
-            }
-            tokio::select! {
-                _ = rx.changed() => {}
-                // Signals can be missed (a reload drops them): read systemd's state as well.
-                () = tokio::time::sleep(Duration::from_secs(1)) => self.refresh(name).await,
+            let ask = tokio::select! {
+                _ = rx.changed() => self.cached_failure(name, baseline).is_some(),
+                () = tokio::time::sleep(Duration::from_secs(1)) => true,
                 () = tokio::time::sleep_until(deadline) => break,
+            };
+            if ask {
+                if let Some(reason) = self.confirmed_failure(name, baseline).await {
+                    return Err(reason);
+                }
             }
         }
-        self.refresh(name).await;
-        self.soak_failure(name, baseline).map_or(Ok(()), Err)
+        self.confirmed_failure(name, baseline).await.map_or(Ok(()), Err)
     }
 
-    /// Why the unit is no longer the run that became ready, if it is not.
-    fn soak_failure(&self, name: &UnitName, baseline: &UnitState) -> Option<String> {
+    /// What the daemon's live view says of the run, if it says it failed.
+    fn cached_failure(&self, name: &UnitName, baseline: &UnitState) -> Option<String> {
         let state = self.units.read().ok()?.get(name.as_str()).cloned()?;
         let health = self.live.read().ok().and_then(|l| l.get(name.as_str()).and_then(|l| l.health.clone()));
-        if state.n_restarts > baseline.n_restarts {
-            return Some(format!(
-                "it exited and systemd restarted it (restart #{}, status {}{})",
-                state.n_restarts,
-                state.exec_main_status,
-                status_suffix(&state)
-            ));
-        }
-        if !state.invocation_id.is_empty() && state.invocation_id != baseline.invocation_id {
-            return Some("it was restarted during the soak".into());
-        }
-        if state.active_state != "active" {
-            return Some(format!(
-                "it left the active state ({}/{}, result {}{})",
-                state.active_state,
-                state.sub_state,
-                state.result,
-                status_suffix(&state)
-            ));
-        }
-        if health.as_deref() == Some("unhealthy") {
-            return Some("its container turned unhealthy".into());
-        }
-        None
+        soak_verdict(&state, health.as_deref(), baseline)
+    }
+
+    /// Why the run that became ready is over or unhealthy, read from systemd and Docker now.
+    async fn confirmed_failure(&self, name: &UnitName, baseline: &UnitState) -> Option<String> {
+        let state = match self.systemd.unit_state(&name.service()).await {
+            Ok(s) => s,
+            Err(e) => return Some(format!("cannot read its state: {e}")),
+        };
+        self.apply_state(name.as_str(), state.clone());
+        let health = match self.docker() {
+            Some(docker) => docker
+                .inspect_container(&name.container_name(), None)
+                .await
+                .ok()
+                .and_then(|c| c.state?.health?.status)
+                .map(|h| h.to_string()),
+            None => None,
+        };
+        soak_verdict(&state, health.as_deref(), baseline)
     }
 
     /// Writes back what ran before (its exact digest pinned), restarts it and its dependants.
@@ -959,6 +968,36 @@ fn image_digest(image: &bollard::models::ImageInspect, repo: &str) -> Option<Str
     pick.and_then(|d| d.split_once('@').map(|(_, dg)| dg.to_owned())).or_else(|| image.id.clone())
 }
 
+/// Why `state` (with the container's `health`) is not the run `baseline` that became ready, if it
+/// is not: systemd restarted it (NRestarts), something else did (InvocationID), it left the
+/// active state, or its container turned unhealthy.
+fn soak_verdict(state: &UnitState, health: Option<&str>, baseline: &UnitState) -> Option<String> {
+    if state.n_restarts > baseline.n_restarts {
+        return Some(format!(
+            "it exited and systemd restarted it (restart #{}, status {}{})",
+            state.n_restarts,
+            state.exec_main_status,
+            status_suffix(state)
+        ));
+    }
+    if !state.invocation_id.is_empty() && state.invocation_id != baseline.invocation_id {
+        return Some("it was restarted during the soak".into());
+    }
+    if state.active_state != "active" {
+        return Some(format!(
+            "it left the active state ({}/{}, result {}{})",
+            state.active_state,
+            state.sub_state,
+            state.result,
+            status_suffix(state)
+        ));
+    }
+    if health == Some("unhealthy") {
+        return Some("its container turned unhealthy".into());
+    }
+    None
+}
+
 fn status_suffix(s: &UnitState) -> String {
     if s.status_text.is_empty() {
         String::new()
@@ -989,6 +1028,28 @@ mod tests {
         assert_eq!(back, text);
         // A version that looks like a number stays a string.
         assert!(plan_text(text, "2", None).expect("text").contains("version = \"2\""));
+    }
+
+    #[test]
+    fn the_soak_fails_on_any_sign_of_another_run_or_bad_health() {
+        let base = UnitState {
+            active_state: "active".into(),
+            sub_state: "running".into(),
+            n_restarts: 1,
+            invocation_id: "aa".into(),
+            ..UnitState::default()
+        };
+        assert_eq!(soak_verdict(&base, Some("healthy"), &base), None);
+        assert_eq!(soak_verdict(&base, None, &base), None);
+        let restarted =
+            UnitState { n_restarts: 2, exec_main_status: 123, invocation_id: "bb".into(), ..base.clone() };
+        assert!(soak_verdict(&restarted, None, &base).is_some_and(|r| r.contains("restart #2, status 123")));
+        let other = UnitState { invocation_id: "bb".into(), ..base.clone() };
+        assert!(soak_verdict(&other, None, &base).is_some_and(|r| r.contains("restarted during the soak")));
+        let failed = UnitState { active_state: "failed".into(), result: "exit-code".into(), ..base.clone() };
+        assert!(soak_verdict(&failed, None, &base)
+            .is_some_and(|r| r.contains("failed/running, result exit-code")));
+        assert!(soak_verdict(&base, Some("unhealthy"), &base).is_some_and(|r| r.contains("unhealthy")));
     }
 
     #[test]
