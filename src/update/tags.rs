@@ -376,6 +376,79 @@ mod tests {
         assert_eq!(next_link(&h), None);
     }
 
+    /// A registry that wants a bearer token from its realm (Basic u:p) and pages its tags.
+    async fn token_registry() -> String {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let realm = format!("http://{addr}/token");
+        let tags = move |headers: HeaderMap, uri: axum::http::Uri| {
+            let realm = realm.clone();
+            async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer T0K") {
+                    let challenge =
+                        format!(r#"Bearer realm="{realm}",service="reg",scope="repository:ns/app:pull""#);
+                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], "{}")
+                        .into_response();
+                }
+                if uri.query().is_some_and(|q| q.contains("last=1.1")) {
+                    return axum::Json(serde_json::json!({"tags": ["1.2"]})).into_response();
+                }
+                let link = "</v2/ns/app/tags/list?last=1.1&n=2>; rel=\"next\"".to_owned();
+                ([("link", link)], axum::Json(serde_json::json!({"tags": ["1.0", "1.1"]}))).into_response()
+            }
+        };
+        let token = |headers: HeaderMap, uri: axum::http::Uri| async move {
+            use base64::Engine as _;
+            let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
+            let scoped = uri.query().is_some_and(|q| {
+                q.contains("scope=repository%3Ans%2Fapp%3Apull") && q.contains("service=reg")
+            });
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(basic.as_str()) && scoped {
+                axum::Json(serde_json::json!({"token": "T0K"})).into_response()
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        };
+        let app = axum::Router::new()
+            .route("/v2/ns/app/tags/list", axum::routing::get(tags))
+            .route("/token", axum::routing::get(token));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn the_token_flow_and_pages_of_a_plain_http_registry() {
+        let addr = token_registry().await;
+        let image = format!("{addr}/ns/app");
+        let access = Access {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            insecure: true,
+            certs_dir: Some(PathBuf::from("/nonexistent")),
+        };
+        let tags = list(&image, &access).await.expect("tags");
+        assert_eq!(tags, ["1.0", "1.1", "1.2"]);
+        // Without the credentials the token service refuses, and the error says so.
+        let anonymous = Access { username: None, password: None, ..access.clone() };
+        let e = list(&image, &anonymous).await.expect_err("refused");
+        assert!(e.to_string().contains("token service"), "{e}");
+        // Plain HTTP only where Docker would use it: not for a registry it reaches over TLS.
+        let strict = Access { insecure: false, ..access };
+        assert!(matches!(list(&image, &strict).await, Err(TagsError::Transport(_))));
+    }
+
     #[test]
     fn registry_errors_are_read() {
         assert_eq!(
