@@ -945,6 +945,44 @@ mod tests {
     }
 
     #[test]
+    fn update_state_in_list_and_status() {
+        let plain = unit("web", "active", "running");
+        assert!(
+            !render_list(std::slice::from_ref(&plain), Style::PLAIN).contains("UPDATE"),
+            "no column without updates"
+        );
+        let mut u = plain.clone();
+        u.update = Some(crate::wire::UnitUpdate {
+            available: None,
+            checked_at_ms: Some(0),
+            check_error: None,
+            last: Some(crate::wire::LastUpdate {
+                outcome: "rolled_back".into(),
+                from_version: "1.0".into(),
+                to_version: "1.1".into(),
+                reason: "its container turned unhealthy".into(),
+                ..Default::default()
+            }),
+        });
+        let list = render_list(&[plain, u.clone()], Style::PLAIN);
+        assert!(list.lines().next().is_some_and(|h| h.ends_with("UPDATE")), "{list}");
+        assert!(list.contains("rolled back (1.1)"), "{list}");
+        let status = render_status(&UnitDetail { unit: u.clone(), ..UnitDetail::default() }, 0, Style::PLAIN);
+        assert!(
+            status.contains(
+                "    Update: last: rolled back 1.0 → 1.1 at 1970-01-01 00:00:00 UTC: its container turned unhealthy\n"
+            ),
+            "{status}"
+        );
+        if let Some(up) = u.update.as_mut() {
+            up.available = Some("1.2".into());
+        }
+        let status = render_status(&UnitDetail { unit: u.clone(), ..UnitDetail::default() }, 0, Style::PLAIN);
+        assert!(status.contains("    Update: 1.2 available (checked 1970-01-01 00:00:00 UTC): containerctl update web --to 1.2\n"), "{status}");
+        assert!(render_list(&[u], Style::PLAIN).contains("1.2 available"));
+    }
+
+    #[test]
     fn log_lines_coloured_by_priority() {
         let mut l =
             LogLine { at_us: 0, priority: Some(4), identifier: Some("web".into()), message: "warn".into() };
