@@ -204,8 +204,10 @@ t_update_scheduled_automatic() {
     local at
     at=$(tb_host "$HOST" date -d '+20 sec' '+*-*-* %H:%M:%S' </dev/null)
     upd_unit upd-sched 1.0.0 "$(printf '[update]\npolicy = "minor"\nsoak = "2s"\nschedule = "%s"\nauto = true' "$at")"
+    # The same schedule without auto: the timer only checks.
+    upd_unit upd-schedc 1.0.0 "$(printf '[update]\npolicy = "patch"\nschedule = "%s"' "$at")"
     reload
-    sctl start containerctl@upd-sched.service
+    sctl start containerctl@upd-sched.service containerctl@upd-schedc.service
     # containerctld starts the timer after the reload (timers.target is active already).
     tb_wait_for 20 "containerctl-update@upd-sched.timer to be started" \
         tb_host "$HOST" systemctl is-active containerctl-update@upd-sched.timer
@@ -213,7 +215,17 @@ t_update_scheduled_automatic() {
     expect_eq "running version after the scheduled update" "$(running_version upd-sched)" 1.1.0
     expect_eq "last revision's action" \
         "$(upd_cli history upd-sched --json | json_get 'v[0]["action"]')" update
-    sctl stop containerctl@upd-sched.service
+    tb_wait_for 60 "the scheduled check of upd-schedc" _upd_schedc_checked
+    expect_eq "version after a scheduled check" "$(running_version upd-schedc)" 1.0.0
+    expect_eq "an update revision after a scheduled check" \
+        "$(upd_cli history upd-schedc --json | json_get 'any(r["action"] == "update" for r in v)')" False
+    sctl stop containerctl@upd-sched.service containerctl@upd-schedc.service
+}
+
+_upd_schedc_checked() {
+    upd_cli list --json | json_get \
+        '([u for u in v if u["name"] == "upd-schedc"][0]["update"] or {}).get("available")' |
+        grep -qx 1.0.3
 }
 
 _upd_sched_done() {
