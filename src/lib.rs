@@ -24,6 +24,7 @@ pub mod policy;
 pub mod port_holder;
 pub mod runner;
 pub mod search;
+pub mod secrets;
 pub mod serve;
 pub mod systemd;
 pub mod time;

@@ -24,6 +24,8 @@ pub const CONTAINER: &[&str] = &[
     "network",
     "memory",
     "cpus",
+    "secrets",
+    "env_secrets",
 ];
 pub const SERVICE: &[&str] = &[
     "restart",
@@ -39,7 +41,7 @@ pub const HEALTH: &[&str] = &["cmd", "interval", "timeout", "retries", "start_pe
 pub const DEPLOY: &[&str] = &["replicas", "constraints", "max_replicas_per_node"];
 
 /// Keys whose value is a table of free-form keys (environment variables).
-const MAPS: &[&str] = &["container.env"];
+const MAPS: &[&str] = &["container.env", "container.env_secrets"];
 
 /// Keys whose values are strings: `container.version=1.5` means the tag "1.5", not a number.
 const STRINGS: &[&str] = &[

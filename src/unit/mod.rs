@@ -6,6 +6,7 @@
 pub mod keys;
 mod quantity;
 mod raw;
+pub mod redact;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 pub use quantity::{parse_duration, parse_size, systemd_duration};
 
 use crate::diag::Diagnostic;
+use crate::secrets::SecretName;
 
 /// A unit NAME: 1–64 characters of `[a-z0-9][a-z0-9_.-]*`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,10 +68,33 @@ pub struct Unit {
     pub name: UnitName,
     pub description: Option<String>,
     pub container: Container,
+    /// The secrets `[container]` references (`secrets`, `env_secrets`). Kept beside `container`
+    /// so that the definition hash of units without secrets stays what it was.
+    pub secrets: SecretRefs,
     pub service: Service,
     pub health: Option<Health>,
     /// Present when the unit runs as a Docker Swarm service instead of one local container.
     pub deploy: Option<Deploy>,
+}
+
+/// The secrets a unit references by NAME; their values are read by the runner at each start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRefs {
+    /// `secrets`: each mounted read-only at `/run/secrets/NAME`, in the order written.
+    pub files: Vec<SecretName>,
+    /// `env_secrets`: environment variable → the secret that is its value.
+    pub env: BTreeMap<String, SecretName>,
+}
+
+impl SecretRefs {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.env.is_empty()
+    }
+
+    /// Every secret referenced, each once, sorted.
+    pub fn names(&self) -> std::collections::BTreeSet<&SecretName> {
+        self.files.iter().chain(self.env.values()).collect()
+    }
 }
 
 /// `[deploy]`: run the unit as the Swarm service `containerctl-NAME`.
