@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::Serialize;
 
 mod cluster;
+mod secrets;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use secrets::SecretRecord;
 
 /// How long a statement waits for another connection's lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,6 +100,14 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT    NOT NULL
     ) STRICT;
     CREATE INDEX node_history_by_node ON node_history (node_id, at_ms);",
+    // 4: secrets' sizes and dates (their values are files of the secret store, never here).
+    "CREATE TABLE secrets (
+        name          TEXT    PRIMARY KEY,
+        size          INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        updated_by    TEXT    NOT NULL
+    ) STRICT;",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

@@ -235,7 +235,11 @@ pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<()
         format!("{what} needs the {needed} role; you are {role}")
     } else if matches!(
         action,
-        Action::ReadAudit | Action::ManageTokens | Action::LoginLink | Action::RotateKeys | Action::ManageSecrets
+        Action::ReadAudit
+            | Action::ManageTokens
+            | Action::LoginLink
+            | Action::RotateKeys
+            | Action::ManageSecrets
     ) {
         format!("only an admin may {what}")
     } else if action == Action::ReadSecrets {

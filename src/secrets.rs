@@ -332,7 +332,9 @@ mod tests {
     fn values_are_checked() {
         assert!(matches!(check_value(b""), Err(SecretError::Empty)));
         assert!(check_value(&vec![0u8; MAX_BYTES]).is_ok());
-        assert!(matches!(check_value(&vec![0u8; MAX_BYTES + 1]), Err(SecretError::TooLarge(n)) if n == MAX_BYTES + 1));
+        assert!(
+            matches!(check_value(&vec![0u8; MAX_BYTES + 1]), Err(SecretError::TooLarge(n)) if n == MAX_BYTES + 1)
+        );
     }
 
     #[test]

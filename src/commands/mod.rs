@@ -19,6 +19,7 @@ pub mod new;
 pub mod reset_failed;
 pub mod revert;
 pub mod rm;
+pub mod secret;
 pub mod set;
 pub mod status;
 pub mod term;
@@ -96,6 +97,8 @@ pub enum Command {
     Cluster(cluster::Args),
     /// Images in the cluster registry.
     Image(cluster::ImageArgs),
+    /// Secrets units get as files or environment variables (set and rm: admin; list: operator).
+    Secret(secret::Args),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
@@ -184,6 +187,13 @@ pub struct Ctx {
     pub term: term::Term,
 }
 
+/// The warnings of a saved unit file (a credential in plain text, a secret not set yet), on stderr.
+pub fn note_warnings(ctx: &Ctx, applied: &crate::client::Applied) {
+    for w in &applied.warnings {
+        ctx.term.note(&format!("warning: {w}"));
+    }
+}
+
 /// After a change saved without a restart: says that a running unit needs one (never of a stopped
 /// unit, nor of a change to `service.enabled` alone).
 pub fn note_next_start(ctx: &Ctx, name: &str, only_enabled: bool) {
@@ -254,6 +264,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Web(a) => web::run(a, ctx),
         Command::Cluster(a) => cluster::run(a, ctx),
         Command::Image(a) => cluster::run_image(a, ctx),
+        Command::Secret(a) => secret::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),
         Command::Stop(a) => job::run(a, Job::Stop, ctx),

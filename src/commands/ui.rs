@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::client::{
-    ApiError, Applied, Device, LogEntry, LogLine, Revision, Unit, UnitDetail, WireDiagnostic,
+    ApiError, Applied, Device, LogEntry, LogLine, Revision, SecretInfo, Unit, UnitDetail, WireDiagnostic,
 };
 use crate::diag::Diagnostic;
 
@@ -614,6 +614,27 @@ pub fn check_assignment(s: &str) -> Result<(&str, &str), String> {
     }
 }
 
+/// The `secret list` table: never a value, only what is known about each.
+pub fn render_secrets(secrets: &[SecretInfo], style: Style) -> String {
+    let mut t = Table::new(&[
+        ("NAME", Align::Left),
+        ("SIZE", Align::Right),
+        ("UPDATED", Align::Left),
+        ("BY", Align::Left),
+        ("USED BY", Align::Left),
+    ]);
+    for s in secrets {
+        t.row(vec![
+            (s.name.clone(), None),
+            (format_size(s.size), None),
+            (format_stamp(s.updated_at_ms), None),
+            (s.updated_by.clone().unwrap_or_else(|| "-".to_owned()), None),
+            (if s.units.is_empty() { "-".to_owned() } else { s.units.join(", ") }, None),
+        ]);
+    }
+    t.render(style)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,6 +978,7 @@ mod tests {
             revision: Some(4),
             restarted: false,
             path: "/etc/containerctl/units/web.toml".into(),
+            ..Applied::default()
         };
         assert_eq!(
             describe_applied("web", &a, false),

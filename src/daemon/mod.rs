@@ -10,6 +10,7 @@ mod error;
 pub mod files;
 pub mod ops;
 mod requirements;
+mod secrets;
 pub mod sources;
 
 use std::collections::{BTreeMap, HashMap};
@@ -89,6 +90,8 @@ pub struct Daemon {
     pub log_followers: crate::serve::Gate,
     /// The web page's event streams open at once.
     pub event_streams: crate::serve::Gate,
+    /// The secrets' values (/var/lib/containerctl/secrets): written here, read by the runners.
+    pub secrets: crate::secrets::Store,
 }
 
 /// One unit as the API lists it (docs/api.md `Unit`).
@@ -104,6 +107,7 @@ impl Daemon {
     ) -> Daemon {
         let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
         let cluster = crate::cluster::ops::Cluster::load(&config.state_dir, config.cluster_report_interval);
+        let secrets = crate::secrets::Store::new(config.state_dir.join("secrets"));
         Daemon {
             config,
             db: Mutex::new(db),
@@ -125,6 +129,7 @@ impl Daemon {
                 max_connections: MAX_EVENT_STREAMS,
                 ..crate::serve::Limits::default()
             }),
+            secrets,
         }
     }
 

@@ -232,7 +232,10 @@ interval = "5s"
         assert_ne!(definition_hash(&a, ""), definition_hash(&c, ""));
         assert_eq!(definition_hash(&a, "").len(), 64);
         // What the hash of a unit without secrets always was: upgrading replaces no container.
-        assert_eq!(definition_hash(&a, ""), "48199e71a385c9d53695cf38ecb350f019931ce01ff10f38257c741a115a5500");
+        assert_eq!(
+            definition_hash(&a, ""),
+            "48199e71a385c9d53695cf38ecb350f019931ce01ff10f38257c741a115a5500"
+        );
     }
 
     #[test]
@@ -258,14 +261,20 @@ interval = "5s"
         let u = unit::parse(
             "web",
             "web.toml",
-            &TEXT.replace("init = true\n", "init = true\nsecrets = [\"tls.key\"]\nenv_secrets = { DB_PASSWORD = \"db\" }\n"),
+            &TEXT.replace(
+                "init = true\n",
+                "init = true\nsecrets = [\"tls.key\"]\nenv_secrets = { DB_PASSWORD = \"db\" }\n",
+            ),
         )
         .expect("valid");
         let resolved = store.resolve(&u.secrets).expect("resolved");
         let b = create_body(&u, "h", &resolved);
         assert_eq!(b.env, Some(vec!["A=1".into(), "B=2".into(), "DB_PASSWORD=hunter2".into()]));
         let binds = b.host_config.and_then(|h| h.binds).expect("binds");
-        assert_eq!(binds.last().map(String::as_str), Some(format!("{}:/run/secrets/tls.key:ro", tmp.path().join("tls.key").display()).as_str()));
+        assert_eq!(
+            binds.last().map(String::as_str),
+            Some(format!("{}:/run/secrets/tls.key:ro", tmp.path().join("tls.key").display()).as_str())
+        );
         assert_eq!(binds.len(), 4);
     }
 }

@@ -13,10 +13,11 @@ use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
-    HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
-    SecretSpec, ServiceSpecModeReplicated, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecContainerSpecFile, TaskSpecContainerSpecPrivileges, TaskSpecContainerSpecSecrets, TaskSpecPlacement,
-    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+    HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, SecretSpec, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecPrivileges, TaskSpecContainerSpecSecrets,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
 };
 use bollard::query_parameters::{
     ListSecretsOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder, UpdateServiceOptionsBuilder,
@@ -422,7 +423,11 @@ impl SwarmRunner {
                         ..Default::default()
                     };
                     let created = docker.create_secret(secret).await.map_err(|e| {
-                        RunError::Docker(format!("cannot create the Swarm secret for {}: {}", f.name, describe(&e)))
+                        RunError::Docker(format!(
+                            "cannot create the Swarm secret for {}: {}",
+                            f.name,
+                            describe(&e)
+                        ))
                     })?;
                     log(journal::INFO, &format!("created Swarm secret {swarm_name} for secret {}", f.name));
                     created.id
@@ -439,7 +444,8 @@ impl SwarmRunner {
     async fn prune_secrets(&self, docker: &Docker, keep: &[String]) {
         let label = format!("{}={}", spec::LABEL_UNIT, self.unit.name);
         let filters = HashMap::from([("label", vec![label])]);
-        let listed = docker.list_secrets(Some(ListSecretsOptionsBuilder::default().filters(&filters).build())).await;
+        let listed =
+            docker.list_secrets(Some(ListSecretsOptionsBuilder::default().filters(&filters).build())).await;
         let secrets = match listed {
             Ok(s) => s,
             Err(e) => {
@@ -810,7 +816,8 @@ max_replicas_per_node = 2
 
     #[test]
     fn secrets_are_root_files_readable_by_any_user() {
-        let min = "[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\nsecrets = [\"db\"]\n[deploy]\n";
+        let min =
+            "[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\nsecrets = [\"db\"]\n[deploy]\n";
         let u = unit::parse("web", "web.toml", min).expect("valid");
         let name = swarm_secret_name(&u.name, "d1");
         let secret = SwarmSecret {
@@ -822,13 +829,19 @@ max_replicas_per_node = 2
         let c = s.task_template.and_then(|t| t.container_spec).expect("container spec");
         let refs = c.secrets.expect("secrets");
         assert_eq!(refs.len(), 1);
-        assert_eq!((refs[0].secret_id.as_deref(), refs[0].secret_name.as_deref()), (Some("sid"), Some(name.as_str())));
+        assert_eq!(
+            (refs[0].secret_id.as_deref(), refs[0].secret_name.as_deref()),
+            (Some("sid"), Some(name.as_str()))
+        );
         let f = refs[0].file.clone().expect("file");
         assert_eq!(
             (f.name.as_deref(), f.uid.as_deref(), f.gid.as_deref(), f.mode),
             (Some("db"), Some("0"), Some("0"), Some(0o444))
         );
-        assert_eq!(service_spec(&u, "h", &[]).task_template.and_then(|t| t.container_spec).and_then(|c| c.secrets), None);
+        assert_eq!(
+            service_spec(&u, "h", &[]).task_template.and_then(|t| t.container_spec).and_then(|c| c.secrets),
+            None
+        );
     }
 
     #[test]

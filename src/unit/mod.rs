@@ -360,6 +360,21 @@ pub fn valid_volume_name(n: &str) -> bool {
     validate::valid_volume_name(n)
 }
 
+/// The secret NAMEs a unit file's text references in `[container]` `secrets` and `env_secrets`,
+/// sorted, each once; read from the TOML as it is, so a file that does not validate counts too.
+pub fn referenced_secrets(text: &str) -> Vec<String> {
+    let Ok(doc) = toml_edit::Document::parse(text) else { return Vec::new() };
+    let Some(container) = doc.get("container") else { return Vec::new() };
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(list) = container.get("secrets").and_then(toml_edit::Item::as_array) {
+        out.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_owned));
+    }
+    if let Some(env) = container.get("env_secrets").and_then(toml_edit::Item::as_table_like) {
+        out.extend(env.iter().filter_map(|(_, v)| v.as_str()).map(str::to_owned));
+    }
+    out.into_iter().collect()
+}
+
 /// Derives the NAME from a unit file name (`web.toml` → `web`).
 pub fn name_from_file_name(file_name: &str) -> Result<UnitName, String> {
     let stem =
@@ -380,6 +395,16 @@ mod tests {
             assert!(UnitName::new(bad).is_err(), "{bad:?}");
         }
         assert_eq!(UnitName::new("web").map(|n| n.service()), Ok("containerctl@web.service".into()));
+    }
+
+    #[test]
+    fn referenced_secrets_come_from_the_text() {
+        let text = "[container]\nimage = \"a\"\nsecrets = [\"tls\", \"db\"]\n[container.env_secrets]\nPW = \"db\"\nK = \"api\"\n";
+        assert_eq!(referenced_secrets(text), ["api", "db", "tls"]);
+        // An invalid unit (no version, a bad name) still says what it would use.
+        assert_eq!(referenced_secrets("container = { env_secrets = { A = \"a/b\" } }\n"), ["a/b"]);
+        assert!(referenced_secrets("[container]\nenv = { PW = \"db\" }\n").is_empty());
+        assert!(referenced_secrets("not toml [").is_empty());
     }
 
     #[test]

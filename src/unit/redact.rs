@@ -107,7 +107,9 @@ fn value_spans(item: &toml_edit::Item, out: &mut Vec<Range<usize>>) {
     match item {
         toml_edit::Item::Value(v) => out.extend(v.span()),
         toml_edit::Item::Table(t) => t.iter().for_each(|(_, i)| value_spans(i, out)),
-        toml_edit::Item::ArrayOfTables(a) => a.iter().flat_map(|t| t.iter()).for_each(|(_, i)| value_spans(i, out)),
+        toml_edit::Item::ArrayOfTables(a) => {
+            a.iter().flat_map(|t| t.iter()).for_each(|(_, i)| value_spans(i, out))
+        }
         toml_edit::Item::None => {}
     }
 }
@@ -162,9 +164,18 @@ mod tests {
 
     #[test]
     fn names_that_hold_credentials() {
-        for yes in ["DB_PASSWORD", "password", "MYSQL_ROOT_PASSWD", "api_key", "PRIVATE_KEY", "GITHUB_TOKEN",
-            "Client_Secret", "SSH_PASSPHRASE", "AWS_CREDENTIALS", "KEY"]
-        {
+        for yes in [
+            "DB_PASSWORD",
+            "password",
+            "MYSQL_ROOT_PASSWD",
+            "api_key",
+            "PRIVATE_KEY",
+            "GITHUB_TOKEN",
+            "Client_Secret",
+            "SSH_PASSPHRASE",
+            "AWS_CREDENTIALS",
+            "KEY",
+        ] {
             assert!(is_sensitive(yes), "{yes}");
         }
         for no in ["TZ", "RUST_LOG", "PATH", "HOME", "PASS", "USER"] {
@@ -174,7 +185,8 @@ mod tests {
 
     #[test]
     fn inline_tables_keep_their_layout() {
-        let text = "# db\n[container]\nimage = \"a\"\nenv = { TZ = \"UTC\", DB_PASSWORD = \"hunter2\" } # env\n";
+        let text =
+            "# db\n[container]\nimage = \"a\"\nenv = { TZ = \"UTC\", DB_PASSWORD = \"hunter2\" } # env\n";
         assert_eq!(
             redact(text),
             "# db\n[container]\nimage = \"a\"\nenv = { TZ = \"UTC\", DB_PASSWORD = \"<redacted>\" } # env\n"
@@ -199,9 +211,15 @@ mod tests {
     #[test]
     fn multi_line_strings_and_other_values_go_whole() {
         let text = "[container]\nenv = { PRIVATE_KEY = \"\"\"\n-----BEGIN KEY-----\nabc\n-----END KEY-----\n\"\"\", B = \"2\" }\nversion = \"1\"\n";
-        assert_eq!(redact(text), "[container]\nenv = { PRIVATE_KEY = \"<redacted>\", B = \"2\" }\nversion = \"1\"\n");
+        assert_eq!(
+            redact(text),
+            "[container]\nenv = { PRIVATE_KEY = \"<redacted>\", B = \"2\" }\nversion = \"1\"\n"
+        );
         // Not a string (the unit is invalid, the value is hidden all the same), a table under the name.
-        assert_eq!(redact("[container]\nenv.TOKEN = [\"a\", 1]\n"), "[container]\nenv.TOKEN = \"<redacted>\"\n");
+        assert_eq!(
+            redact("[container]\nenv.TOKEN = [\"a\", 1]\n"),
+            "[container]\nenv.TOKEN = \"<redacted>\"\n"
+        );
         let sub = "[container.env.DB_PASSWORD]\nx = \"p\"\ny = 2\n";
         assert_eq!(redact(sub), "[container.env.DB_PASSWORD]\nx = \"<redacted>\"\ny = \"<redacted>\"\n");
     }

@@ -284,7 +284,7 @@ fn deploy_refuses_what_swarm_cannot_do() {
     );
     let e = errors(&format!("{MIN}ports = [\"8080:80\", \"127.0.0.1:81:81\"]\n[deploy]\n"));
     assert_eq!(e.len(), 1);
-    assert_eq!((e[0].line, e[0].column), (4, 22));
+    assert_eq!((e[0].line, e[0].column), (4, 21));
     assert!(e[0].message.contains("cannot bind one to 127.0.0.1"));
     // What Swarm can do passes: capabilities, named networks, privileged = false.
     let ok = format!(
