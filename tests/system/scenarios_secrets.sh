@@ -186,6 +186,20 @@ t_secrets_operators_list_and_use_only_allowed_ones() {
     cli rm secop --yes
 }
 
+# readable_with USER VALUE: the files USER can read (/proc, /sys and /dev aside) that hold VALUE,
+# then how many environment entries of the processes USER may look into hold it.
+readable_with() {
+    tb_host "$HOST" runuser -u "$1" -- sh -c '
+        find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -type f -readable -print0 2>/dev/null |
+            xargs -0 -r grep -laF -- "$1" 2>/dev/null
+        for e in /proc/[0-9]*/environ; do { tr "\0" "\n" < "$e"; } 2>/dev/null; done | grep -cF -- "$1"
+        ' _ "$2" </dev/null || true
+}
+
+_journal_holds() {
+    tb_host "$HOST" sh -c 'journalctl --no-pager -o verbose | grep -qF -- "$1"' _ "$1" </dev/null
+}
+
 t_secrets_values_appear_nowhere() {
     local db tls admin op viewer out where
     db="ctlsecret-nowhere-db-$(rand)"
@@ -225,16 +239,17 @@ t_secrets_values_appear_nowhere() {
         where=$(tb_host "$HOST" sh -c 'grep -rlaF -- "$1" /etc/containerctl /run/systemd/generator /var/lib/containerctl/containerctl.db* /run/containerctl' _ "$v" </dev/null || true)
         expect_eq "unit files, drop-ins and the database holding the value" "$where" ""
         for user in alice bob; do
-            # Every file the user can read (/proc, /sys and /dev aside), and the environments of
-            # the processes the user may look into.
-            where=$(tb_host "$HOST" runuser -u "$user" -- sh -c '
-                find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -type f -readable -print0 2>/dev/null |
-                    xargs -0 -r grep -laF -- "$1" 2>/dev/null
-                for e in /proc/[0-9]*/environ; do tr "\0" "\n" < "$e" 2>/dev/null; done | grep -cF -- "$1"
-                ' _ "$v" </dev/null || true)
-            expect_eq "what $user can read that holds the value" "$where" 0
+            expect_eq "what $user can read that holds the value" "$(readable_with "$user" "$v")" 0
         done
     done
+    # The search finds what is there: a file any user may read, a journal line.
+    local control
+    control="ctlcontrol-$(rand)"
+    tb_host "$HOST" sh -c "printf '%s\n' '$control' > /tmp/control && chmod 644 /tmp/control" </dev/null
+    expect_eq "the search's control file" "$(readable_with bob "$control")" "/tmp/control
+0"
+    tb_host "$HOST" sh -c "rm /tmp/control; echo '$control' | systemd-cat -t control" </dev/null
+    tb_wait_for 10 "the control line in the journal" _journal_holds "$control"
     # The value is there for root, where it belongs.
     expect_eq "the stored value" "$(tb_host "$HOST" cat $SECRETS_DIR/sec-db </dev/null)" "$db"
     cli stop secnw
