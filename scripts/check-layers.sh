@@ -4,7 +4,7 @@
 #   binaries (src/bin)
 #   → transport: api, commands, client
 #   → domain operations: daemon, cluster::{ops, server, inventory}
-#   → services and models: policy, db, systemd, unit, generator, runner, auth, config, search,
+#   → services and models: policy, db, systemd, unit, generator, runner, auth, config, search, secrets,
 #     wire, logs, devices, journal, notify, the cluster's model (cluster::{mod, ca, tls, token,
 #     registry, gluster, shared})
 #   → leaves: time, digest, atomic_file, diag, port_holder

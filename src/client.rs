@@ -704,6 +704,8 @@ mod tests {
         assert_eq!(route::diff("web", Some(3), None), "/units/web/diff?from=3");
         assert_eq!(route::diff("web", Some(3), Some(5)), "/units/web/diff?from=3&to=5");
         assert_eq!(route::logs("web", 10, true), "/units/web/logs?n=10&follow=true");
+        assert_eq!(route::secret("db.pw", false), "/secrets/db.pw");
+        assert_eq!(route::secret("db.pw", true), "/secrets/db.pw?force=true");
         assert_eq!(hex(b"/a.sock"), "2f612e736f636b");
         let c = Client::new(PathBuf::from("/run/x.sock")).expect("client");
         let uri = c.uri("/units").expect("uri");

@@ -971,6 +971,27 @@ mod tests {
     }
 
     #[test]
+    fn secrets_table_shows_what_is_known_of_each() {
+        let list = [
+            SecretInfo {
+                name: "db-password".into(),
+                size: 2048,
+                updated_at_ms: 0,
+                updated_by: Some("uid 0 (root)".into()),
+                units: vec!["app".into(), "db".into()],
+                ..SecretInfo::default()
+            },
+            SecretInfo { name: "tls".into(), size: 12, ..SecretInfo::default() },
+        ];
+        let out = render_secrets(&list, Style::default());
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("NAME") && lines[0].contains("USED BY"), "{out}");
+        assert!(lines[1].starts_with("db-password") && lines[1].contains("2.0K"), "{out}");
+        assert!(lines[1].ends_with("uid 0 (root)  app, db"), "{out}");
+        assert!(lines[2].ends_with("-             -"), "{out}");
+    }
+
+    #[test]
     fn applied_lines() {
         let mut a = Applied {
             name: "web".into(),
