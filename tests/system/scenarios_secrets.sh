@@ -19,8 +19,8 @@ secret_set() {
     fi
 }
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-# api TOKEN PATH: the body of GET PATH over HTTP with a bearer token (any status).
-api() { http GET "$2" -H "Authorization: Bearer $1"; }
+# api_as TOKEN PATH: the body of GET PATH over HTTP with a bearer token (any status).
+api_as() { http GET "$2" -H "Authorization: Bearer $1"; }
 # sock PATH: GET PATH on the local socket as root.
 sock() { tb_host "$HOST" curl -s --unix-socket /run/containerctl/containerctl.sock "http://localhost/api/v1$1" </dev/null; }
 # lacks DESCRIPTION HAYSTACK NEEDLE: HAYSTACK does not contain NEEDLE.
@@ -181,7 +181,7 @@ t_secrets_operators_list_and_use_only_allowed_ones() {
     # Viewers do not list secrets.
     local viewer
     viewer=$(cli token create --name sec-viewer --role viewer --ttl 1h)
-    expect_eq "a viewer lists no secrets" "$(code "$(api "$viewer" /api/v1/secrets)")" 403
+    expect_eq "a viewer lists no secrets" "$(code "$(api_as "$viewer" /api/v1/secrets)")" 403
     as alice stop secop
     cli rm secop --yes
 }
@@ -219,7 +219,7 @@ t_secrets_values_appear_nowhere() {
     for t in "$admin" "$op" "$viewer"; do
         for p in /units /units/secnw /units/secnw/file /units/secnw/history /units/secnw/revisions/1 \
             /units/secnw/diff /units/secnw/events /units/secnw/logs /audit /secrets /devices /cluster; do
-            out+=$(api "$t" "/api/v1$p")
+            out+=$(api_as "$t" "/api/v1$p")
         done
         out+=$(tb_host "$HOST" curl -s -N --max-time 2 -H "Authorization: Bearer $t" \
             http://127.0.0.1:5000/api/v1/stream </dev/null || true)
@@ -268,13 +268,13 @@ t_secrets_viewers_read_credentials_redacted() {
     viewer=$(cli token create --name redact-viewer --role viewer --ttl 1h)
     admin=$(cli token create --name redact-admin --role admin --ttl 1h)
     for p in /units/redact/file /units/redact /units/redact/revisions/2 /units/redact/revisions/3 "/units/redact/diff?from=1"; do
-        r=$(api "$viewer" "/api/v1$p")
+        r=$(api_as "$viewer" "/api/v1$p")
         expect_eq "viewer GET $p" "$(code "$r")" 200
         expect_contains "viewer GET $p" "$r" 'DB_PASSWORD = \"<redacted>\"'
         lacks "viewer GET $p" "$r" "$pw"
-        expect_contains "admin GET $p" "$(api "$admin" "/api/v1$p")" "$pw"
+        expect_contains "admin GET $p" "$(api_as "$admin" "/api/v1$p")" "$pw"
     done
-    expect_contains "the diff still shows what changed" "$(api "$viewer" "/api/v1/units/redact/diff")" "Europe/Paris"
+    expect_contains "the diff still shows what changed" "$(api_as "$viewer" "/api/v1/units/redact/diff")" "Europe/Paris"
     expect_contains "an operator reads the file as written" "$(as alice cat redact)" "$pw"
     # A preview tells a viewer nothing about a guess.
     local text right wrong
@@ -294,7 +294,7 @@ t_secrets_viewers_read_credentials_redacted() {
     tb_host "$HOST" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/busybox\"' 'version = \"1\"' \
         'env = { DB_PASSWORD = \"$pw\", N = 5 }' > /etc/containerctl/units/redact.toml" </dev/null
     expect_contains "root's list shows the error" "$(sock /units)" "$pw"
-    r=$(api "$viewer" /api/v1/units)
+    r=$(api_as "$viewer" /api/v1/units)
     expect_contains "the viewer's list shows the error" "$r" 'redact.toml:4:'
     lacks "the viewer's list" "$r" "$pw"
     r=$(tb_host "$HOST" curl -s -N --max-time 2 -H "Authorization: Bearer $viewer" http://127.0.0.1:5000/api/v1/stream </dev/null || true)
@@ -366,4 +366,42 @@ EOF
     expect_contains "the reason" "$out" "Swarm services get secrets as files only, not as environment variable PW"
     unit_rm secswarm
     reload
+}
+
+t_secrets_names_and_values_are_checked() {
+    local rc r key_before
+    # The CLI refuses before sending anything: a bad name, an empty value, one over 500 KiB.
+    rc=0
+    printf 'x' | tb_host "$HOST" containerctl secret set 'bad/name' >/dev/null 2>&1 || rc=$?
+    expect_eq "exit status for a bad name" "$rc" 2
+    rc=0
+    printf '' | tb_host "$HOST" containerctl secret set sec-empty >/dev/null 2>&1 || rc=$?
+    expect_eq "exit status for an empty value" "$rc" 2
+    rc=0
+    head -c 512001 /dev/zero | tb_host "$HOST" containerctl secret set sec-big >/dev/null 2>&1 || rc=$?
+    expect_eq "exit status for a value over 500 KiB" "$rc" 2
+    # The API refuses the same, and a name that would reach the digest key or leave the store.
+    key_before=$(tb_host "$HOST" sha256sum $SECRETS_DIR/.key </dev/null)
+    for name in .key ..%2Fcontainerctl.db bad%2Fname "$(printf 'a%.0s' $(seq 1 65))"; do
+        r=$(tb_host "$HOST" curl -s --path-as-is -w ' %{http_code}' -X PUT --data-binary x \
+            --unix-socket /run/containerctl/containerctl.sock "http://localhost/api/v1/secrets/$name" </dev/null)
+        expect_eq "status of PUT /secrets/$name" "${r##* }" 400
+        expect_contains "the rule for $name" "$r" "is not a valid secret name: use 1-64 characters"
+    done
+    expect_eq "the digest key after refused names" "$(tb_host "$HOST" sha256sum $SECRETS_DIR/.key </dev/null)" "$key_before"
+    r=$(tb_host "$HOST" curl -s -w ' %{http_code}' -X PUT --data-binary '' \
+        --unix-socket /run/containerctl/containerctl.sock http://localhost/api/v1/secrets/sec-empty </dev/null)
+    expect_eq "status of an empty value" "${r##* }" 400
+    tb_host "$HOST" sh -c 'head -c 512001 /dev/zero > /tmp/big-secret' </dev/null
+    r=$(tb_host "$HOST" curl -s -w ' %{http_code}' -X PUT --data-binary @/tmp/big-secret \
+        --unix-socket /run/containerctl/containerctl.sock http://localhost/api/v1/secrets/sec-big </dev/null)
+    expect_eq "status of a value over 500 KiB" "${r##* }" 413
+    expect_contains "the limit is named" "$r" "the most a secret may hold"
+    expect "nothing was stored" tb_host "$HOST" test ! -e $SECRETS_DIR/sec-big
+    # Exactly 500 KiB of any bytes is fine.
+    tb_host "$HOST" sh -c 'head -c 512000 /dev/urandom > /tmp/big-secret' </dev/null
+    expect_contains "500 KiB from a file" "$(cli secret set sec-big --file /tmp/big-secret)" "(512000 bytes)"
+    expect_eq "stored as given" "$(tb_host "$HOST" sh -c "cmp /tmp/big-secret $SECRETS_DIR/sec-big && echo same" </dev/null)" same
+    tb_host "$HOST" rm /tmp/big-secret </dev/null
+    cli secret rm sec-big
 }
