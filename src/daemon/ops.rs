@@ -118,7 +118,7 @@ impl Daemon {
                 violations,
             });
         }
-        let warnings = self.definition_warnings(&file, &text, &after);
+        let warnings = self.definition_warnings(caller, &file, &text, &after);
         let unchanged = current.as_ref().is_some_and(|d| d.path == target && d.text == text);
         if unchanged {
             return Ok(Applied {
@@ -281,7 +281,7 @@ impl Daemon {
                 let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
                 let mut violations = self.check_definition(caller, name, before, &after);
                 policy::locate(&mut violations, &file, text);
-                let warnings = self.definition_warnings(&file, text, &after);
+                let warnings = self.definition_warnings(caller, &file, text, &after);
                 (self.port_conflicts(name, &after, &file, text), violations, warnings)
             }
             Err(diags) => (diags, Vec::new(), Vec::new()),

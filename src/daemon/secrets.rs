@@ -135,15 +135,20 @@ impl Daemon {
     }
 
     /// The warnings a saved (or previewed) unit file deserves: credentials in plain `env`, and
-    /// secrets it references that are not set yet.
+    /// secrets it references that are not set yet (told only to who may list secrets, so that a
+    /// viewer's preview cannot probe for names).
     pub(super) fn definition_warnings(
         &self,
+        caller: &Caller,
         file: &str,
         text: &str,
         unit: &crate::unit::Unit,
     ) -> Vec<String> {
         let mut out: Vec<String> =
             crate::unit::redact::warnings(file, text).iter().map(ToString::to_string).collect();
+        if policy::may(caller.role, Action::ReadSecrets, "*", false).is_err() {
+            return out;
+        }
         for name in unit.secrets.names() {
             if !self.secrets.exists(name) {
                 out.push(format!(
