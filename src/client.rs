@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::wire::{
     Applied, ClusterStatus, CreatedToken, Device, Diff, Event, JobDone, JoinTokenCreated, JoinTokenInfo,
-    LogEntry, LogLine, Node, Removed, RemovedNode, ResetFailed, Revision, RotatedKey, SecretInfo,
-    SecretRemoved, SecretSet, StreamLine, TokenInfo, Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
+    LogEntry, LogLine, Node, RegistryInfo, RegistryLogin, RegistryRemoved, RegistryTested, Removed,
+    RemovedNode, ResetFailed, Revision, RotatedKey, SecretInfo, SecretRemoved, SecretSet, StreamLine,
+    TokenInfo, Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
 };
-use crate::wire::{NewToken, NewUnit, PutFile, RevertUnit, RevokedToken, SetUnit};
+use crate::wire::{NewToken, NewUnit, PutFile, RegistryRef, RevertUnit, RevokedToken, SetUnit};
 
 /// Where the daemon listens when `CONTAINERCTL_SOCKET` is not set.
 pub const DEFAULT_SOCKET: &str = "/run/containerctl/containerctl.sock";
@@ -265,6 +266,16 @@ pub mod route {
     }
     pub fn devices() -> String {
         "/devices".to_owned()
+    }
+    pub fn registries() -> String {
+        "/registries".to_owned()
+    }
+    /// REGISTRY holds `/` and `:`: it goes in the query, percent-encoded.
+    pub fn registry(registry: &str) -> String {
+        format!("/registries?registry={}", super::encode(registry))
+    }
+    pub fn registry_test() -> String {
+        "/registries/test".to_owned()
     }
     pub fn secrets() -> String {
         "/secrets".to_owned()
@@ -512,6 +523,21 @@ impl Client {
 
     pub fn rotate_key(&self) -> Result<RotatedKey, ClientError> {
         self.send(Method::POST, "/keys/rotate", None::<&()>)
+    }
+
+    /// Logs in to a registry through the daemon, which stores the credential if it is accepted.
+    pub fn registry_login(&self, login: &RegistryLogin) -> Result<RegistryInfo, ClientError> {
+        self.send(Method::POST, &route::registries(), Some(login))
+    }
+
+    pub fn registry_logout(&self, registry: &str) -> Result<RegistryRemoved, ClientError> {
+        self.send(Method::DELETE, &route::registry(registry), None::<&()>)
+    }
+
+    pub fn registry_test(&self, registry: &str) -> Result<Bytes, ClientError> {
+        let body = serde_json::to_vec(&RegistryRef { registry: registry.to_owned() })
+            .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?;
+        self.call(Method::POST, &route::registry_test(), Some(body))
     }
 
     pub fn secrets(&self) -> Result<Vec<SecretInfo>, ClientError> {

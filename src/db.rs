@@ -15,8 +15,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::Serialize;
 
 mod cluster;
+mod registries;
 mod secrets;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use registries::RegistryUse;
 pub use secrets::SecretRecord;
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -100,7 +102,14 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT    NOT NULL
     ) STRICT;
     CREATE INDEX node_history_by_node ON node_history (node_id, at_ms);",
-    // 4: secrets' sizes and dates (their values are files of the secret store, never here).
+    // 4: when each stored registry credential was last verified and last used (the credentials
+    // themselves are in registries.json, never here).
+    "CREATE TABLE registry_use (
+        registry     TEXT    PRIMARY KEY,
+        verified_ms  INTEGER,
+        last_used_ms INTEGER
+    ) STRICT;",
+    // 5: secrets' sizes and dates (their values are files of the secret store, never here).
     "CREATE TABLE secrets (
         name          TEXT    PRIMARY KEY,
         size          INTEGER NOT NULL,

@@ -11,6 +11,7 @@ pub mod client;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod db;
 pub mod devices;

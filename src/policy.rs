@@ -70,6 +70,9 @@ pub enum Action {
     RevokeJoinToken,
     /// Pushing an image to the cluster registry.
     PushImage,
+    /// Registry credentials: list, log in (store), test, log out. Units of any role pull with
+    /// the stored ones; nobody reads them back.
+    ManageRegistries,
     /// Listing secrets: names, sizes, dates and the units that use them, never values.
     ReadSecrets,
     /// Setting and removing secrets.
@@ -101,6 +104,7 @@ impl Action {
             Action::CreateJoinToken => "creating a join token",
             Action::RevokeJoinToken => "revoking a join token",
             Action::PushImage => "image push",
+            Action::ManageRegistries => "manage registry credentials",
             Action::ReadSecrets => "list secrets",
             Action::ManageSecrets => "set or remove secrets",
         }
@@ -153,6 +157,7 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::ListJoinTokens
         | Action::CreateJoinToken
         | Action::RevokeJoinToken
+        | Action::ManageRegistries
         | Action::ManageSecrets => Role::Admin,
     }
 }
@@ -176,14 +181,19 @@ pub struct Violation {
     /// `FILE:LINE:COLUMN` of that key's value in the text that was refused (see [`locate`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The line of the refused text that `location` points at, so that a client without that
+    /// text (`containerctl set`: the daemon made it) can quote it. (This and `fix` are boxed, so
+    /// that `may`'s error stays small.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<Box<str>>,
     /// What an admin can change so that the refused definition would pass.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
+    pub fix: Option<Box<str>>,
 }
 
 impl Violation {
     pub fn new(rule: &'static str, message: String) -> Violation {
-        Violation { rule, message, key: None, location: None, fix: None }
+        Violation { rule, message, key: None, location: None, source_line: None, fix: None }
     }
 
     fn key(mut self, key: impl Into<String>) -> Violation {
@@ -192,7 +202,7 @@ impl Violation {
     }
 
     fn fix(mut self, fix: impl Into<String>) -> Violation {
-        self.fix = Some(fix.into());
+        self.fix = Some(fix.into().into_boxed_str());
         self
     }
 }
@@ -239,6 +249,7 @@ pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<()
             | Action::ManageTokens
             | Action::LoginLink
             | Action::RotateKeys
+            | Action::ManageRegistries
             | Action::ManageSecrets
     ) {
         format!("only an admin may {what}")
@@ -560,13 +571,15 @@ fn owner_note(volume: &str, others: &[String]) -> String {
     }
 }
 
-/// Fills in `location` (`FILE:LINE:COLUMN`) of every violation whose `key` is found in `text`,
-/// the unit file's text as it was checked.
+/// Fills in `location` (`FILE:LINE:COLUMN`) and `source_line` of every violation whose `key` is
+/// found in `text`, the unit file's text as it was checked.
 pub fn locate(violations: &mut [Violation], file: &str, text: &str) {
     let Ok(doc) = toml_edit::Document::parse(text) else { return };
     for v in violations.iter_mut() {
         if let Some(span) = v.key.as_deref().and_then(|k| span_of(doc.as_item(), k)) {
-            v.location = Some(crate::diag::Diagnostic::at(file, text, span, "", None).location());
+            let at = crate::diag::Diagnostic::at(file, text, span, "", None);
+            v.location = Some(at.location());
+            v.source_line = Some(at.source_line.into());
         }
     }
 }
@@ -654,6 +667,18 @@ mod tests {
         assert!(may(Role::Viewer, Action::ReadCluster, "*", false).is_ok());
         assert!(may(Role::Operator, Action::ManageTokens, "*", false).is_err());
         assert!(may(Role::Admin, Action::RevokeJoinToken, "*", false).is_ok());
+    }
+
+    #[test]
+    fn registry_credentials_are_admin_only() {
+        for role in [Role::Viewer, Role::Operator] {
+            let e = may(role, Action::ManageRegistries, "*", false).expect_err("admin only");
+            assert_eq!(
+                (e.rule, e.message.as_str()),
+                ("roles", "only an admin may manage registry credentials")
+            );
+        }
+        assert!(may(Role::Admin, Action::ManageRegistries, "*", false).is_ok());
     }
 
     #[test]
@@ -800,6 +825,9 @@ mod tests {
             "{}",
             v[2]
         );
+        // The line is quoted, for clients that do not have the text (`set`).
+        assert_eq!(v[2].source_line.as_deref(), Some("ports = [\"8080:80\", \"22:22\"]"));
+        assert_eq!(v[1].source_line.as_deref(), Some("after = [\"db\", \"sshd.service\"]"));
         // Inline tables and dotted keys are found too; a key that is not in the text stays unlocated.
         let text = "container = { image = \"a\", version = \"1\", ports = [\"80:80\"] }\n";
         let after = unit::parse("cam", "cam.toml", text).expect("valid");
@@ -809,6 +837,7 @@ mod tests {
         let mut v = vec![Violation::new("x", "y".into()).key("service.protected")];
         locate(&mut v, "f", text);
         assert_eq!(v[0].location, None);
+        assert_eq!(v[0].source_line, None);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Violation {
     /// `FILE:LINE:COLUMN` of that key in the refused text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The line of the refused text that `location` points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<String>,
     /// What an admin can change to allow it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
@@ -540,6 +543,69 @@ pub struct SecretRemoved {
     pub units: Vec<String>,
 }
 
+// Registry credentials (admin only). A password goes in one request body and never comes back.
+
+/// `POST /registries`: log in to a registry and store the credential if it accepts it. Debug
+/// leaves the password out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLogin {
+    /// `HOST[:PORT][/NAMESPACE]`; `docker.io` for Docker Hub.
+    pub registry: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryLogin")
+            .field("registry", &self.registry)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /registries/test`: which stored credential to verify again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryRef {
+    pub registry: String,
+}
+
+/// `GET /registries`, and the answer of a login: one stored credential, never its password.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryInfo {
+    pub registry: String,
+    pub username: String,
+    pub added_ms: i64,
+    /// The last successful login or test.
+    pub verified_ms: Option<i64>,
+    /// The last pull by this host's dockerd of an image the credential applies to.
+    pub last_used_ms: Option<i64>,
+}
+
+/// The answer of `POST /registries/test`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryTested {
+    pub registry: String,
+    pub username: String,
+    /// The registry accepted the credential (a refusal is an error answer instead).
+    pub ok: bool,
+    /// dockerd's status text (`Login Succeeded`).
+    pub message: String,
+}
+
+/// The answer of `DELETE /registries?registry=R`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryRemoved {
+    pub registry: String,
+    pub removed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -582,6 +648,19 @@ mod tests {
         let v = serde_json::to_value(&u).expect("json");
         assert_eq!(v["status_text"], json!(""));
         assert_eq!(v["exit_status"], json!(0));
+    }
+
+    #[test]
+    fn a_login_request_never_debug_prints_its_password() {
+        let l: RegistryLogin =
+            serde_json::from_value(json!({"registry": "ghcr.io", "username": "me", "password": "hunter2"}))
+                .expect("login");
+        assert!(!format!("{l:?}").contains("hunter2"));
+        let unknown = json!({"registry": "ghcr.io", "username": "me", "password": "p", "x": 1});
+        assert!(serde_json::from_value::<RegistryLogin>(unknown).is_err());
+        let info: RegistryInfo =
+            serde_json::from_value(json!({"registry": "ghcr.io", "last_used_ms": null})).expect("info");
+        assert_eq!(info.last_used_ms, None);
     }
 
     #[test]

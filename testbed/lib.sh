@@ -22,8 +22,9 @@ TB_DEPS=(docker.io debootstrap busybox-static iptables iproute2 ca-certificates 
 TB_HOST_SUITE=bookworm
 TB_HOST_INCLUDE=systemd,systemd-sysv,dbus
 # glusterfs-* and docker-registry: the engines of federation (shared volume, cluster registry).
+# apache2-utils: htpasswd -B, the bcrypt password file of the private registry tests.
 TB_HOST_PACKAGES=(docker.io iptables iproute2 ca-certificates procps curl
-    glusterfs-server glusterfs-client docker-registry)
+    glusterfs-server glusterfs-client docker-registry apache2-utils)
 # Extra Debian packages for the host image (space separated); part of the recipe hash.
 TB_HOST_EXTRA_PACKAGES=${TB_HOST_EXTRA_PACKAGES:-}
 # Units that make no sense in a container.

@@ -32,15 +32,75 @@ export function denial(verb, u) {
   return null;
 }
 
-/** An error of the API as readable elements: message, policy violations, job details. */
-export function errorDetails(e) {
+/** `FILE:LINE:COL` of a diagnostic, or just the file when it is about the whole file. */
+function diagLocation(g) {
+  const file = g.file || "unit file";
+  return g.line > 0 ? `${file}:${g.line}:${g.column}` : file;
+}
+
+/** Line `line` (1-based) of `text`, or null. */
+function lineOf(text, line) {
+  if (typeof text !== "string" || !(line > 0)) return null;
+  const l = text.split("\n")[line - 1];
+  return l === undefined ? null : l.replace(/\r$/, "");
+}
+
+/** A source line quoted and marked as the CLI quotes it: `N | line` and a caret under the column. */
+export function quoteLine(line, column, source) {
+  const n = String(line);
+  const pad = " ".repeat(n.length);
+  const caret = `${" ".repeat(Math.max(0, (column || 1) - 1))}^`;
+  return h("pre", { class: "quote", tabindex: "0" }, `${pad} |\n${n} | ${source}\n${pad} | ${caret}`);
+}
+
+/** The quoted part of the daemon's rendering of a diagnostic (`rendered`): the lines after
+ * `FILE:LINE:COL: message`, without the hint (shown on its own). */
+function renderedQuote(rendered, g) {
+  if (typeof rendered !== "string" || !rendered.startsWith(`${diagLocation(g)}: `)) return null;
+  const body = rendered.split("\n").slice(1).filter((l) => !l.startsWith("  = hint: "));
+  return body.length ? h("pre", { class: "quote", tabindex: "0" }, body.join("\n")) : null;
+}
+
+/** One diagnostic: `FILE:LINE:COL: message`, the line quoted (from the daemon's rendering, else
+ * from `text`, the unit file that was checked) and the hint. `loc` replaces the location's element. */
+export function diagnosticItem(g, { rendered, text, loc } = {}) {
+  const quote = renderedQuote(rendered, g) || (lineOf(text, g.line) !== null ? quoteLine(g.line, g.column, lineOf(text, g.line)) : null);
+  return h(
+    "li",
+    { class: "diag", "data-line": g.line },
+    loc || h("code", { class: "diag-loc" }, diagLocation(g)),
+    ": ",
+    h("span", { class: "diag-msg" }, g.message),
+    quote,
+    g.hint ? h("span", { class: "hint" }, `hint: ${g.hint}`) : null,
+  );
+}
+
+/** One policy refusal: the rule, where (`FILE:LINE:COL` and the key), the line quoted and the fix. */
+export function violationItem(v, text, { prefix = null } = {}) {
+  const parts = [prefix, h("code", {}, v.rule), ": ", v.message];
+  if (v.location || v.key) {
+    parts.push(h("span", { class: "viol-at" }, " at ", h("code", { class: "diag-loc" }, v.location || v.key), v.location && v.key ? ` (${v.key})` : ""));
+  }
+  const m = v.location && /:(\d+):(\d+)$/.exec(v.location);
+  const source = m ? (typeof v.source_line === "string" ? v.source_line : lineOf(text, Number(m[1]))) : null;
+  if (source !== null) parts.push(quoteLine(Number(m[1]), Number(m[2]), source));
+  if (v.fix) parts.push(h("span", { class: "hint" }, `To allow it, an admin can ${v.fix}.`));
+  return h("li", { class: "violation" }, ...parts);
+}
+
+/** An error of the API as readable elements: message, policy violations (where, the line quoted,
+ * the fix), diagnostics (`FILE:LINE:COL`, the line quoted), job details. `text` is the unit file
+ * that was sent, for quoting when the answer does not. */
+export function errorDetails(e, text) {
   const parts = [h("p", { class: "err-msg" }, e.message)];
   const d = e.detail || {};
   if (Array.isArray(d.violations) && d.violations.length) {
-    parts.push(h("ul", { class: "violations" }, ...d.violations.map((v) => h("li", {}, h("code", {}, v.rule), ": ", v.message))));
+    parts.push(h("ul", { class: "violations" }, ...d.violations.map((v) => violationItem(v, text))));
   }
   if (Array.isArray(d.diagnostics) && d.diagnostics.length) {
-    parts.push(h("ul", { class: "diags" }, ...d.diagnostics.map((g) => h("li", {}, h("code", {}, `${g.line}:${g.column}`), " ", g.message, g.hint ? h("span", { class: "hint" }, ` hint: ${g.hint}`) : null))));
+    const rendered = Array.isArray(d.rendered) && d.rendered.length === d.diagnostics.length ? d.rendered : [];
+    parts.push(h("ul", { class: "diags" }, ...d.diagnostics.map((g, i) => diagnosticItem(g, { rendered: rendered[i], text }))));
   }
   if (e.kind === "job_failed") {
     const facts = h("dl", { class: "facts facts-compact" });
@@ -248,6 +308,7 @@ function stripDetail(d) {
   delete u.text;
   delete u.events;
   delete u.log;
+  delete u.log_dropped;
   return u;
 }
 
@@ -278,6 +339,8 @@ function overviewTab(section, ctx) {
       h("div", { class: "card" }, h("h2", {}, "Recent log"), logBox, h("p", {}, h("a", { href: `#/units/${encodeURIComponent(name)}/logs` }, "Follow the log live")))),
   );
 
+  let logDrop = null; // journald's latest report of lines of this unit its rate limit dropped
+
   function paintFacts() {
     const u = live.units.get(name);
     if (!u) return;
@@ -296,6 +359,7 @@ function overviewTab(section, ctx) {
       ["File valid", u.valid === false ? h("span", { class: "bad" }, `no: ${u.error || "invalid"}`) : "yes"],
     ];
     if (u.changed_on_disk) rows.push(["Loaded", h("span", { class: "warn-text changed-on-disk" }, CHANGED_ON_DISK)]);
+    if (logDrop) rows.push(["Log drop", logDropText(logDrop)]);
     replace(facts, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
     const c = charts(name, u, { big: true });
     replace(cpuBox, c.cpu, h("span", { class: "metric-val" }, fmtPercent(u.cpu_percent)));
@@ -319,7 +383,9 @@ function overviewTab(section, ctx) {
     api("GET", unitPath(name), undefined, { signal: ctx.signal })
       .then((d) => {
         if (!live.units.has(name)) applyUnit(stripDetail(d));
+        logDrop = d.log_dropped || null;
         paintFacts();
+        facts.dataset.loaded = "true"; // the unit's detail (log drop) is in
         replace(events, ...(d.events || []).map((ev) => h("li", { class: `event ev-${ev.kind}` }, timeEl(ev.at_ms), " ", h("span", { class: "ev-kind" }, ev.kind), ev.detail ? ` ${ev.detail}` : "")));
         if (!(d.events || []).length) events.append(h("li", { class: "muted" }, "No events recorded yet."));
         replace(logBox, ...(d.log || []).map((l) => logLine(l, name)));
@@ -334,6 +400,20 @@ function overviewTab(section, ctx) {
     off();
     clearInterval(timer);
   };
+}
+
+/** What `containerctl status` says of a drop: how many lines, when journald reported it, why. */
+function logDropText(d) {
+  const at = d.at_us ? Math.floor(d.at_us / 1000) : 0;
+  return h(
+    "span",
+    { class: "warn-text log-drop", "data-dropped": d.dropped, title: d.message || "" },
+    `${d.dropped} lines dropped`,
+    at ? h("span", {}, " at ", timeEl(at)) : null,
+    " by journald's rate limit (",
+    h("code", {}, "service.log_rate_limit"),
+    ")",
+  );
 }
 
 function exitText(u) {
@@ -675,7 +755,7 @@ function buildConfig(section, ctx, file) {
       const r = await api("POST", unitPath(name, "/preview"), { text }, { signal: ctl.signal });
       if (my !== seq) return;
       last = { text, r };
-      showPreview(r);
+      showPreview(r, text);
     } catch (e) {
       if (e.name === "AbortError" || my !== seq) return;
       last = null;
@@ -686,13 +766,12 @@ function buildConfig(section, ctx, file) {
     }
   }
 
-  function showPreview(r) {
+  function showPreview(r, text) {
     const diags = r.diagnostics || [];
     const viol = r.violations || [];
     ed.mark(diags.map((d) => ({ line: d.line, kind: "error" })));
-    replace(diagList, ...diags.map(diagItem));
-    replace(violList, ...viol.map((v) => h("li", {}, h("strong", {}, "Policy: "), h("code", {}, v.rule), ` — ${v.message}`,
-      v.location ? ` (at ${v.location})` : "", v.fix ? `. To allow it, an admin can ${v.fix}.` : "")));
+    replace(diagList, ...diags.map((d) => diagItem(d, text)));
+    replace(violList, ...viol.map((v) => violationItem(v, text, { prefix: h("strong", {}, "Policy: ") })));
     const where = diags.filter((d) => d.line > 0).map((d) => `line ${d.line}`);
     if (diags.length) diagSummary.textContent = `${diags.length} error${diags.length === 1 ? "" : "s"}${where.length ? ` (${[...new Set(where)].join(", ")})` : ""}.`;
     else if (viol.length) diagSummary.textContent = `Valid, but the policy refuses it (${viol.length} rule${viol.length === 1 ? "" : "s"}).`;
@@ -702,12 +781,13 @@ function buildConfig(section, ctx, file) {
     if (!formDirty && document.activeElement?.closest?.(".quick-form") == null) fillForm();
   }
 
-  function diagItem(d) {
-    const where = d.line > 0 ? `${d.line}:${d.column}` : "file";
+  /** A diagnostic of `text` (the text checked): its location is a button to that line. */
+  function diagItem(d, text, rendered) {
+    const path = d.file || file.path || `${name}.toml`;
     const loc = d.line > 0
-      ? h("button", { type: "button", class: "link diag-loc", "data-line": d.line, onclick: () => ed.goTo(d.line, d.column), "aria-label": `Go to line ${d.line}, column ${d.column}` }, where)
-      : h("span", { class: "diag-loc" }, where);
-    return h("li", { class: "diag", "data-line": d.line }, loc, " ", h("span", { class: "diag-msg" }, d.message), d.hint ? h("span", { class: "hint" }, `hint: ${d.hint}`) : null);
+      ? h("span", { class: "diag-loc" }, `${path}:`, h("button", { type: "button", class: "link diag-loc", "data-line": d.line, onclick: () => ed.goTo(d.line, d.column), "aria-label": `Go to line ${d.line}, column ${d.column}` }, `${d.line}:${d.column}`))
+      : h("span", { class: "diag-loc" }, path);
+    return diagnosticItem(d, { text, rendered, loc });
   }
 
   function updateApply() {
@@ -748,10 +828,11 @@ function buildConfig(section, ctx, file) {
     } catch (e) {
       if (e.name === "AbortError") return;
       if (e.kind === "invalid" && Array.isArray(e.detail.diagnostics)) {
+        const rendered = Array.isArray(e.detail.rendered) ? e.detail.rendered : [];
         ed.mark(e.detail.diagnostics.map((d) => ({ line: d.line, kind: "error" })));
-        replace(diagList, ...e.detail.diagnostics.map(diagItem));
+        replace(diagList, ...e.detail.diagnostics.map((d, i) => diagItem(d, text, rendered[i])));
       }
-      replace(applyOut, h("div", { class: "card-err", role: "alert" }, h("h3", {}, "Not applied"), ...errorDetails(e)));
+      replace(applyOut, h("div", { class: "card-err", role: "alert" }, h("h3", {}, "Not applied"), ...errorDetails(e, text)));
       updateApply();
     }
   });
@@ -844,7 +925,7 @@ function historyTab(section, ctx) {
         parts.push(h("h3", {}, "Changes from this revision to the current file"), diffView(d.diff || "", { label: `Changes since revision ${r.rev}` }));
       }
       if ((pv.diagnostics || []).length || (pv.violations || []).length) {
-        parts.push(h("div", { class: "card-err" }, h("p", {}, "This revision would not be accepted now:"), ...errorDetails({ message: "", detail: pv })));
+        parts.push(h("div", { class: "card-err" }, h("p", {}, "This revision would not be accepted now:"), ...errorDetails({ message: "", detail: pv }, rev.text)));
       }
       parts.push(h("details", {}, h("summary", {}, `Full text of revision ${r.rev}`), h("pre", { class: "code-view", tabindex: "0" }, rev.text)));
       const out = h("div", { "aria-live": "polite" });
@@ -864,7 +945,7 @@ function historyTab(section, ctx) {
             replace(review, h("p", { class: "job-ok", role: "status" }, `✓ ${msg}`));
           } catch (e) {
             go.disabled = false;
-            replace(out, h("div", { class: "card-err", role: "alert" }, ...errorDetails(e)));
+            replace(out, h("div", { class: "card-err", role: "alert" }, ...errorDetails(e, rev.text)));
           }
         });
         parts.push(h("label", { class: "check", for: "revert-restart" }, rs, " Restart the unit after reverting (if it is running)"), h("div", { class: "row" }, go, cancel), out);

@@ -38,6 +38,10 @@ pub enum ApiError {
     Unavailable(String),
     /// A limit of the daemon is reached (sessions, log followers, event streams).
     TooMany(String),
+    /// A registry refused a credential: its answer.
+    RegistryRefused(String),
+    /// A registry could not be asked about a credential.
+    RegistryFailed(String),
 }
 
 #[derive(Serialize)]
@@ -105,6 +109,12 @@ impl IntoResponse for ApiError {
             ApiError::TooMany(m) => {
                 (StatusCode::TOO_MANY_REQUESTS, json!({"kind": "too_many_requests", "message": m}))
             }
+            ApiError::RegistryRefused(m) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"kind": "registry_refused", "message": m}))
+            }
+            ApiError::RegistryFailed(m) => {
+                (StatusCode::BAD_GATEWAY, json!({"kind": "registry_failed", "message": m}))
+            }
         };
         (status, Json(json!({ "error": body }))).into_response()
     }
@@ -142,6 +152,8 @@ impl From<OpError> for ApiError {
             }
             OpError::Unavailable(m) => ApiError::Unavailable(m),
             OpError::Internal(m) => ApiError::Internal(m),
+            OpError::RegistryRefused(m) => ApiError::RegistryRefused(m),
+            OpError::RegistryFailed(m) => ApiError::RegistryFailed(m),
         }
     }
 }

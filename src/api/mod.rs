@@ -10,6 +10,7 @@ mod error;
 mod http;
 pub mod metrics;
 mod redact;
+mod registries;
 mod secrets;
 mod session;
 mod units;
@@ -89,6 +90,8 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
         .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
         .route("/images/push", post(cluster::push))
+        .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
+        .route("/registries/test", post(registries::test))
         .route("/secrets", get(secrets::list))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // A secret's value may be larger than a unit file: its handler reads at most

@@ -16,6 +16,7 @@ pub mod job;
 pub mod list;
 pub mod logs;
 pub mod new;
+pub mod registry;
 pub mod reset_failed;
 pub mod revert;
 pub mod rm;
@@ -97,6 +98,8 @@ pub enum Command {
     Cluster(cluster::Args),
     /// Images in the cluster registry.
     Image(cluster::ImageArgs),
+    /// Credentials for private registries, used by every pull (admin).
+    Registry(registry::Args),
     /// Secrets units get as files or environment variables (set and rm: admin; list: operator).
     Secret(secret::Args),
     /// Check unit files and print every error with its file, line and column.
@@ -264,6 +267,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Web(a) => web::run(a, ctx),
         Command::Cluster(a) => cluster::run(a, ctx),
         Command::Image(a) => cluster::run_image(a, ctx),
+        Command::Registry(a) => registry::run(a, ctx),
         Command::Secret(a) => secret::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),

@@ -42,3 +42,43 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::client::ApiError;
+    use crate::commands::ui::{render_error_details, Style};
+    use crate::config::Policy;
+    use crate::policy::{self, Role};
+
+    /// What `set` prints when the policy refuses the text it would have written: the daemon
+    /// made that text, so the CLI quotes the line the daemon sends with the violation.
+    #[test]
+    fn a_policy_refusal_quotes_the_line_of_the_text_set_would_write() {
+        let file = "/etc/containerctl/units/web.toml";
+        let before = "# web\n[container]\nimage = \"a\"\nversion = \"1\"\n";
+        let text = crate::daemon::ops::apply_assignments(
+            before,
+            &["container.ports=[\"8080:80\", \"22:22\"]".into()],
+            &[],
+        )
+        .expect("applies");
+        let after = crate::unit::parse("web", file, &text).expect("valid");
+        let policy = Policy { file: "/etc/containerctl/containerctl.toml".into(), ..Policy::default() };
+        let mut violations =
+            policy::check_definition(Role::Operator, &policy, None, &after, &[]).expect_err("refused");
+        policy::locate(&mut violations, file, &text);
+        // As the daemon answers (api::error) and the client reads it.
+        let body = serde_json::json!({"error": {"kind": "forbidden", "message": "refused", "violations": violations}});
+        let e = ApiError::from_response(403, body.to_string().as_bytes());
+        let out = render_error_details(&e, None, Style::PLAIN);
+        assert!(
+            out.contains(concat!(
+                "    at /etc/containerctl/units/web.toml:5:21 (container.ports[1])\n",
+                "      |\n",
+                "    5 | ports = [\"8080:80\", \"22:22\"]\n",
+                "      |                     ^\n",
+            )),
+            "{out}"
+        );
+    }
+}

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::client::{
-    ApiError, Applied, Device, LogEntry, LogLine, Revision, SecretInfo, Unit, UnitDetail, WireDiagnostic,
+    ApiError, Applied, Device, LogEntry, LogLine, Revision, SecretInfo, Unit, UnitDetail, Violation,
+    WireDiagnostic,
 };
 use crate::diag::Diagnostic;
 
@@ -492,12 +493,26 @@ pub fn render_diagnostic(d: &WireDiagnostic, text: Option<&str>) -> String {
     }
 }
 
-/// The line of `text` that `FILE:LINE:COL` points at.
-fn quoted_line<'t>(location: &str, text: &'t str) -> Option<&'t str> {
+/// LINE and COL of `FILE:LINE:COL`.
+fn line_and_column(location: &str) -> Option<(usize, usize)> {
     let mut parts = location.rsplitn(3, ':');
-    let (_col, line) = (parts.next()?, parts.next()?);
-    let index = line.parse::<usize>().ok()?.checked_sub(1)?;
-    text.lines().nth(index).map(|l| l.trim_end_matches('\r'))
+    let (col, line) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    Some((line.parse().ok().filter(|&l| l > 0)?, col.parse().ok()?))
+}
+
+/// The line a violation's location points at, quoted and marked as a diagnostic quotes it:
+/// from the daemon (`source_line`), else from `text`, the unit file the user wrote.
+fn quote_violation(v: &Violation, text: Option<&str>) -> Option<String> {
+    let (line, column) = line_and_column(v.location.as_deref()?)?;
+    let source = match &v.source_line {
+        Some(s) => s.as_str(),
+        None => text?.lines().nth(line - 1)?.trim_end_matches('\r'),
+    };
+    let n = line.to_string();
+    let pad = " ".repeat(n.len());
+    let caret = " ".repeat(column.saturating_sub(1));
+    Some(format!("    {pad} |\n    {n} | {source}\n    {pad} | {caret}^\n"))
 }
 
 /// The lines after `containerctl: MESSAGE`: violations, diagnostics, job result and log lines.
@@ -518,8 +533,8 @@ pub fn render_error_details(e: &ApiError, text: Option<&str>, style: Style) -> S
             }
             (None, None) => {}
         }
-        if let Some(line) = v.location.as_deref().and_then(|at| quoted_line(at, text?)) {
-            let _ = writeln!(out, "    | {line}");
+        if let Some(quote) = quote_violation(v, text) {
+            out.push_str(&quote);
         }
         if let Some(fix) = &v.fix {
             let _ = writeln!(out, "    to allow it, an admin can {fix}");
@@ -638,7 +653,6 @@ pub fn render_secrets(secrets: &[SecretInfo], style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Violation;
 
     #[test]
     fn next_start_is_said_of_running_units_and_real_changes_only() {
@@ -693,6 +707,7 @@ mod tests {
                 message: "port 22 is not allowed".into(),
                 key: Some("container.ports[0]".into()),
                 location: Some("/tmp/containerctl-web-1.toml:3:10".into()),
+                source_line: None,
                 fix: None,
             }],
             diagnostics: Vec::new(),
@@ -707,11 +722,22 @@ mod tests {
             Style::default(),
         );
         assert!(
-            out.contains(
-                "    at /tmp/containerctl-web-1.toml:3:10 (container.ports[0])\n    | ports = [\"22:22\"]\n"
-            ),
+            out.contains(concat!(
+                "    at /tmp/containerctl-web-1.toml:3:10 (container.ports[0])\n",
+                "      |\n",
+                "    3 | ports = [\"22:22\"]\n",
+                "      |          ^\n"
+            )),
             "{out}"
         );
+        // Without the text (`set`), the daemon's copy of the line is quoted; with neither, none.
+        let mut api = api;
+        api.violations[0].source_line = Some("ports = [\"22:22\"]".into());
+        let out = render_error_details(&api, None, Style::default());
+        assert!(out.contains("    3 | ports = [\"22:22\"]\n      |          ^\n"), "{out}");
+        api.violations[0].source_line = None;
+        let out = render_error_details(&api, None, Style::default());
+        assert!(!out.contains(" | "), "{out}");
     }
 
     fn unit(name: &str, state: &str, sub: &str) -> Unit {

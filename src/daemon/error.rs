@@ -25,6 +25,13 @@ pub enum OpError {
     /// A systemd job ended, but not with `done`.
     #[error("{message}")]
     JobFailed { message: String, result: String, status_text: String, log: Vec<String> },
+    /// A registry refused a credential (a login or a test), with its answer; nothing was stored.
+    #[error("{0}")]
+    RegistryRefused(String),
+    /// A registry could not be asked about a credential (unreachable, its TLS certificate not
+    /// trusted, dockerd failed): nothing was stored.
+    #[error("{0}")]
+    RegistryFailed(String),
     /// Something the operation needs (systemd, Docker) cannot be reached now.
     #[error("{0}")]
     Unavailable(String),

@@ -9,6 +9,7 @@
 mod error;
 pub mod files;
 pub mod ops;
+mod registries;
 mod requirements;
 mod secrets;
 pub mod sources;
@@ -393,6 +394,7 @@ impl Daemon {
             self.record(name, kind, detail, at);
         } else if action == "pull" {
             let image = m.actor.and_then(|a| a.id).unwrap_or_default();
+            self.registry_pulled(&image, at);
             for (name, def) in self.definitions() {
                 if def.unit.as_ref().is_ok_and(|u| u.container.reference() == image) {
                     self.record(name.as_str(), "pulled", image.clone(), at);

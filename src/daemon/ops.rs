@@ -205,7 +205,7 @@ impl Daemon {
                         policy::Violation::new("host paths allow-list", format!("{name}: {refusal}"));
                     violation.key = Some(format!("container.volumes[{i}]"));
                     violation.fix =
-                        Some(format!("replace the symbolic link in {} with a directory", p.display()));
+                        Some(format!("replace the symbolic link in {} with a directory", p.display()).into());
                     violations.push(violation);
                 }
             }
@@ -218,7 +218,7 @@ impl Daemon {
                     ),
                 );
                 v.key = Some(format!("container.volumes[{i}]"));
-                v.fix = Some(format!("create {}", p.display()));
+                v.fix = Some(format!("create {}", p.display()).into());
                 violations.push(v);
             }
         }

@@ -41,6 +41,8 @@ impl From<crate::systemd::SystemdError> for StartError {
 pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     let config: Config = crate::config::load(config_path).map_err(|d| StartError::Config(d.to_string()))?;
     remove_stale_temporaries(&config.unit_dir);
+    // A write of registries.json cut short leaves its temporary (passwords, mode 0600) here.
+    remove_stale_temporaries(&config.state_dir);
     let db = Db::open(&config.state_dir.join("containerctl.db"))?;
     let systemd = Systemd::connect().await?;
     let docker = match crate::runner::connect().await {
@@ -69,8 +71,9 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     Ok(daemon)
 }
 
-/// Removes the temporaries a containerctld killed during an edit left in `dir` (the unit or the
-/// secret directory; the file itself was never touched: it is replaced by a rename). A temporary whose
+/// Removes the temporaries a containerctld killed during an edit left in `dir` (the unit
+/// directory, the state directory, the secret directory; the file itself was never touched: it is
+/// replaced by a rename). A temporary whose
 /// writer still runs (this process, or another containerctld) is kept.
 fn remove_stale_temporaries(dir: &Path) {
     let own = std::process::id();

@@ -34,8 +34,9 @@ use crate::notify;
 use crate::unit::{Unit, VolumeSource};
 use output::{Relay, Stream};
 
-/// The unit cannot run as defined (missing device, digest mismatch, no definition). systemd does
-/// not restart on it (RestartPreventExitStatus= in the template): retrying would not help.
+/// The unit cannot run as defined (missing device, digest mismatch, no definition, a registry
+/// that refuses the pull for want of a valid login). systemd does not restart on it
+/// (RestartPreventExitStatus= in the template): retrying would not help.
 pub const EXIT_CONFIG: u8 = 78;
 /// Docker failed (unreachable, pull failed, create refused); restarting may help.
 pub const EXIT_DOCKER: u8 = 125;
@@ -85,12 +86,17 @@ pub fn log(priority: u8, message: &str) {
     }
 }
 
-/// Connects to dockerd (DOCKER_HOST=unix://... or the default socket), negotiating the API
-/// version down to what the engine speaks.
+/// Where dockerd listens: DOCKER_HOST=unix://... or the default socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+/// Connects to dockerd ([`docker_host`]), negotiating the API version down to what the engine
+/// speaks. Registry credentials go out URL-safe ([`registry::url_safe_auth`]).
 pub async fn connect() -> Result<Docker, RunError> {
-    let socket = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION)
-        .map_err(docker_err("cannot connect to dockerd"))?;
+    let docker = Docker::connect_with_unix(&docker_host(), 120, bollard::API_DEFAULT_VERSION)
+        .map_err(docker_err("cannot connect to dockerd"))?
+        .with_request_modifier(registry::url_safe_auth);
     docker.negotiate_version().await.map_err(docker_err("cannot reach dockerd"))
 }
 
@@ -346,12 +352,24 @@ impl Runner {
         log(journal::INFO, &format!("pulling {reference}"));
         notify::status(&format!("pulling {reference}"));
         let options = CreateImageOptionsBuilder::default().from_image(&c.image).tag(&c.version).build();
-        let credentials = registry::credentials(&c.image);
-        let mut stream = self.docker().create_image(Some(options), None, credentials);
+        let (auth, sent) = match registry::for_image(&c.image) {
+            Some(cred) => (Some(cred.auth), Some(cred.source)),
+            None => (None, None),
+        };
+        let mut stream = self.docker().create_image(Some(options), None, auth);
         let mut layers: HashMap<String, (i64, i64)> = HashMap::new();
         let mut last = Instant::now();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(docker_err(&format!("cannot pull {reference}")))?;
+            let info = item.map_err(|e| {
+                let detail = describe(&e);
+                if crate::credentials::is_auth_refusal(&detail) {
+                    // Retrying with the same credential would only hammer the registry (and
+                    // risk a lockout): a configuration error, not restarted.
+                    RunError::Config(registry::refusal_message(&reference, &c.image, sent.as_ref(), &detail))
+                } else {
+                    RunError::Docker(format!("cannot pull {reference}: {detail}"))
+                }
+            })?;
             if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
                 if let (Some(cur), Some(total)) = (p.current, p.total) {
                     layers.insert(id, (cur, total));

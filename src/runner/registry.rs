@@ -1,9 +1,14 @@
-//! Credentials for the cluster registry, written by `containerctl cluster init/join`.
-//!
-//! They are passed to dockerd only for images whose registry part is the cluster registry's
-//! address, never to another registry.
+//! Which credential a pull sends: the cluster registry's, written by `containerctl cluster
+//! init/join`, for images whose registry part is the cluster registry's address (never to another
+//! registry); otherwise the stored credential of `containerctl registry login` that applies (see
+//! [`crate::credentials`]).
 
+use std::path::Path;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::Engine as _;
 use bollard::auth::DockerCredentials;
+use bollard::BollardRequest;
 use serde::Deserialize;
 
 /// Where the cluster's registry credentials live on every member.
@@ -55,6 +60,92 @@ pub fn credentials(image: &str) -> Option<DockerCredentials> {
     })
 }
 
+/// This host's cluster registry address (`HOST:5002`), if it is a member. Quiet: for callers
+/// other than the runner.
+pub fn cluster_registry() -> Option<String> {
+    let text = std::fs::read_to_string(AUTH_FILE).ok()?;
+    serde_json::from_str::<AuthFile>(&text).ok().map(|a| a.serveraddress)
+}
+
+/// Whose credential a pull sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// This host's node credential for the cluster registry.
+    Cluster,
+    /// A credential of `containerctl registry login`: its REGISTRY[/NAMESPACE] and user.
+    Stored { registry: String, username: String },
+}
+
+/// A credential for one image. No Debug: it holds a password.
+pub struct Credential {
+    pub auth: DockerCredentials,
+    pub source: Source,
+}
+
+/// The credential a pull of `image` sends, if any: the cluster registry's for its address, else
+/// the stored one with the longest matching registry/namespace. An unreadable store is logged
+/// and the pull goes without (the registry's refusal then says what to do).
+pub fn for_image(image: &str) -> Option<Credential> {
+    if let Some(auth) = credentials(image) {
+        return Some(Credential { auth, source: Source::Cluster });
+    }
+    let path = crate::credentials::path(Path::new(crate::config::DEFAULT_STATE_DIR));
+    match crate::credentials::load(&path) {
+        Ok(store) => store.lookup(image).map(|e| Credential {
+            auth: e.docker_credentials(),
+            source: Source::Stored { registry: e.registry.clone(), username: e.username.clone() },
+        }),
+        Err(e) => {
+            super::log(crate::journal::WARNING, &format!("{e}; pulling {image} without a stored credential"));
+            None
+        }
+    }
+}
+
+/// What the runner says when a registry refused a pull of `reference` (the unit's `image` is
+/// `image`) for authentication: the registry, whose credential was sent, and the command that
+/// fixes it. `detail` is dockerd's message.
+pub fn refusal_message(reference: &str, image: &str, sent: Option<&Source>, detail: &str) -> String {
+    let host = crate::credentials::registry_host(image);
+    match sent {
+        None => format!(
+            "cannot pull {reference}: registry {host} refused it without a login ({detail}); \
+             an admin runs `containerctl registry login {host} --username USER --password-stdin`, \
+             then start the unit again"
+        ),
+        Some(Source::Stored { registry, username }) => format!(
+            "cannot pull {reference}: registry {host} refused the stored credential of {username} for \
+             {registry} ({detail}); an admin runs `containerctl registry login {registry} --username USER \
+             --password-stdin` with a valid password (`containerctl registry test {registry}` checks the \
+             stored one), then start the unit again"
+        ),
+        Some(Source::Cluster) => format!(
+            "cannot pull {reference}: the cluster registry {host} refused this host's node credential \
+             ({detail}); check the membership with `containerctl cluster status`"
+        ),
+    }
+}
+
+/// bollard encodes X-Registry-Auth with the standard base64 alphabet, but dockerd decodes it with
+/// the URL-safe one, and for a pull it silently drops a header it cannot decode: the pull goes
+/// without credentials. A password with `?`, `~` or `>` in it is enough for `/` or `+` to appear.
+/// Installed as the request modifier of every connection ([`super::connect`]), this re-encodes
+/// the header.
+pub fn url_safe_auth(mut request: BollardRequest) -> BollardRequest {
+    let fixed = request
+        .headers()
+        .get(AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| STANDARD.decode(v).ok())
+        .and_then(|json| http::HeaderValue::from_str(&URL_SAFE.encode(json)).ok());
+    if let Some(v) = fixed {
+        request.headers_mut().insert(AUTH_HEADER, v);
+    }
+    request
+}
+
+const AUTH_HEADER: &str = "X-Registry-Auth";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +170,54 @@ mod tests {
         assert!(credentials_for(AUTH, "10.0.0.1:5003/cam").expect("valid").is_none());
         assert!(credentials_for(AUTH, "ctl-test/busybox").expect("valid").is_none());
         assert!(credentials_for("{}", "10.0.0.1:5002/cam").is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_registry_and_the_command() {
+        let m = refusal_message(
+            "reg.example:5443/app:1",
+            "reg.example:5443/app",
+            None,
+            "no basic auth credentials",
+        );
+        assert!(m.contains("registry reg.example:5443 refused"), "{m}");
+        assert!(
+            m.contains("`containerctl registry login reg.example:5443 --username USER --password-stdin`"),
+            "{m}"
+        );
+        assert!(m.contains("no basic auth credentials"), "{m}");
+        let sent = Source::Stored { registry: "ghcr.io/org".into(), username: "robot".into() };
+        let m = refusal_message("ghcr.io/org/app:2", "ghcr.io/org/app", Some(&sent), "denied: denied");
+        assert!(m.contains("stored credential of robot for ghcr.io/org"), "{m}");
+        assert!(m.contains("`containerctl registry login ghcr.io/org"), "{m}");
+        assert!(m.contains("`containerctl registry test ghcr.io/org`"), "{m}");
+        let m = refusal_message("busybox:1", "busybox", None, "pull access denied");
+        assert!(m.contains("registry login docker.io "), "{m}");
+        let m = refusal_message(
+            "10.0.0.1:5002/cam:1",
+            "10.0.0.1:5002/cam",
+            Some(&Source::Cluster),
+            "unauthorized",
+        );
+        assert!(m.contains("cluster registry 10.0.0.1:5002") && m.contains("cluster status"), "{m}");
+    }
+
+    #[test]
+    fn registry_auth_is_sent_url_safe() {
+        // `???` puts a 0x3F at a position where standard base64 writes `/`.
+        let json = r#"{"username":"u","password":"a???~~~>>>","serveraddress":"reg:5443"}"#;
+        let standard = STANDARD.encode(json);
+        assert!(standard.contains('/') || standard.contains('+'), "{standard}");
+        let request = http::Request::builder()
+            .header(AUTH_HEADER, &standard)
+            .body(bollard::body_full(Default::default()))
+            .expect("a request");
+        let request = url_safe_auth(request);
+        let sent =
+            request.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(!sent.contains('/') && !sent.contains('+'), "{sent}");
+        assert_eq!(URL_SAFE.decode(&sent).ok().as_deref(), Some(json.as_bytes()));
+        let plain = http::Request::builder().body(bollard::body_full(Default::default())).expect("a request");
+        assert!(url_safe_auth(plain).headers().get(AUTH_HEADER).is_none());
     }
 }

@@ -349,7 +349,9 @@ impl SwarmRunner {
         }
         let name = self.name();
         let image = image_reference(&self.unit);
-        let auth: Option<DockerCredentials> = registry::credentials(&self.unit.container.image);
+        // Passed with the service (as `docker service create --with-registry-auth` does): Swarm
+        // hands it to the nodes that pull the image for a task.
+        let auth: Option<DockerCredentials> = registry::for_image(&self.unit.container.image).map(|c| c.auth);
         let secrets = self.ensure_secrets(&docker).await?;
         self.secret_ids = secrets.iter().map(|s| s.id.clone()).collect();
         let spec = service_spec(&self.unit, &self.hash, &secrets);
@@ -464,6 +466,26 @@ impl SwarmRunner {
         }
     }
 
+    /// After a task failed: whether the registry refuses this host the image, with the credential
+    /// the service carries. Nodes pull for tasks, so their failures only say "No such image"; a
+    /// refusal is a configuration error (exit 78) that names the registry and the fix, since
+    /// restarting would only ask the registry again with the same credential. Any other answer
+    /// (the image is there, the registry is out of reach from here) leaves the decision to the
+    /// tasks.
+    async fn check_registry_access(&self) -> Result<(), RunError> {
+        let image = image_reference(&self.unit);
+        let (auth, sent) = match registry::for_image(&self.unit.container.image) {
+            Some(c) => (Some(c.auth), Some(c.source)),
+            None => (None, None),
+        };
+        match self.docker()?.inspect_registry_image(&image, auth).await {
+            Err(e) if crate::credentials::is_auth_refusal(&describe(&e)) => Err(RunError::Config(
+                registry::refusal_message(&image, &self.unit.container.image, sent.as_ref(), &describe(&e)),
+            )),
+            Ok(_) | Err(_) => Ok(()),
+        }
+    }
+
     async fn tasks(&self, id: &str) -> Result<Vec<Task>, RunError> {
         let filters = HashMap::from([("service", vec![id.to_owned()])]);
         self.docker()?
@@ -489,6 +511,7 @@ impl SwarmRunner {
         let mut deadline = Instant::now() + start_timeout;
         let mut best = 0;
         let mut last_status = String::new();
+        let mut diagnosed = false;
         loop {
             let service =
                 self.docker()?.inspect_service(&id, None).await.map_err(docker_err("lost the service"))?;
@@ -511,6 +534,10 @@ impl SwarmRunner {
                 _ => false,
             };
             let p = progress(&self.tasks(&id).await?);
+            if p.last_error.is_some() && !diagnosed {
+                diagnosed = true;
+                self.check_registry_access().await?;
+            }
             let mut status = self.status_line(&p);
             if updating {
                 status.push_str(", updating");

@@ -9,7 +9,7 @@ exec </dev/null
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 
-export TB_RUN=browser
+export TB_RUN=${TB_RUN:-browser}
 HOST=browser
 PORT=${BROWSER_TEST_PORT:-15000}
 
@@ -37,7 +37,35 @@ tb_host "$HOST" sh -ec '
     containerctl start shop
     # The Cluster page shows a one-node cluster: this host is its manager.
     containerctl cluster init >/dev/null
+    # A unit whose output goes over its log_rate_limit at once: journald drops lines (issue 12).
+    containerctl new lograte --image ctl-test/busybox --version 1 -- sh -c "seq 20000; exec sleep 100000"
+    containerctl set lograte container.init=true service.log_rate_limit=100/2s
+    containerctl start lograte
 '
+# host_json_has PATTERN CMD...: the JSON that CMD prints in the host, blanks removed, has PATTERN.
+host_json_has() {
+    local pattern=$1
+    shift
+    tb_host "$HOST" "$@" | tr -d ' \n' | grep -qF -- "$pattern"
+}
+# The drop is in the API (journald reported it) before the tests look for it on the page.
+tb_wait_for 60 "journald's report of the drop of lograte's lines" \
+    host_json_has '"log_dropped":{' containerctl status lograte --json
+
+# Hand edits (issue 12): `handed` is edited by hand and reloaded, which makes a revision by its
+# file (the History tab); then edited by hand again without a reload, so that the file on disk
+# is not what systemd loaded (the "changed on disk" badge). Last: nothing after it may reload.
+# shellcheck disable=SC2016  # the script is expanded by the host's shell
+tb_host "$HOST" sh -ec '
+    containerctl new handed --image ctl-test/busybox --version 1 -- sleep 100000
+    sed -i "1i description = \"edited by hand\"" /etc/containerctl/units/handed.toml
+    systemctl daemon-reload
+'
+tb_wait_for 30 "the hand edit of handed as a revision by its file" \
+    host_json_has '"actor":"file(uid0root)"' containerctl history handed --json
+tb_host "$HOST" sed -i 's/edited by hand/edited by hand, not reloaded/' /etc/containerctl/units/handed.toml
+tb_wait_for 10 "handed changed on disk in the API" \
+    host_json_has '"changed_on_disk":true' containerctl status handed --json
 
 # 127.0.0.1:PORT here -> 127.0.0.1:5000 in the host's own network namespace.
 pid=$(docker inspect -f '{{.State.Pid}}' "${TB_PREFIX}$HOST")
@@ -50,5 +78,7 @@ BASE_URL=http://127.0.0.1:$PORT \
 ADMIN_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-admin --role admin --ttl 1h) \
 VIEWER_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-viewer --role viewer --ttl 1h) \
 UNIT=shop \
+CHANGED_UNIT=handed \
+LOGDROP_UNIT=lograte \
 CHROMIUM=/usr/bin/chromium \
     node --test --test-reporter=spec tests/browser/

@@ -16,6 +16,8 @@ exec </dev/null
 source testbed/lib.sh
 # shellcheck source=tests/assert.sh
 source tests/assert.sh
+# shellcheck source=tests/system/private_registry.sh
+source tests/system/private_registry.sh
 
 export TB_RUN=${TB_RUN:-cluster}
 H1=c1 H2=c2 H3=c3
@@ -463,6 +465,55 @@ EOF
     ctl $H1 secret rm cluster-db
 }
 
+# A [deploy] unit whose image is only in a private registry (htpasswd, TLS from a test CA every
+# node trusts), constrained to c2: c2 pulls for the task with the credential the service carries.
+c_private_registry() {
+    local preg=$IP1:5443 user=tester password='cl-PW?~>???~~~>>>-c2' rc status
+    private_registry_start $H1 "$IP1" 5443 "$user" "$password"
+    for h in $H1 $H2 $H3; do private_registry_trust $H1 "$h" "$preg"; done
+    private_registry_push $H1 "$preg" private/svc "$user" "$password"
+    for h in $H1 $H2; do
+        expect "$h does not have the private image" check "! tb_host $h docker image inspect $preg/private/svc:1 >/dev/null 2>&1"
+    done
+    tb_host $H1 sh -c "printf '%s\n' '[container]' 'image = \"$preg/private/svc\"' 'version = \"1\"' \
+        'args = [\"sh\", \"-c\", \"echo private-task; sleep 3600\"]' '[service]' 'restart = \"on-failure\"' \
+        '[deploy]' 'replicas = 1' 'constraints = [\"node.hostname==c2\"]' > /etc/containerctl/units/privsvc.toml"
+    tb_host $H1 systemctl daemon-reload
+    # Without a login c2 cannot pull: the unit fails with 78, naming the registry and the fix.
+    rc=$(run_status $H1 start privsvc)
+    cat "$OUT"
+    expect "start without a login fails" check "(( $rc != 0 ))"
+    expect_eq "exit status" "$(tb_host $H1 systemctl show -p ExecMainStatus --value containerctl@privsvc)" 78
+    status=$(tb_host $H1 systemctl show -p StatusText --value containerctl@privsvc)
+    expect_contains "the status names the registry" "$status" "registry $preg refused"
+    expect_contains "and the command" "$status" "containerctl registry login $preg"
+    expect "the failed service is removed" check "! tb_host $H1 docker service inspect containerctl-privsvc >/dev/null 2>&1"
+    tb_host $H1 systemctl reset-failed containerctl@privsvc
+    # After the login on the manager the service carries the credential, and c2 pulls with it.
+    rc=0
+    printf '%s\n' "$password" | tb_host $H1 containerctl registry login "$preg" -u "$user" --password-stdin || rc=$?
+    expect_eq "login on the manager" "$rc" 0
+    ctl $H1 start privsvc
+    local nodes
+    nodes=$(tb_host $H1 docker service ps containerctl-privsvc --filter desired-state=running --format '{{.Node}} {{.CurrentState}}')
+    echo "$nodes"
+    expect_eq "the task runs on c2" "$(awk '/Running/ {print $1}' <<<"$nodes")" c2
+    expect "c2 pulled the private image" check "tb_host $H2 docker image inspect $preg/private/svc:1 >/dev/null"
+    expect "the manager did not need to pull it" check "! tb_host $H1 docker image inspect $preg/private/svc:1 >/dev/null 2>&1"
+    tb_wait_for 30 "the task's output" check "tb_host $H1 journalctl -u containerctl@privsvc | grep -q private-task"
+    # Swarm keeps the credential to itself: the service's spec does not show it.
+    local spec
+    spec=$(tb_host $H1 docker service inspect containerctl-privsvc)
+    expect "no password in docker service inspect" check "! grep -qF -- '$password' <<<\"\$spec\""
+    expect "no password in the manager's journal" check "! tb_host $H1 journalctl -o verbose | grep -qF -- '$password'"
+    expect "no password in c2's journal" check "! tb_host $H2 journalctl -o verbose | grep -qF -- '$password'"
+    ctl $H1 stop privsvc
+    tb_wait_for 30 "service removed" check "! tb_host $H1 docker service inspect containerctl-privsvc"
+    ctl $H1 registry logout "$preg"
+    tb_host $H1 sh -c 'rm /etc/containerctl/units/privsvc.toml; systemctl daemon-reload'
+    tb_host $H1 systemctl stop "$PRIVREG_UNIT"
+}
+
 c_inventory_and_down() {
     tb_wait_for 20 "c2 reports its unit" check "ctl $H1 cluster nodes --json | grep -q fromreg"
     expect_eq "c2 up" "$(node_field c2 state)" up
@@ -548,7 +599,7 @@ c_teardown_and_init_again() {
 }
 
 passed=0
-for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
+for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_private_registry c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
     start=$SECONDS
     set +e
     (set -eo pipefail; "$t")

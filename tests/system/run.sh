@@ -22,6 +22,10 @@ source tests/system/scenarios_deploy.sh
 source tests/system/scenarios_policy.sh
 # shellcheck source=tests/system/scenarios_files.sh
 source tests/system/scenarios_files.sh
+# shellcheck source=tests/system/private_registry.sh
+source tests/system/private_registry.sh
+# shellcheck source=tests/system/scenarios_registries.sh
+source tests/system/scenarios_registries.sh
 # shellcheck source=tests/system/scenarios_secrets.sh
 source tests/system/scenarios_secrets.sh
 

@@ -53,6 +53,8 @@ t_policy_ports_are_unprivileged_and_never_the_daemons() {
     out=$(refused_as alice set pport 'container.ports=["22:22"]')
     expect_contains "a privileged port" "$out" "policy rule ports allow-list"
     expect_contains "the fix" "$out" "add 22 to policy.allowed_ports in /etc/containerctl/containerctl.toml"
+    # The line of the text set would have written is quoted, as a validation error quotes it.
+    expect_contains "the quoted line" "$out" ' | ports = ["22:22"]'
     out=$(refused_as alice set pport 'container.ports=["18080:80", "0.0.0.0:5001:80/udp"]')
     expect_contains "the cluster API's port" "$out" "the cluster API"
     expect_contains "the second entry" "$out" "(container.ports[1])"
