@@ -90,7 +90,13 @@ fn set(ctx: &Ctx, name: &SecretName, file: Option<PathBuf>, json: bool) -> Resul
             }
             std::fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
         }
-        None if std::io::stdin().is_terminal() => read_hidden(name)?,
+        None if std::io::stdin().is_terminal() => {
+            // One line, typed with echo off; its newline is not part of the value.
+            let line =
+                super::term::read_hidden(&format!("value of secret {name} (not shown; end with Enter): "))?;
+            let value = line.strip_suffix('\n').unwrap_or(&line);
+            value.strip_suffix('\r').unwrap_or(value).as_bytes().to_vec()
+        }
         None => {
             let mut buf = Vec::new();
             std::io::stdin()
@@ -136,24 +142,4 @@ fn too_large(size: u64) -> Error {
     Error::Usage(format!(
         "the value is {size} bytes, more than the {MAX_BYTES} bytes (500 KiB) a secret may hold"
     ))
-}
-
-/// One line typed on the terminal with echo off (restored afterwards), without its newline.
-fn read_hidden(name: &SecretName) -> Result<Vec<u8>, Error> {
-    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
-    let stdin = std::io::stdin();
-    let saved = tcgetattr(&stdin).map_err(|e| Error::io("cannot read the terminal's settings", e.into()))?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    eprint!("value of secret {name} (not shown; end with Enter): ");
-    tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet)
-        .map_err(|e| Error::io("cannot turn the terminal's echo off", e.into()))?;
-    let mut line = String::new();
-    let read = stdin.read_line(&mut line);
-    let restored = tcsetattr(&stdin, SetArg::TCSAFLUSH, &saved);
-    read.map_err(|e| Error::io("cannot read the value", e))?;
-    restored.map_err(|e| Error::io("cannot turn the terminal's echo back on", e.into()))?;
-    let value = line.strip_suffix('\n').unwrap_or(&line);
-    Ok(value.strip_suffix('\r').unwrap_or(value).as_bytes().to_vec())
 }
