@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::wire::{
     Applied, ClusterStatus, CreatedToken, Device, Diff, Event, JobDone, JoinTokenCreated, JoinTokenInfo,
     LogEntry, LogLine, Node, RegistryInfo, RegistryLogin, RegistryRemoved, RegistryTested, Removed,
-    RemovedNode, ResetFailed, Revision, RotatedKey, StreamLine, TokenInfo, Unit, UnitDetail, UnitFile,
-    Violation, WireDiagnostic,
+    RemovedNode, ResetFailed, Revision, RotatedKey, SecretInfo, SecretRemoved, SecretSet, StreamLine,
+    TokenInfo, Unit, UnitDetail, UnitFile, Violation, WireDiagnostic,
 };
 use crate::wire::{NewToken, NewUnit, PutFile, RegistryRef, RevertUnit, RevokedToken, SetUnit};
 
@@ -277,6 +277,17 @@ pub mod route {
     pub fn registry_test() -> String {
         "/registries/test".to_owned()
     }
+    pub fn secrets() -> String {
+        "/secrets".to_owned()
+    }
+    /// NAME must be a valid secret name (used as is).
+    pub fn secret(name: &str, force: bool) -> String {
+        if force {
+            format!("/secrets/{name}?force=true")
+        } else {
+            format!("/secrets/{name}")
+        }
+    }
 }
 
 /// A connection to containerctld's local socket.
@@ -323,10 +334,21 @@ impl Client {
         route: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
+        self.request_typed(method, route, body, "application/json")
+    }
+
+    /// A request whose body (when given) has `content_type`.
+    fn request_typed(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
         let mut req =
             Request::builder().method(method).uri(self.uri(route)?).header("accept", "application/json");
         if body.is_some() {
-            req = req.header("content-type", "application/json");
+            req = req.header("content-type", content_type);
         }
         req.body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Protocol(format!("cannot build the request for {route}: {e}")))
@@ -362,7 +384,10 @@ impl Client {
 
     /// Sends one request and returns the whole body of a 2xx answer.
     pub fn call(&self, method: Method, route: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
-        let req = self.request(method, route, body)?;
+        self.send_request(self.request(method, route, body)?)
+    }
+
+    fn send_request(&self, req: Request<Full<Bytes>>) -> Result<Bytes, ClientError> {
         self.runtime.block_on(async {
             let resp = self.http.request(req).await.map_err(|e| self.transport_error(&e, e.is_connect()))?;
             let status = resp.status();
@@ -513,6 +538,22 @@ impl Client {
         let body = serde_json::to_vec(&RegistryRef { registry: registry.to_owned() })
             .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?;
         self.call(Method::POST, &route::registry_test(), Some(body))
+    }
+
+    pub fn secrets(&self) -> Result<Vec<SecretInfo>, ClientError> {
+        self.get(&route::secrets())
+    }
+
+    /// Stores `value` (any bytes, sent as they are) as secret `name`.
+    pub fn secret_set(&self, name: &str, value: Vec<u8>) -> Result<SecretSet, ClientError> {
+        let route = route::secret(name, false);
+        let req = self.request_typed(Method::PUT, &route, Some(value), "application/octet-stream")?;
+        let bytes = self.send_request(req)?;
+        decode(&route, &bytes)
+    }
+
+    pub fn secret_remove(&self, name: &str, force: bool) -> Result<SecretRemoved, ClientError> {
+        self.send(Method::DELETE, &route::secret(name, force), None::<&()>)
     }
 
     pub fn cluster_status(&self) -> Result<ClusterStatus, ClientError> {
@@ -689,6 +730,8 @@ mod tests {
         assert_eq!(route::diff("web", Some(3), None), "/units/web/diff?from=3");
         assert_eq!(route::diff("web", Some(3), Some(5)), "/units/web/diff?from=3&to=5");
         assert_eq!(route::logs("web", 10, true), "/units/web/logs?n=10&follow=true");
+        assert_eq!(route::secret("db.pw", false), "/secrets/db.pw");
+        assert_eq!(route::secret("db.pw", true), "/secrets/db.pw?force=true");
         assert_eq!(hex(b"/a.sock"), "2f612e736f636b");
         let c = Client::new(PathBuf::from("/run/x.sock")).expect("client");
         let uri = c.uri("/units").expect("uri");

@@ -51,6 +51,9 @@ pub struct Policy {
     pub allowed_shared: Vec<String>,
     /// Docker networks an operator unit may join (besides Docker's default `bridge` and `none`).
     pub allowed_networks: Vec<String>,
+    /// Secrets an operator unit may reference in `secrets` and `env_secrets`: exact NAMEs, or a
+    /// prefix ending in `*` (`web-*`; `*` is every secret).
+    pub allowed_secrets: Vec<String>,
     /// Host ports the daemon and the cluster listen on: never an operator's, whatever
     /// `allowed_ports` says. Derived from `http.listen` and the cluster's fixed ports.
     pub reserved_ports: Vec<Reserved>,
@@ -164,6 +167,7 @@ impl Default for Policy {
             allowed_volumes: Vec::new(),
             allowed_shared: Vec::new(),
             allowed_networks: Vec::new(),
+            allowed_secrets: Vec::new(),
             reserved_ports: Policy::reserved_ports(Some(default_http_listen())),
             file: DEFAULT_PATH.into(),
         }
@@ -259,6 +263,8 @@ struct RawPolicy {
     allowed_shared: Vec<Spanned<String>>,
     #[serde(default)]
     allowed_networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_secrets: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -357,6 +363,18 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
             }
             target.push(n.into_inner());
         }
+    }
+    for p in raw.policy.allowed_secrets {
+        let prefix = p.get_ref().strip_suffix('*').unwrap_or(p.get_ref());
+        let valid = prefix.is_empty() || crate::secrets::SecretName::new(prefix).is_ok();
+        if !valid {
+            return Err(at(
+                p.span(),
+                format!("policy.allowed_secrets: `{}` is not a secret name or a prefix ending in *", p.get_ref()),
+                "write names like \"db-password\" or prefixes like \"web-*\" (1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*)",
+            ));
+        }
+        c.policy.allowed_secrets.push(p.into_inner());
     }
     if let Some(listen) = raw.http.listen {
         c.http_listen = if listen.is_empty() {
@@ -458,6 +476,7 @@ mod tests {
         );
         assert_eq!(p.allowed_ports, [PortRange { start: 1024, end: 65535 }]);
         assert!(p.allowed_volumes.is_empty() && p.allowed_shared.is_empty() && p.allowed_networks.is_empty());
+        assert!(p.allowed_secrets.is_empty(), "operators may use no secret unless an admin says so");
         let reserved: Vec<String> = p.reserved_ports.iter().map(|r| r.ports.to_string()).collect();
         assert_eq!(reserved, ["5000", "5001", "5002", "2377", "7946", "4789", "24007-24008", "49152-49251"]);
         // The daemon's own port follows http.listen, and goes with it.
@@ -472,7 +491,8 @@ mod tests {
         let p = parse(
             "c.toml",
             "[policy]\nallowed_units = [\"sshd.service\"]\nallowed_ports = [\"8000-8100\", 9000, \"9443\"]\n\
-             allowed_volumes = [\"common\"]\nallowed_shared = [\"media\"]\nallowed_networks = [\"frontend\"]\n",
+             allowed_volumes = [\"common\"]\nallowed_shared = [\"media\"]\nallowed_networks = [\"frontend\"]\n\
+             allowed_secrets = [\"db-password\", \"web-*\", \"*\"]\n",
         )
         .expect("valid")
         .policy;
@@ -489,6 +509,7 @@ mod tests {
             (p.allowed_volumes, p.allowed_shared, p.allowed_networks),
             (vec!["common".to_owned()], vec!["media".to_owned()], vec!["frontend".to_owned()])
         );
+        assert_eq!(p.allowed_secrets, ["db-password", "web-*", "*"]);
         // Empty lists mean nothing beyond the fixed rules.
         let p = parse("c.toml", "[policy]\nallowed_units = []\nallowed_ports = []\n").expect("valid").policy;
         assert!(p.allowed_units.is_empty() && p.allowed_ports.is_empty());
@@ -515,6 +536,8 @@ mod tests {
             ),
             ("[policy]\nallowed_shared = [\"a/b\"]\n", 2, 19, "policy.allowed_shared: `a/b` is not a name"),
             ("[policy]\nallowed_networks = [\"host\"]\n", 2, 21, "the host network cannot be allowed"),
+            ("[policy]\nallowed_secrets = [\"a/b\"]\n", 2, 20, "`a/b` is not a secret name or a prefix"),
+            ("[policy]\nallowed_secrets = [\"*db\"]\n", 2, 20, "`*db` is not a secret name or a prefix"),
         ] {
             let e = parse("c.toml", text).expect_err(text);
             assert_eq!((e.line, e.column), (line, col), "{text}: {e}");

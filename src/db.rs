@@ -16,9 +16,11 @@ use serde::Serialize;
 
 mod cluster;
 mod registries;
+mod secrets;
 mod updates;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
 pub use registries::RegistryUse;
+pub use secrets::SecretRecord;
 pub use updates::{BadVersion, CheckRecord, NewUpdate, UpdateRecord};
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -109,7 +111,15 @@ const MIGRATIONS: &[&str] = &[
         verified_ms  INTEGER,
         last_used_ms INTEGER
     ) STRICT;",
-    // 5: updates (each attempt and its outcome), versions that were rolled back, and the last
+    // 5: secrets' sizes and dates (their values are files of the secret store, never here).
+    "CREATE TABLE secrets (
+        name          TEXT    PRIMARY KEY,
+        size          INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        updated_by    TEXT    NOT NULL
+    ) STRICT;",
+    // 6: updates (each attempt and its outcome), versions that were rolled back, and the last
     // check of each unit.
     "CREATE TABLE updates (
         id            INTEGER PRIMARY KEY,

@@ -21,6 +21,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Lowercase hex of HMAC-SHA256 (RFC 2104) under `key` of the concatenation of `parts`: a digest
+/// of a secret that only a holder of `key` can compute or check, so it is no oracle for guessing
+/// the secret.
+pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new().chain_update(k.map(|b| b ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    hex(&Sha256::new().chain_update(k.map(|b| b ^ 0x5c)).chain_update(inner.finalize()).finalize())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -48,6 +66,19 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, random_hex(16));
+    }
+
+    #[test]
+    fn hmac_sha256_has_the_rfc_4231_values() {
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", &[b"what do ya want ", b"for nothing?"]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // A key longer than the block is hashed first.
+        assert_eq!(
+            hmac_sha256_hex(&[0xaa; 131], &[b"Test Using Larger Than Block-Size Key - Hash Key First"]),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
     }
 
     #[test]

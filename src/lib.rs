@@ -26,6 +26,7 @@ pub mod port_holder;
 pub mod progress;
 pub mod runner;
 pub mod search;
+pub mod secrets;
 pub mod serve;
 pub mod systemd;
 pub mod time;

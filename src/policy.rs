@@ -75,6 +75,10 @@ pub enum Action {
     ManageRegistries,
     /// Asking the registries for newer versions of the units (`update --check`).
     CheckUpdates,
+    /// Listing secrets: names, sizes, dates and the units that use them, never values.
+    ReadSecrets,
+    /// Setting and removing secrets.
+    ManageSecrets,
 }
 
 impl Action {
@@ -104,6 +108,8 @@ impl Action {
             Action::PushImage => "image push",
             Action::ManageRegistries => "manage registry credentials",
             Action::CheckUpdates => "check for updates of",
+            Action::ReadSecrets => "list secrets",
+            Action::ManageSecrets => "set or remove secrets",
         }
     }
 
@@ -143,6 +149,7 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::ResetFailed
         | Action::PushImage
         | Action::CheckUpdates => Role::Operator,
+        | Action::ReadSecrets => Role::Operator,
         Action::ReadAudit
         | Action::ManageTokens
         | Action::LoginLink
@@ -154,8 +161,16 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::ListJoinTokens
         | Action::CreateJoinToken
         | Action::RevokeJoinToken
-        | Action::ManageRegistries => Role::Admin,
+        | Action::ManageRegistries
+        | Action::ManageSecrets => Role::Admin,
     }
+}
+
+/// Whether `role` reads unit files as they are written. Viewers read them with the values of
+/// credential-like environment variables redacted (`unit::redact`): operators and admins write
+/// unit files, so they must see what they edit.
+pub fn reads_plain_values(role: Role) -> bool {
+    role >= Role::Operator
 }
 
 /// A refusal: the rule that applies, a message that says what is refused, and, when known,
@@ -239,8 +254,11 @@ pub fn may(role: Role, action: Action, unit: &str, protected: bool) -> Result<()
             | Action::LoginLink
             | Action::RotateKeys
             | Action::ManageRegistries
+            | Action::ManageSecrets
     ) {
         format!("only an admin may {what}")
+    } else if action == Action::ReadSecrets {
+        format!("only operators and admins may {what}; you are {role}")
     } else if needed == Role::Admin {
         return Err(violation(
             "protected units",
@@ -467,10 +485,41 @@ pub fn check_definition(
             );
         }
     }
+    check_secrets(&mut v, policy, after);
     if v.is_empty() {
         Ok(())
     } else {
         Err(v)
+    }
+}
+
+/// `secrets` and `env_secrets`: only the secrets `policy.allowed_secrets` names. An operator who
+/// may reference a secret may make a container print it; the others stay the admins'.
+fn check_secrets(v: &mut Vec<Violation>, policy: &Policy, after: &Unit) {
+    let name = &after.name;
+    let refs = after.secrets.files.iter().enumerate().map(|(i, s)| (format!("container.secrets[{i}]"), s));
+    let env = after.secrets.env.iter().map(|(var, s)| (format!("container.env_secrets.{var}"), s));
+    for (key, secret) in refs.chain(env) {
+        if !policy.allowed_secrets.iter().any(|p| secret_matches(p, secret.as_str())) {
+            v.push(
+                violation(
+                    "secrets allow-list",
+                    format!(
+                        "{name}: secret {secret} is not in policy.allowed_secrets{}",
+                        list_of(policy.allowed_secrets.iter().cloned())
+                    ),
+                )
+                .key(key)
+                .fix(format!("add \"{secret}\" to policy.allowed_secrets in {}", policy.file)),
+            );
+        }
+    }
+}
+
+fn secret_matches(pattern: &str, secret: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => secret.starts_with(prefix),
+        None => pattern == secret,
     }
 }
 
@@ -634,6 +683,44 @@ mod tests {
             );
         }
         assert!(may(Role::Admin, Action::ManageRegistries, "*", false).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_set_by_admins_and_listed_by_operators() {
+        assert!(may(Role::Admin, Action::ManageSecrets, "*", false).is_ok());
+        let e = may(Role::Operator, Action::ManageSecrets, "*", false).expect_err("admin only");
+        assert_eq!((e.rule, e.message.as_str()), ("roles", "only an admin may set or remove secrets"));
+        assert!(may(Role::Operator, Action::ReadSecrets, "*", false).is_ok());
+        let e = may(Role::Viewer, Action::ReadSecrets, "*", false).expect_err("not viewers");
+        assert_eq!(e.message, "only operators and admins may list secrets; you are viewer");
+        assert!(!reads_plain_values(Role::Viewer));
+        assert!(reads_plain_values(Role::Operator) && reads_plain_values(Role::Admin));
+    }
+
+    #[test]
+    fn operators_use_the_allowed_secrets_only() {
+        let refs = "secrets = [\"web-tls\", \"db-root\"]\nenv_secrets = { PW = \"db-app\", K = \"api\" }\n";
+        // None by default.
+        assert_eq!(
+            refused(&policy(), refs),
+            ["secrets allow-list", "secrets allow-list", "secrets allow-list", "secrets allow-list"]
+        );
+        let p = Policy { allowed_secrets: vec!["web-*".into(), "db-app".into()], ..policy() };
+        let v = check(&p, None, &u(refs)).expect_err("refused");
+        let keys: Vec<_> = v.iter().map(|x| x.key.clone().unwrap_or_default()).collect();
+        assert_eq!(keys, ["container.secrets[1]", "container.env_secrets.K"]);
+        assert_eq!(v[0].message, "cam: secret db-root is not in policy.allowed_secrets (web-*, db-app)");
+        assert_eq!(v[0].fix.as_deref(), Some("add \"db-root\" to policy.allowed_secrets in c.toml"));
+        let all = Policy { allowed_secrets: vec!["*".into()], ..policy() };
+        assert!(check(&all, None, &u(refs)).is_ok());
+        assert!(check_definition(Role::Admin, &policy(), None, &u(refs), &[]).is_ok());
+        // Located in the text like the other rules.
+        let text = format!("[container]\nimage = \"a\"\nversion = \"1\"\n{refs}");
+        let after = unit::parse("cam", "cam.toml", &text).expect("valid");
+        let mut v = check(&p, None, &after).expect_err("refused");
+        locate(&mut v, "cam.toml", &text);
+        let at: Vec<_> = v.iter().map(|x| x.location.clone().unwrap_or_default()).collect();
+        assert_eq!(at, ["cam.toml:4:23", "cam.toml:5:36"]);
     }
 
     #[test]

@@ -208,6 +208,10 @@ pub struct Applied {
     pub restarted: bool,
     /// The unit file written.
     pub path: String,
+    /// What is accepted but deserves a change (a credential in plain text, a secret not set
+    /// yet), each rendered as `FILE:LINE:COL: message` with a hint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `POST /units/NAME/reset-failed` and `POST /units/reset-failed`: the units whose failed state
@@ -632,6 +636,43 @@ pub struct StepFailure {
     /// What the operation did before it failed (an update's [`UpdateResult`] for a rollback).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Value>,
+}
+
+/// One secret in `GET /secrets`: never its value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretInfo {
+    pub name: String,
+    /// Bytes of the value.
+    pub size: u64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Who set it last (`uid 0 (root)`); None for a file put in the store by hand.
+    pub updated_by: Option<String>,
+    /// The units whose files reference it (`secrets` or `env_secrets`).
+    pub units: Vec<String>,
+}
+
+/// `PUT /secrets/NAME`: what was stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretSet {
+    pub name: String,
+    pub size: u64,
+    /// False when the secret existed and was replaced.
+    pub created: bool,
+    /// The units that reference it: they get the new value at their next start.
+    pub units: Vec<String>,
+}
+
+/// `DELETE /secrets/NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretRemoved {
+    pub name: String,
+    pub removed: bool,
+    /// The units that still reference it (with `force=true`): they fail at their next start.
+    pub units: Vec<String>,
 }
 
 // Registry credentials (admin only). A password goes in one request body and never comes back.

@@ -76,3 +76,31 @@ fn man_pages_have_well_formed_th_lines() {
     }
     assert_eq!(pages, 4, "containerctl(1), containerctl.unit(5), containerctl.toml(5), containerctld(8)");
 }
+
+#[test]
+fn a_plain_credential_is_a_warning_that_never_quotes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unit = dir.path().join("web.toml");
+    std::fs::write(
+        &unit,
+        "[container]\nimage = \"a\"\nversion = \"1\"\nenv = { TZ = \"UTC\", DB_PASSWORD = \"hunter2\" }\n",
+    )
+    .expect("write");
+    let out = validate(&[unit.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "a warning keeps the file valid: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}:4:21: the value of environment variable DB_PASSWORD is written in plain text",
+            unit.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("env_secrets = { DB_PASSWORD = \"NAME\" }"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = validate(&["--json", unit.to_str().expect("utf-8")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["valid"], true);
+    assert_eq!(v[0]["warnings"][0]["line"], 4);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}

@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     TooLarge,
+    /// A body over the limit of its route, with what that limit is for.
+    ValueTooLarge(String),
     Invalid {
         message: String,
         diagnostics: Vec<Diagnostic>,
@@ -70,6 +72,9 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"kind": "too_large", "message": format!("request body is larger than {} bytes", super::MAX_BODY_BYTES)}),
             ),
+            ApiError::ValueTooLarge(m) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, json!({"kind": "too_large", "message": m}))
+            }
             ApiError::Invalid { message, diagnostics } => {
                 let d: Vec<WireDiagnostic> = diagnostics
                     .iter()

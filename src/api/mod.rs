@@ -9,7 +9,9 @@ pub mod cluster;
 mod error;
 mod http;
 pub mod metrics;
+mod redact;
 mod registries;
+mod secrets;
 mod session;
 mod units;
 mod update;
@@ -31,6 +33,8 @@ use crate::policy::{self, Action, Role};
 
 /// Largest request body accepted (a unit file is at most 256 KiB).
 pub const MAX_BODY_BYTES: usize = 300 * 1024;
+/// Largest body of any route, a secret's value included (its handler has the exact limit).
+const MAX_ANY_BODY_BYTES: usize = 1024 * 1024;
 
 pub use crate::policy::Caller;
 
@@ -104,14 +108,19 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/registries/test", post(registries::test))
         .route("/units/{name}/update", post(update::update))
         .route("/units/{name}/versions", get(update::versions))
-        .route("/updates/check", post(update::check));
+        .route("/updates/check", post(update::check))
+        .route("/secrets", get(secrets::list))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // A secret's value may be larger than a unit file: its handler reads at most
+        // secrets::BODY_LIMIT bytes and says why a larger value is refused.
+        .route("/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::remove));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("method not allowed on this route".into())
         })
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_ANY_BODY_BYTES))
         .with_state(daemon)
 }
 

@@ -157,7 +157,6 @@ pub async fn stream(
     State(d): D,
     Extension(c): Extension<Caller>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let _ = c;
     let place = d.event_streams.enter().ok_or_else(|| {
         ApiError::TooMany(format!(
             "{} event streams are open: close a page of the web interface and reload",
@@ -168,8 +167,8 @@ pub async fn stream(
     let crx = d.cluster.changes.subscribe();
     // `units` on connect and after unit changes; `cluster` after node or join token changes.
     // The stream holds its place until the page goes away.
-    let state = (d, rx, crx, true, place);
-    let stream = futures_util::stream::unfold(state, |(d, mut rx, mut crx, first, place)| async move {
+    let state = (d, c, rx, crx, true, place);
+    let stream = futures_util::stream::unfold(state, |(d, c, mut rx, mut crx, first, place)| async move {
         let event = if first {
             "units"
         } else {
@@ -187,11 +186,11 @@ pub async fn stream(
             event
         };
         let data = if event == "units" {
-            serde_json::to_string(&d.list()).unwrap_or_else(|_| "[]".into())
+            serde_json::to_string(&super::redact::views(&d, &c, d.list())).unwrap_or_else(|_| "[]".into())
         } else {
             "{}".to_owned()
         };
-        Some((Ok(Event::default().event(event).data(data)), (d, rx, crx, false, place)))
+        Some((Ok(Event::default().event(event).data(data)), (d, c, rx, crx, false, place)))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping"))))

@@ -33,7 +33,7 @@ pub(super) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> 
 }
 
 /// Query parameters, with axum's rejections turned into our error shape.
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))
 }
 
@@ -43,14 +43,15 @@ fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
 
 pub async fn list(State(d): D, Extension(c): Extension<Caller>) -> R<Vec<crate::daemon::UnitView>> {
     read(&c, "*")?;
-    Ok(Json(d.list()))
+    Ok(Json(super::redact::views(&d, &c, d.list())))
 }
 
 pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     let view = d.view(&name).ok_or_else(|| ApiError::NotFound(format!("no unit {name}")))?;
-    let text = d.definition(&name).map(|def| def.text).unwrap_or_default();
+    let view = super::redact::views(&d, &c, vec![view]).pop().ok_or_else(|| no_unit(&name))?;
+    let text = super::redact::text(&c, d.definition(&name).map(|def| def.text).unwrap_or_default());
     let events = d.db().events(Some(name.as_str()), 20)?;
     let log = crate::logs::tail(&name, 10).await;
     let log_dropped = crate::logs::latest_drop(&name).await;
@@ -72,7 +73,7 @@ pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path
     let changed_on_disk = d.view(&name).is_some_and(|v| v.changed_on_disk);
     Ok(Json(json!(wire::UnitFile {
         path: def.path.display().to_string(),
-        text: def.text,
+        text: super::redact::text(&c, def.text),
         revision,
         changed_on_disk
     })))
@@ -178,7 +179,8 @@ pub async fn revision(
     let rev: u32 =
         rev.parse().map_err(|_| ApiError::BadRequest(format!("`{rev}` is not a revision number")))?;
     let r = d.db().revision(name.as_str(), rev)?;
-    let r = r.ok_or_else(|| ApiError::NotFound(format!("unit {name} has no revision {rev}")))?;
+    let mut r = r.ok_or_else(|| ApiError::NotFound(format!("unit {name} has no revision {rev}")))?;
+    r.text = super::redact::text(&c, r.text);
     Ok(Json(json!(r)))
 }
 
@@ -230,7 +232,8 @@ pub async fn diff(
             })?
         }
     };
-    let from_text = text_of(from)?;
+    let from_text = super::redact::text(&c, text_of(from)?);
+    let to_text = super::redact::text(&c, to_text);
     let diff = similar::TextDiff::from_lines(&from_text, &to_text)
         .unified_diff()
         .context_radius(3)
@@ -338,7 +341,13 @@ pub async fn audit(
     let q = query(q)?;
     super::allow(&c, Action::ReadAudit, "*")?;
     let unit = q.unit.as_deref().map(ops::name).transpose()?;
-    Ok(Json(json!(d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?)))
+    let mut entries = d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?;
+    // Admins only today; should the audit trail open to others, they read it redacted.
+    for e in &mut entries {
+        e.before = e.before.take().map(|t| super::redact::text(&c, t));
+        e.after = e.after.take().map(|t| super::redact::text(&c, t));
+    }
+    Ok(Json(json!(entries)))
 }
 
 /// POST /units/NAME/preview: what `PUT …/file` would say and change, without writing anything.
@@ -363,5 +372,6 @@ pub async fn preview(
         "violations": p.violations,
         "diff": p.diff,
         "changed": p.changed,
+        "warnings": p.warnings,
     })))
 }

@@ -137,6 +137,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         let err = match ctx.client.put_file(name, &text, args.restart) {
             Ok(applied) => {
                 ctx.term.println(&super::ui::describe_applied(name, &applied, args.restart))?;
+                super::note_warnings(ctx, &applied);
                 if applied.changed && !args.restart && !applied.restarted {
                     return offer_restart(name, ctx, ui::only_enabled_differs(&original.text, &text));
                 }

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod reset_failed;
 pub mod revert;
 pub mod rm;
+pub mod secret;
 pub mod set;
 pub mod status;
 pub mod stream;
@@ -103,6 +104,8 @@ pub enum Command {
     Image(cluster::ImageArgs),
     /// Credentials for private registries, used by every pull (admin).
     Registry(registry::Args),
+    /// Secrets units get as files or environment variables (set and rm: admin; list: operator).
+    Secret(secret::Args),
     /// Check unit files and print every error with its file, line and column.
     Validate(validate::Args),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
@@ -191,6 +194,13 @@ pub struct Ctx {
     pub term: term::Term,
 }
 
+/// The warnings of a saved unit file (a credential in plain text, a secret not set yet), on stderr.
+pub fn note_warnings(ctx: &Ctx, applied: &crate::client::Applied) {
+    for w in &applied.warnings {
+        ctx.term.note(&format!("warning: {w}"));
+    }
+}
+
 /// After a change saved without a restart: says that a running unit needs one (never of a stopped
 /// unit, nor of a change to `service.enabled` alone).
 pub fn note_next_start(ctx: &Ctx, name: &str, only_enabled: bool) {
@@ -262,6 +272,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Cluster(a) => cluster::run(a, ctx),
         Command::Image(a) => cluster::run_image(a, ctx),
         Command::Registry(a) => registry::run(a, ctx),
+        Command::Secret(a) => secret::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
         Command::Start(a) => job::run(a, Job::Start, ctx),
         Command::Stop(a) => job::run(a, Job::Stop, ctx),

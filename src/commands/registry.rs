@@ -4,8 +4,7 @@
 //! one trailing newline, or from a terminal after a prompt with echo off. It goes to the daemon in
 //! one request and is never printed.
 
-use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::{self, IsTerminal, Read};
 
 use super::{Ctx, Error};
 use crate::client::{self, route, RegistryInfo, RegistryLogin, RegistryTested};
@@ -133,7 +132,7 @@ fn render_list(list: &[RegistryInfo]) -> String {
 fn read_password() -> Result<String, Error> {
     let stdin = io::stdin();
     let mut text = if stdin.is_terminal() {
-        read_hidden("Password: ")?
+        super::term::read_hidden("Password: ")?
     } else {
         let mut bytes = Vec::new();
         // One byte more than allowed, so that a longer one is refused rather than cut.
@@ -161,38 +160,6 @@ fn read_password() -> Result<String, Error> {
 
 const MAX_READ: u64 = 8192 + 3;
 
-/// Prompts on stderr and reads one line from the terminal on stdin with echo off.
-fn read_hidden(prompt: &str) -> Result<String, Error> {
-    let stdin = io::stdin();
-    let fd = stdin.as_fd();
-    read_hidden_from(fd, &mut stdin.lock(), prompt, &mut io::stderr())
-}
-
-/// Reads one line from `input`, the terminal `tty`, after writing `prompt` to `out`, with the
-/// terminal's echo off (a newline is still echoed); echo comes back even when the read fails.
-fn read_hidden_from(
-    tty: BorrowedFd<'_>,
-    input: &mut impl BufRead,
-    prompt: &str,
-    out: &mut impl Write,
-) -> Result<String, Error> {
-    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
-    let saved = tcgetattr(tty).map_err(|e| Error::io("cannot read the terminal's settings", e.into()))?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    // TCSAFLUSH, as getpass(3): what was typed ahead (and echoed) is not taken as the password.
-    tcsetattr(tty, SetArg::TCSAFLUSH, &quiet)
-        .map_err(|e| Error::io("cannot turn the terminal's echo off", e.into()))?;
-    let _ = write!(out, "{prompt}").and_then(|()| out.flush());
-    let mut line = String::new();
-    let read = input.read_line(&mut line);
-    let restored = tcsetattr(tty, SetArg::TCSANOW, &saved);
-    read.map_err(|e| Error::io("cannot read the password", e))?;
-    restored.map_err(|e| Error::io("cannot turn the terminal's echo back on", e.into()))?;
-    Ok(line)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,42 +169,6 @@ mod tests {
         assert_eq!(parse_registry("GHCR.io/Org").map_err(|e| e.contains("namespace")), Err(true));
         assert_eq!(parse_registry("index.docker.io/me"), Ok("docker.io/me".to_owned()));
         assert!(parse_registry("https://ghcr.io").is_err_and(|e| e.ends_with("(rule: registry name)")));
-    }
-
-    #[test]
-    fn a_password_typed_at_a_terminal_is_not_echoed() {
-        use nix::sys::termios::{tcgetattr, LocalFlags};
-        use std::time::{Duration, Instant};
-        let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
-        let mut master = std::fs::File::from(pty.master);
-        let slave = std::fs::File::from(pty.slave);
-        let echo_on = |f: &std::fs::File| tcgetattr(f).map(|t| t.local_flags.contains(LocalFlags::ECHO)).ok();
-        assert_eq!(echo_on(&slave), Some(true));
-        let probe = slave.try_clone().expect("a second descriptor of the terminal");
-        let reader = slave.try_clone().expect("a third descriptor of the terminal");
-        let typing = std::thread::spawn(move || {
-            let mut input = io::BufReader::new(reader);
-            let mut prompt = Vec::new();
-            let line = read_hidden_from(slave.as_fd(), &mut input, "Password: ", &mut prompt);
-            (line.map_err(|e| e.to_string()), prompt)
-        });
-        // Type once echo is off, as a person does after the prompt.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while echo_on(&probe) != Some(false) {
-            assert!(Instant::now() < deadline, "echo was not turned off within 10 s");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        master.write_all(b"hunter2\n").expect("typing");
-        let (line, prompt) = typing.join().expect("the reader ends");
-        assert_eq!(line.as_deref(), Ok("hunter2\n"));
-        assert_eq!(prompt, b"Password: ");
-        assert_eq!(echo_on(&probe), Some(true), "echo is back on");
-        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
-            .expect("non-blocking");
-        let mut shown = Vec::new();
-        let _ = master.read_to_end(&mut shown);
-        assert!(!String::from_utf8_lossy(&shown).contains("hunter2"), "echoed: {shown:?}");
-        assert!(shown.ends_with(b"\r\n"), "the newline is echoed: {shown:?}");
     }
 
     #[test]

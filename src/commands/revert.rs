@@ -28,6 +28,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         ui::describe_applied(name, &applied, args.restart),
         args.rev
     ))?;
+    super::note_warnings(ctx, &applied);
     if !args.restart && !applied.restarted {
         super::note_next_start(ctx, name, false);
     }

@@ -36,6 +36,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let name = args.name.as_str();
     let applied = ctx.client.set(name, &args.assignments, &args.unset, args.restart)?;
     ctx.term.println(&ui::describe_applied(name, &applied, args.restart))?;
+    super::note_warnings(ctx, &applied);
     if applied.changed && !args.restart && !applied.restarted {
         super::note_next_start(ctx, name, ui::assigns_enabled_only(&args.assignments));
     }

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::client::{
-    ApiError, Applied, Device, LogEntry, LogLine, Revision, Unit, UnitDetail, Violation, WireDiagnostic,
+    ApiError, Applied, Device, LogEntry, LogLine, Revision, SecretInfo, Unit, UnitDetail, Violation,
+    WireDiagnostic,
 };
 use crate::diag::Diagnostic;
 
@@ -683,6 +684,27 @@ pub fn check_assignment(s: &str) -> Result<(&str, &str), String> {
     }
 }
 
+/// The `secret list` table: never a value, only what is known about each.
+pub fn render_secrets(secrets: &[SecretInfo], style: Style) -> String {
+    let mut t = Table::new(&[
+        ("NAME", Align::Left),
+        ("SIZE", Align::Right),
+        ("UPDATED", Align::Left),
+        ("BY", Align::Left),
+        ("USED BY", Align::Left),
+    ]);
+    for s in secrets {
+        t.row(vec![
+            (s.name.clone(), None),
+            (format_size(s.size), None),
+            (format_stamp(s.updated_at_ms), None),
+            (s.updated_by.clone().unwrap_or_else(|| "-".to_owned()), None),
+            (if s.units.is_empty() { "-".to_owned() } else { s.units.join(", ") }, None),
+        ]);
+    }
+    t.render(style)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1068,6 +1090,27 @@ mod tests {
     }
 
     #[test]
+    fn secrets_table_shows_what_is_known_of_each() {
+        let list = [
+            SecretInfo {
+                name: "db-password".into(),
+                size: 2048,
+                updated_at_ms: 0,
+                updated_by: Some("uid 0 (root)".into()),
+                units: vec!["app".into(), "db".into()],
+                ..SecretInfo::default()
+            },
+            SecretInfo { name: "tls".into(), size: 12, ..SecretInfo::default() },
+        ];
+        let out = render_secrets(&list, Style::default());
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("NAME") && lines[0].contains("USED BY"), "{out}");
+        assert!(lines[1].starts_with("db-password") && lines[1].contains("2.0K"), "{out}");
+        assert!(lines[1].ends_with("uid 0 (root)  app, db"), "{out}");
+        assert!(lines[2].ends_with("-             -"), "{out}");
+    }
+
+    #[test]
     fn applied_lines() {
         let mut a = Applied {
             name: "web".into(),
@@ -1075,6 +1118,7 @@ mod tests {
             revision: Some(4),
             restarted: false,
             path: "/etc/containerctl/units/web.toml".into(),
+            ..Applied::default()
         };
         assert_eq!(
             describe_applied("web", &a, false),

@@ -11,6 +11,7 @@ pub mod files;
 pub mod ops;
 mod registries;
 mod requirements;
+mod secrets;
 pub mod sources;
 pub mod update;
 mod update_check;
@@ -96,6 +97,8 @@ pub struct Daemon {
     updating: Mutex<std::collections::HashSet<String>>,
     /// What updates found and did, for whoever listens (notifications).
     pub notices: tokio::sync::broadcast::Sender<Notice>,
+    /// The secrets' values (/var/lib/containerctl/secrets): written here, read by the runners.
+    pub secrets: crate::secrets::Store,
 }
 
 /// Something an update check or an update did that someone may want to hear about. Recorded as
@@ -140,6 +143,7 @@ impl Daemon {
     ) -> Daemon {
         let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
         let cluster = crate::cluster::ops::Cluster::load(&config.state_dir, config.cluster_report_interval);
+        let secrets = crate::secrets::Store::new(config.state_dir.join("secrets"));
         Daemon {
             config,
             db: Mutex::new(db),
@@ -163,6 +167,7 @@ impl Daemon {
             }),
             updating: Mutex::new(std::collections::HashSet::new()),
             notices: tokio::sync::broadcast::channel(64).0,
+            secrets,
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Preview {
     pub diagnostics: Vec<crate::diag::Diagnostic>,
     pub violations: Vec<policy::Violation>,
     pub diff: String,
+    /// What a write would warn about (see [`Applied::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 pub fn name(raw: &str) -> Result<UnitName, OpError> {
@@ -116,6 +118,7 @@ impl Daemon {
                 violations,
             });
         }
+        let warnings = self.definition_warnings(caller, &file, &text, &after);
         let unchanged = current.as_ref().is_some_and(|d| d.path == target && d.text == text);
         if unchanged {
             return Ok(Applied {
@@ -124,6 +127,7 @@ impl Daemon {
                 revision: None,
                 restarted: false,
                 path: file,
+                warnings,
             });
         }
         let conflicts = self.port_conflicts(name, &after, &file, &text);
@@ -153,7 +157,7 @@ impl Daemon {
             self.job(caller, name, Action::Restart).await?;
             restarted = true;
         }
-        Ok(Applied { name: name.to_string(), changed: true, revision, restarted, path: file })
+        Ok(Applied { name: name.to_string(), changed: true, revision, restarted, path: file, warnings })
     }
 
     /// What the policy says of `after` replacing `before`, for `caller`: the same check for a
@@ -272,25 +276,33 @@ impl Daemon {
         let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
         let current = self.definition(name);
         let current_text = current.as_ref().map(|def| def.text.clone()).unwrap_or_default();
-        let (diagnostics, violations) = match unit::parse(name.as_str(), &file, text) {
+        let (diagnostics, violations, warnings) = match unit::parse(name.as_str(), &file, text) {
             Ok(after) => {
                 let before = current.as_ref().and_then(|def| def.unit.as_ref().ok());
                 let mut violations = self.check_definition(caller, name, before, &after);
                 policy::locate(&mut violations, &file, text);
-                (self.port_conflicts(name, &after, &file, text), violations)
+                let warnings = self.definition_warnings(caller, &file, text, &after);
+                (self.port_conflicts(name, &after, &file, text), violations, warnings)
             }
-            Err(diags) => (diags, Vec::new()),
+            Err(diags) => (diags, Vec::new(), Vec::new()),
+        };
+        // A viewer compares redacted texts: the diff shows no credential, and `changed` cannot
+        // tell whether a guessed value is the one in the file.
+        let (current_text, text) = if policy::reads_plain_values(caller.role) {
+            (current_text, text.to_owned())
+        } else {
+            (unit::redact::redact(&current_text), unit::redact::redact(text))
         };
         let diff = if current_text == text {
             String::new()
         } else {
-            similar::TextDiff::from_lines(&current_text, text)
+            similar::TextDiff::from_lines(&current_text, &text)
                 .unified_diff()
                 .context_radius(3)
                 .header(&format!("{name} current"), &format!("{name} proposed"))
                 .to_string()
         };
-        Preview { changed: current_text != text, diagnostics, violations, diff }
+        Preview { changed: current_text != text, diagnostics, violations, diff, warnings }
     }
 
     /// `set NAME KEY=VALUE... --unset KEY...` keeping the file's comments and layout.

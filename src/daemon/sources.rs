@@ -55,6 +55,9 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
     let auth = crate::auth::Auth::load(&config.state_dir.join("keys"), db.tokens()?)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let daemon = Arc::new(Daemon::new(config, db, systemd, docker, auth));
+    // The runners read secrets (and the key of their digests) from here: it exists from the start.
+    daemon.secrets.ensure().map_err(|e| StartError::Config(format!("the secret store: {e}")))?;
+    remove_stale_temporaries(daemon.secrets.dir());
     daemon.resync_systemd().await?;
     // Updates a containerctld that stopped left half-way: their unit files are whole (every
     // write is atomic) but nobody watched or rolled them back.
@@ -80,8 +83,8 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
 }
 
 /// Removes the temporaries a containerctld killed during an edit left in `dir` (the unit
-/// directory, the state directory; the file itself was never touched: it is replaced by a
-/// rename). A temporary whose
+/// directory, the state directory, the secret directory; the file itself was never touched: it is
+/// replaced by a rename). A temporary whose
 /// writer still runs (this process, or another containerctld) is kept.
 fn remove_stale_temporaries(dir: &Path) {
     let own = std::process::id();

@@ -102,10 +102,20 @@ pub async fn connect() -> Result<Docker, RunError> {
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
 pub async fn run(unit: Unit) -> u8 {
+    // Read at every start, so a container gets the secrets' values as they are now.
+    let secrets = match crate::secrets::Store::from_env().resolve(&unit.secrets) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = RunError::Config(format!("refusing to start: {e}"));
+            notify::status(&format!("failed: {e}"));
+            log(journal::ERR, &e.to_string());
+            return e.exit_code();
+        }
+    };
     if unit.deploy.is_some() {
-        return swarm::run(unit).await;
+        return swarm::run(unit, secrets).await;
     }
-    let mut runner = Runner { unit, docker: None, hash: String::new(), owned: false };
+    let mut runner = Runner { unit, secrets, docker: None, hash: String::new(), owned: false };
     match runner.run().await {
         Ok(code) => code,
         Err(e) => {
@@ -119,6 +129,8 @@ pub async fn run(unit: Unit) -> u8 {
 
 struct Runner {
     unit: Unit,
+    /// The values of the unit's secrets, read at start (never logged).
+    secrets: crate::secrets::Resolved,
     docker: Option<Docker>,
     hash: String,
     /// Whether `containerctl-NAME` is known to be ours (labelled for this unit, or created here).
@@ -147,7 +159,7 @@ impl Runner {
             signal(SignalKind::terminate()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
-        self.hash = spec::definition_hash(&self.unit);
+        self.hash = spec::definition_hash(&self.unit, &self.secrets.fingerprint);
         let shared = self.unit.container.volumes.iter().any(|v| matches!(v.source, VolumeSource::Shared(_)));
         if shared && !crate::cluster::shared::shared().mounted {
             // Without the mount, the container would write to the local directory below it,
@@ -252,7 +264,7 @@ impl Runner {
         }
         let checked = self.check_host_paths()?;
         notify::status("creating container");
-        let body = spec::create_body(&checked, &self.hash);
+        let body = spec::create_body(&checked, &self.hash, &self.secrets);
         let created = docker
             .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
             .await

@@ -9,6 +9,7 @@ use bollard::models::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::secrets::Resolved;
 use crate::unit::{Unit, Volume, VolumeSource};
 
 /// Label carrying the unit NAME on every container containerctl creates.
@@ -18,7 +19,9 @@ pub const LABEL_HASH: &str = "io.containerctl.hash";
 
 /// A hash of everything that shapes the container. Two units with the same hash would create
 /// the same container, so a runner may adopt a running container whose label matches.
-pub fn definition_hash(unit: &Unit) -> String {
+/// `secrets` is [`crate::secrets::Resolved::fingerprint`], the keyed digest of the values of the
+/// secrets the unit references (never the values): a changed secret makes a new container.
+pub fn definition_hash(unit: &Unit, secrets: &str) -> String {
     let mut h = Sha256::new();
     // Debug output of the validated types is deterministic (BTreeMap, Vec) and covers every field.
     h.update(
@@ -29,6 +32,10 @@ pub fn definition_hash(unit: &Unit) -> String {
     // the hash they always had, so an upgrade does not replace their containers.
     if let Some(d) = &unit.deploy {
         h.update(format!("\n{d:?}\n{:?}\n{:?}", unit.service.restart, unit.service.restart_sec).as_bytes());
+    }
+    // Likewise units without secrets keep their hash.
+    if !unit.secrets.is_empty() {
+        h.update(format!("\nsecrets {:?} {secrets}", unit.secrets).as_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -56,8 +63,18 @@ pub fn bind(v: &Volume) -> String {
 }
 
 /// The create body for `unit`'s container. Docker's own restart policy is off: systemd restarts.
-pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
+/// `secrets` are the unit's secrets as read for this start: each file bind-mounted read-only at
+/// `/run/secrets/NAME`, each `env_secrets` variable set after `env`.
+pub fn create_body(unit: &Unit, hash: &str, secrets: &Resolved) -> ContainerCreateBody {
     let c = &unit.container;
+    let mut binds: Vec<String> = c.volumes.iter().map(bind).collect();
+    binds.extend(secrets.files.iter().map(|f| format!("{}:{}:ro", f.path.display(), f.name.mount_path())));
+    let env: Vec<String> = c
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(secrets.env.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for p in &c.ports {
         let key = format!("{}/{}", p.container_port, p.protocol.as_str());
@@ -70,7 +87,7 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
     let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
     exposed.sort();
     let host_config = HostConfig {
-        binds: (!c.volumes.is_empty()).then(|| c.volumes.iter().map(bind).collect()),
+        binds: (!binds.is_empty()).then_some(binds),
         devices: (!c.devices.is_empty()).then(|| {
             c.devices
                 .iter()
@@ -115,7 +132,7 @@ pub fn create_body(unit: &Unit, hash: &str) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(c.reference()),
         cmd: (!c.args.is_empty()).then(|| c.args.clone()),
-        env: (!c.env.is_empty()).then(|| c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        env: (!env.is_empty()).then_some(env),
         user: c.user.clone(),
         working_dir: c.workdir.clone(),
         labels: Some(labels),
@@ -154,7 +171,7 @@ interval = "5s"
     #[test]
     fn body_maps_every_field() {
         let u = unit::parse("web", "web.toml", TEXT).expect("valid");
-        let b = create_body(&u, "h1");
+        let b = create_body(&u, "h1", &Resolved::default());
         assert_eq!(b.image.as_deref(), Some("ctl-test/busybox:1"));
         assert_eq!(b.cmd, Some(vec!["httpd".into(), "-f".into()]));
         assert_eq!(b.env, Some(vec!["A=1".into(), "B=2".into()]));
@@ -190,7 +207,7 @@ interval = "5s"
                 &TEXT.replace("init = true\n", &format!("init = true\n{extra}")),
             )
             .expect("valid");
-            create_body(&u, "h").host_config.and_then(|h| h.security_opt)
+            create_body(&u, "h", &Resolved::default()).host_config.and_then(|h| h.security_opt)
         };
         assert_eq!(security(""), Some(vec!["no-new-privileges".to_owned()]));
         assert_eq!(security("no_new_privileges = true\n"), Some(vec!["no-new-privileges".to_owned()]));
@@ -203,7 +220,7 @@ interval = "5s"
         let u = unit::parse("web", "web.toml", &format!("{TEXT}[service]\nstop_timeout = \"500ms\"\n"))
             .expect("valid");
         assert_eq!(stop_seconds(&u), 1);
-        assert_eq!(create_body(&u, "h").stop_timeout, Some(1));
+        assert_eq!(create_body(&u, "h", &Resolved::default()).stop_timeout, Some(1));
     }
 
     #[test]
@@ -211,8 +228,53 @@ interval = "5s"
         let a = unit::parse("web", "web.toml", TEXT).expect("valid");
         let b = unit::parse("web", "web.toml", &format!("description = \"x\"\n{TEXT}")).expect("valid");
         let c = unit::parse("web", "web.toml", &TEXT.replace("httpd", "httpd2")).expect("valid");
-        assert_eq!(definition_hash(&a), definition_hash(&b));
-        assert_ne!(definition_hash(&a), definition_hash(&c));
-        assert_eq!(definition_hash(&a).len(), 64);
+        assert_eq!(definition_hash(&a, ""), definition_hash(&b, ""));
+        assert_ne!(definition_hash(&a, ""), definition_hash(&c, ""));
+        assert_eq!(definition_hash(&a, "").len(), 64);
+        // What the hash of a unit without secrets always was: upgrading replaces no container.
+        assert_eq!(
+            definition_hash(&a, ""),
+            "48199e71a385c9d53695cf38ecb350f019931ce01ff10f38257c741a115a5500"
+        );
+    }
+
+    #[test]
+    fn hash_follows_the_secrets_values_through_their_digest() {
+        let with = |refs: &str| {
+            unit::parse("web", "web.toml", &TEXT.replace("init = true\n", &format!("init = true\n{refs}")))
+                .expect("valid")
+        };
+        let u = with("secrets = [\"db\"]\n");
+        assert_ne!(definition_hash(&u, "d1"), definition_hash(&u, "d2"), "a changed value");
+        assert_ne!(definition_hash(&u, "d1"), definition_hash(&with("secrets = [\"db2\"]\n"), "d1"));
+        let env = with("env_secrets = { PW = \"db\" }\n");
+        assert_ne!(definition_hash(&u, "d1"), definition_hash(&env, "d1"), "file or variable");
+    }
+
+    #[test]
+    fn secrets_are_read_only_files_and_variables() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = crate::secrets::Store::new(tmp.path());
+        let name = |n: &str| crate::secrets::SecretName::new(n).expect("valid");
+        store.set(&name("db"), b"hunter2").expect("set");
+        store.set(&name("tls.key"), b"-----BEGIN-----").expect("set");
+        let u = unit::parse(
+            "web",
+            "web.toml",
+            &TEXT.replace(
+                "init = true\n",
+                "init = true\nsecrets = [\"tls.key\"]\nenv_secrets = { DB_PASSWORD = \"db\" }\n",
+            ),
+        )
+        .expect("valid");
+        let resolved = store.resolve(&u.secrets).expect("resolved");
+        let b = create_body(&u, "h", &resolved);
+        assert_eq!(b.env, Some(vec!["A=1".into(), "B=2".into(), "DB_PASSWORD=hunter2".into()]));
+        let binds = b.host_config.and_then(|h| h.binds).expect("binds");
+        assert_eq!(
+            binds.last().map(String::as_str),
+            Some(format!("{}:/run/secrets/tls.key:ro", tmp.path().join("tls.key").display()).as_str())
+        );
+        assert_eq!(binds.len(), 4);
     }
 }

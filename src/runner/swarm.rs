@@ -8,16 +8,20 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
-    HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
+    HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, SecretSpec, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum, TaskState,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecPrivileges, TaskSpecContainerSpecSecrets,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
 };
-use bollard::query_parameters::{ListTasksOptionsBuilder, LogsOptionsBuilder, UpdateServiceOptionsBuilder};
+use bollard::query_parameters::{
+    ListSecretsOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder, UpdateServiceOptionsBuilder,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -26,7 +30,8 @@ use super::output::{Relay, Stream};
 use super::{connect, describe, docker_err, is_not_found, log, registry, spec, RunError};
 use crate::journal;
 use crate::notify;
-use crate::unit::{Protocol, Restart, Unit, Volume, VolumeSource};
+use crate::secrets::{Resolved, SecretName};
+use crate::unit::{Protocol, Restart, Unit, UnitName, Volume, VolumeSource};
 
 /// How often the tasks are polled while the service converges, and while it runs.
 const CONVERGE_POLL: Duration = Duration::from_millis(500);
@@ -73,8 +78,29 @@ pub fn mount(v: &Volume) -> Mount {
     }
 }
 
-/// The Swarm service spec for `unit` (which has `[deploy]`). Pure: no Docker connection here.
-pub fn service_spec(unit: &Unit, hash: &str) -> ServiceSpec {
+/// Label of the Swarm secrets the runner creates: the secret's NAME (the unit is in
+/// [`spec::LABEL_UNIT`]).
+pub const LABEL_SECRET: &str = "io.containerctl.secret";
+
+/// A secret as a service references it: the Swarm secret that holds its value, by ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmSecret {
+    pub name: SecretName,
+    pub id: String,
+    pub swarm_name: String,
+}
+
+/// The Swarm secret holding one value of a unit's secret. Swarm secrets are immutable, so the
+/// name follows the value (through its keyed digest): a new value is a new Swarm secret, and the
+/// old one is removed once no service uses it. At most 45 characters, as Swarm wants them.
+pub fn swarm_secret_name(unit: &UnitName, digest: &str) -> String {
+    let h = crate::digest::sha256_hex(format!("{unit}\0{digest}").as_bytes());
+    format!("containerctl-{}", &h[..32])
+}
+
+/// The Swarm service spec for `unit` (which has `[deploy]`), its secrets as `secrets` name them.
+/// Pure: no Docker connection here.
+pub fn service_spec(unit: &Unit, hash: &str, secrets: &[SwarmSecret]) -> ServiceSpec {
     let c = &unit.container;
     let deploy = unit.deploy.clone().unwrap_or(crate::unit::Deploy {
         replicas: 1,
@@ -91,6 +117,22 @@ pub fn service_spec(unit: &Unit, hash: &str) -> ServiceSpec {
         init: c.init.then_some(true),
         capability_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         mounts: (!c.volumes.is_empty()).then(|| c.volumes.iter().map(mount).collect()),
+        // Files in /run/secrets, root's and readable by any user, like the local containers'.
+        secrets: (!secrets.is_empty()).then(|| {
+            secrets
+                .iter()
+                .map(|s| TaskSpecContainerSpecSecrets {
+                    file: Some(TaskSpecContainerSpecFile {
+                        name: Some(s.name.to_string()),
+                        uid: Some("0".into()),
+                        gid: Some("0".into()),
+                        mode: Some(crate::secrets::FILE_MODE),
+                    }),
+                    secret_id: Some(s.id.clone()),
+                    secret_name: Some(s.swarm_name.clone()),
+                })
+                .collect()
+        }),
         // Swarm has this since API 1.46 (Docker Engine 27); older engines ignore it (see `run`).
         privileges: c
             .runs_with_no_new_privileges()
@@ -213,10 +255,11 @@ fn live(t: &Task) -> bool {
     t.status.as_ref().and_then(|s| s.state).is_none_or(|s| s <= TaskState::RUNNING)
 }
 
-/// Runs `unit` as a Swarm service to the end and returns the runner's exit status.
-pub async fn run(unit: Unit) -> u8 {
-    let hash = spec::definition_hash(&unit);
-    let mut runner = SwarmRunner { unit, hash, docker: None, id: None };
+/// Runs `unit` as a Swarm service to the end and returns the runner's exit status. `secrets` are
+/// its secrets as read for this start.
+pub async fn run(unit: Unit, secrets: Resolved) -> u8 {
+    let hash = spec::definition_hash(&unit, &secrets.fingerprint);
+    let mut runner = SwarmRunner { unit, secrets, secret_ids: Vec::new(), hash, docker: None, id: None };
     match runner.run().await {
         Ok(code) => code,
         Err(e) => {
@@ -230,6 +273,10 @@ pub async fn run(unit: Unit) -> u8 {
 
 struct SwarmRunner {
     unit: Unit,
+    /// The values of the unit's secrets, read at start (never logged).
+    secrets: Resolved,
+    /// The Swarm secrets the service references (set by `start`).
+    secret_ids: Vec<String>,
     hash: String,
     docker: Option<Docker>,
     /// The service's ID once it is known to be ours (labelled for this unit, or created here).
@@ -284,6 +331,10 @@ impl SwarmRunner {
         };
         notify::ready(&converged);
         log(journal::INFO, &converged);
+        // The service runs with the secrets' current values: earlier ones go.
+        if let Some(docker) = self.docker.clone() {
+            self.prune_secrets(&docker, &self.secret_ids).await;
+        }
         self.supervise(since, &mut term, &mut int).await?;
         self.stop().await;
         Ok(0)
@@ -301,7 +352,9 @@ impl SwarmRunner {
         // Passed with the service (as `docker service create --with-registry-auth` does): Swarm
         // hands it to the nodes that pull the image for a task.
         let auth: Option<DockerCredentials> = registry::for_image(&self.unit.container.image).map(|c| c.auth);
-        let spec = service_spec(&self.unit, &self.hash);
+        let secrets = self.ensure_secrets(&docker).await?;
+        self.secret_ids = secrets.iter().map(|s| s.id.clone()).collect();
+        let spec = service_spec(&self.unit, &self.hash, &secrets);
         match docker.inspect_service(&name, None).await {
             Ok(existing) => {
                 let labels = existing.spec.as_ref().and_then(|s| s.labels.clone()).unwrap_or_default();
@@ -340,6 +393,76 @@ impl SwarmRunner {
                 Ok(format!("created service {name} ({}) from {image}", short(&id)))
             }
             Err(e) => Err(docker_err("cannot inspect the service")(e)),
+        }
+    }
+
+    /// The Swarm secrets holding the values of the unit's secrets, created where missing.
+    async fn ensure_secrets(&self, docker: &Docker) -> Result<Vec<SwarmSecret>, RunError> {
+        let mut out = Vec::new();
+        for f in &self.secrets.files {
+            let swarm_name = swarm_secret_name(&self.unit.name, &f.digest);
+            let id = match docker.inspect_secret(&swarm_name).await {
+                Ok(existing) => {
+                    let labels = existing.spec.and_then(|s| s.labels).unwrap_or_default();
+                    if labels.get(spec::LABEL_UNIT).map(String::as_str) != Some(self.unit.name.as_str()) {
+                        return Err(RunError::Config(format!(
+                            "a Swarm secret named {swarm_name} exists that containerctl did not create for \
+                             unit {}: remove it (docker secret rm {swarm_name})",
+                            self.unit.name
+                        )));
+                    }
+                    existing.id.unwrap_or_else(|| swarm_name.clone())
+                }
+                Err(e) if is_not_found(&e) => {
+                    let labels = HashMap::from([
+                        (spec::LABEL_UNIT.to_owned(), self.unit.name.to_string()),
+                        (LABEL_SECRET.to_owned(), f.name.to_string()),
+                    ]);
+                    let secret = SecretSpec {
+                        name: Some(swarm_name.clone()),
+                        labels: Some(labels),
+                        data: Some(base64::engine::general_purpose::STANDARD.encode(&f.value)),
+                        ..Default::default()
+                    };
+                    let created = docker.create_secret(secret).await.map_err(|e| {
+                        RunError::Docker(format!(
+                            "cannot create the Swarm secret for {}: {}",
+                            f.name,
+                            describe(&e)
+                        ))
+                    })?;
+                    log(journal::INFO, &format!("created Swarm secret {swarm_name} for secret {}", f.name));
+                    created.id
+                }
+                Err(e) => return Err(docker_err("cannot inspect a Swarm secret")(e)),
+            };
+            out.push(SwarmSecret { name: f.name.clone(), id, swarm_name });
+        }
+        Ok(out)
+    }
+
+    /// Removes the Swarm secrets made for this unit but `keep`. One that a service still uses
+    /// (Docker refuses to remove it) stays for the next run to remove. Failures are logged.
+    async fn prune_secrets(&self, docker: &Docker, keep: &[String]) {
+        let label = format!("{}={}", spec::LABEL_UNIT, self.unit.name);
+        let filters = HashMap::from([("label", vec![label])]);
+        let listed =
+            docker.list_secrets(Some(ListSecretsOptionsBuilder::default().filters(&filters).build())).await;
+        let secrets = match listed {
+            Ok(s) => s,
+            Err(e) => {
+                log(journal::WARNING, &format!("cannot list the unit's Swarm secrets: {}", describe(&e)));
+                return;
+            }
+        };
+        for s in secrets {
+            let Some(id) = s.id.filter(|id| !keep.contains(id)) else { continue };
+            let name = s.spec.and_then(|s| s.name).unwrap_or_else(|| id.clone());
+            match docker.delete_secret(&id).await {
+                Ok(()) => log(journal::INFO, &format!("removed Swarm secret {name}: no longer used")),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => log(journal::INFO, &format!("kept Swarm secret {name}: {}", describe(&e))),
+            }
         }
     }
 
@@ -529,18 +652,22 @@ impl SwarmRunner {
         self.remove().await;
     }
 
-    /// Removes the service, if it is ours, and waits (within the stop timeout) until none of its
-    /// tasks runs. Failures are logged, not fatal.
+    /// Removes the service, if it is ours, waits (within the stop timeout) until none of its
+    /// tasks runs, then removes the unit's Swarm secrets. Failures are logged, not fatal.
     async fn remove(&self) {
         let (Some(docker), Some(id)) = (self.docker.as_ref(), self.id.as_ref()) else { return };
         match docker.delete_service(id).await {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => return,
+            Ok(()) => self.wait_tasks_gone(docker, id).await,
+            Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 log(journal::WARNING, &format!("cannot remove service {}: {}", self.name(), describe(&e)));
                 return;
             }
         }
+        self.prune_secrets(docker, &[]).await;
+    }
+
+    async fn wait_tasks_gone(&self, docker: &Docker, id: &String) {
         // The service is gone, so its tasks can no longer be filtered by it: list all of them.
         let deadline = Instant::now() + self.unit.service.stop_timeout + STOP_GRACE;
         loop {
@@ -601,13 +728,13 @@ max_replicas_per_node = 2
 
     fn spec_of(text: &str) -> ServiceSpec {
         let u = unit::parse("web", "web.toml", text).expect("valid");
-        service_spec(&u, &spec::definition_hash(&u))
+        service_spec(&u, &spec::definition_hash(&u, ""), &[])
     }
 
     #[test]
     fn spec_maps_every_field() {
         let u = unit::parse("web", "web.toml", TEXT).expect("valid");
-        let s = service_spec(&u, "h1");
+        let s = service_spec(&u, "h1", &[]);
         assert_eq!(s.name.as_deref(), Some("containerctl-web"));
         let labels = s.labels.expect("labels");
         assert_eq!(labels[spec::LABEL_UNIT], "web");
@@ -704,14 +831,57 @@ max_replicas_per_node = 2
         let a = unit::parse("web", "web.toml", TEXT).expect("valid");
         let b = unit::parse("web", "web.toml", &TEXT.replace("replicas = 3", "replicas = 4")).expect("valid");
         let c = unit::parse("web", "web.toml", &TEXT.replace("\"always\"", "\"no\"")).expect("valid");
-        let h = spec::definition_hash(&a);
-        assert_ne!(h, spec::definition_hash(&b));
-        assert_ne!(h, spec::definition_hash(&c));
+        let h = spec::definition_hash(&a, "");
+        assert_ne!(h, spec::definition_hash(&b, ""));
+        assert_ne!(h, spec::definition_hash(&c, ""));
         // Units without [deploy] keep the hash they had before [deploy] existed.
         let plain = TEXT.split("[deploy]").next().unwrap_or_default();
         let p = unit::parse("web", "web.toml", plain).expect("valid");
         let q = unit::parse("web", "web.toml", &plain.replace("\"always\"", "\"no\"")).expect("valid");
-        assert_eq!(spec::definition_hash(&p), spec::definition_hash(&q));
+        assert_eq!(spec::definition_hash(&p, ""), spec::definition_hash(&q, ""));
+    }
+
+    #[test]
+    fn secrets_are_root_files_readable_by_any_user() {
+        let min =
+            "[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\nsecrets = [\"db\"]\n[deploy]\n";
+        let u = unit::parse("web", "web.toml", min).expect("valid");
+        let name = swarm_secret_name(&u.name, "d1");
+        let secret = SwarmSecret {
+            name: SecretName::new("db").expect("valid"),
+            id: "sid".into(),
+            swarm_name: name.clone(),
+        };
+        let s = service_spec(&u, "h", &[secret]);
+        let c = s.task_template.and_then(|t| t.container_spec).expect("container spec");
+        let refs = c.secrets.expect("secrets");
+        assert_eq!(refs.len(), 1);
+        assert_eq!(
+            (refs[0].secret_id.as_deref(), refs[0].secret_name.as_deref()),
+            (Some("sid"), Some(name.as_str()))
+        );
+        let f = refs[0].file.clone().expect("file");
+        assert_eq!(
+            (f.name.as_deref(), f.uid.as_deref(), f.gid.as_deref(), f.mode),
+            (Some("db"), Some("0"), Some("0"), Some(0o444))
+        );
+        assert_eq!(
+            service_spec(&u, "h", &[]).task_template.and_then(|t| t.container_spec).and_then(|c| c.secrets),
+            None
+        );
+    }
+
+    #[test]
+    fn swarm_secret_names_follow_unit_and_value() {
+        let web = UnitName::new("web").expect("valid");
+        let long = UnitName::new(&"a".repeat(64)).expect("valid");
+        let n = swarm_secret_name(&web, "d1");
+        assert!(n.starts_with("containerctl-") && n.len() == 45, "{n}");
+        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{n}");
+        assert_eq!(n, swarm_secret_name(&web, "d1"));
+        assert_ne!(n, swarm_secret_name(&web, "d2"), "a new value is a new Swarm secret");
+        assert_ne!(n, swarm_secret_name(&long, "d1"), "each unit has its own");
+        assert_eq!(swarm_secret_name(&long, "d1").len(), 45);
     }
 
     fn task(index: u64, desired: TaskState, state: TaskState, err: Option<&str>) -> Task {

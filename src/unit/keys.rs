@@ -24,6 +24,8 @@ pub const CONTAINER: &[&str] = &[
     "network",
     "memory",
     "cpus",
+    "secrets",
+    "env_secrets",
 ];
 pub const SERVICE: &[&str] = &[
     "restart",
@@ -40,7 +42,7 @@ pub const DEPLOY: &[&str] = &["replicas", "constraints", "max_replicas_per_node"
 pub const UPDATE: &[&str] = &["policy", "track", "soak", "schedule", "auto"];
 
 /// Keys whose value is a table of free-form keys (environment variables).
-const MAPS: &[&str] = &["container.env"];
+const MAPS: &[&str] = &["container.env", "container.env_secrets"];
 
 /// Keys whose values are strings: `container.version=1.5` means the tag "1.5", not a number.
 const STRINGS: &[&str] = &[

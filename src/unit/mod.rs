@@ -6,6 +6,7 @@
 pub mod keys;
 mod quantity;
 mod raw;
+pub mod redact;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 pub use quantity::{parse_duration, parse_size, systemd_duration};
 
 use crate::diag::Diagnostic;
+use crate::secrets::SecretName;
 
 /// A unit NAME: 1–64 characters of `[a-z0-9][a-z0-9_.-]*`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,6 +68,9 @@ pub struct Unit {
     pub name: UnitName,
     pub description: Option<String>,
     pub container: Container,
+    /// The secrets `[container]` references (`secrets`, `env_secrets`). Kept beside `container`
+    /// so that the definition hash of units without secrets stays what it was.
+    pub secrets: SecretRefs,
     pub service: Service,
     pub health: Option<Health>,
     /// Present when the unit runs as a Docker Swarm service instead of one local container.
@@ -147,6 +152,26 @@ impl UpdatePolicy {
             "any" => Some(UpdatePolicy::Any),
             _ => None,
         }
+    }
+}
+
+/// The secrets a unit references by NAME; their values are read by the runner at each start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRefs {
+    /// `secrets`: each mounted read-only at `/run/secrets/NAME`, in the order written.
+    pub files: Vec<SecretName>,
+    /// `env_secrets`: environment variable → the secret that is its value.
+    pub env: BTreeMap<String, SecretName>,
+}
+
+impl SecretRefs {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.env.is_empty()
+    }
+
+    /// Every secret referenced, each once, sorted.
+    pub fn names(&self) -> std::collections::BTreeSet<&SecretName> {
+        self.files.iter().chain(self.env.values()).collect()
     }
 }
 
@@ -413,6 +438,21 @@ pub fn valid_volume_name(n: &str) -> bool {
     validate::valid_volume_name(n)
 }
 
+/// The secret NAMEs a unit file's text references in `[container]` `secrets` and `env_secrets`,
+/// sorted, each once; read from the TOML as it is, so a file that does not validate counts too.
+pub fn referenced_secrets(text: &str) -> Vec<String> {
+    let Ok(doc) = toml_edit::Document::parse(text) else { return Vec::new() };
+    let Some(container) = doc.get("container") else { return Vec::new() };
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(list) = container.get("secrets").and_then(toml_edit::Item::as_array) {
+        out.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_owned));
+    }
+    if let Some(env) = container.get("env_secrets").and_then(toml_edit::Item::as_table_like) {
+        out.extend(env.iter().filter_map(|(_, v)| v.as_str()).map(str::to_owned));
+    }
+    out.into_iter().collect()
+}
+
 /// Derives the NAME from a unit file name (`web.toml` → `web`).
 pub fn name_from_file_name(file_name: &str) -> Result<UnitName, String> {
     let stem =
@@ -433,6 +473,16 @@ mod tests {
             assert!(UnitName::new(bad).is_err(), "{bad:?}");
         }
         assert_eq!(UnitName::new("web").map(|n| n.service()), Ok("containerctl@web.service".into()));
+    }
+
+    #[test]
+    fn referenced_secrets_come_from_the_text() {
+        let text = "[container]\nimage = \"a\"\nsecrets = [\"tls\", \"db\"]\n[container.env_secrets]\nPW = \"db\"\nK = \"api\"\n";
+        assert_eq!(referenced_secrets(text), ["api", "db", "tls"]);
+        // An invalid unit (no version, a bad name) still says what it would use.
+        assert_eq!(referenced_secrets("container = { env_secrets = { A = \"a/b\" } }\n"), ["a/b"]);
+        assert!(referenced_secrets("[container]\nenv = { PW = \"db\" }\n").is_empty());
+        assert!(referenced_secrets("not toml [").is_empty());
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct RawContainer {
     pub network: Option<S<String>>,
     pub memory: Option<S<SizeValue>>,
     pub cpus: Option<S<NumberValue>>,
+    #[serde(default)]
+    pub secrets: Vec<S<String>>,
+    #[serde(default)]
+    pub env_secrets: BTreeMap<String, S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

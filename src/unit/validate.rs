@@ -3,12 +3,14 @@
 //! This file holds the entry point, the translation of TOML errors and the `Validator` that
 //! collects the diagnostics; the rules of each table live in a submodule of their own:
 //! `container` (the `[container]` table, its image and version), `host` (its devices, volumes and
-//! ports, which reach into the host), `service`, `health` and `deploy`.
+//! ports, which reach into the host), `secrets` (its secrets and env_secrets), `service`,
+//! `health` and `deploy`.
 
 mod container;
 mod deploy;
 mod health;
 mod host;
+mod secrets;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -181,7 +183,11 @@ impl Validator<'_> {
         };
         let container_span = container.span();
         let swarm_refusals = SwarmRefusals::of(container.get_ref());
-        let container = self.container(container_span, container.into_inner());
+        let mut raw_container = container.into_inner();
+        let secret_files = std::mem::take(&mut raw_container.secrets);
+        let secret_env = std::mem::take(&mut raw_container.env_secrets);
+        let container = self.container(container_span, raw_container);
+        let secrets = self.secrets(secret_files, secret_env, container.as_ref());
         let service = match raw.service {
             Some(s) => self.service(&name, s.into_inner()),
             None => Some(Service::default()),
@@ -209,6 +215,7 @@ impl Validator<'_> {
             name,
             description,
             container: container?,
+            secrets: secrets?,
             service: service?,
             health: health?,
             deploy: deploy?,

@@ -2,11 +2,12 @@
 # Federation system test: three systemd hosts with their own dockerd on a private network, the
 # project installed as users install it. One story, in order (each step needs the ones before):
 # init, refused tokens (revoked, expired, reused, wrong CA, unreachable manager, host already in a
-# Swarm), two joins, the shared volume, the registry over TLS, a replicated Swarm service, node
-# inventory and a host that goes down, the manager's daemon restarted, leave and remove, and the
-# cluster taken down and made again. The attacks of a host or a credential on the cluster are part
-# of it: a host outside the cluster cannot mount the shared volume, a join cannot claim another
-# host's address, a worker's credential removes nobody but itself, registry tags are immutable.
+# Swarm), two joins, the shared volume, the registry over TLS, a replicated Swarm service, a
+# service with a secret on another node, node inventory and a host that goes down, the manager's
+# daemon restarted, leave and remove, and the cluster taken down and made again. The attacks of a
+# host or a credential on the cluster are part of it: a host outside the cluster cannot mount the
+# shared volume, a join cannot claim another host's address, a worker's credential removes nobody
+# but itself, registry tags are immutable.
 #   tests/system/cluster.sh            (release binaries must be built: make)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -423,6 +424,47 @@ c_service() {
     tb_wait_for 30 "service removed" check "! tb_host $H1 docker service inspect containerctl-spread"
 }
 
+c_secret_service() {
+    # A [deploy] unit of the manager gets a secret of the manager's store as a Swarm secret, on
+    # another node: the file reaches the task on c2; the value is in no host's journal.
+    local value digest nodes
+    value="ctlsecret-cluster-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    digest=$(printf '%s' "$value" | sha256sum | cut -d' ' -f1)
+    printf '%s' "$value" | tb_host $H1 containerctl secret set cluster-db
+    tb_host $H1 sh -c 'cat > /etc/containerctl/units/vault.toml' <<EOF
+[container]
+image = "$REG/ctl-test/busybox"
+version = "1"
+secrets = ["cluster-db"]
+args = ["sh", "-c", 'f=/run/secrets/cluster-db; echo "vault got=\$(sha256sum < \$f | cut -d" " -f1) mode=\$(stat -c %a \$f)"; exec sleep 3600']
+[service]
+stop_timeout = "3s"
+[deploy]
+replicas = 1
+constraints = ["node.hostname==c2"]
+EOF
+    tb_host $H1 systemctl daemon-reload
+    ctl $H1 start vault
+    nodes=$(tb_host $H1 docker service ps containerctl-vault --filter desired-state=running --format '{{.Node}} {{.CurrentState}}')
+    echo "$nodes"
+    expect_eq "the task runs on c2" "$(awk '/Running/ {print $1}' <<<"$nodes")" c2
+    tb_wait_for 30 "the task's file digest, relayed to c1's journal" \
+        check "tb_host $H1 journalctl -u containerctl@vault | grep -q 'vault got=$digest mode=444'"
+    expect_eq "one Swarm secret for the unit" \
+        "$(tb_host $H1 docker secret ls --filter label=io.containerctl.unit=vault -q | wc -l)" 1
+    local h
+    for h in $H1 $H2 $H3; do
+        expect_eq "lines of $h's journal with the value" \
+            "$(tb_host $h sh -c 'journalctl --no-pager -o verbose | grep -cF -- "$1"' _ "$value" || true)" 0
+    done
+    ctl $H1 stop vault
+    tb_wait_for 30 "service removed" check "! tb_host $H1 docker service inspect containerctl-vault"
+    expect_eq "no Swarm secret left" "$(tb_host $H1 docker secret ls --filter label=io.containerctl.unit=vault -q)" ""
+    tb_host $H1 rm /etc/containerctl/units/vault.toml
+    tb_host $H1 systemctl daemon-reload
+    ctl $H1 secret rm cluster-db
+}
+
 # A [deploy] unit whose image is only in a private registry (htpasswd, TLS from a test CA every
 # node trusts), constrained to c2: c2 pulls for the task with the credential the service carries.
 c_private_registry() {
@@ -557,7 +599,7 @@ c_teardown_and_init_again() {
 }
 
 passed=0
-for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_private_registry c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
+for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_private_registry c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
     start=$SECONDS
     set +e
     (set -eo pipefail; "$t")

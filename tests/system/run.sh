@@ -28,6 +28,8 @@ source tests/system/private_registry.sh
 source tests/system/scenarios_registries.sh
 # shellcheck source=tests/system/scenarios_update.sh
 source tests/system/scenarios_update.sh
+# shellcheck source=tests/system/scenarios_secrets.sh
+source tests/system/scenarios_secrets.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -43,6 +45,7 @@ tb_host "$HOST" sh -ec '
     mkdir -p /srv/containers/ops
     printf "%s\n" "[policy]" "allowed_host_paths = [\"/srv/containers\"]" \
         "allowed_devices = [\"/dev/zero\", \"/dev/ttyUSB*\"]" "allowed_networks = [\"ops-net\"]" \
+        "allowed_secrets = [\"shared-*\"]" \
         > /etc/containerctl/containerctl.toml
 ' </dev/null
 tb_daemon_start "$HOST"

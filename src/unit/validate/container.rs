@@ -49,9 +49,7 @@ impl Validator<'_> {
         }
         let mut env = BTreeMap::new();
         for (k, v) in raw.env {
-            let key_ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !key_ok {
+            if !super::secrets::valid_env_name(&k) {
                 self.error(
                     v.span(),
                     format!("environment variable name `{}` is not valid", k.escape_debug()),

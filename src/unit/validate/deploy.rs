@@ -81,6 +81,15 @@ impl Validator<'_> {
                 )),
             );
         }
+        for (span, var) in r.env_secrets {
+            self.error(
+                span,
+                format!("Swarm services get secrets as files only, not as environment variable {var}"),
+                Some(&format!(
+                    "use secrets = [\"NAME\"] and read /run/secrets/NAME in the container, or {ONE_HOST}"
+                )),
+            );
+        }
         for (span, ip) in r.port_addresses {
             self.error(
                 span,
@@ -100,6 +109,8 @@ pub(super) struct SwarmRefusals {
     privileged: Option<Range<usize>>,
     host_network: Option<Range<usize>>,
     port_addresses: Vec<(Range<usize>, String)>,
+    /// `env_secrets` entries: a service's environment is in its spec, readable by every manager.
+    env_secrets: Vec<(Range<usize>, String)>,
 }
 
 impl SwarmRefusals {
@@ -113,6 +124,7 @@ impl SwarmRefusals {
                 .iter()
                 .filter_map(|p| Some((p.span(), parse_port(p.get_ref())?.host_ip?)))
                 .collect(),
+            env_secrets: c.env_secrets.iter().map(|(var, name)| (name.span(), var.clone())).collect(),
         }
     }
 }

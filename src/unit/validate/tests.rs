@@ -362,3 +362,58 @@ fn bad_log_rate_limits_are_reported_at_their_value() {
     let e = errors(&format!("{MIN}[service]\nlog_rate_limit = 100\n"));
     assert_eq!(e.len(), 1, "{e:?}");
 }
+
+#[test]
+fn secrets_and_env_secrets_name_secrets() {
+    let u = parse(
+        "web",
+        "web.toml",
+        &format!("{MIN}secrets = [\"tls.key\", \"ca\"]\nenv_secrets = {{ DB_PASSWORD = \"db-pass\", TOKEN = \"ca\" }}\n"),
+    )
+    .expect("valid");
+    let names: Vec<&str> = u.secrets.files.iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["tls.key", "ca"]);
+    assert_eq!(u.secrets.env["DB_PASSWORD"].as_str(), "db-pass");
+    assert_eq!(u.secrets.names().len(), 3, "ca once");
+    assert!(parse("web", "web.toml", MIN).expect("valid").secrets.is_empty());
+    // The table form works as env's does.
+    let u = parse("web", "web.toml", &format!("{MIN}[container.env_secrets]\nPW = \"pw\"\n")).expect("valid");
+    assert_eq!(u.secrets.env["PW"].as_str(), "pw");
+}
+
+#[test]
+fn bad_secret_references_are_reported_at_their_value() {
+    let e = errors(&format!(
+        "{MIN}secrets = [\"a/b\", \"ok\", \"ok\"]\nenv = {{ PW = \"x\" }}\nenv_secrets = {{ PW = \"pw\", 1X = \"pw\", Y = \".key\" }}\nvolumes = [\"v:/run/secrets/ok\"]\n"
+    ));
+    let got: Vec<(usize, &str)> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "secrets: `a/b` is not a valid secret name: use 1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*"),
+            (4, "secret `ok` is mounted at /run/secrets/ok, where a volume is mounted too"),
+            (4, "secret `ok` is listed twice in secrets"),
+            (6, "environment variable name `1X` is not valid"),
+            (6, "`PW` is set in both env and env_secrets"),
+            (
+                6,
+                "env_secrets.Y: `.key` is not a valid secret name: use 1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*"
+            ),
+        ]
+    );
+    assert!(e[0].hint.as_deref().is_some_and(|h| h.contains("containerctl secret list")));
+    assert_eq!(e[4].hint.as_deref(), Some("remove PW from env: its value comes from the secret"));
+    let e = errors(&format!("{MIN}secrets = \"db\"\n"));
+    assert_eq!(e[0].hint.as_deref(), Some("write a list, like [\"a\", \"b\"]"));
+}
+
+#[test]
+fn deploy_units_get_secrets_as_files_only() {
+    let ok = parse("web", "web.toml", &format!("{MIN}secrets = [\"db\"]\n[deploy]\n"));
+    assert!(ok.is_ok(), "{ok:?}");
+    let e = errors(&format!("{MIN}env_secrets = {{ PW = \"db\" }}\n[deploy]\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].line, e[0].column), (4, 22));
+    assert_eq!(e[0].message, "Swarm services get secrets as files only, not as environment variable PW");
+    assert!(e[0].hint.as_deref().is_some_and(|h| h.contains("read /run/secrets/NAME")), "{e:?}");
+}
