@@ -9,6 +9,7 @@
 # shared volume, a join cannot claim another host's address, a worker's credential removes nobody
 # but itself, registry tags are immutable.
 #   tests/system/cluster.sh            (release binaries must be built: make)
+#   tests/system/cluster.sh c_init c_join c_service   (only these steps, in this order)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec </dev/null
@@ -599,7 +600,19 @@ c_teardown_and_init_again() {
 }
 
 passed=0
-for t in c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_private_registry c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again; do
+# Steps of other files (tests/system/cluster_*.sh) come in through CLUSTER_STEPS_EXTRA, which each file
+# appends to; they run after c_private_registry, while all three hosts are members.
+CLUSTER_STEPS_EXTRA=()
+for f in tests/system/cluster_*.sh; do
+    [[ -e $f ]] || continue
+    # shellcheck source=/dev/null
+    source "$f"
+done
+steps=(c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_private_registry
+    "${CLUSTER_STEPS_EXTRA[@]}" c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again)
+# `tests/system/cluster.sh c_init c_join c_registry c_mine` runs only the steps named, in that order.
+(($# > 0)) && steps=("$@")
+for t in "${steps[@]}"; do
     start=$SECONDS
     set +e
     (set -eo pipefail; "$t")
