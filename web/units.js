@@ -25,6 +25,16 @@ const LAST_UPDATE = {
   interrupted: "interrupted",
 };
 const LAST_UPDATE_BAD = new Set(["rolled_back", "rollback_failed", "failed", "interrupted"]);
+// The badge's words for the last update's outcome.
+const LAST_UPDATE_BADGE = {
+  running: "updating",
+  updated: "updated",
+  unchanged: "up to date",
+  rolled_back: "update rolled back",
+  rollback_failed: "rollback failed",
+  failed: "update failed",
+  interrupted: "update interrupted",
+};
 
 /** How the last update went, in words: "1.0.1 → 1.0.3 rolled back: REASON (by WHO)". */
 export function lastUpdateText(last) {
@@ -49,7 +59,7 @@ export function updateBadges(u, { long = false } = {}) {
     const bad = LAST_UPDATE_BAD.has(up.last.outcome);
     const text = lastUpdateText(up.last);
     out.push(
-      h("span", { class: `badge tag ${bad ? "tag-bad" : "tag-muted"}`, "data-last-update": up.last.outcome, title: text }, `last update ${LAST_UPDATE[up.last.outcome] || up.last.outcome}`),
+      h("span", { class: `badge tag ${bad ? "tag-bad" : "tag-muted"}`, "data-last-update": up.last.outcome, title: text }, LAST_UPDATE_BADGE[up.last.outcome] || `update ${up.last.outcome}`),
       long ? h("span", { class: "desc last-update-text" }, text) : null,
     );
   }

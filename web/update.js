@@ -8,6 +8,7 @@ import { api, ApiError, readNdjson, unitPath } from "./api.js";
 
 const MARK = { running: "…", done: "✓", skipped: "·", failed: "✗" };
 const STEP_WORDS = {
+  plan: "Plan",
   pull: "Pull",
   save: "Save",
   restart: "Restart",
@@ -67,7 +68,7 @@ export function updateAction(name, { signal, errorDetails }) {
       about.textContent = `${v.image} runs ${v.current}; update policy ${v.policy}; ${v.available ? `newest allowed: ${v.available}` : "no newer version the policy allows"}.`;
       // The version chosen before stays chosen; else the newest the policy allows, else the
       // newest that is not running and was not rolled back.
-      const chosen = v.versions.some((x) => x.tag === select.value && x.tag !== v.current) ? select.value : null;
+      const chosen = v.versions.some((x) => x.tag === select.value && x.tag !== v.current && !x.rolled_back) ? select.value : null;
       const pick = chosen || v.available || (v.versions.find((x) => x.tag !== v.current && !x.rolled_back) || {}).tag;
       replace(
         select,
@@ -160,6 +161,13 @@ export function updateAction(name, { signal, errorDetails }) {
           showFailure(line.error);
         } else if (line.step) stepLine(map, line);
       }, ctl.signal, { method: "POST", body });
+      // A step the stream left running ended with the update: it no longer looks busy.
+      for (const li of map.values()) {
+        if (li.dataset.state === "running" || li.dataset.state === "progress") {
+          li.dataset.state = "ended";
+          li.firstChild.textContent = "· ";
+        }
+      }
       if (!ended) replace(outcome, h("div", { class: "card-err", role: "alert" }, h("p", {}, "The connection ended before the update did: it goes on in containerctld. See the unit's History tab and events.")));
     } catch (e) {
       if (e.name === "AbortError") return;

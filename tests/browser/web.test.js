@@ -857,6 +857,15 @@ secretsStep(
     await row.waitFor();
     assert.ok((await bearer("GET", "/secrets")).some((s) => s.name === SECRET), "the secret was removed");
     await shot(page, "23-secret-in-use");
+    // At phone width the view fits without sideways scrolling.
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `the Registries and secrets view scrolls sideways by ${overflow} px`);
+      await shot(page, "23b-secrets-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
     await assertNoValues(page);
   },
 );
