@@ -8,6 +8,11 @@ import { h, replace, clear, announce, timeEl, fmtBytes, tableRoles, newId } from
 import { api, ApiError, can } from "./api.js";
 import { failure, unitLinks } from "./pages.js";
 
+// The daemon's rule for a secret's NAME (containerctl.unit(5)), checked here too because the name
+// is a path segment: "." or ".." would be resolved away by the browser before the daemon sees it.
+const SECRET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const SECRET_NAME_RULE = "1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*";
+
 function when(ms) {
   return ms ? timeEl(ms) : h("span", { class: "muted" }, "never");
 }
@@ -256,16 +261,21 @@ function setSecretForm(out, load) {
     ev.preventDefault();
     err.textContent = "";
     const n = name.value.trim();
-    const chosen = file.files && file.files[0];
-    // Take the value out of the form before anything else: what follows keeps no copy of it.
-    let payload = chosen || value.value;
-    value.value = "";
-    file.value = "";
     if (!n) {
       err.textContent = "Enter the secret's name.";
       name.focus();
       return;
     }
+    if (!SECRET_NAME_RE.test(n)) {
+      err.textContent = `Name: \`${n}\` is not a valid secret name: use ${SECRET_NAME_RULE}. Nothing was sent.`;
+      name.focus();
+      return;
+    }
+    const chosen = file.files && file.files[0];
+    // Take the value out of the form before anything else: what follows keeps no copy of it.
+    let payload = chosen || value.value;
+    value.value = "";
+    file.value = "";
     if (!chosen && payload === "") {
       err.textContent = "Type a value or choose a file.";
       value.focus();

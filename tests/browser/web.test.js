@@ -759,6 +759,24 @@ secretsStep(
     await row.getByRole("button", { name: "Test" }).click();
     await row.locator(".reg-status .badge.ok").waitFor();
 
+    // Hostile input is refused naming the field, the value and the rule, and nothing changes.
+    const secretsBefore = await bearer("GET", "/secrets");
+    const registriesBefore = await bearer("GET", "/registries");
+    await page.locator("#sec-name").fill("../etc");
+    await page.locator("#sec-value").fill(SECRET_VALUE);
+    await page.locator("#sec-set button[type=submit]").click();
+    await page.locator("#sec-error", { hasText: "Name: `../etc` is not a valid secret name: use 1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*" }).waitFor();
+    assert.ok(!page.seen.urls.some((u) => /\/secrets\/\.\.|\/secrets\/%2E/i.test(u)), "a request went out for a hostile secret name");
+    await page.locator("#sec-value").fill("");
+    await page.locator("#reg-name").fill("https://evil.example/x");
+    await page.locator("#reg-user").fill(REGISTRY_USER);
+    await page.locator("#reg-password").fill(REGISTRY_PASSWORD);
+    await page.locator("#reg-login button[type=submit]").click();
+    await page.locator("#reg-error", { hasText: "https://evil.example/x" }).waitFor();
+    assert.match(await page.locator("#reg-error").innerText(), /rule: registry name/);
+    assert.deepEqual(await bearer("GET", "/secrets"), secretsBefore, "a refused secret changed the store");
+    assert.deepEqual(await bearer("GET", "/registries"), registriesBefore, "a refused registry changed the store");
+
     // A secret typed in, another from a file.
     await page.locator("#sec-name").fill(SECRET);
     await page.locator("#sec-value").fill(SECRET_VALUE);
