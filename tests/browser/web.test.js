@@ -715,9 +715,19 @@ const REG_VARS = ["REGISTRY", "REGISTRY_USER", "REGISTRY_PASSWORD"];
 /** A test of registries and secrets: skipped without the registry. */
 const secretsStep = (name, fn, needs = []) => step(name, fn, 4 * STEP, [...REG_VARS, ...needs]);
 
+/** DELETE route as admin, whether or not there is anything to delete (a run before this one
+ * may have left it, on a daemon that outlives the run). */
+async function removeIfThere(route) {
+  const res = await fetch(`${BASE_URL}/api/v1${route}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!res.ok && res.status !== 404) throw new Error(`DELETE ${route}: ${res.status} ${await res.text()}`);
+}
+
 secretsStep(
   "a wrong registry password shows the registry's refusal, and nothing is stored",
   async () => {
+    await removeIfThere(`/units/${SECRET_UNIT}`);
+    for (const n of [SECRET, FILE_SECRET]) await removeIfThere(`/secrets/${n}?force=true`);
+    await removeIfThere(`/registries?${new URLSearchParams({ registry: REGISTRY })}`);
     secretsPage = await recordingPage();
     const page = secretsPage;
     await login(page, ADMIN_TOKEN);
@@ -949,7 +959,12 @@ step(
   async () => {
     const page = await newPage();
     await login(page, ADMIN_TOKEN);
-    const before = await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    let before = await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    if (before.version === UPDATE_GOOD) {
+      // An earlier run updated it: back to the version before, so that there is an update to make.
+      await bearer("POST", `/units/${encodeURIComponent(UPDATE_UNIT)}/set`, { assignments: ["container.version=1.0.0"], unset: ["container.digest"], restart: true });
+      before = await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    }
     // Every step line the page shows while the update runs.
     await go(page, `#/units/${encodeURIComponent(UPDATE_UNIT)}`);
     await page.locator('button[data-action="update"]').waitFor();
