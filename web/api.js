@@ -49,14 +49,15 @@ export function setHooks(h) {
  */
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: opts.accept || "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // `opts.bytes`: send `body` as it is (a Blob, ArrayBuffer or string: a secret's value), not as JSON.
+  if (body !== undefined) headers["Content-Type"] = opts.bytes ? "application/octet-stream" : "application/json";
   if (method !== "GET" && method !== "HEAD" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   let res;
   try {
     res = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : opts.bytes ? body : JSON.stringify(body),
       credentials: "same-origin",
       cache: "no-store",
       signal: opts.signal,
@@ -88,10 +89,11 @@ export const unitPath = (name, rest = "") => `/units/${encodeURIComponent(name)}
 
 /**
  * Reads an NDJSON response incrementally; calls onItem for each parsed line. Resolves when the
- * stream ends; rejects on network errors (not on a malformed line, which is skipped).
+ * stream ends; rejects on network errors (not on a malformed line, which is skipped). `method`
+ * and `body` for a long operation (POST …/update) that streams its steps.
  */
-export async function readNdjson(path, onItem, signal) {
-  const res = await api("GET", path, undefined, { raw: true, signal, accept: "application/x-ndjson" });
+export async function readNdjson(path, onItem, signal, { method = "GET", body } = {}) {
+  const res = await api(method, path, body, { raw: true, signal, accept: "application/x-ndjson" });
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";

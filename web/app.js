@@ -1,6 +1,6 @@
 // containerctl web page: session, routing, the page frame (navigation, banner, theme).
 // Hash routes: #/units, #/units/NAME[/config|/history|/logs], #/devices, #/cluster,
-// #/cluster/nodes/ID, #/audit;
+// #/cluster/nodes/ID, #/secrets (registries and secrets), #/audit;
 // #login=TOKEN (from `containerctl web login`) logs in and is removed from the address at once.
 
 import { h, replace, announce } from "./dom.js";
@@ -22,10 +22,12 @@ import { renderUnits } from "./units.js";
 import { renderUnit } from "./unit.js";
 import { renderDevices, renderAudit } from "./pages.js";
 import { renderCluster, renderClusterNode } from "./cluster.js";
+import { renderSecrets } from "./secrets.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const navAudit = document.getElementById("nav-audit");
+const navSecrets = document.getElementById("nav-secrets");
 const who = document.getElementById("who");
 const logoutBtn = document.getElementById("logout");
 const banner = document.getElementById("banner");
@@ -166,6 +168,8 @@ function leaveApp() {
 function enterApp() {
   nav.hidden = false;
   navAudit.hidden = !can("admin");
+  // Operators list secrets (names only); registries are the admins'; viewers see neither.
+  navSecrets.hidden = !can("operator");
   replace(who, h("span", { class: "who-name" }, session.name || "token"), " ", h("span", { class: `role role-${session.role}` }, session.role));
   who.hidden = false;
   logoutBtn.hidden = false;
@@ -317,6 +321,7 @@ function parseRoute() {
   if (parts[0] === "cluster" && parts.length === 1) return { name: "cluster" };
   if (parts[0] === "cluster" && parts[1] === "nodes" && parts.length === 3) return { name: "node", node: parts[2] };
   if (parts[0] === "audit") return { name: "audit" };
+  if (parts[0] === "secrets") return { name: "secrets" };
   if (parts[0] === "login") return { name: "units" };
   return { name: "notfound" };
 }
@@ -357,6 +362,7 @@ function route() {
   else if (r.name === "cluster") result = renderCluster(main, ctx);
   else if (r.name === "node") result = renderClusterNode(main, r.node, ctx);
   else if (r.name === "audit") result = renderAudit(main, ctx);
+  else if (r.name === "secrets") result = renderSecrets(main, ctx);
   else {
     setTitle("Not found");
     replace(main, h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "#/units" }, "Go to the units")));

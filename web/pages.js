@@ -3,7 +3,8 @@
 import { h, replace, clear, diffView, lineDiff, timeEl, tableRoles } from "./dom.js";
 import { api, ApiError, NetworkError, can, NAME_RE } from "./api.js";
 
-function failure(box, e, retry) {
+/** A section that could not load: the reason and a button to try again. */
+export function failure(box, e, retry) {
   if (e.name === "AbortError") return;
   replace(
     box,
@@ -13,7 +14,8 @@ function failure(box, e, retry) {
   );
 }
 
-function unitLinks(units) {
+/** Units by NAME as links to their pages; "none" for an empty list. */
+export function unitLinks(units) {
   if (!units || !units.length) return h("span", { class: "muted" }, "none");
   const out = [];
   units.forEach((u, i) => {

@@ -1,9 +1,9 @@
-// Just enough TOML for the unit form: find `version`, `args`, `env` and `devices` in the
-// [container] table of a unit file (with their byte spans), and write new values back in place,
-// keeping every other line, comment and the layout as they are. The daemon validates the result
-// (POST …/preview); this module never decides what is valid.
+// Just enough TOML for the unit form: find `version`, `args`, `env`, `devices`, `secrets` and
+// `env_secrets` in the [container] table of a unit file (with their byte spans), and write new
+// values back in place, keeping every other line, comment and the layout as they are. The daemon
+// validates the result (POST …/preview); this module never decides what is valid.
 
-export const FORM_KEYS = ["version", "args", "env", "devices"];
+export const FORM_KEYS = ["version", "args", "env", "devices", "secrets", "env_secrets"];
 
 class TomlSyntax extends Error {
   constructor(message, text, pos) {
@@ -267,7 +267,7 @@ function isEmpty(v) {
 }
 
 /**
- * Returns `text` with the [container] keys of `values` ({version, args, env, devices}) set, in
+ * Returns `text` with the [container] keys of `values` (those of FORM_KEYS) set, in
  * place where they exist, else appended to the [container] table (created when missing). Keys
  * whose value did not change keep their original spelling. Empty new values for missing keys are
  * not added.

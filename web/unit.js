@@ -2,9 +2,11 @@
 
 import { h, replace, clear, announce, diffView, fmtBytes, fmtPercent, timeEl, newId, lockIcon, tableRoles } from "./dom.js";
 import { api, ApiError, NetworkError, unitPath, live, applyUnit, onUnits, readNdjson, can, session } from "./api.js";
-import { stateBadge, healthBadge, uptimeText, sinceMs, charts, CHANGED_ON_DISK } from "./units.js";
+import { stateBadge, healthBadge, uptimeText, sinceMs, charts, CHANGED_ON_DISK, updateBadges } from "./units.js";
 import { createEditor } from "./editor.js";
 import { readUnit, writeUnit } from "./toml.js";
+import { secretFields } from "./secrets.js";
+import { updateAction } from "./update.js";
 
 const drafts = new Map(); // unit name -> unsaved editor text (kept while moving between sections)
 
@@ -171,6 +173,13 @@ export function renderUnit(main, name, tab, ctx) {
   }
   buttons.enable = h("button", { type: "button", class: "btn btn-ghost", "data-action": "enable", onclick: () => runJob(current()?.enabled === false ? "enable" : "disable") });
   actions.append(buttons.enable);
+  // Updating edits the file and restarts: operators and admins only; a viewer gets no button.
+  if (can("operator")) {
+    const up = updateAction(name, { signal: ctx.signal, errorDetails });
+    actions.append(up.button);
+    jobOut.after(up.panel);
+    cleanups.push(up.cleanup);
+  }
 
   function current() {
     return live.units.get(name);
@@ -355,6 +364,7 @@ function overviewTab(section, ctx) {
       ["Last exit", exitText(u)],
       ["Main PID", u.main_pid ? String(u.main_pid) : "—"],
       ["Image", h("code", {}, `${u.image || "?"}:${u.version || "?"}`)],
+      ["Updates", updateBadges(u, { long: true }) || "—"],
       ["File", u.source ? h("code", {}, u.source) : "—"],
       ["File valid", u.valid === false ? h("span", { class: "bad" }, `no: ${u.error || "invalid"}`) : "yes"],
     ];
@@ -605,6 +615,14 @@ function buildConfig(section, ctx, file) {
   if (!mayEdit) ed.textarea.readOnly = true;
 
   // --- form ---
+  const secrets = secretFields();
+  let secretsOdd = false; // secrets or env_secrets written in a form the page cannot edit
+  if (can("operator")) {
+    // The names to offer (viewers may not list secrets: they see the file's names only).
+    api("GET", "/secrets", undefined, { signal: ctx.signal })
+      .then((list) => secrets.setKnown(list.map((x) => x.name)))
+      .catch(() => {});
+  }
   const fields = {
     version: h("input", { id: "f-version", type: "text", autocomplete: "off", spellcheck: "false", "aria-describedby": "f-version-help" }),
     args: h("textarea", { id: "f-args", rows: "4", wrap: "off", spellcheck: "false", "aria-describedby": "f-args-help" }),
@@ -621,6 +639,7 @@ function buildConfig(section, ctx, file) {
     field("f-args", "Arguments", fields.args, "One argument per line, passed to the image's entrypoint. Empty lines are ignored."),
     field("f-env", "Environment", fields.env, "One KEY=VALUE per line."),
     field("f-devices", "Devices", fields.devices, "One per line: HOST[:CONTAINER[:PERMISSIONS]], e.g. /dev/ttyUSB0:/dev/ttyS0:rw."),
+    secrets.el,
     h("div", { class: "row" }, h("button", { type: "submit", class: "btn" }, "Write to the editor and check")),
   );
   let formDirty = false;
@@ -649,6 +668,9 @@ function buildConfig(section, ctx, file) {
     for (const k of ["args", "env", "devices"]) fields[k].rows = Math.min(12, Math.max(k === "args" ? 4 : 2, fields[k].value.split("\n").length + 1));
     const odd = [...new Set(doc.unsupported)];
     for (const k of ["version", "args", "env", "devices"]) fields[k].disabled = odd.includes(k);
+    secretsOdd = odd.includes("secrets") || odd.includes("env_secrets");
+    secrets.set(v("secrets"), v("env_secrets"));
+    secrets.setDisabled(secretsOdd);
     formNote.hidden = odd.length === 0;
     formNote.textContent = odd.length ? `${odd.join(", ")} ${odd.length === 1 ? "is" : "are"} written in a form this page cannot edit; use the editor.` : "";
     formDirty = false;
@@ -685,6 +707,14 @@ function buildConfig(section, ctx, file) {
         env[l.slice(0, eq).trim()] = l.slice(eq + 1);
       }
       values.env = env;
+    }
+    if (!secretsOdd) {
+      try {
+        Object.assign(values, secrets.get());
+      } catch (e) {
+        formErr.textContent = e.message;
+        return;
+      }
     }
     let text;
     try {
@@ -822,8 +852,17 @@ function buildConfig(section, ctx, file) {
       base = text;
       drafts.delete(name);
       const msg = `Saved ${name}${r.revision !== null && r.revision !== undefined ? ` as revision ${r.revision}` : ""}${r.restarted ? ", restarted" : r.changed ? "" : " (no change)"}.`;
-      replace(applyOut, h("p", { class: "job-ok" }, h("span", { "aria-hidden": "true" }, "✓ "), msg));
-      announce(msg);
+      const warnings = Array.isArray(r.warnings) ? r.warnings : [];
+      replace(
+        applyOut,
+        h("p", { class: "job-ok" }, h("span", { "aria-hidden": "true" }, "✓ "), msg),
+        warnings.length
+          ? h("div", { class: "note apply-warned", role: "status" },
+            h("p", {}, `Saved, with ${warnings.length === 1 ? "a warning" : `${warnings.length} warnings`}:`),
+            h("ul", { class: "apply-warnings" }, ...warnings.map((w) => h("li", {}, h("pre", { class: "quote" }, w)))))
+          : null,
+      );
+      announce(warnings.length ? `${msg} ${warnings.length} warning${warnings.length === 1 ? "" : "s"}.` : msg);
       runPreview();
     } catch (e) {
       if (e.name === "AbortError") return;

@@ -15,6 +15,58 @@ export function stateBadge(u) {
   return badge;
 }
 
+const LAST_UPDATE = {
+  running: "running",
+  updated: "updated",
+  unchanged: "unchanged",
+  rolled_back: "rolled back",
+  rollback_failed: "rollback failed",
+  failed: "failed",
+  interrupted: "interrupted",
+};
+const LAST_UPDATE_BAD = new Set(["rolled_back", "rollback_failed", "failed", "interrupted"]);
+// The badge's words for the last update's outcome.
+const LAST_UPDATE_BADGE = {
+  running: "updating",
+  updated: "updated",
+  unchanged: "up to date",
+  rolled_back: "update rolled back",
+  rollback_failed: "rollback failed",
+  failed: "update failed",
+  interrupted: "update interrupted",
+};
+
+/** How the last update went, in words: "1.0.1 → 1.0.3 rolled back: REASON (by WHO)". */
+export function lastUpdateText(last) {
+  const what = LAST_UPDATE[last.outcome] || last.outcome;
+  const moved = last.from_version && last.to_version ? `${last.from_version} → ${last.to_version} ` : "";
+  return `${moved}${what}${last.reason ? `: ${last.reason}` : ""}${last.actor ? ` (by ${last.actor})` : ""}`;
+}
+
+/**
+ * A unit's update state (`Unit.update`) as badges: "update available: VERSION" and the last
+ * update's outcome; null when there is nothing to say. `long`: the outcome in full words, for
+ * the unit's page (the list keeps it short, the words in the title).
+ */
+export function updateBadges(u, { long = false } = {}) {
+  const up = u.update;
+  if (!up) return null;
+  const out = [];
+  if (up.available) {
+    out.push(h("span", { class: "badge tag tag-info", "data-update": "available", title: `${up.available} is the newest version the unit's [update] policy allows` }, `update available: ${up.available}`));
+  }
+  if (up.last && up.last.outcome) {
+    const bad = LAST_UPDATE_BAD.has(up.last.outcome);
+    const text = lastUpdateText(up.last);
+    out.push(
+      h("span", { class: `badge tag ${bad ? "tag-bad" : "tag-muted"}`, "data-last-update": up.last.outcome, title: text }, LAST_UPDATE_BADGE[up.last.outcome] || `update ${up.last.outcome}`),
+      long ? h("span", { class: "desc last-update-text" }, text) : null,
+    );
+  }
+  if (up.check_error && long) out.push(h("span", { class: "desc warn-text" }, `check failed: ${up.check_error}`));
+  return out.length ? h("span", { class: "tags update-tags" }, ...out) : null;
+}
+
 export function healthBadge(health) {
   if (!health) return h("span", { class: "muted", title: "No health check, or not running" }, "—");
   return h("span", { class: `badge health health-${health}` }, health);
@@ -94,7 +146,7 @@ function fillRow(row, u) {
   }
   replace(cells.state, stateBadge(u));
   cells.state.dataset.since = String(u.since_us || 0);
-  replace(cells.version, h("span", { class: "mono" }, u.version || "—"), u.image ? h("span", { class: "desc mono", title: u.image }, u.image) : null);
+  replace(cells.version, h("span", { class: "mono" }, u.version || "—"), updateBadges(u), u.image ? h("span", { class: "desc mono", title: u.image }, u.image) : null);
   replace(cells.health, healthBadge(u.health));
   cells.uptime.textContent = uptimeText(u);
   cells.uptime.title = u.since_us ? `${u.active_state} since ${new Date(sinceMs(u)).toLocaleString()}` : "";

@@ -2,12 +2,21 @@
 # Browser tests of the web page in a real headless Chromium (Debian's), driven by playwright-core,
 # against containerctld running in a systemd test host. Screenshots land in
 # tests/browser/artifacts/.
-#   tests/browser/run.sh          (release binaries must be built)
+#   tests/browser/run.sh [NODE TEST OPTIONS]   (release binaries must be built), e.g.
+#   tests/browser/run.sh --test-name-pattern='secret|registr|Update'   (the setup runs in full)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec </dev/null
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
+# The system tests' registries, reused (issues 13 and 14): a private registry with a password,
+# and a registry with good and bad versions of one image; upd_unit writes a unit of that image.
+# shellcheck source=tests/system/lib.sh
+source tests/system/lib.sh
+# shellcheck source=tests/system/private_registry.sh
+source tests/system/private_registry.sh
+# shellcheck source=tests/system/scenarios_update.sh
+source tests/system/scenarios_update.sh
 
 export TB_RUN=${TB_RUN:-browser}
 HOST=browser
@@ -52,6 +61,25 @@ host_json_has() {
 tb_wait_for 60 "journald's report of the drop of lograte's lines" \
     host_json_has '"log_dropped":{' containerctl status lograte --json
 
+# Registries and secrets (issue 13): a private registry with htpasswd over TLS from a test CA, on
+# its own directory, unit and port (5444), beside the update tests' registry (5443). The password
+# is random and travels only in the environment of the tests, which check that no page shows it.
+PRIVREG_DIR=/etc/ctl-web-registry
+PRIVREG_UNIT=ctl-web-registry
+REG_USER=web-tester
+REG_PASSWORD=ctl-web-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+reg_ip=$(tb_host "$HOST" ip -4 -o addr show eth0 </dev/null | awk '{print $4}' | cut -d/ -f1)
+REG_ADDR=$reg_ip:5444
+private_registry_start "$HOST" "$reg_ip" 5444 "$REG_USER" "$REG_PASSWORD"
+private_registry_trust "$HOST" "$HOST" "$REG_ADDR"
+
+# Updates (issue 14): `webupd` runs 1.0.0 of the update registry's image; 1.0.1 is good, 1.0.3
+# never becomes healthy.
+upd_registry
+upd_unit webupd 1.0.0 $'[update]\npolicy = "patch"\nsoak = "2s"\n\n[service]\nstop_timeout = "2s"'
+reload
+tb_host "$HOST" containerctl start webupd </dev/null
+
 # Hand edits (issue 12): `handed` is edited by hand and reloaded, which makes a revision by its
 # file (the History tab); then edited by hand again without a reload, so that the file on disk
 # is not what systemd loaded (the "changed on disk" badge). Last: nothing after it may reload.
@@ -77,8 +105,13 @@ tb_wait_for 30 "the web page through the forward" curl -fsS "http://127.0.0.1:$P
 BASE_URL=http://127.0.0.1:$PORT \
 ADMIN_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-admin --role admin --ttl 1h) \
 VIEWER_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-viewer --role viewer --ttl 1h) \
+OPERATOR_TOKEN=$(tb_host "$HOST" containerctl token create --name browser-operator --role operator --ttl 1h) \
+REGISTRY=$REG_ADDR \
+REGISTRY_USER=$REG_USER \
+REGISTRY_PASSWORD=$REG_PASSWORD \
+UPDATE_UNIT=webupd \
 UNIT=shop \
 CHANGED_UNIT=handed \
 LOGDROP_UNIT=lograte \
 CHROMIUM=/usr/bin/chromium \
-    node --test --test-reporter=spec tests/browser/
+    node --test --test-reporter=spec "$@" tests/browser/

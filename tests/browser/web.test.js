@@ -13,6 +13,8 @@
 // its variable): CHANGED_UNIT, a unit edited by hand once with a daemon-reload (a revision by its
 // file) and once more without (changed on disk: the tests before the args edit run before any
 // reload); LOGDROP_UNIT, a unit whose lines journald's rate limit dropped (log_rate_limit).
+// Issues 13 and 14 (registries, secrets, the Update action) run last and are skipped without
+// OPERATOR_TOKEN, REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD and UPDATE_UNIT (see README.md).
 // Screenshots go to tests/browser/artifacts/ (ARTIFACTS_DIR overrides).
 
 import { test, before, after } from "node:test";
@@ -665,3 +667,352 @@ step("the Cluster page works on a phone in the dark theme, without sideways scro
   await shot(page, "19-phone-dark-cluster-node");
   await page.context().close();
 });
+
+// ---------- issue 13: registries and secrets (after every test that must run before a reload) ----------
+
+const { OPERATOR_TOKEN, REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD, UPDATE_UNIT } = process.env;
+const nonce = () => Math.random().toString(36).slice(2, 12);
+const SECRET = "web-db";
+const FILE_SECRET = "web-cert";
+const SECRET_VALUE = `ctl-web-value-${nonce()}`;
+const FILE_VALUE = `ctl-web-file-${nonce()}`;
+const WRONG_PASSWORD = `ctl-web-wrong-${nonce()}`;
+const SECRET_UNIT = "websec";
+// Every value a page of these tests was given: none may come back.
+const VALUES = () => [SECRET_VALUE, FILE_VALUE, WRONG_PASSWORD, REGISTRY_PASSWORD].filter(Boolean);
+let secretsPage = null; // the admin's page of the registries and secrets tests
+
+/** A page that keeps the address of every request and the body of every response it received
+ * (the event stream and followed logs never end and are left out). */
+async function recordingPage() {
+  const page = await newPage();
+  page.seen = { urls: [], bodies: [], pending: [] };
+  page.on("request", (r) => page.seen.urls.push(r.url()));
+  page.on("response", (res) => {
+    if (/\/api\/v1\/stream$|follow=true/.test(res.url())) return;
+    page.seen.pending.push(res.body().then((b) => page.seen.bodies.push(`${res.url()}\n${b.toString("utf8")}`), () => {}));
+  });
+  return page;
+}
+
+/** None of VALUES is in the page's HTML, in any field's value, in an address it asked for, or in
+ * any response it received. */
+async function assertNoValues(page) {
+  await Promise.all(page.seen.pending);
+  const html = await page.content();
+  const fields = await page.evaluate(() => [...document.querySelectorAll("input, textarea, select")].map((e) => e.value).join("\n"));
+  assert.ok(page.seen.bodies.length > 0, "no response was recorded");
+  for (const v of VALUES()) {
+    assert.ok(!html.includes(v), "a secret value or password is in the page's HTML");
+    assert.ok(!fields.includes(v), "a secret value or password stays in a field of the page");
+    assert.ok(!page.seen.urls.some((u) => u.includes(v) || u.includes(encodeURIComponent(v))), "a secret value or password is in an address");
+    const leak = page.seen.bodies.find((b) => b.includes(v));
+    assert.ok(!leak, `a response holds a secret value or password: ${leak && leak.split("\n")[0]}`);
+  }
+}
+
+const REG_VARS = ["REGISTRY", "REGISTRY_USER", "REGISTRY_PASSWORD"];
+/** A test of registries and secrets: skipped without the registry. */
+const secretsStep = (name, fn, needs = []) => step(name, fn, 4 * STEP, [...REG_VARS, ...needs]);
+
+/** DELETE route as admin, whether or not there is anything to delete (a run before this one
+ * may have left it, on a daemon that outlives the run). */
+async function removeIfThere(route) {
+  const res = await fetch(`${BASE_URL}/api/v1${route}`, { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!res.ok && res.status !== 404) throw new Error(`DELETE ${route}: ${res.status} ${await res.text()}`);
+}
+
+secretsStep(
+  "a wrong registry password shows the registry's refusal, and nothing is stored",
+  async () => {
+    await removeIfThere(`/units/${SECRET_UNIT}`);
+    for (const n of [SECRET, FILE_SECRET]) await removeIfThere(`/secrets/${n}?force=true`);
+    await removeIfThere(`/registries?${new URLSearchParams({ registry: REGISTRY })}`);
+    secretsPage = await recordingPage();
+    const page = secretsPage;
+    await login(page, ADMIN_TOKEN);
+    await page.locator("#nav-secrets").waitFor();
+    await go(page, "#/secrets");
+    await page.locator("h1", { hasText: "Registries and secrets" }).waitFor();
+    await page.locator("#reg-name").fill(REGISTRY);
+    await page.locator("#reg-user").fill(REGISTRY_USER);
+    await page.locator("#reg-password").fill(WRONG_PASSWORD);
+    await page.locator("#reg-login button[type=submit]").click();
+    const err = page.locator("#reg-error");
+    await until("the registry's refusal on the page", async () => (await err.innerText()).includes("Not stored"));
+    const text = await err.innerText();
+    assert.ok(text.includes(`refused the credential of ${REGISTRY_USER}`), text);
+    assert.match(text, /401|unauthorized/i);
+    assert.equal(await page.locator("#reg-password").inputValue(), "", "the password stays in its field");
+    assert.equal((await bearer("GET", "/registries")).filter((r) => r.registry === REGISTRY).length, 0, "a refused credential was stored");
+    assert.equal(await page.locator(`tr[data-registry="${REGISTRY}"]`).count(), 0);
+    await shot(page, "20-registry-refused");
+  },
+);
+
+secretsStep(
+  "an admin adds a registry and secrets, and they show without values",
+  async () => {
+    const page = secretsPage;
+    await go(page, "#/secrets");
+    // The registry: logged in, listed with its user and dates, tested.
+    await page.locator("#reg-name").fill(REGISTRY);
+    await page.locator("#reg-user").fill(REGISTRY_USER);
+    await page.locator("#reg-password").fill(REGISTRY_PASSWORD);
+    await page.locator("#reg-login button[type=submit]").click();
+    await page.locator(".reg-out .job-ok", { hasText: `Logged in to ${REGISTRY} as ${REGISTRY_USER}` }).waitFor();
+    const row = page.locator(`tr[data-registry="${REGISTRY}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('td[data-label="User"]').innerText(), REGISTRY_USER);
+    assert.ok(await row.locator('td[data-label="Added"] time').count(), "no date added");
+    assert.equal(await page.locator("#reg-password").inputValue(), "");
+    await row.getByRole("button", { name: "Test" }).click();
+    await row.locator(".reg-status .badge.ok").waitFor();
+
+    // Hostile input is refused naming the field, the value and the rule, and nothing changes.
+    const secretsBefore = await bearer("GET", "/secrets");
+    const registriesBefore = await bearer("GET", "/registries");
+    await page.locator("#sec-name").fill("../etc");
+    await page.locator("#sec-value").fill(SECRET_VALUE);
+    await page.locator("#sec-set button[type=submit]").click();
+    await page.locator("#sec-error", { hasText: "Name: `../etc` is not a valid secret name: use 1-64 characters of [A-Za-z0-9][A-Za-z0-9_.-]*" }).waitFor();
+    assert.ok(!page.seen.urls.some((u) => /\/secrets\/\.\.|\/secrets\/%2E/i.test(u)), "a request went out for a hostile secret name");
+    await page.locator("#sec-value").fill("");
+    await page.locator("#reg-name").fill("https://evil.example/x");
+    await page.locator("#reg-user").fill(REGISTRY_USER);
+    await page.locator("#reg-password").fill(REGISTRY_PASSWORD);
+    await page.locator("#reg-login button[type=submit]").click();
+    await page.locator("#reg-error", { hasText: "https://evil.example/x" }).waitFor();
+    assert.match(await page.locator("#reg-error").innerText(), /rule: registry name/);
+    assert.deepEqual(await bearer("GET", "/secrets"), secretsBefore, "a refused secret changed the store");
+    assert.deepEqual(await bearer("GET", "/registries"), registriesBefore, "a refused registry changed the store");
+
+    // A secret typed in, another from a file.
+    await page.locator("#sec-name").fill(SECRET);
+    await page.locator("#sec-value").fill(SECRET_VALUE);
+    await page.locator("#sec-set button[type=submit]").click();
+    await page.locator(".secret-out .job-ok", { hasText: `Secret ${SECRET} created` }).waitFor();
+    await page.locator("#sec-name").fill(FILE_SECRET);
+    await page.locator("#sec-file").setInputFiles({ name: "cert.pem", mimeType: "application/octet-stream", buffer: Buffer.from(FILE_VALUE) });
+    await page.locator("#sec-set button[type=submit]").click();
+    await page.locator(".secret-out .job-ok", { hasText: `Secret ${FILE_SECRET} created` }).waitFor();
+    for (const [name, value] of [[SECRET, SECRET_VALUE], [FILE_SECRET, FILE_VALUE]]) {
+      const r = page.locator(`tr[data-secret="${name}"]`);
+      await r.waitFor();
+      assert.equal(await r.locator('td[data-label="Size"]').innerText(), `${Buffer.byteLength(value)} B`);
+    }
+    assert.equal(await page.locator("#sec-value").inputValue(), "");
+    assert.equal(await page.locator("#sec-file").inputValue(), "");
+    const listed = await bearer("GET", "/secrets");
+    assert.deepEqual(listed.filter((s) => [SECRET, FILE_SECRET].includes(s.name)).map((s) => s.size), [Buffer.byteLength(FILE_VALUE), Buffer.byteLength(SECRET_VALUE)]);
+    await shot(page, "21-registries-and-secrets");
+    await assertNoValues(page);
+  },
+);
+
+secretsStep(
+  "a unit given secrets through the form runs with them as file and variable",
+  async () => {
+    const marker = `ctl-web-secrets-ok-${nonce()}`;
+    // The container says whether file and variable hold the same value, never the value.
+    const script = `if [ -s /run/secrets/${SECRET} ] && [ "$(cat /run/secrets/${SECRET})" = "$DB_PASSWORD" ]; then echo ${marker}; else echo secrets-missing; fi; exec sleep 100000`;
+    await bearer("POST", "/units", { name: SECRET_UNIT, image: "ctl-test/busybox", version: "1", args: ["sh", "-c", script] });
+    await bearer("POST", `/units/${SECRET_UNIT}/set`, { assignments: ["container.init=true"], restart: false });
+    const page = secretsPage;
+    await go(page, `#/units/${SECRET_UNIT}/config`);
+    const box = page.locator(`#f-secrets input[data-secret="${SECRET}"]`);
+    await box.waitFor();
+    await page.waitForFunction(() => !document.querySelector("#f-version").disabled);
+    await box.check();
+    await page.locator("#f-env-secrets-add").click();
+    const envRow = page.locator("#f-env-secrets .env-secret-row").last();
+    await envRow.locator("input").fill("DB_PASSWORD");
+    await envRow.locator("select").selectOption(SECRET);
+    await page.getByRole("button", { name: "Write to the editor and check" }).click();
+    await page.locator("#diag-summary", { hasText: /^Valid\.$/ }).waitFor();
+    const text = await page.locator("#unit-text").inputValue();
+    assert.match(text, new RegExp(`^secrets = \\["${SECRET}"\\]$`, "m"));
+    assert.match(text, new RegExp(`^env_secrets = \\{ DB_PASSWORD = "${SECRET}" \\}$`, "m"));
+    await page.locator("#apply").click();
+    await page.locator(".apply-out .job-ok").waitFor();
+    await bearer("POST", `/units/${SECRET_UNIT}/start`);
+    await until(`${SECRET_UNIT}'s line saying it got the secret as file and variable`, async () => {
+      const res = await fetch(`${BASE_URL}/api/v1/units/${SECRET_UNIT}/logs?n=50`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const log = await res.text();
+      assert.ok(!log.includes("secrets-missing"), `${SECRET_UNIT} did not get the secret: ${log}`);
+      return log.includes(marker);
+    });
+    // The Secrets page names the unit as a user of the secret.
+    await go(page, "#/secrets");
+    await page.locator(`tr[data-secret="${SECRET}"] td[data-label="Used by"] a`, { hasText: SECRET_UNIT }).waitFor();
+
+    // A secret the store does not have is saved with the daemon's warning shown.
+    await go(page, `#/units/${SECRET_UNIT}/config`);
+    await page.locator("#unit-text").waitFor();
+    await page.waitForFunction(() => !document.querySelector("#f-version").disabled);
+    const missing = `web-missing-${nonce()}`;
+    const edited = (await page.locator("#unit-text").inputValue()).replace(`secrets = ["${SECRET}"]`, `secrets = ["${SECRET}", "${missing}"]`);
+    await page.locator("#unit-text").fill(edited);
+    await page.locator("#diag-summary", { hasText: /^Valid\.$/ }).waitFor();
+    await page.locator("#apply-restart").uncheck();
+    await page.locator("#apply").click();
+    const warned = page.locator(".apply-out .apply-warned");
+    await warned.waitFor();
+    assert.ok((await warned.innerText()).includes(missing), await warned.innerText());
+    await shot(page, "22-unit-secret-warning");
+    // Put the unit back to the secret that exists.
+    const f = await bearer("GET", `/units/${SECRET_UNIT}/file`);
+    await bearer("PUT", `/units/${SECRET_UNIT}/file`, { text: f.text.replace(`, "${missing}"`, ""), restart: false });
+    await assertNoValues(page);
+  },
+);
+
+secretsStep(
+  "removing a secret a unit uses is refused with the daemon's reason, and it stays",
+  async () => {
+    const page = secretsPage;
+    await go(page, "#/secrets");
+    const row = page.locator(`tr[data-secret="${SECRET}"]`);
+    await row.waitFor();
+    await row.getByRole("button", { name: "Remove" }).click();
+    await row.locator(".confirm-q", { hasText: `Remove ${SECRET}?` }).waitFor();
+    await row.locator("button.btn-stop", { hasText: "Remove" }).click();
+    const refused = page.locator(".secret-out .secret-refused");
+    await refused.waitFor();
+    const text = await refused.innerText();
+    assert.ok(text.includes(SECRET_UNIT), `the refusal does not name the unit that uses it: ${text}`);
+    assert.ok(text.includes(`Remove ${SECRET} anyway`), text);
+    await row.waitFor();
+    assert.ok((await bearer("GET", "/secrets")).some((s) => s.name === SECRET), "the secret was removed");
+    await shot(page, "23-secret-in-use");
+    // At phone width the view fits without sideways scrolling.
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `the Registries and secrets view scrolls sideways by ${overflow} px`);
+      await shot(page, "23b-secrets-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+    await assertNoValues(page);
+  },
+);
+
+secretsStep(
+  "an operator sees secrets' names but no admin controls; a viewer sees neither, and no Update button",
+  async () => {
+    const op = await newPage();
+    try {
+      await login(op, OPERATOR_TOKEN);
+      await op.locator("#nav-secrets").waitFor();
+      assert.equal(await op.locator("#nav-audit").isHidden(), true);
+      await go(op, "#/secrets");
+      await op.locator("h1", { hasText: /^Secrets$/ }).waitFor();
+      await op.locator(`tr[data-secret="${SECRET}"] td[data-label="Used by"]`, { hasText: SECRET_UNIT }).waitFor();
+      for (const sel of ["#reg-login", "#sec-set", 'tr[data-secret] td[data-label="Size"]', "table.registries"]) {
+        assert.equal(await op.locator(sel).count(), 0, `an operator sees ${sel}`);
+      }
+      assert.equal(await op.getByRole("button", { name: "Remove" }).count(), 0, "an operator sees Remove buttons");
+      await shot(op, "24-operator-secrets");
+      // An operator may update a unit.
+      await go(op, `#/units/${encodeURIComponent(UNIT)}`);
+      await op.locator('button[data-action="update"]').waitFor();
+    } finally {
+      await op.context().close();
+    }
+    const viewer = await newPage();
+    try {
+      await login(viewer, VIEWER_TOKEN);
+      assert.equal(await viewer.locator("#nav-secrets").isHidden(), true, "a viewer sees the Secrets link");
+      await go(viewer, "#/secrets");
+      await viewer.locator("main p", { hasText: "Only operators and admins" }).waitFor();
+      assert.equal(await viewer.locator("table.secrets").count(), 0);
+      await go(viewer, `#/units/${encodeURIComponent(UNIT)}`);
+      await viewer.locator('button[data-action="restart"]').waitFor();
+      assert.equal(await viewer.locator('button[data-action="update"]').count(), 0, "a viewer has an Update button");
+    } finally {
+      await viewer.context().close();
+    }
+  },
+  ["OPERATOR_TOKEN"],
+);
+
+// ---------- issue 14: the Update action ----------
+
+const UPDATE_GOOD = process.env.UPDATE_GOOD || "1.0.1";
+const UPDATE_BAD = process.env.UPDATE_BAD || "1.0.3";
+
+/** Opens the Update panel of UPDATE_UNIT, chooses `version` and starts the update. */
+async function startUpdate(page, version) {
+  await go(page, `#/units/${encodeURIComponent(UPDATE_UNIT)}`);
+  const button = page.locator('button[data-action="update"]');
+  await button.waitFor();
+  if ((await button.getAttribute("aria-expanded")) !== "true") await button.click();
+  // Enabled once the versions are in (and after an update, once they are read again).
+  await page.locator("#update-go:not([disabled])").waitFor();
+  await page.locator("#update-version").selectOption(version);
+  await page.locator("#update-go:not([disabled])").click();
+}
+
+step(
+  "the Update action moves a unit to a good version with progress, and shows the rollback of a bad one",
+  async () => {
+    const page = await newPage();
+    await login(page, ADMIN_TOKEN);
+    let before = await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    if (before.version === UPDATE_GOOD) {
+      // An earlier run updated it: back to the version before, so that there is an update to make.
+      await bearer("POST", `/units/${encodeURIComponent(UPDATE_UNIT)}/set`, { assignments: ["container.version=1.0.0"], unset: ["container.digest"], restart: true });
+      before = await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    }
+    // Every step line the page shows while the update runs.
+    await go(page, `#/units/${encodeURIComponent(UPDATE_UNIT)}`);
+    await page.locator('button[data-action="update"]').waitFor();
+    await page.evaluate(() => {
+      window.__steps = [];
+      new MutationObserver(() => {
+        for (const li of document.querySelectorAll(".update-steps li")) window.__steps.push(`${li.dataset.step}:${li.dataset.state}`);
+      }).observe(document.querySelector("main"), { childList: true, subtree: true });
+    });
+    await startUpdate(page, UPDATE_GOOD);
+    const ok = page.locator('.update-outcome .update-ok[data-outcome="updated"]');
+    await ok.waitFor({ timeout: 4 * STEP });
+    assert.ok((await ok.innerText()).includes(`Updated ${UPDATE_UNIT} from ${before.version} to ${UPDATE_GOOD}`), await ok.innerText());
+    const seen = await page.evaluate(() => window.__steps);
+    for (const s of ["pull", "restart", "soak"]) assert.ok(seen.some((x) => x.startsWith(`${s}:`)), `no ${s} step shown: ${JSON.stringify(seen)}`);
+    assert.ok(seen.some((x) => x.endsWith(":running") || x.endsWith(":progress")), `no step shown while running: ${JSON.stringify(seen)}`);
+    assert.equal((await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`)).version, UPDATE_GOOD);
+    await shot(page, "25-update-done");
+
+    // A version that never becomes healthy: rolled back, with the reason and the failed run's log.
+    await startUpdate(page, UPDATE_BAD);
+    const failed = page.locator('.update-outcome .update-failed[data-kind="rolled_back"]');
+    await failed.waitFor({ timeout: 4 * STEP });
+    const text = await failed.innerText();
+    assert.ok(text.includes(`rolled back to ${UPDATE_GOOD}: `), text);
+    assert.ok(text.includes(`running ${UPDATE_BAD}`), `the failed run's log lines are missing: ${text}`);
+    assert.equal((await bearer("GET", `/units/${encodeURIComponent(UPDATE_UNIT)}`)).version, UPDATE_GOOD);
+    await shot(page, "26-update-rolled-back");
+    // The rolled-back version is marked in the choice.
+    await page.locator(`#update-version option[value="${UPDATE_BAD}"][data-rolled-back="true"]`).waitFor({ state: "attached" });
+
+    // The unit page and the list show the last outcome, and the version a check found.
+    await page.locator('.facts [data-last-update="rolled_back"]').waitFor();
+    const check = await fetch(`${BASE_URL}/api/v1/updates/check`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ units: [UPDATE_UNIT] }),
+    });
+    const lines = (await check.text()).trim().split("\n").map((l) => JSON.parse(l));
+    const available = lines.at(-1).result?.[0]?.available;
+    assert.ok(available, `the check found no newer version: ${JSON.stringify(lines.at(-1))}`);
+    await go(page, "#/units");
+    const row = page.locator(`tr[data-unit="${UPDATE_UNIT}"]`);
+    await row.locator('[data-last-update="rolled_back"]').waitFor();
+    await row.locator('[data-update="available"]', { hasText: `update available: ${available}` }).waitFor();
+    await shot(page, "27-units-update-state");
+    await page.context().close();
+  },
+  6 * STEP,
+  ["UPDATE_UNIT"],
+);
