@@ -121,6 +121,13 @@ t_import_docker_run_command_line() {
         "$(tb_host "$HOST" docker inspect -f '{{json .Config.Healthcheck.Test}}' containerctl-runimp </dev/null)" \
         '["CMD","/bin/sh","-c","test -f /tmp/up"]'
     expect_eq "published" "$(tb_host "$HOST" docker port containerctl-runimp 80/tcp </dev/null | head -1)" "0.0.0.0:18088"
+    # --entrypoint replaces the image's; the arguments follow it.
+    cli import docker-run -- run --name runentry --entrypoint /bin/echo ctl-test/busybox:1 entry-says-hi >/dev/null
+    expect_contains "the unit's entrypoint" "$(cli cat runentry)" 'entrypoint = ["/bin/echo"]'
+    cli start runentry || true
+    wait_journal 30 runentry "entry-says-hi"
+    expect_eq "the container's entrypoint" \
+        "$(tb_host "$HOST" docker inspect -f '{{json .Config.Entrypoint}}' containerctl-runentry </dev/null)" '["/bin/echo"]'
     local rc=0
     out=$(cli import docker-run -- run --name runbad --pid host ctl-test/busybox:1 2>&1) || rc=$?
     expect_eq "an option that cannot be expressed" "$rc" 1
