@@ -475,6 +475,11 @@ impl Client {
         )
     }
 
+    /// `POST /import`: the units, all or none.
+    pub fn import(&self, body: &crate::wire::ImportUnits) -> Result<crate::wire::Imported, ClientError> {
+        self.send(Method::POST, "/import", Some(body))
+    }
+
     pub fn remove(&self, name: &str) -> Result<Removed, ClientError> {
         self.send(Method::DELETE, &route::unit(name), None::<&()>)
     }

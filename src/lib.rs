@@ -18,6 +18,7 @@ pub mod devices;
 pub mod diag;
 pub mod digest;
 pub mod generator;
+pub mod import;
 pub mod journal;
 pub mod logs;
 pub mod notify;

@@ -807,3 +807,60 @@ mod tests {
         assert_eq!(serde_json::to_value(&u).expect("json")["changed_on_disk"], json!(true));
     }
 }
+
+/// `POST /import`: units to create together, all or none. Either `units` (converted by the
+/// client, as `containerctl import` does with files only it may read) or `compose` (a Compose
+/// file pasted into the web page, converted by the daemon).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportUnits {
+    pub units: Vec<ImportUnit>,
+    pub compose: Option<ImportCompose>,
+    /// Check everything and show the units; write nothing.
+    pub dry_run: bool,
+    /// Start the units (dependencies first) once all are written.
+    pub start: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportUnit {
+    pub name: String,
+    pub text: String,
+    /// Where it came from (`compose.yaml:12:3 service web`), for the history and audit.
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportCompose {
+    pub text: String,
+    /// Unit names are PREFIX-SERVICE; required unless the file has `name:`.
+    pub prefix: Option<String>,
+    /// The variables of a pasted `.env` (the daemon's own environment is never used).
+    pub env: String,
+}
+
+/// The answer of `POST /import`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Imported {
+    pub dry_run: bool,
+    pub units: Vec<ImportedUnit>,
+    /// What was dropped or must be done by hand, as `FILE:LINE:COL: message`.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportedUnit {
+    pub name: String,
+    pub text: String,
+    pub source: Option<String>,
+    /// The revision recorded (None in a dry run).
+    pub revision: Option<u32>,
+    pub path: String,
+    pub warnings: Vec<String>,
+    /// `start`: systemd's result of the start job (`done`), or the error.
+    pub started: Option<String>,
+}

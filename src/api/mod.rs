@@ -35,6 +35,8 @@ use crate::policy::{self, Action, Role};
 pub const MAX_BODY_BYTES: usize = 300 * 1024;
 /// Largest body of any route, a secret's value included (its handler has the exact limit).
 const MAX_ANY_BODY_BYTES: usize = 1024 * 1024;
+/// `POST /import`: a Compose file or up to 100 unit files; the outer limit is the bound.
+const IMPORT_BODY_BYTES: usize = MAX_ANY_BODY_BYTES;
 
 pub use crate::policy::Caller;
 
@@ -113,7 +115,12 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // A secret's value may be larger than a unit file: its handler reads at most
         // secrets::BODY_LIMIT bytes and says why a larger value is refused.
-        .route("/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::remove));
+        .route("/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::remove))
+        // Several unit files, or a Compose file, in one request.
+        .route(
+            "/import",
+            post(units::import).layer(tower_http::limit::RequestBodyLimitLayer::new(IMPORT_BODY_BYTES)),
+        );
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

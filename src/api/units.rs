@@ -120,6 +120,24 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(applied)).into_response())
 }
 
+/// `POST /import`: units given by the client, or converted from a pasted Compose file.
+pub async fn import(
+    State(d): D,
+    Extension(c): Extension<Caller>,
+    b: Result<Json<wire::ImportUnits>, JsonRejection>,
+) -> R<wire::Imported> {
+    let b = body(b)?;
+    let (units, notes) = match (b.compose, b.units.is_empty()) {
+        (Some(compose), true) => {
+            crate::api::allow(&c, crate::policy::Action::Edit, "")?;
+            d.convert_compose(&compose)?
+        }
+        (None, false) => (b.units, Vec::new()),
+        _ => return Err(ApiError::BadRequest("give either units or compose, not both".into())),
+    };
+    Ok(Json(d.import(&c, units, notes, b.dry_run, b.start).await?))
+}
+
 pub async fn remove(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     d.remove(&c, &name).await?;

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod edit;
 pub mod enable;
 pub mod history;
+pub mod import;
 pub mod job;
 pub mod list;
 pub mod logs;
@@ -77,6 +78,8 @@ pub enum Command {
     Set(set::Args),
     /// Create a unit file.
     New(new::Args),
+    /// Create units from a Compose file or a docker run command line.
+    Import(import::Args),
     /// Stop a unit and remove its file.
     #[command(visible_alias = "remove")]
     Rm(rm::Args),
@@ -283,6 +286,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Edit(a) => edit::run(a, ctx),
         Command::Set(a) => set::run(a, ctx),
         Command::New(a) => new::run(a, ctx),
+        Command::Import(a) => import::run(a, ctx),
         Command::Rm(a) => rm::run(a, ctx),
         Command::ResetFailed(a) => reset_failed::run(a, ctx),
         Command::Logs(a) => logs::run(a, ctx),

@@ -8,6 +8,7 @@
 
 mod error;
 pub mod files;
+mod import;
 pub mod ops;
 mod registries;
 mod requirements;

@@ -33,11 +33,23 @@ pub fn definition_hash(unit: &Unit, secrets: &str) -> String {
     if let Some(d) = &unit.deploy {
         h.update(format!("\n{d:?}\n{:?}\n{:?}", unit.service.restart, unit.service.restart_sec).as_bytes());
     }
+    if let Some(e) = &unit.entrypoint {
+        h.update(format!("\nentrypoint {e:?}").as_bytes());
+    }
     // Likewise units without secrets keep their hash.
     if !unit.secrets.is_empty() {
         h.update(format!("\nsecrets {:?} {secrets}", unit.secrets).as_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Entrypoint Docker expects: `[""]` is how its API says "no entrypoint".
+pub fn entrypoint(e: &[String]) -> Vec<String> {
+    if e.is_empty() {
+        vec![String::new()]
+    } else {
+        e.to_vec()
+    }
 }
 
 /// `stop_timeout` in the whole seconds Docker takes, rounded up so "500ms" is not "kill at once".
@@ -132,6 +144,7 @@ pub fn create_body(unit: &Unit, hash: &str, secrets: &Resolved) -> ContainerCrea
     ContainerCreateBody {
         image: Some(c.reference()),
         cmd: (!c.args.is_empty()).then(|| c.args.clone()),
+        entrypoint: unit.entrypoint.as_deref().map(entrypoint),
         env: (!env.is_empty()).then_some(env),
         user: c.user.clone(),
         working_dir: c.workdir.clone(),

@@ -109,6 +109,7 @@ pub fn service_spec(unit: &Unit, hash: &str, secrets: &[SwarmSecret]) -> Service
     });
     let container_spec = TaskSpecContainerSpec {
         image: Some(image_reference(unit)),
+        command: unit.entrypoint.as_deref().map(super::spec::entrypoint),
         args: (!c.args.is_empty()).then(|| c.args.clone()),
         env: (!c.env.is_empty()).then(|| c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         user: c.user.clone(),

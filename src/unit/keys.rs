@@ -9,6 +9,7 @@ pub const CONTAINER: &[&str] = &[
     "image",
     "version",
     "digest",
+    "entrypoint",
     "args",
     "env",
     "devices",

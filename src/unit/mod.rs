@@ -77,6 +77,10 @@ pub struct Unit {
     pub deploy: Option<Deploy>,
     /// `[update]`: how `containerctl update` moves the unit to newer versions.
     pub update: Option<Update>,
+    /// `[container] entrypoint`: replaces the image's ENTRYPOINT (an empty list clears it). Kept
+    /// beside `container`, like `secrets`, so that the definition hash of units without one stays
+    /// what it was.
+    pub entrypoint: Option<Vec<String>>,
 }
 
 impl Unit {

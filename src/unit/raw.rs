@@ -27,6 +27,7 @@ pub struct RawContainer {
     pub image: Option<S<String>>,
     pub version: Option<S<String>>,
     pub digest: Option<S<String>>,
+    pub entrypoint: Option<S<Vec<S<String>>>>,
     #[serde(default)]
     pub args: Vec<S<String>>,
     #[serde(default)]

@@ -186,6 +186,7 @@ impl Validator<'_> {
         let mut raw_container = container.into_inner();
         let secret_files = std::mem::take(&mut raw_container.secrets);
         let secret_env = std::mem::take(&mut raw_container.env_secrets);
+        let entrypoint = raw_container.entrypoint.take().map(|e| self.entrypoint(e.into_inner()));
         let container = self.container(container_span, raw_container);
         let secrets = self.secrets(secret_files, secret_env, container.as_ref());
         let service = match raw.service {
@@ -220,6 +221,10 @@ impl Validator<'_> {
             health: health?,
             deploy: deploy?,
             update: update?,
+            entrypoint: match entrypoint {
+                Some(e) => Some(e?),
+                None => None,
+            },
         })
     }
 

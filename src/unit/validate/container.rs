@@ -10,6 +10,20 @@ use crate::unit::raw::{NumberValue, RawContainer, SizeValue, S};
 use crate::unit::{parse_size, Container};
 
 impl Validator<'_> {
+    /// `entrypoint`: like `args`, strings without NUL bytes; an empty list clears the image's.
+    pub(super) fn entrypoint(&mut self, raw: Vec<S<String>>) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut out = Vec::with_capacity(raw.len());
+        for a in raw {
+            if a.get_ref().contains('\0') {
+                self.error(a.span(), "entrypoint element contains a NUL byte", None);
+                ok = false;
+            }
+            out.push(a.into_inner());
+        }
+        ok.then_some(out)
+    }
+
     pub(super) fn container(&mut self, span: Range<usize>, raw: RawContainer) -> Option<Container> {
         let image = self.required(&span, raw.image, "image", "add image = \"REPOSITORY\" (no tag)");
         let version = self.required(
