@@ -30,6 +30,8 @@ source tests/system/scenarios_registries.sh
 source tests/system/scenarios_update.sh
 # shellcheck source=tests/system/scenarios_secrets.sh
 source tests/system/scenarios_secrets.sh
+# shellcheck source=tests/system/scenarios_notify.sh
+source tests/system/scenarios_notify.sh
 
 tb_ensure_deps
 tb_ensure_dockerd

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::{self, tls, State};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, NoticeKind};
 use crate::time::now_ms;
 
 /// Reports this node's inventory periodically and soon after changes.
@@ -133,6 +133,7 @@ pub(super) async fn supervise(d: Arc<Daemon>) {
                 };
                 if d.db().set_node_state(&n.id, "down", now, &why).unwrap_or(false) {
                     tracing::warn!("cluster: node {} ({}) is down: {why}", n.hostname, n.id);
+                    d.emit_node(NoticeKind::NodeDown, &n.hostname, format!("{}: {why}", n.addr));
                     d.cluster.changed();
                 }
             }
