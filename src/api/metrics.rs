@@ -132,3 +132,26 @@ pub async fn metrics(State(d): State<Arc<Daemon>>, Extension(_c): Extension<Call
     text.push_str(&render_notifications(&d.outbox.counters, crate::daemon::notifications::waiting(&d)));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_counters_are_prometheus_families() {
+        let c = Counters::default();
+        Counters::add(&c.delivered);
+        Counters::add(&c.delivered);
+        Counters::add(&c.dropped);
+        let text = render_notifications(&c, 4);
+        for want in [
+            "# TYPE containerctl_notifications_delivered_total counter\ncontainerctl_notifications_delivered_total 2\n",
+            "\ncontainerctl_notifications_failed_total 0\n",
+            "\ncontainerctl_notifications_dropped_total 1\n",
+            "\ncontainerctl_notification_attempts_failed_total 0\n",
+            "# TYPE containerctl_notifications_queued gauge\ncontainerctl_notifications_queued 4\n",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+    }
+}

@@ -23,7 +23,7 @@ use base64::Engine;
 use super::api_error::ClusterApiError;
 use super::ops::{self, JoinRequest};
 use super::registry;
-use crate::daemon::{Daemon, NoticeKind};
+use crate::daemon::Daemon;
 use crate::db::NodeRecord;
 use crate::time::now_ms;
 
@@ -93,11 +93,7 @@ async fn report(
     let inv: super::inventory::Inventory =
         serde_json::from_slice(&body).map_err(|e| ClusterApiError::BadRequest(format!("bad report: {e}")))?;
     let text = serde_json::to_string(&inv).map_err(|e| ClusterApiError::Internal(e.to_string()))?;
-    let was = d.db().node_report(&n.id, now_ms(), &text)?;
-    if let Some(was) = was.filter(|w| w == "down") {
-        tracing::info!("cluster: node {} ({}) reports again", n.hostname, n.id);
-        d.emit_node(NoticeKind::NodeUp, &n.hostname, format!("{} reports again (was {was})", n.addr));
-    }
+    d.db().node_report(&n.id, now_ms(), &text)?;
     d.cluster.changed();
     Ok(StatusCode::NO_CONTENT)
 }

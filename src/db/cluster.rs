@@ -223,18 +223,16 @@ impl Db {
     }
 
     /// Stores a node's report; a node that was down comes back `up` (recorded in its history).
-    /// Returns the state the node had, None when the report was not stored (an unknown node, or
-    /// one that left or was removed).
-    pub fn node_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<Option<String>, DbError> {
+    pub fn node_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<bool, DbError> {
         let (tx, path) = self.write_tx()?;
         let err = |source| DbError::Sql { path: path.to_path_buf(), source };
         let state: Option<String> = tx
             .query_row("SELECT state FROM nodes WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(err)?;
-        let Some(state) = state else { return Ok(None) };
+        let Some(state) = state else { return Ok(false) };
         if state == "left" || state == "removed" {
-            return Ok(None);
+            return Ok(false);
         }
         tx.execute(
             "UPDATE nodes SET last_seen_ms = ?2, inventory = ?3, state = 'up' WHERE id = ?1",
@@ -249,7 +247,7 @@ impl Db {
             .map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(Some(state))
+        Ok(true)
     }
 
     /// Sets a node's state; records the change in its history when it is one. Returns whether it
@@ -356,15 +354,14 @@ mod tests {
         db.put_node(&n, "joined", "joined as worker").expect("put");
         assert!(db.set_node_state("n-1", "down", 20, "no report for 30s").expect("state"));
         assert!(!db.set_node_state("n-1", "down", 21, "again").expect("state"));
-        assert_eq!(db.node_report("n-1", 30, "{\"units\":[]}").expect("report").as_deref(), Some("down"));
-        assert_eq!(db.node_report("n-1", 31, "{\"units\":[]}").expect("report").as_deref(), Some("up"));
-        assert_eq!(db.node_report("n-9", 30, "{}").expect("report"), None);
+        assert!(db.node_report("n-1", 30, "{\"units\":[]}").expect("report"));
+        assert!(!db.node_report("n-9", 30, "{}").expect("report"));
         let kinds: Vec<_> =
             db.node_history("n-1", 10).expect("history").into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["up", "down", "joined"]);
         let node = db.node("n-1").expect("node").expect("exists");
-        assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 31));
+        assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 30));
         db.set_node_state("n-1", "left", 40, "left").expect("state");
-        assert_eq!(db.node_report("n-1", 50, "{}").expect("report"), None, "a node that left cannot report");
+        assert!(!db.node_report("n-1", 50, "{}").expect("report"), "a node that left cannot report");
     }
 }

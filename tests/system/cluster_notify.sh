@@ -26,7 +26,7 @@ c_notify_node_down() {
     expect_eq "node_down state" "$(node_field c2 state)" down
     tb_host $H2 systemctl start containerctld
     ntf_wait_log 60 $H1 $port '"event":"node_up","unit":null,"host":"c2"'
-    expect_contains "node_up says it reports again" "$(ntf_log $H1 $port | grep '"node_up"')" "reports again (was down)"
+    expect_contains "node_up says it reports again" "$(ntf_log $H1 $port | grep '"node_up"')" "\"detail\":\"$IP2: reports again\""
     expect_eq "two messages: down, then up" "$(ntf_log $H1 $port | grep -o '"event":"node_[a-z]*"' | tr '\n' ' ')" \
         '"event":"node_down" "event":"node_up" '
     expect "the attempts audited" check "tb_host $H1 curl -sf --unix-socket /run/containerctl/containerctl.sock \

@@ -79,18 +79,22 @@ ntf_wait_audit() {
 
 _ntf_audit_has() { ntf_audit | grep -qF -- "$1"; }
 
-# ntf_failing_unit NAME [RESTART [RESTART_SEC]]: a unit whose container exits with status 3.
-ntf_failing_unit() {
+# ntf_unit NAME ARGS TOML: a unit of ctl-test/busybox running ARGS (a TOML array), then TOML.
+ntf_unit() {
     unit_write "$1" <<EOF
 [container]
 image = "ctl-test/busybox"
 version = "1"
-args = ["sh", "-c", "echo failing on purpose; sleep 0.3; exit 3"]
+args = $2
 
-[service]
-restart = "${2:-no}"
-restart_sec = "${3:-1s}"
+$3
 EOF
+}
+
+# ntf_failing_unit NAME [RESTART [RESTART_SEC]]: a unit whose container exits with status 3.
+ntf_failing_unit() {
+    ntf_unit "$1" '["sh", "-c", "echo failing on purpose; sleep 0.3; exit 3"]' \
+        "$(printf '[service]\nrestart = "%s"\nrestart_sec = "%s"' "${2:-no}" "${3:-1s}")"
 }
 
 # ntf_metric NAME: a value of /metrics (over HTTP, with a viewer token made once per host).
@@ -140,6 +144,28 @@ t_notify_unit_failed_and_restart_loop() {
     ntf_listener_stop "$HOST" 18091
     unit_rm ntf-fail
     unit_rm ntf-loop
+    reload
+    ntf_restore
+}
+
+# A health check that fails: Docker's health event is sent as unhealthy, and the runner's exit
+# (123, no restart policy) as unit_failed, in that order.
+t_notify_unhealthy() {
+    ntf_listener_start "$HOST" 18096
+    ntf_configure "$(printf '[notify]\nwebhooks = ["%s"]\n' "$(ntf_url 18096)")"
+    ntf_unit ntf-sick '["sleep", "100000"]' \
+        "$(printf '[health]\ncmd = ["false"]\ninterval = "1s"\ntimeout = "1s"\nretries = 1\n\n[service]\nrestart = "no"')"
+    reload
+    sctl start --no-block containerctl@ntf-sick.service
+    ntf_wait_log 60 "$HOST" 18096 '"event":"unhealthy","unit":"ntf-sick"'
+    expect_contains "unhealthy detail" "$(ntf_log "$HOST" 18096)" '"detail":"its health check fails (image ctl-test/busybox:1)"'
+    ntf_wait_log 60 "$HOST" 18096 '"event":"unit_failed","unit":"ntf-sick"'
+    expect_eq "unhealthy, then failed" \
+        "$(ntf_log "$HOST" 18096 | grep -o '"event":"[a-z_]*"' | tr '\n' ' ')" '"event":"unhealthy" "event":"unit_failed" '
+    expect_contains "the runner's exit status" "$(ntf_log "$HOST" 18096 | grep unit_failed)" "status 123"
+    sctl reset-failed containerctl@ntf-sick.service
+    ntf_listener_stop "$HOST" 18096
+    unit_rm ntf-sick
     reload
     ntf_restore
 }
