@@ -5,7 +5,7 @@
 #   → transport: api, commands, client
 #   → domain operations: daemon, cluster::{ops, server, inventory}
 #   → services and models: policy, db, systemd, unit, generator, runner, credentials, auth,
-#     config, search, secrets, wire, logs, devices, journal, notify, import, the cluster's model
+#     config, search, secrets, wire, logs, devices, journal, notify, webhook, import, the cluster's model
 #     (cluster::{mod, ca, tls, token, registry, gluster, shared})
 #   → leaves: time, digest, atomic_file, diag, port_holder
 # The check is textual: it looks for `crate::NAME` (also inside `use crate::{…}` groups) and

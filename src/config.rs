@@ -31,6 +31,8 @@ pub struct Config {
     pub http_listen: Option<std::net::SocketAddr>,
     /// How often a cluster member reports its inventory (and 3× that: silent means down).
     pub cluster_report_interval: Duration,
+    /// `[notify]`: the webhooks events are sent to.
+    pub notify: crate::webhook::Settings,
 }
 
 /// What a non-admin's unit definition may contain. Admins are not limited.
@@ -208,6 +210,7 @@ impl Default for Config {
             history: History::default(),
             http_listen: Some(default_http_listen()),
             cluster_report_interval: Duration::from_secs(15),
+            notify: crate::webhook::Settings::default(),
         }
     }
 }
@@ -225,6 +228,20 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     cluster: RawCluster,
+    #[serde(default)]
+    notify: RawNotify,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default)]
+    webhooks: Vec<Spanned<String>>,
+    events: Option<Vec<Spanned<String>>>,
+    format: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    attempts: Option<Spanned<i64>>,
+    queue: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -406,6 +423,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
         }
         c.cluster_report_interval = d;
     }
+    c.notify = parse_notify(file, text, raw.notify)?;
     let h = raw.history;
     let d = History::default();
     c.history = History {
@@ -419,6 +437,125 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
         audit_max_rows: h.audit_max_rows.unwrap_or(d.audit_max_rows),
     };
     Ok(c)
+}
+
+/// `[notify]`. A URL's user information and query may hold a token: errors quote it redacted,
+/// the file's line included.
+fn parse_notify(file: &str, text: &str, raw: RawNotify) -> Result<crate::webhook::Settings, Diagnostic> {
+    use crate::webhook::{self, EventKind, Format};
+    let at = |span: std::ops::Range<usize>, message: String, hint: &str| {
+        Diagnostic::at(file, text, span, message, Some(hint.to_owned()))
+    };
+    let mut n = webhook::Settings::default();
+    for (i, url) in raw.webhooks.iter().enumerate() {
+        let endpoint = webhook::Endpoint::parse(url.get_ref()).map_err(|e| {
+            redacted_at(
+                at(
+                    url.span(),
+                    format!("notify.webhooks[{i}]: {e}"),
+                    "write URLs such as \"https://ntfy.example/alerts\" or \"http://127.0.0.1:8080/hook\"",
+                ),
+                text,
+                url.span(),
+            )
+        })?;
+        if n.webhooks.contains(&endpoint) {
+            return Err(redacted_at(
+                at(
+                    url.span(),
+                    format!("notify.webhooks[{i}]: `{endpoint}` is listed twice"),
+                    "list each webhook once",
+                ),
+                text,
+                url.span(),
+            ));
+        }
+        n.webhooks.push(endpoint);
+    }
+    if let Some(events) = raw.events {
+        let mut out = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let Some(kind) = EventKind::parse(e.get_ref()) else {
+                let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                let near = names.iter().find(|k| strsim::levenshtein(k, e.get_ref()) <= 3);
+                let hint = match near {
+                    Some(k) => format!("did you mean \"{k}\"? the events are {}", names.join(", ")),
+                    None => format!("the events are {}", names.join(", ")),
+                };
+                return Err(at(
+                    e.span(),
+                    format!("notify.events[{i}]: `{}` is not an event", e.get_ref()),
+                    &hint,
+                ));
+            };
+            if !out.contains(&kind) {
+                out.push(kind);
+            }
+        }
+        n.events = Some(out);
+    }
+    if let Some(f) = raw.format {
+        n.format = Format::parse(f.get_ref()).ok_or_else(|| {
+            at(
+                f.span(),
+                format!("notify.format: `{}` is not a format", f.get_ref()),
+                "write \"json\" (the default), \"text\" (ntfy) or \"form\" (Gotify)",
+            )
+        })?;
+    }
+    if let Some(t) = raw.timeout {
+        let d = parse_duration(t.get_ref())
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(300)).contains(d))
+            .ok_or_else(|| {
+                at(
+                    t.span(),
+                    format!("notify.timeout: `{}` is not a duration from 1s to 5min", t.get_ref()),
+                    "write a duration such as \"10s\" (the default)",
+                )
+            })?;
+        n.timeout = d;
+    }
+    if let Some(a) = raw.attempts {
+        n.attempts = u32::try_from(*a.get_ref())
+            .ok()
+            .filter(|a| (1..=webhook::MAX_ATTEMPTS).contains(a))
+            .ok_or_else(|| {
+                at(
+                    a.span(),
+                    format!("notify.attempts: `{}` is not from 1 to {}", a.get_ref(), webhook::MAX_ATTEMPTS),
+                    "attempts counts the first one too; the default is 6",
+                )
+            })?;
+    }
+    if let Some(q) = raw.queue {
+        n.queue =
+            usize::try_from(*q.get_ref()).ok().filter(|q| (1..=100_000).contains(q)).ok_or_else(|| {
+                at(
+                    q.span(),
+                    format!("notify.queue: `{}` is not from 1 to 100000", q.get_ref()),
+                    "the default is 256",
+                )
+            })?;
+    }
+    Ok(n)
+}
+
+/// `d` with the URLs in its quoted source line redacted (every string on it: a line may list
+/// several webhooks). The location stays the file's; the underline keeps the literal's width.
+fn redacted_at(mut d: Diagnostic, text: &str, span: std::ops::Range<usize>) -> Diagnostic {
+    let redact_strings = |s: &str| -> String {
+        s.split('"')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 1 { crate::webhook::redact(part) } else { part.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\"")
+    };
+    d.source_line = redact_strings(&d.source_line);
+    if let Some(literal) = text.get(span) {
+        d.width = redact_strings(literal).chars().count().max(1);
+    }
+    d
 }
 
 /// A systemd unit name with its type suffix, in the characters unit files may use for one.
@@ -515,9 +652,21 @@ mod tests {
         assert!(p.allowed_units.is_empty() && p.allowed_ports.is_empty());
     }
 
+    /// Each (TEXT, LINE, COLUMN, MESSAGE PART) is refused there, saying that; the errors.
+    fn refused(cases: &[(&str, usize, usize, &str)]) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for (text, line, col, says) in cases {
+            let e = parse("c.toml", text).expect_err(text);
+            assert_eq!((e.line, e.column), (*line, *col), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+            out.push(e);
+        }
+        out
+    }
+
     #[test]
     fn bad_policy_values_say_what_is_wrong_and_where() {
-        for (text, line, col, says) in [
+        refused(&[
             ("[policy]\nallowed_ports = [\"1024-65536\"]\n", 2, 18, "not a port from 1 to 65535"),
             ("[policy]\nallowed_ports = [\"2000-1000\"]\n", 2, 18, "must not be above the last"),
             ("[policy]\nallowed_ports = [0]\n", 2, 18, "`0` is not a port"),
@@ -538,13 +687,52 @@ mod tests {
             ("[policy]\nallowed_networks = [\"host\"]\n", 2, 21, "the host network cannot be allowed"),
             ("[policy]\nallowed_secrets = [\"a/b\"]\n", 2, 20, "`a/b` is not a secret name or a prefix"),
             ("[policy]\nallowed_secrets = [\"*db\"]\n", 2, 20, "`*db` is not a secret name or a prefix"),
-        ] {
-            let e = parse("c.toml", text).expect_err(text);
-            assert_eq!((e.line, e.column), (line, col), "{text}: {e}");
-            assert!(e.message.contains(says), "{text}: {e}");
-        }
+        ]);
         let e = parse("c.toml", "[policy]\nallowed_ports = [\"22-\"]\n").expect_err("bad");
         assert!(e.hint.as_deref().is_some_and(|h| h.contains("1024-65535")), "{e}");
+    }
+
+    #[test]
+    fn notify_keys_are_read() {
+        let n = parse(
+            "c.toml",
+            "[notify]\nwebhooks = [\"https://ntfy.example/alerts?auth=tk\", \"http://127.0.0.1:8099/hook\"]\n\
+             events = [\"rolled_back\", \"unit_failed\", \"rolled_back\"]\nformat = \"text\"\n\
+             timeout = \"3s\"\nattempts = 2\nqueue = 10\n",
+        )
+        .expect("valid")
+        .notify;
+        let shown: Vec<String> = n.webhooks.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["https://ntfy.example/alerts?***", "http://127.0.0.1:8099/hook"]);
+        use crate::webhook::{EventKind, Format};
+        assert_eq!(n.events, Some(vec![EventKind::RolledBack, EventKind::UnitFailed]));
+        assert_eq!((n.format, n.timeout, n.attempts, n.queue), (Format::Text, Duration::from_secs(3), 2, 10));
+        assert_eq!(parse("c.toml", "").expect("valid").notify, crate::webhook::Settings::default());
+    }
+
+    #[test]
+    fn bad_notify_values_name_the_key_and_hide_tokens() {
+        let errors = refused(&[
+            (
+                "[notify]\nwebhooks = [\"ftp://u:pw@h/x?t=t0k\"]\n",
+                2,
+                13,
+                "`ftp://***@h/x?***`: the scheme `ftp`",
+            ),
+            ("[notify]\nwebhooks = [\"http://a/\", \"h/x?t=t0k\"]\n", 2, 26, "notify.webhooks[1]: `h/x?***`"),
+            ("[notify]\nwebhooks = [\"http://a/?t=t0k\", \"http://a/?t=t0k\"]\n", 2, 32, "listed twice"),
+            ("[notify]\nevents = [\"unit_fail\"]\n", 2, 11, "notify.events[0]: `unit_fail` is not an event"),
+            ("[notify]\nformat = \"xml\"\n", 2, 10, "notify.format: `xml` is not a format"),
+            ("[notify]\ntimeout = \"0s\"\n", 2, 11, "notify.timeout: `0s` is not a duration from 1s to 5min"),
+            ("[notify]\nattempts = 0\n", 2, 12, "notify.attempts: `0` is not from 1 to 20"),
+            ("[notify]\nqueue = -1\n", 2, 9, "notify.queue: `-1` is not from 1"),
+            ("[notify]\nwebhook = []\n", 2, 1, "unknown field `webhook`"),
+        ]);
+        for e in errors {
+            assert!(!e.to_string().contains("t0k") && !e.to_string().contains("pw@"), "{e}");
+        }
+        let e = parse("c.toml", "[notify]\nevents = [\"unit_fail\"]\n").expect_err("bad");
+        assert!(e.hint.as_deref().is_some_and(|h| h.contains("did you mean \"unit_failed\"")), "{e}");
     }
 
     #[test]

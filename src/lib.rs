@@ -33,4 +33,5 @@ pub mod systemd;
 pub mod time;
 pub mod unit;
 pub mod update;
+pub mod webhook;
 pub mod wire;

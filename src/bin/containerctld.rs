@@ -88,6 +88,7 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
     tokio::spawn(daemon::sources::docker_sources(daemon.clone(), tx.clone()));
     tokio::spawn(daemon::sources::timer_source(tx));
     tokio::spawn(daemon::sources::event_loop(daemon.clone(), rx));
+    tokio::spawn(daemon::notifications::deliver(daemon.clone()));
     daemon
         .cluster
         .set_server(Arc::new(|listener, tls, app| tokio::spawn(serve_cluster_api(listener, tls, app))));

@@ -53,6 +53,25 @@ fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// Where distributions keep the system's trusted certificates (Debian's, then Fedora's).
+const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
+
+/// The certificates the system trusts (its bundle; empty when there is none).
+pub fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+        add_pem_certs(&mut roots, &bundle);
+    }
+    roots
+}
+
+/// Adds every certificate of `pem` that parses; others are skipped, as a bundle's odd entry is.
+pub fn add_pem_certs(roots: &mut RootCertStore, pem: &[u8]) {
+    for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+        let _ = roots.add(cert);
+    }
+}
+
 pub fn roots_from_pem(pem: &str) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for c in certs_from_pem(pem)? {

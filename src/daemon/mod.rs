@@ -9,9 +9,11 @@
 mod error;
 pub mod files;
 mod import;
+pub mod notifications;
 pub mod ops;
 mod registries;
 mod requirements;
+mod restart_loops;
 mod secrets;
 pub mod sources;
 pub mod update;
@@ -96,40 +98,23 @@ pub struct Daemon {
     pub event_streams: crate::serve::Gate,
     /// Units with an update under way (one at a time per unit).
     updating: Mutex<std::collections::HashSet<String>>,
-    /// What updates found and did, for whoever listens (notifications).
+    /// Every [`Notice`], for whoever listens.
     pub notices: tokio::sync::broadcast::Sender<Notice>,
+    /// The webhooks' queues and counters (`[notify]`).
+    pub outbox: crate::webhook::Outbox,
+    /// Recent automatic restarts per unit, to tell a restart loop.
+    restart_loops: Mutex<restart_loops::RestartLoops>,
     /// The secrets' values (/var/lib/containerctl/secrets): written here, read by the runners.
     pub secrets: crate::secrets::Store,
 }
 
-/// Something an update check or an update did that someone may want to hear about. Recorded as
-/// the unit's event too; subscribe with `Daemon::notices.subscribe()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub kind: NoticeKind,
-    pub unit: String,
-    pub at_ms: i64,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// A check found a newer version the unit's policy allows.
-    UpdateAvailable,
-    Updated,
-    RolledBack,
-}
-
-impl NoticeKind {
-    /// The event's kind, as the unit's events and notifications name it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::UpdateAvailable => "update_available",
-            NoticeKind::Updated => "updated",
-            NoticeKind::RolledBack => "rolled_back",
-        }
-    }
-}
+/// Something that happened that someone may want to hear about: a unit failing, restarting in a
+/// loop or turning unhealthy, what update checks and updates found and did, cluster nodes going
+/// down and coming back. Made in one place each (`notifications.rs`'s `emit`, `emit_node`,
+/// `notice`); subscribe with `Daemon::notices.subscribe()`. Webhooks get them through
+/// `Daemon::outbox`.
+pub type Notice = crate::webhook::Message;
+pub use crate::webhook::EventKind as NoticeKind;
 
 /// One unit as the API lists it (docs/api.md `Unit`).
 pub use crate::wire::Unit as UnitView;
@@ -145,6 +130,7 @@ impl Daemon {
         let group_gid = nix::unistd::Group::from_name(&config.group).ok().flatten().map(|g| g.gid.as_raw());
         let cluster = crate::cluster::ops::Cluster::load(&config.state_dir, config.cluster_report_interval);
         let secrets = crate::secrets::Store::new(config.state_dir.join("secrets"));
+        let outbox = crate::webhook::Outbox::new(config.notify.clone());
         Daemon {
             config,
             db: Mutex::new(db),
@@ -168,6 +154,8 @@ impl Daemon {
             }),
             updating: Mutex::new(std::collections::HashSet::new()),
             notices: tokio::sync::broadcast::channel(64).0,
+            outbox,
+            restart_loops: Mutex::new(restart_loops::RestartLoops::default()),
             secrets,
         }
     }
@@ -336,15 +324,18 @@ impl Daemon {
         }
     }
 
-    fn record(&self, unit: &str, kind: &str, detail: String, at_ms: i64) {
+    /// Records an event of `unit` unless it is recorded already (an event replayed after a
+    /// restart of the daemon or of Docker's stream); returns whether it is new.
+    fn record(&self, unit: &str, kind: &str, detail: String, at_ms: i64) -> bool {
         let mut db = self.db();
         match db.has_event(unit, kind, at_ms) {
-            Ok(true) => {}
+            Ok(true) => false,
             _ => {
                 let e = NewEvent { unit: unit.to_owned(), at_ms, kind: kind.to_owned(), detail };
                 if let Err(err) = db.record_event(&e) {
                     tracing::warn!("cannot record event for {unit}: {err}");
                 }
+                true
             }
         }
     }
@@ -360,18 +351,26 @@ impl Daemon {
         if let Some(prev) = &previous {
             if state.n_restarts > prev.n_restarts {
                 self.record(name, "restarted", format!("restart #{}", state.n_restarts), at);
+                self.restarted(name, state.n_restarts - prev.n_restarts, &state, at);
             }
             if prev.active_state != state.active_state {
                 match state.active_state.as_str() {
-                    "active" => self.record(name, "ready", state.status_text.clone(), at),
-                    "failed" => self.record(
-                        name,
-                        "failed",
-                        format!("{}, status {}: {}", state.result, state.exec_main_status, state.status_text),
-                        at,
-                    ),
+                    "active" => {
+                        self.record(name, "ready", state.status_text.clone(), at);
+                    }
+                    "failed" => {
+                        let detail = format!(
+                            "{}, status {}: {}",
+                            state.result, state.exec_main_status, state.status_text
+                        );
+                        if self.record(name, "failed", detail.clone(), at) {
+                            self.emit(NoticeKind::UnitFailed, name, at, detail);
+                        }
+                        self.settled(name);
+                    }
                     "inactive" if prev.active_state != "inactive" => {
-                        self.record(name, "stopped", format!("status {}", state.exec_main_status), at)
+                        self.record(name, "stopped", format!("status {}", state.exec_main_status), at);
+                        self.settled(name);
                     }
                     _ => {}
                 }
@@ -458,6 +457,12 @@ impl Daemon {
                         a.trim_start_matches("health_status").trim_start_matches(':').trim().to_owned();
                     if let Ok(mut live) = self.live.write() {
                         live.entry(name.clone()).or_default().health = Some(status.clone());
+                    }
+                    if status == "unhealthy" && self.record(name, "health", status.clone(), at) {
+                        let image = attrs.get("image").map_or("", String::as_str);
+                        let detail = format!("its health check fails (image {image})");
+                        self.emit(NoticeKind::Unhealthy, name, at, detail);
+                        return;
                     }
                     ("health", status)
                 }

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::ops::{apply_assignments, not_found};
-use super::{Daemon, Notice, NoticeKind, OpError};
+use super::{Daemon, NoticeKind, OpError};
 use crate::db::NewUpdate;
 use crate::policy::{self, Action, Caller};
 use crate::progress::Progress;
@@ -458,7 +458,7 @@ impl Daemon {
                     .remove_image_before(&docker, &name, id, ran.image_id.as_deref(), pulled.id.as_deref(), p)
                     .await;
                 result.outcome = "updated".into();
-                self.notice(NoticeKind::Updated, &name, summary);
+                self.notice(NoticeKind::Updated, name.as_str(), summary);
                 Ok(result)
             }
             Err((reason, invocation)) => {
@@ -501,7 +501,7 @@ impl Daemon {
                 let recorded =
                     if kind == FailureKind::RolledBack { reason.as_str() } else { message.as_str() };
                 end(kind.as_str(), recorded, Some(format!("failed: {message}")));
-                self.notice(NoticeKind::RolledBack, &name, message.clone());
+                self.notice(NoticeKind::RolledBack, name.as_str(), message.clone());
                 Err(UpdateFailure {
                     kind,
                     step: "soak",
@@ -924,14 +924,6 @@ impl Daemon {
                 None
             }
         }
-    }
-
-    /// Records and broadcasts what an update did, for the unit's events and for notifiers.
-    pub(super) fn notice(&self, kind: NoticeKind, name: &UnitName, detail: String) {
-        let at_ms = now_ms();
-        self.record(name.as_str(), kind.as_str(), detail.clone(), at_ms);
-        let _ = self.notices.send(Notice { kind, unit: name.to_string(), at_ms, detail });
-        self.changed();
     }
 }
 

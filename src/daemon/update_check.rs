@@ -157,7 +157,7 @@ impl Daemon {
         }
         if let Some(v) = &check.available {
             if previous.and_then(|p| p.available).as_ref() != Some(v) {
-                self.notice(NoticeKind::UpdateAvailable, name, format!("{} → {v}", c.version));
+                self.notice(NoticeKind::UpdateAvailable, name.as_str(), format!("{} → {v}", c.version));
             }
         }
         self.changed();

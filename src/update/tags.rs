@@ -10,8 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 
 use crate::cluster::tls::{Answer, Client, TlsError};
@@ -19,7 +17,6 @@ use crate::cluster::tls::{Answer, Client, TlsError};
 /// Docker's directory of per-registry CA certificates.
 pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
 /// Where Debian (and derivatives) and Fedora (and derivatives) keep the system's CA bundle.
-const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
 /// Docker Hub's registry host, for images without a registry in their name.
 pub const DOCKER_HUB: &str = "registry-1.docker.io";
 /// Pages of tags read at most (a registry may hold very many).
@@ -93,15 +90,7 @@ pub struct Access {
 
 /// The roots Docker trusts for `registry`: the system bundle and the registry's certs.d files.
 pub fn roots_for(registry: &str, certs_dir: &Path) -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    let mut add_pem = |pem: &[u8]| {
-        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
-            let _ = roots.add(cert);
-        }
-    };
-    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
-        add_pem(&bundle);
-    }
+    let mut roots = crate::cluster::tls::system_roots();
     let dir = certs_dir.join(registry);
     if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut files: Vec<PathBuf> = entries
@@ -112,7 +101,7 @@ pub fn roots_for(registry: &str, certs_dir: &Path) -> RootCertStore {
         files.sort();
         for f in files {
             if let Ok(pem) = std::fs::read(&f) {
-                add_pem(&pem);
+                crate::cluster::tls::add_pem_certs(&mut roots, &pem);
             }
         }
     }

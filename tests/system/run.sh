@@ -32,6 +32,8 @@ source tests/system/scenarios_update.sh
 source tests/system/scenarios_secrets.sh
 # shellcheck source=tests/system/scenarios_import.sh
 source tests/system/scenarios_import.sh
+# shellcheck source=tests/system/scenarios_notify.sh
+source tests/system/scenarios_notify.sh
 
 tb_ensure_deps
 tb_ensure_dockerd

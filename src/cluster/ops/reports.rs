@@ -4,11 +4,12 @@
 //! operations because these loops run for as long as the host is a member and never fail: a
 //! manager that is away is logged once, and its return.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::{self, tls, State};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, NoticeKind};
 use crate::time::now_ms;
 
 /// Reports this node's inventory periodically and soon after changes.
@@ -95,8 +96,15 @@ async fn send_report(
 }
 
 /// On the primary manager: nodes whose Swarm node is down or who stopped reporting are `down`.
+/// This is also the one place node_down and node_up are emitted: a node is said down once, and up
+/// once it reports and Swarm agrees, so a node that reports while Swarm sees it down (its dockerd
+/// stopped) is not announced at every report that brings its state back `up`.
 pub(super) async fn supervise(d: Arc<Daemon>) {
     let interval = Duration::from_secs(2).max(d.cluster.report_interval / 3);
+    let mut said_down: HashSet<String> = match d.db().nodes() {
+        Ok(nodes) => nodes.into_iter().filter(|n| n.state == "down").map(|n| n.id).collect(),
+        Err(_) => HashSet::new(),
+    };
     loop {
         tokio::time::sleep(interval).await;
         let Some(me) = d.cluster.state() else { break };
@@ -109,6 +117,7 @@ pub(super) async fn supervise(d: Arc<Daemon>) {
         let stale_ms = i64::try_from(d.cluster.report_interval.as_millis() * 3).unwrap_or(i64::MAX);
         for n in nodes {
             if n.state == "left" || n.state == "removed" || n.id == me.node_id {
+                said_down.remove(&n.id);
                 continue;
             }
             let swarm_node = swarm.iter().find(|s| {
@@ -133,8 +142,14 @@ pub(super) async fn supervise(d: Arc<Daemon>) {
                 };
                 if d.db().set_node_state(&n.id, "down", now, &why).unwrap_or(false) {
                     tracing::warn!("cluster: node {} ({}) is down: {why}", n.hostname, n.id);
+                    if said_down.insert(n.id.clone()) {
+                        d.emit_node(NoticeKind::NodeDown, &n.hostname, format!("{}: {why}", n.addr));
+                    }
                     d.cluster.changed();
                 }
+            } else if n.state == "up" && said_down.remove(&n.id) {
+                tracing::info!("cluster: node {} ({}) is up again", n.hostname, n.id);
+                d.emit_node(NoticeKind::NodeUp, &n.hostname, format!("{}: reports again", n.addr));
             }
         }
     }
