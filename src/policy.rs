@@ -149,7 +149,7 @@ pub fn needed(action: Action, protected: bool) -> Role {
         | Action::ResetFailed
         | Action::PushImage
         | Action::CheckUpdates => Role::Operator,
-        | Action::ReadSecrets => Role::Operator,
+        Action::ReadSecrets => Role::Operator,
         Action::ReadAudit
         | Action::ManageTokens
         | Action::LoginLink

@@ -8,6 +8,8 @@
 
 mod error;
 pub mod files;
+pub mod move_in;
+pub mod move_out;
 pub mod ops;
 mod registries;
 mod requirements;
@@ -29,6 +31,7 @@ use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName};
 
 pub use error::OpError;
+pub use move_in::{clean_stale_moves, MoveInError};
 pub use sources::{open, StartError};
 
 /// Everything that can make the daemon do work outside a request.
@@ -99,6 +102,10 @@ pub struct Daemon {
     pub notices: tokio::sync::broadcast::Sender<Notice>,
     /// The secrets' values (/var/lib/containerctl/secrets): written here, read by the runners.
     pub secrets: crate::secrets::Store,
+    /// Moves this host is receiving, by id.
+    moves_in: move_in::Moves,
+    /// Units being moved away from this host (one move per unit at a time).
+    moving: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Something an update check or an update did that someone may want to hear about. Recorded as
@@ -168,7 +175,17 @@ impl Daemon {
             updating: Mutex::new(std::collections::HashSet::new()),
             notices: tokio::sync::broadcast::channel(64).0,
             secrets,
+            moves_in: std::sync::Mutex::new(HashMap::new()),
+            moving: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// The health Docker reports of the unit's container now (`healthy`, `unhealthy`,
+    /// `starting`), if it has a check and Docker answers.
+    pub async fn container_health(&self, name: &UnitName) -> Option<String> {
+        let docker = self.docker()?;
+        let c = docker.inspect_container(&name.container_name(), None).await.ok()?;
+        c.state?.health?.status.map(|h| h.to_string())
     }
 
     pub fn docker(&self) -> Option<bollard::Docker> {
