@@ -82,8 +82,8 @@ tb_host $A docker run --rm -v hand-data:/d ctl-test/busybox:1 sh -c "head -c $((
 ours_ms=() hand_ms=()
 from=$A to=$B to_ip=$B_IP from_ip=$A_IP
 for _ in $(seq 1 "$ROUNDS"); do
-    ours_ms+=("$(ours $from $to)")
-    hand_ms+=("$(by_hand $from $to $to_ip)")
+    ours_ms+=("$(ours "$from" "$to")")
+    hand_ms+=("$(by_hand "$from" "$to" "$to_ip")")
     tmp=$from from=$to to=$tmp tmp=$from_ip from_ip=$to_ip to_ip=$tmp
 done
 o=$(printf '%s\n' "${ours_ms[@]}" | median)

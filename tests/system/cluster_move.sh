@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# SC2016: scripts for the hosts are single-quoted on purpose; SC2086: host names are plain words.
+# shellcheck disable=SC2016,SC2086
 # Moves between members (issue 15), sourced by tests/system/cluster.sh after the joins and the
 # registry: a cold move with a named volume of random data, thousands of small files, symlinks
 # and a hard link (checksums equal on the target, the image streamed since only the source has
