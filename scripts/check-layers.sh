@@ -3,7 +3,7 @@
 # point down only:
 #   binaries (src/bin)
 #   → transport: api, commands, client
-#   → domain operations: daemon, cluster::{ops, server, inventory}
+#   → domain operations: daemon, cluster::{ops, server, peer, inventory}
 #   → services and models: policy, db, systemd, unit, generator, runner, credentials, auth,
 #     config, search, secrets, wire, logs, devices, journal, notify, webhook, import, the cluster's model
 #     (cluster::{mod, ca, tls, token, registry, gluster, shared})
@@ -38,13 +38,13 @@ for f in "${all[@]}"; do
     esac
     case $f in
     src/api/* | src/commands/* | src/client.rs | src/lib.rs | src/daemon/* | src/daemon.rs) ;;
-    src/cluster/ops/* | src/cluster/ops.rs | src/cluster/server.rs | src/cluster/server/* | src/cluster/inventory.rs) ;;
+    src/cluster/ops/* | src/cluster/ops.rs | src/cluster/server.rs | src/cluster/server/* | src/cluster/peer.rs | src/cluster/inventory.rs) ;;
     *) services+=("$f") ;;
     esac
 done
 
 forbid 'api|commands|client' "below the transport (api, commands, client) nothing imports it" "${lower[@]}"
-forbid 'daemon|cluster::(ops|server|inventory)' \
+forbid 'daemon|cluster::(ops|server|peer|inventory)' \
     "services and models do not import the domain operations (daemon, cluster ops/server/inventory)" \
     "${services[@]}"
 if grep -nE "crate::" "${leaves[@]}" >&2; then

@@ -39,7 +39,8 @@ pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
     hex(&Sha256::new().chain_update(k.map(|b| b ^ 0x5c)).chain_update(inner.finalize()).finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -31,6 +31,7 @@ pub mod secrets;
 pub mod serve;
 pub mod systemd;
 pub mod time;
+pub mod transfer;
 pub mod unit;
 pub mod update;
 pub mod webhook;

@@ -632,8 +632,8 @@ mod tests {
         use crate::cluster::{ca, tls};
         let ca = ca::create_ca("w-t").expect("ca");
         let srv = ca::issue_server(&ca, &["127.0.0.1".into()]).expect("server");
-        let cfg =
-            tls::server_config(&format!("{}{}", srv.cert_pem, ca.cert_pem), &srv.key_pem).expect("config");
+        let cfg = tls::server_config(&format!("{}{}", srv.cert_pem, ca.cert_pem), &srv.key_pem, None)
+            .expect("config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(http::HeaderMap, String, String)>();

@@ -864,3 +864,105 @@ pub struct ImportedUnit {
     /// `start`: systemd's result of the start job (`done`), or the error.
     pub started: Option<String>,
 }
+
+/// `POST /units/NAME/move`: move a unit and its data to another member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveUnit {
+    /// The member to move to: node id, host name or address.
+    pub to: String,
+    pub dry_run: bool,
+    /// Keep the source's data for good (else it is removed once the target stayed up for the soak).
+    pub keep_source: bool,
+    /// How long the target must stay up before the source's data is removed (default 10m).
+    pub soak: Option<String>,
+}
+
+/// What a move did, or for a dry run what it would do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveResult {
+    pub unit: String,
+    pub from: String,
+    pub to: String,
+    pub dry_run: bool,
+    /// The steps, in order.
+    pub plan: Vec<String>,
+    /// Bytes and files of the volumes copied (`shared:` volumes are not).
+    pub bytes: u64,
+    pub files: u64,
+    pub volumes: Vec<String>,
+    /// How the target gets the image: `present`, `registry` or `stream`.
+    pub image: String,
+    pub estimate_seconds: f64,
+    /// Why the move cannot be done; empty when it can.
+    pub blockers: Vec<String>,
+    /// From the stop on the source to READY on the target.
+    pub downtime_ms: Option<u64>,
+    pub seconds: Option<f64>,
+    pub keep_source: bool,
+}
+
+/// Who asked for a move, as the source's daemon authenticated them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveCaller {
+    pub role: String,
+    pub actor: String,
+}
+
+/// The source's offer to a target member (member routes): the unit and what its data is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveOffer {
+    pub unit: String,
+    pub text: String,
+    pub caller: MoveCaller,
+    /// The source's host name.
+    pub source: String,
+    pub bytes: u64,
+    pub files: u64,
+    /// The source has the image and can stream it.
+    pub image_on_source: bool,
+}
+
+/// The target's answer to an offer: blockers (empty: it can take the unit) and how it gets the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MovePreflight {
+    pub blockers: Vec<String>,
+    pub image: String,
+    pub free_bytes: u64,
+}
+
+/// One revision of a unit's history, as it travels with the unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveRevision {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub text: String,
+}
+
+/// `POST /cluster/v1/moves`: the offer again, the manifest of the data and the unit's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveBegin {
+    pub offer: MoveOffer,
+    pub manifest: crate::transfer::Manifest,
+    pub revisions: Vec<MoveRevision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveBegun {
+    pub id: String,
+}
+
+/// `POST /cluster/v1/moves/ID/commit`: the SHA-256 of every file as the source read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveCommit {
+    pub sums: Vec<String>,
+}

@@ -359,7 +359,7 @@ tb_host_start() {
     local args=(
         --detach --name "$c" --hostname "$name" --label "$TB_LABEL=$TB_RUN"
         --network "$TB_NETWORK" --network-alias "$name"
-        --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD --cap-add NET_RAW
+        --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE --cap-add MKNOD --cap-add NET_RAW --cap-add DAC_READ_SEARCH
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined
         --tmpfs /run:rw,nosuid,nodev,exec,mode=755 --tmpfs /run/lock:rw,nosuid,nodev,noexec
         --env container=docker

@@ -9,6 +9,7 @@ pub mod cluster;
 mod error;
 mod http;
 pub mod metrics;
+mod moves;
 mod redact;
 mod registries;
 mod secrets;
@@ -48,6 +49,23 @@ pub(crate) fn allow(c: &Caller, action: Action, unit: &str) -> Result<(), ApiErr
 
 /// A long operation's answer: `200` with one JSON line per value `rx` yields (NDJSON), as the
 /// operation reports its steps and, last, its result or failure.
+/// Runs a long operation in a task of its own (a client that goes away does not stop it half-way)
+/// and streams its progress as NDJSON; `op` returns the last line (`{"result": …}` or
+/// `{"error": …}`).
+pub(crate) fn streamed<F>(op: impl FnOnce(crate::progress::Progress) -> F) -> Response
+where
+    F: std::future::Future<Output = serde_json::Value> + Send + 'static,
+{
+    let (p, rx) = crate::progress::Progress::new();
+    let last = p.clone();
+    let fut = op(p);
+    tokio::spawn(async move {
+        let line = fut.await;
+        last.send(line);
+    });
+    ndjson(rx)
+}
+
 pub(crate) fn ndjson(rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) -> Response {
     let lines = futures_util::stream::unfold(rx, |mut rx| async move {
         let v = rx.recv().await?;
@@ -109,6 +127,7 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
         .route("/registries/test", post(registries::test))
         .route("/units/{name}/update", post(update::update))
+        .route("/units/{name}/move", post(moves::move_unit))
         .route("/units/{name}/versions", get(update::versions))
         .route("/updates/check", post(update::check))
         .route("/secrets", get(secrets::list))

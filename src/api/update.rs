@@ -20,7 +20,6 @@ use crate::daemon::ops;
 use crate::daemon::update::failure_line;
 use crate::daemon::Daemon;
 use crate::policy::Action;
-use crate::progress::Progress;
 use crate::wire;
 
 type D = State<Arc<Daemon>>;
@@ -34,18 +33,15 @@ pub async fn update(
     let name = ops::name(&name)?;
     let b = body(b)?;
     let plan = d.plan_update(&c, &name, &b).await?;
-    let (p, rx) = Progress::new();
-    tokio::spawn(async move {
-        let line = match d.update(&c, plan, &p).await {
+    Ok(super::streamed(|p| async move {
+        match d.update(&c, plan, &p).await {
             Ok(result) => json!({ "result": result }),
             Err(f) => {
                 p.step(f.step, "failed", f.message.clone());
                 failure_line(&f)
             }
-        };
-        p.send(line);
-    });
-    Ok(super::ndjson(rx))
+        }
+    }))
 }
 
 pub async fn versions(
@@ -71,15 +67,12 @@ pub async fn check(
             return Err(ApiError::NotFound(format!("no unit {n}: see containerctl list")));
         }
     }
-    let (p, rx) = Progress::new();
-    tokio::spawn(async move {
-        let line = match d.check_updates(&c, &names, &p).await {
+    Ok(super::streamed(|p| async move {
+        match d.check_updates(&c, &names, &p).await {
             Ok(checks) => json!({ "result": checks }),
             Err(e) => {
                 json!({"error": {"kind": "failed", "step": "check", "message": e.to_string(), "hint": ""}})
             }
-        };
-        p.send(line);
-    });
-    Ok(super::ndjson(rx))
+        }
+    }))
 }

@@ -48,6 +48,16 @@ pub fn create_ca(cluster_id: &str) -> Result<Pair, CaError> {
 
 /// A server certificate for `names` (IP addresses or DNS names), signed by `ca`, valid 5 years.
 pub fn issue_server(ca: &Pair, names: &[String]) -> Result<Pair, CaError> {
+    issue(ca, names, &[ExtendedKeyUsagePurpose::ServerAuth])
+}
+
+/// A member's certificate for its address: it serves the member's side of moves and presents
+/// it as a client to other members (mutual TLS), so it is good for both.
+pub fn issue_member(ca: &Pair, addr: &str) -> Result<Pair, CaError> {
+    issue(ca, &[addr.to_owned()], &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth])
+}
+
+fn issue(ca: &Pair, names: &[String], usages: &[ExtendedKeyUsagePurpose]) -> Result<Pair, CaError> {
     let ca_key = KeyPair::from_pem(&ca.key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)?;
     let key = KeyPair::generate()?;
@@ -65,7 +75,7 @@ pub fn issue_server(ca: &Pair, names: &[String]) -> Result<Pair, CaError> {
         p.subject_alt_names.push(san);
     }
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.extended_key_usages = usages.to_vec();
     p.use_authority_key_identifier_extension = true;
     let y = year_now();
     p.not_before = rcgen::date_time_ymd(y - 1, 1, 1);

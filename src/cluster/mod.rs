@@ -12,6 +12,7 @@ pub mod ca;
 pub mod gluster;
 pub mod inventory;
 pub mod ops;
+pub mod peer;
 pub mod registry;
 pub mod server;
 pub mod shared;
@@ -122,6 +123,17 @@ impl Paths {
     }
     pub fn server_key(&self) -> PathBuf {
         self.dir.join("server.key")
+    }
+    /// This member's certificate for member-to-member TLS (moves), then the CA.
+    pub fn member_cert(&self) -> PathBuf {
+        self.dir.join("member.crt")
+    }
+    pub fn member_key(&self) -> PathBuf {
+        self.dir.join("member.key")
+    }
+    /// Data of moves being received, until they are committed or given up.
+    pub fn moves(&self) -> PathBuf {
+        self.dir.join("moves")
     }
     pub fn registry_dir(&self) -> PathBuf {
         self.dir.join("registry")

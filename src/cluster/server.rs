@@ -6,6 +6,8 @@
 //! | `POST /cluster/v1/report` | node credential | stores the node's inventory |
 //! | `POST /cluster/v1/brick` | manager node credential | adds the node's Gluster brick |
 //! | `POST /cluster/v1/leave` | node credential | takes that node (and only it) out of the Swarm and the volume |
+//! | `POST /cluster/v1/member-cert` | node credential | the node's member certificate for its recorded address (member-to-member TLS) |
+//! | `POST /cluster/v1/peer` | node credential | the active member with a node id, host name or address (`{"name": …}`) |
 //! | `POST /cluster/v1/promote` | operator or admin API token | copies an image staged in `incoming/NAME` to `NAME:TAG` if the tag is absent or holds that image |
 //! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth): push to any tag only for the push secret, to `incoming/` for API tokens |
 //!
@@ -38,6 +40,8 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/brick", post(brick))
         .route("/cluster/v1/leave", post(leave))
         .route("/cluster/v1/promote", post(promote))
+        .route("/cluster/v1/member-cert", post(member_cert))
+        .route("/cluster/v1/peer", post(peer))
         .route("/v2/token", get(registry_token))
         .fallback(|| async { ClusterApiError::NotFound("no such route".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -110,6 +114,27 @@ async fn leave(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Statu
     // Only the node whose credential this is leaves; nothing in the request can name another.
     ops::leave_node(&d, &n).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn member_cert(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Response, ClusterApiError> {
+    let n = node(&d, &headers)?;
+    let cert = ops::issue_member_cert(&d, &n)?;
+    tracing::info!("cluster: member certificate issued to {} ({}) for {}", n.hostname, n.id, n.addr);
+    Ok(Json(cert).into_response())
+}
+
+async fn peer(
+    State(d): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    body: Result<Json<ops::PeerQuery>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    node(&d, &headers)?;
+    let Json(q) =
+        body.map_err(|e| ClusterApiError::BadRequest(format!("bad peer query: {}", e.body_text())))?;
+    match ops::find_member(&d, &q.name)? {
+        Some(p) => Ok(Json(p).into_response()),
+        None => Err(ClusterApiError::NotFound(format!("no active member is called {}", q.name))),
+    }
 }
 
 /// A host's `containerctl image push`: the image it staged goes to its tag once the manager has

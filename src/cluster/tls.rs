@@ -80,14 +80,30 @@ pub fn roots_from_pem(pem: &str) -> Result<Arc<RootCertStore>, TlsError> {
     Ok(Arc::new(roots))
 }
 
-/// Server configuration presenting `chain_pem` (server certificate, then the CA).
-pub fn server_config(chain_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, TlsError> {
+/// Server configuration presenting `chain_pem` (server certificate, then the CA). With
+/// `client_ca`, a client may present a certificate, which must then be signed by that CA (a
+/// member's); clients without one are still served (joins, the registry's token endpoint), and
+/// the handlers that need a member look for [`PeerCertificate`].
+pub fn server_config(
+    chain_pem: &str,
+    key_pem: &str,
+    client_ca: Option<&str>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certs_from_pem(chain_pem)?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Pem(e.to_string()))?;
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots_from_pem(ca)?, provider())
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| TlsError::Pem(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_single_cert(chain, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
@@ -190,6 +206,14 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// Whether the client of a connection presented a certificate the cluster CA signed (verified
+/// by rustls during the handshake): a request extension of every cluster API request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCertificate(pub bool);
+
+/// A request body that is streamed (a move's data, an image).
+pub type StreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
 /// An HTTP(S) client for one request at a time: of the cluster API (trusting the cluster CA, or
 /// while joining only the pinned digest), or of a registry (trusting what Docker trusts for it,
 /// or plain HTTP where Docker would use it).
@@ -226,6 +250,19 @@ impl Client {
         Ok(Client { cfg: Some(Arc::new(cfg)), pin: None })
     }
 
+    /// A member talking to another member: trusts only the cluster CA and presents this host's
+    /// member certificate (`cert_pem` then the CA, `key_pem`).
+    pub fn member(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Client, TlsError> {
+        let chain = certs_from_pem(cert_pem)?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Pem(e.to_string()))?;
+        let cfg = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots_from_pem(ca_pem)?)
+            .with_client_auth_cert(chain, key)?;
+        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None })
+    }
+
     /// Plain HTTP (a registry Docker reaches without TLS).
     pub fn plain() -> Client {
         Client { cfg: None, pin: None }
@@ -252,13 +289,35 @@ impl Client {
         headers: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, TlsError> {
+        let json = body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let mut headers = headers.to_vec();
+        if json {
+            headers.push(("content-type", "application/json".into()));
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or_default()))
+            .map_err(|never: std::convert::Infallible| -> std::io::Error { match never {} })
+            .boxed_unsync();
+        self.send_body(addr, method, path, &headers, body, REQUEST_TIMEOUT).await
+    }
+
+    /// A request with a streamed body; the answer must begin within `timeout` (the whole upload
+    /// included, since servers answer once they read it).
+    pub async fn send_body(
+        &self,
+        addr: &str,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: StreamBody,
+        timeout: Duration,
+    ) -> Result<Answer, TlsError> {
         let unreachable = |m: String| TlsError::Unreachable { addr: addr.to_owned(), message: m };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| unreachable(e.to_string()))?;
         let Some(cfg) = &self.cfg else {
-            return exchange(TokioIo::new(tcp), addr, method, path, headers, body).await;
+            return exchange(TokioIo::new(tcp), addr, (method, path, headers), body, timeout).await;
         };
         let host = super::host_of(addr).trim_start_matches('[').trim_end_matches(']').to_owned();
         let name = ServerName::try_from(host).map_err(|e| unreachable(e.to_string()))?;
@@ -275,7 +334,7 @@ impl Client {
                     _ => TlsError::Handshake { addr: addr.to_owned(), message },
                 }
             })?;
-        exchange(TokioIo::new(tls), addr, method, path, headers, body).await
+        exchange(TokioIo::new(tls), addr, (method, path, headers), body, timeout).await
     }
 }
 
@@ -283,10 +342,9 @@ impl Client {
 async fn exchange<T>(
     io: TokioIo<T>,
     addr: &str,
-    method: http::Method,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Option<Vec<u8>>,
+    (method, path, headers): (http::Method, &str, &[(&str, String)]),
+    body: StreamBody,
+    timeout: Duration,
 ) -> Result<Answer, TlsError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -301,14 +359,10 @@ where
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
-    if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-        req = req.header("content-type", "application/json");
-    }
-    let req =
-        req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| http_err(e.to_string()))?;
-    let resp = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(req))
+    let req = req.body(body).map_err(|e| http_err(e.to_string()))?;
+    let resp = tokio::time::timeout(timeout, sender.send_request(req))
         .await
-        .map_err(|_| http_err("no response within 60s".into()))?
+        .map_err(|_| http_err(format!("no response within {}s", timeout.as_secs())))?
         .map_err(|e| http_err(e.to_string()))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -337,8 +391,10 @@ pub async fn serve_connection(
         }
         Err(_) => return,
     };
+    let member = PeerCertificate(tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()));
     let extend = move |x: &mut http::Extensions| {
         x.insert(axum::extract::ConnectInfo(peer));
+        x.insert(member);
     };
     if let Err(e) = crate::serve::connection(tls, app, limits, extend).await {
         tracing::debug!("cluster API: connection from {peer}: {e}");
@@ -352,7 +408,8 @@ mod tests {
     async fn serve_once() -> (String, super::super::ca::Pair) {
         let ca = super::super::ca::create_ca("c-t").expect("ca");
         let srv = super::super::ca::issue_server(&ca, &["127.0.0.1".into()]).expect("server");
-        let cfg = server_config(&format!("{}{}", srv.cert_pem, ca.cert_pem), &srv.key_pem).expect("config");
+        let cfg =
+            server_config(&format!("{}{}", srv.cert_pem, ca.cert_pem), &srv.key_pem, None).expect("config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let app = axum::Router::new().route("/hi", axum::routing::get(|| async { "hello" }));

@@ -16,6 +16,7 @@ pub mod import;
 pub mod job;
 pub mod list;
 pub mod logs;
+pub mod moves;
 pub mod new;
 pub mod registry;
 pub mod reset_failed;
@@ -95,6 +96,8 @@ pub enum Command {
     Revert(revert::Args),
     /// Move a unit to a new version, watched and rolled back if it fails; check for updates.
     Update(update::Args),
+    /// Move a unit and its data to another member of the cluster.
+    Move(moves::Args),
     /// List host devices with their stable names and the units that use them.
     Devices(devices::Args),
     /// Tokens for the HTTP API and the web page (admin).
@@ -294,6 +297,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Diff(a) => diff::run(a, ctx),
         Command::Revert(a) => revert::run(a, ctx),
         Command::Update(a) => update::run(a, ctx),
+        Command::Move(a) => moves::run(a, ctx),
         Command::Devices(a) => devices::run(a, ctx),
         Command::CompleteUnits => completions::run_units(ctx),
         Command::Validate(_) | Command::Completions(_) => Ok(()),

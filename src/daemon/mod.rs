@@ -9,6 +9,8 @@
 mod error;
 pub mod files;
 mod import;
+pub mod move_in;
+pub mod move_out;
 pub mod notifications;
 pub mod ops;
 mod registries;
@@ -32,6 +34,7 @@ use crate::time::now_ms;
 use crate::unit::{self, Unit, UnitName};
 
 pub use error::OpError;
+pub use move_in::{clean_stale_moves, MoveInError};
 pub use sources::{open, StartError};
 
 /// Everything that can make the daemon do work outside a request.
@@ -106,6 +109,10 @@ pub struct Daemon {
     restart_loops: Mutex<restart_loops::RestartLoops>,
     /// The secrets' values (/var/lib/containerctl/secrets): written here, read by the runners.
     pub secrets: crate::secrets::Store,
+    /// Moves this host is receiving, by id.
+    moves_in: move_in::Moves,
+    /// Units being moved away from this host (one move per unit at a time).
+    moving: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Something that happened that someone may want to hear about: a unit failing, restarting in a
@@ -157,7 +164,17 @@ impl Daemon {
             outbox,
             restart_loops: Mutex::new(restart_loops::RestartLoops::default()),
             secrets,
+            moves_in: std::sync::Mutex::new(HashMap::new()),
+            moving: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// The health Docker reports of the unit's container now (`healthy`, `unhealthy`,
+    /// `starting`), if it has a check and Docker answers.
+    pub async fn container_health(&self, name: &UnitName) -> Option<String> {
+        let docker = self.docker()?;
+        let c = docker.inspect_container(&name.container_name(), None).await.ok()?;
+        c.state?.health?.status.map(|h| h.to_string())
     }
 
     pub fn docker(&self) -> Option<bollard::Docker> {

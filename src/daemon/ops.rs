@@ -227,7 +227,7 @@ impl Daemon {
 
     /// The host ports of `after` (the text `text` of `file`) that another unit already publishes:
     /// Docker would refuse to start the second, so it is refused when it is saved (admins too).
-    fn port_conflicts(
+    pub(super) fn port_conflicts(
         &self,
         name: &UnitName,
         after: &Unit,

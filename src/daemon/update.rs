@@ -778,7 +778,7 @@ impl Daemon {
     }
 
     /// Returns at the next state change the daemon hears of, or after `at_most`.
-    async fn wait_change(&self, at_most: Duration) {
+    pub(super) async fn wait_change(&self, at_most: Duration) {
         let mut rx = self.changes.subscribe();
         let _ = tokio::time::timeout(at_most, rx.changed()).await;
     }
@@ -819,15 +819,7 @@ impl Daemon {
             Err(e) => return Some(format!("cannot read its state: {e}")),
         };
         self.apply_state(name.as_str(), state.clone());
-        let health = match self.docker() {
-            Some(docker) => docker
-                .inspect_container(&name.container_name(), None)
-                .await
-                .ok()
-                .and_then(|c| c.state?.health?.status)
-                .map(|h| h.to_string()),
-            None => None,
-        };
+        let health = self.container_health(name).await;
         soak_verdict(&state, health.as_deref(), baseline)
     }
 

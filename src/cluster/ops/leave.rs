@@ -77,7 +77,17 @@ pub async fn leave_with_warnings(d: &Arc<Daemon>, p: &Progress) -> Result<Vec<St
             }
         }
     }
-    forget_membership(&s, &[c.paths.state(), c.paths.registry_auth(), c.paths.ca_cert()], &mut cleanup);
+    forget_membership(
+        &s,
+        &[
+            c.paths.state(),
+            c.paths.registry_auth(),
+            c.paths.ca_cert(),
+            c.paths.member_cert(),
+            c.paths.member_key(),
+        ],
+        &mut cleanup,
+    );
     c.set_state(None);
     p.step("cluster", "done", format!("left cluster {}", s.cluster_id));
     Ok(cleanup.into_failures())

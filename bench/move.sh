@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmark of `containerctl move` (issue 15, item 6), cold: the downtime of a unit with a 1 GiB
+# named volume that is being written to (source stopped → target READY, the move's own
+# `downtime_ms`), against the same by hand between the same two hosts in the same run: `docker
+# stop`, a tar stream over a plain TCP connection (busybox `nc` on both ends, host network), then
+# `docker run` on the target. The unit moves back and forth; each by-hand round copies the same
+# volume. Not a test: it prints figures (record them in BENCHMARKS.md).
+#   make && bench/move.sh [ROUNDS]     (default 3; release binaries must be built)
+# Hosts: $BENCH_MANAGER_IP (default 172.29.77.231) and $BENCH_WORKER_IP (.232).
+# shellcheck disable=SC2016
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+
+ROUNDS=${1:-3}
+export TB_RUN=${TB_RUN:-bench-move}
+A=mva B=mvb
+A_IP=${BENCH_MANAGER_IP:-172.29.77.231}
+B_IP=${BENCH_WORKER_IP:-172.29.77.232}
+MB=${BENCH_MOVE_MB:-1024}
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+tb_network_ensure
+[[ -n ${BENCH_KEEP:-} ]] || trap tb_cleanup EXIT
+
+for h in "$A:$A_IP" "$B:$B_IP"; do
+    (tb_host_with_project "${h%%:*}" "${h#*:}" && tb_daemon_start "${h%%:*}") &
+done
+wait
+tb_host $A containerctl cluster init --advertise-addr "$A_IP" >/dev/null 2>&1
+tb_host $B containerctl cluster join "$(tb_host $A containerctl cluster token create)" >/dev/null 2>&1
+tb_wait_for 60 "member certificates" sh -c "docker exec ${TB_PREFIX}$A test -s /var/lib/containerctl/cluster/member.crt && docker exec ${TB_PREFIX}$B test -s /var/lib/containerctl/cluster/member.crt"
+
+# The unit appends to a log in its volume while it runs; both sides run with an init, so a stop
+# takes what SIGTERM takes, not the stop timeout.
+unit_on() {
+    tb_host "$1" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/busybox\"' 'version = \"1\"' \
+        'volumes = [\"mv-data:/data\"]' \
+        'args = [\"sh\", \"-c\", \"while true; do date >> /data/log; sleep 0.1; done\"]' 'init = true' \
+        > /etc/containerctl/units/mv.toml && systemctl daemon-reload"
+}
+tb_host $A docker volume create mv-data >/dev/null
+tb_host $A docker run --rm -v mv-data:/d ctl-test/busybox:1 sh -c "head -c $((MB << 20)) /dev/urandom > /d/big"
+unit_on $A
+tb_host $A containerctl start mv >/dev/null
+
+# ours FROM TO: one move; prints its downtime (ms) and waits until FROM removed its copy.
+ours() {
+    local out
+    out=$(tb_host "$1" containerctl move mv --to "$2" --soak 1s --json | tail -1)
+    tb_wait_for 60 "$1's copy removed" sh -c "! docker exec ${TB_PREFIX}$1 docker volume inspect mv-data >/dev/null 2>&1"
+    python3 -c 'import json,sys; print(json.loads(sys.argv[1])["result"]["downtime_ms"])' "$out"
+}
+
+# by_hand FROM TO TO_IP: docker stop, tar | nc → nc | tar, docker run; prints the time (ms).
+by_hand() {
+    local from=$1 to=$2 ip=$3 t
+    tb_host "$from" docker run -d --init --name byhand -v hand-data:/data ctl-test/busybox:1 \
+        sh -c 'while true; do date >> /data/log; sleep 0.1; done' >/dev/null
+    tb_host "$to" docker volume create hand-data >/dev/null
+    tb_host "$to" sh -c 'docker run -d --name recv --network host -v hand-data:/d ctl-test/busybox:1 sh -c "nc -l -p 9999 | tar -C /d -xf -"' >/dev/null
+    t=$(now_ms)
+    tb_host "$from" docker stop -t 10 byhand >/dev/null
+    tb_host "$from" docker run --rm --network host -v hand-data:/d ctl-test/busybox:1 sh -c "tar -C /d -cf - . | nc $ip 9999"
+    tb_host "$to" docker wait recv >/dev/null
+    tb_host "$to" docker run -d --init --name byhand -v hand-data:/data ctl-test/busybox:1 \
+        sh -c 'while true; do date >> /data/log; sleep 0.1; done' >/dev/null
+    echo $(($(now_ms) - t))
+    tb_host "$from" sh -c 'docker rm -f byhand >/dev/null; docker volume rm hand-data >/dev/null'
+    tb_host "$to" sh -c 'docker rm -f recv byhand >/dev/null'
+}
+tb_host $A docker volume create hand-data >/dev/null
+tb_host $A docker run --rm -v hand-data:/d ctl-test/busybox:1 sh -c "head -c $((MB << 20)) /dev/urandom > /d/big"
+
+ours_ms=() hand_ms=()
+from=$A to=$B to_ip=$B_IP from_ip=$A_IP
+for _ in $(seq 1 "$ROUNDS"); do
+    ours_ms+=("$(ours "$from" "$to")")
+    hand_ms+=("$(by_hand "$from" "$to" "$to_ip")")
+    tmp=$from from=$to to=$tmp tmp=$from_ip from_ip=$to_ip to_ip=$tmp
+done
+o=$(printf '%s\n' "${ours_ms[@]}" | median)
+h=$(printf '%s\n' "${hand_ms[@]}" | median)
+echo "volume: $MB MiB random data, written to while the unit runs; $ROUNDS rounds"
+echo "containerctl move (cold) downtime: median $o ms (${ours_ms[*]})"
+echo "by hand (docker stop, tar | nc, docker run): median $h ms (${hand_ms[*]})"
+echo "cold move throughput vs raw tar pipe: $(ratio "$h" "$o") (target ≥ 0.8)"

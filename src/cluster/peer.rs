@@ -1,0 +1,159 @@
+//! The member routes of the cluster API: what one member asks of another during a move. Every
+//! member serves them on ADDR:5001 (the primary manager beside the cluster API). A caller must
+//! present a client certificate of the cluster CA (checked by rustls in the handshake) and
+//! connect from the address of an active member (asked of the primary manager).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /cluster/v1/moves/preflight` | the checks of an offer, no side effects: blockers and how the image comes |
+//! | `POST /cluster/v1/moves` | the offer with its manifest and history: staging places made, the move's id |
+//! | `PUT /cluster/v1/moves/{id}/data` | the data as tar, in manifest order; a refusal removes everything staged |
+//! | `POST /cluster/v1/moves/{id}/commit` | the sums: verified, put in place, the unit written and started (READY) |
+//! | `DELETE /cluster/v1/moves/{id}` | gives a move up: everything staged removed |
+//! | `PUT /cluster/v1/images` | an image as `docker save` writes it, loaded into dockerd |
+//!
+//! JSON bodies are limited to 64 MiB (a manifest of a million entries); the data and image
+//! streams are limited by the manifest and by dockerd.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post, put};
+use axum::{Extension, Json, Router};
+use futures_util::StreamExt;
+
+use super::api_error::ClusterApiError;
+use super::ops::{self, PeerNode};
+use super::tls::PeerCertificate;
+use crate::daemon::{Daemon, MoveInError};
+use crate::wire::{MoveBegin, MoveBegun, MoveCommit, MoveOffer, MovePreflight};
+
+const JSON_LIMIT: usize = 64 << 20;
+
+pub fn app(d: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/cluster/v1/moves/preflight", post(preflight))
+        .route("/cluster/v1/moves", post(begin))
+        .route("/cluster/v1/moves/{id}/data", put(data))
+        .route("/cluster/v1/moves/{id}/commit", post(commit))
+        .route("/cluster/v1/moves/{id}", delete(abort))
+        .route("/cluster/v1/images", put(image))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .with_state(d)
+}
+
+/// The calling member: a certificate of the cluster CA and the address of an active member.
+async fn member(d: &Daemon, cert: PeerCertificate, peer: SocketAddr) -> Result<PeerNode, ClusterApiError> {
+    if !cert.0 {
+        return Err(ClusterApiError::Unauthorized(
+            "member routes need the client certificate of a member of this cluster".into(),
+        ));
+    }
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => {
+            v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
+        }
+        v4 => v4,
+    }
+    .to_string();
+    match ops::lookup(d, &ip).await {
+        Ok(n) if n.addr == ip => Ok(n),
+        Ok(_) | Err(_) => {
+            tracing::warn!("cluster: member route refused for {ip}: not an active member");
+            Err(ClusterApiError::Forbidden(format!("{ip} is not an active member of this cluster")))
+        }
+    }
+}
+
+impl From<MoveInError> for ClusterApiError {
+    fn from(e: MoveInError) -> Self {
+        match e {
+            MoveInError::Refused(m) => ClusterApiError::BadRequest(m),
+            MoveInError::Conflict(m) => ClusterApiError::Conflict(m),
+            MoveInError::NotFound(m) => ClusterApiError::NotFound(m),
+            MoveInError::Failed(m) => ClusterApiError::Unavailable(m),
+        }
+    }
+}
+
+type Caller = (State<Arc<Daemon>>, Extension<PeerCertificate>, ConnectInfo<SocketAddr>);
+
+fn bad_json(e: axum::extract::rejection::JsonRejection) -> ClusterApiError {
+    ClusterApiError::BadRequest(format!("bad request: {}", e.body_text()))
+}
+
+async fn preflight(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<MoveOffer>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<MovePreflight>, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let Json(offer) = body.map_err(bad_json)?;
+    Ok(Json(d.move_preflight(&from.hostname, &offer).await))
+}
+
+async fn begin(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<MoveBegin>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<MoveBegun>, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let Json(b) = body.map_err(bad_json)?;
+    Ok(Json(MoveBegun { id: d.move_begin(&from.hostname, b).await? }))
+}
+
+async fn data(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    let n = d.move_receive(&id, body).await?;
+    Ok(Json(serde_json::json!({ "bytes": n })).into_response())
+}
+
+async fn commit(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+    body: Result<Json<MoveCommit>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    let Json(c) = body.map_err(bad_json)?;
+    let detail = d.move_commit(&id, &c.sums).await?;
+    Ok(Json(serde_json::json!({ "detail": detail })).into_response())
+}
+
+async fn abort(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    d.move_abort(&id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+async fn image(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: axum::body::Body,
+) -> Result<Response, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let docker = d.docker().ok_or_else(|| ClusterApiError::Unavailable("dockerd is not reachable".into()))?;
+    let stream = body.into_data_stream();
+    let mut load = docker.import_image_stream(
+        bollard::query_parameters::ImportImageOptionsBuilder::new().quiet(true).build(),
+        stream,
+        None,
+    );
+    while let Some(line) = load.next().await {
+        match line {
+            Ok(info) if info.error_detail.is_some() => {
+                let why = info.error_detail.and_then(|e| e.message).unwrap_or_default();
+                return Err(ClusterApiError::BadRequest(format!("dockerd refused the image: {why}")));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(ClusterApiError::BadRequest(format!("dockerd refused the image: {e}"))),
+        }
+    }
+    tracing::info!("cluster: an image was loaded from {} for a move", from.hostname);
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}

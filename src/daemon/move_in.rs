@@ -1,0 +1,684 @@
+//! The target's side of a move, called by the member routes (`cluster::peer`) for another
+//! member whose certificate and address were checked there. Everything it receives is hostile
+//! until checked: the unit's name and text are parsed, the caller's role is the source daemon's
+//! word but this host's own policy decides what that role may run here, the manifest is
+//! validated against the volumes the unit declares, and the stream must follow the manifest.
+//!
+//! Nothing is half-written: data goes to staging places first (a temporary Docker volume per
+//! named volume, `.containerctl-move-ID-NAME` beside a host path), recorded in
+//! `STATE/cluster/moves/ID.json` before they are made so a daemon killed mid-way removes them
+//! at its next start ([`clean_stale_moves`]). Only a commit whose sums match renames them into
+//! place, writes the unit and starts it; a start that fails undoes all of it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::Daemon;
+use crate::db::NewEvent;
+use crate::policy::{self, Action, Caller, Role};
+use crate::time::now_ms;
+use crate::transfer::{self, receive, Manifest, VolumeId};
+use crate::unit::{self, Unit, UnitName};
+use crate::wire::{MoveBegin, MoveOffer, MovePreflight, MoveRevision};
+
+/// Label of the temporary volumes a move stages into.
+pub const MOVE_LABEL: &str = "io.containerctl.move";
+/// Room left free beyond the data, for the file system's own blocks.
+const MARGIN: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MoveInError {
+    /// Hostile or malformed input, or a caller the policy refuses.
+    #[error("{0}")]
+    Refused(String),
+    /// The target cannot take the unit now (its blockers).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A step on the target failed; everything of the move was undone here.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A staging place and where it goes at commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Staged {
+    Named { name: String, temp: String, root: PathBuf },
+    Host { path: PathBuf, root: PathBuf },
+}
+
+impl Staged {
+    fn root(&self) -> &Path {
+        match self {
+            Staged::Named { root, .. } | Staged::Host { root, .. } => root,
+        }
+    }
+}
+
+/// What `STATE/cluster/moves/ID.json` records of a move being received.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Record {
+    unit: String,
+    temp_volumes: Vec<String>,
+    dirs: Vec<PathBuf>,
+}
+
+/// A move being received.
+pub struct Incoming {
+    unit: UnitName,
+    parsed: Unit,
+    text: String,
+    caller: Caller,
+    source: String,
+    manifest: Manifest,
+    revisions: Vec<MoveRevision>,
+    staged: Vec<Staged>,
+    received: Option<transfer::Sums>,
+    busy: bool,
+}
+
+/// The moves this daemon is receiving, by id.
+pub type Moves = std::sync::Mutex<HashMap<String, Incoming>>;
+
+fn caller_of(offer: &MoveOffer, from: &str) -> Result<Caller, String> {
+    let role = match offer.caller.role.as_str() {
+        "admin" => Role::Admin,
+        "operator" => Role::Operator,
+        other => {
+            return Err(format!("role `{other}` may not move units: an operator or admin may (rule: roles)"))
+        }
+    };
+    let actor: String = offer.caller.actor.chars().filter(|c| !c.is_control()).take(128).collect();
+    Ok(Caller { role, actor: format!("{actor} via {from}") })
+}
+
+fn free_bytes(path: &Path) -> u64 {
+    let mut p = path;
+    loop {
+        if let Ok(s) = nix::sys::statvfs::statvfs(p) {
+            return s.blocks_available().saturating_mul(s.fragment_size());
+        }
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => return 0,
+        }
+    }
+}
+
+fn empty_or_absent(p: &Path) -> bool {
+    match std::fs::symlink_metadata(p) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(m) => m.is_dir() && std::fs::read_dir(p).is_ok_and(|mut rd| rd.next().is_none()),
+    }
+}
+
+/// Whether this daemon may write below `dir` (its unit's ReadWritePaths=).
+fn writable(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|s| !s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+fn staging_dir(path: &Path, id: &str) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    Some(path.parent()?.join(format!(".containerctl-move-{id}-{name}")))
+}
+
+impl Daemon {
+    /// The checks of an offer, without side effects: every blocker at once.
+    pub async fn move_preflight(&self, from: &str, offer: &MoveOffer) -> MovePreflight {
+        match self.check_offer(from, offer).await {
+            Ok((_, _, _, pre)) | Err(pre) => pre,
+        }
+    }
+
+    async fn check_offer(
+        &self,
+        from: &str,
+        offer: &MoveOffer,
+    ) -> Result<(UnitName, Unit, Caller, MovePreflight), MovePreflight> {
+        let host = crate::cluster::hostname();
+        let only = |blockers: Vec<String>| MovePreflight { blockers, ..MovePreflight::default() };
+        let name = UnitName::new(&offer.unit).map_err(|e| only(vec![format!("{e} (rule: unit names)")]))?;
+        let caller = caller_of(offer, from).map_err(|e| only(vec![e]))?;
+        let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
+        let parsed = unit::parse(name.as_str(), &file, &offer.text).map_err(|d| {
+            only(d.iter().map(|d| format!("the unit does not validate here: {}", d.message)).collect())
+        })?;
+        let mut blockers = Vec::new();
+        if parsed.deploy.is_some() {
+            blockers
+                .push(format!("{name} runs as a Swarm service ([deploy]): Swarm places it, it is not moved"));
+        }
+        if self.definition(&name).is_some() {
+            blockers.push(format!("a unit {name} exists on {host} already (rule: the name is free)"));
+        }
+        for v in policy::may(caller.role, Action::Edit, name.as_str(), false)
+            .err()
+            .into_iter()
+            .chain(policy::may(caller.role, Action::Start, name.as_str(), false).err())
+            .chain(self.check_definition(&caller, &name, None, &parsed))
+        {
+            blockers.push(format!("the policy of {host} refuses it: {v}"));
+        }
+        for d in self.port_conflicts(&name, &parsed, &file, &offer.text) {
+            blockers.push(d.message);
+        }
+        for p in &parsed.container.ports {
+            let ip = p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into());
+            let addr = format!("{}:{}", if ip.contains(':') { format!("[{ip}]") } else { ip }, p.host_port);
+            let free = if p.protocol.as_str() == "udp" {
+                std::net::UdpSocket::bind(&addr).is_ok()
+            } else {
+                std::net::TcpListener::bind(&addr).is_ok()
+            };
+            if !free {
+                blockers
+                    .push(format!("port {} is in use on {host} (rule: its ports are free)", p.host_socket()));
+            }
+        }
+        for dev in &parsed.container.devices {
+            if !dev.host.exists() {
+                blockers.push(format!(
+                    "device {} is not present on {host} (rule: its devices are present)",
+                    dev.host.display()
+                ));
+            }
+        }
+        let mut pre = MovePreflight::default();
+        let docker = self.docker();
+        let mut need: HashMap<PathBuf, u64> = HashMap::new();
+        let volumes_root = match &docker {
+            Some(d) => {
+                d.info().await.ok().and_then(|i| i.docker_root_dir).map(|r| Path::new(&r).join("volumes"))
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| PathBuf::from("/var/lib/docker/volumes"));
+        for v in transfer::volumes_of(&parsed) {
+            match &v {
+                VolumeId::Named(n) => {
+                    if let Some(d) = &docker {
+                        if d.inspect_volume(n).await.is_ok() {
+                            blockers.push(format!(
+                                "volume {n} exists on {host} already (rule: its volumes are free)"
+                            ));
+                        }
+                    }
+                    need.insert(volumes_root.clone(), 0);
+                }
+                VolumeId::Host(p) => {
+                    if !empty_or_absent(p) {
+                        blockers.push(format!(
+                            "{} exists on {host} and is not empty (rule: its volumes are free)",
+                            p.display()
+                        ));
+                    }
+                    match p.parent() {
+                        Some(parent) if parent.is_dir() => {
+                            need.insert(parent.to_path_buf(), 0);
+                        }
+                        _ => blockers.push(format!(
+                            "the parent directory of {} does not exist on {host}: an admin creates it",
+                            p.display()
+                        )),
+                    }
+                }
+            }
+        }
+        for dir in need.keys().filter(|d| !writable(d)) {
+            blockers.push(format!(
+                "{} is read-only for containerctld on {host}: add it to ReadWritePaths= in a drop-in of containerctld.service (rule: the data can be written)",
+                dir.display()
+            ));
+        }
+        pre.free_bytes =
+            need.keys().map(|p| free_bytes(p)).min().unwrap_or_else(|| free_bytes(&volumes_root));
+        if offer.bytes.saturating_add(MARGIN) > pre.free_bytes && !need.is_empty() {
+            blockers.push(format!(
+                "{} MB to copy but {} MB free on {host} (rule: enough disk)",
+                offer.bytes >> 20,
+                pre.free_bytes >> 20
+            ));
+        }
+        let reference = format!("{}:{}", parsed.container.image, parsed.container.version);
+        let present = match &docker {
+            Some(d) => d.inspect_image(&reference).await.is_ok(),
+            None => {
+                blockers.push(format!("dockerd is not reachable on {host}"));
+                false
+            }
+        };
+        let registry = self.cluster.state().map(|s| s.registry).unwrap_or_default();
+        pre.image = if present {
+            "present".into()
+        } else if !registry.is_empty() && parsed.container.image.starts_with(&format!("{registry}/")) {
+            "registry".into()
+        } else if offer.image_on_source {
+            "stream".into()
+        } else {
+            blockers.push(format!(
+                "image {reference} is neither on {host}, in the cluster registry nor on the source"
+            ));
+            String::new()
+        };
+        pre.blockers = blockers;
+        if pre.blockers.is_empty() {
+            Ok((name, parsed, caller, pre))
+        } else {
+            Err(pre)
+        }
+    }
+
+    /// Checks the offer again and the manifest, then makes the staging places.
+    pub async fn move_begin(&self, from: &str, begin: MoveBegin) -> Result<String, MoveInError> {
+        let (name, parsed, caller, pre) = self
+            .check_offer(from, &begin.offer)
+            .await
+            .map_err(|p| MoveInError::Conflict(p.blockers.join("; ")))?;
+        if self.moves_in.lock().is_ok_and(|m| m.values().any(|i| i.unit == name)) {
+            return Err(MoveInError::Conflict(format!("a move of {name} to this host is under way already")));
+        }
+        let expected = transfer::volumes_of(&parsed);
+        let room = pre.free_bytes.saturating_sub(MARGIN).min(begin.offer.bytes);
+        begin
+            .manifest
+            .validate(&expected, room)
+            .map_err(|r| MoveInError::Refused(format!("refused: {r}")))?;
+        let id = crate::cluster::new_id("mv");
+        let mut record = Record { unit: name.to_string(), ..Record::default() };
+        let mut staged = Vec::new();
+        for (i, v) in expected.iter().enumerate() {
+            match v {
+                VolumeId::Named(_) => record.temp_volumes.push(format!("containerctl-move-{id}-{i}")),
+                VolumeId::Host(p) => {
+                    let dir = staging_dir(p, &id)
+                        .ok_or_else(|| MoveInError::Refused(format!("bad host path {}", p.display())))?;
+                    record.dirs.push(dir.clone());
+                    staged.push(Staged::Host { path: p.clone(), root: dir });
+                }
+            }
+        }
+        self.write_record(&id, &record)?;
+        let made = self.make_staging(&id, &expected, &record, staged).await;
+        let staged = match made {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_staging(&id).await;
+                return Err(e);
+            }
+        };
+        let incoming = Incoming {
+            unit: name.clone(),
+            parsed,
+            text: begin.offer.text,
+            caller,
+            source: begin.offer.source,
+            manifest: begin.manifest,
+            revisions: begin.revisions,
+            staged,
+            received: None,
+            busy: false,
+        };
+        if let Ok(mut m) = self.moves_in.lock() {
+            m.insert(id.clone(), incoming);
+        }
+        tracing::info!("move {id}: receiving {name} from {from}");
+        Ok(id)
+    }
+
+    fn write_record(&self, id: &str, record: &Record) -> Result<(), MoveInError> {
+        let path = self.cluster.paths.moves().join(format!("{id}.json"));
+        let json = serde_json::to_vec(record).map_err(|e| MoveInError::Failed(e.to_string()))?;
+        crate::atomic_file::write_private(&path, &json, 0o600)
+            .map_err(|e| MoveInError::Failed(format!("cannot write {}: {e}", path.display())))
+    }
+
+    async fn make_staging(
+        &self,
+        id: &str,
+        expected: &[VolumeId],
+        record: &Record,
+        hosts: Vec<Staged>,
+    ) -> Result<Vec<Staged>, MoveInError> {
+        let docker = self.docker().ok_or_else(|| MoveInError::Failed("dockerd is not reachable".into()))?;
+        let mut hosts = hosts.into_iter();
+        let mut temps = record.temp_volumes.iter();
+        let mut out = Vec::new();
+        for v in expected {
+            match v {
+                VolumeId::Named(n) => {
+                    let temp = temps.next().cloned().unwrap_or_default();
+                    let req = bollard::models::VolumeCreateRequest {
+                        name: Some(temp.clone()),
+                        labels: Some(HashMap::from([(MOVE_LABEL.to_owned(), id.to_owned())])),
+                        ..Default::default()
+                    };
+                    let vol = docker.create_volume(req).await.map_err(|e| {
+                        MoveInError::Failed(format!("cannot create the staging volume {temp}: {e}"))
+                    })?;
+                    out.push(Staged::Named { name: n.clone(), temp, root: PathBuf::from(vol.mountpoint) });
+                }
+                VolumeId::Host(_) => {
+                    let s = hosts.next().ok_or_else(|| MoveInError::Failed("staging".into()))?;
+                    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                        .create(s.root())
+                        .map_err(|e| {
+                            MoveInError::Failed(format!("cannot create {}: {e}", s.root().display()))
+                        })?;
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a move's staging places and its record (what a failure, an abort and the next
+    /// start after a crash do).
+    async fn drop_staging(&self, id: &str) {
+        if let Ok(mut m) = self.moves_in.lock() {
+            m.remove(id);
+        }
+        let path = self.cluster.paths.moves().join(format!("{id}.json"));
+        let record: Record =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut failures = Vec::new();
+        for dir in &record.dirs {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    failures.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        if let Some(docker) = self.docker() {
+            for v in &record.temp_volumes {
+                match docker.remove_volume(v, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                    Ok(()) => {}
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                    Err(e) => failures.push(format!("volume {v}: {e}")),
+                }
+            }
+        } else if !record.temp_volumes.is_empty() {
+            failures.push("dockerd is not reachable to remove the staging volumes".into());
+        }
+        if failures.is_empty() {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    failures.push(format!("{}: {e}", path.display()));
+                }
+            }
+            tracing::info!("move {id}: staged data removed");
+        } else {
+            tracing::error!(
+                "move {id}: staged data left (removed at the next start): {}",
+                failures.join("; ")
+            );
+        }
+    }
+
+    fn take_incoming(&self, id: &str) -> Result<(), MoveInError> {
+        let mut m = self.moves_in.lock().map_err(|_| MoveInError::Failed("lock".into()))?;
+        let i =
+            m.get_mut(id).ok_or_else(|| MoveInError::NotFound(format!("no move {id} is under way here")))?;
+        if i.busy {
+            return Err(MoveInError::Conflict(format!("move {id} is busy")));
+        }
+        i.busy = true;
+        Ok(())
+    }
+
+    /// Receives the data of move `id` from `body`; any refusal removes everything staged.
+    pub async fn move_receive(&self, id: &str, body: axum::body::Body) -> Result<u64, MoveInError> {
+        self.take_incoming(id)?;
+        let (manifest, roots) = match self.moves_in.lock() {
+            Ok(m) => match m.get(id) {
+                Some(i) => {
+                    (i.manifest.clone(), i.staged.iter().map(|s| s.root().to_path_buf()).collect::<Vec<_>>())
+                }
+                None => return Err(MoveInError::NotFound(format!("no move {id} is under way here"))),
+            },
+            Err(_) => return Err(MoveInError::Failed("lock".into())),
+        };
+        let stream = body.into_data_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c2 = counted.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            receive::receive(&manifest, &roots, reader, &mut |k| {
+                c2.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+            })
+        })
+        .await
+        .map_err(|e| MoveInError::Failed(e.to_string()))
+        .and_then(|r| r.map_err(|e| MoveInError::Refused(e.to_string())));
+        match result {
+            Ok(sums) => {
+                if let Ok(mut m) = self.moves_in.lock() {
+                    if let Some(i) = m.get_mut(id) {
+                        i.received = Some(sums);
+                        i.busy = false;
+                    }
+                }
+                Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
+            }
+            Err(e) => {
+                tracing::warn!("move {id}: {e}");
+                self.drop_staging(id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives up move `id`: everything staged is removed.
+    pub async fn move_abort(&self, id: &str) -> Result<(), MoveInError> {
+        if !self.moves_in.lock().is_ok_and(|m| m.contains_key(id)) {
+            return Err(MoveInError::NotFound(format!("no move {id} is under way here")));
+        }
+        self.drop_staging(id).await;
+        Ok(())
+    }
+
+    /// Checks the sums, puts the data in place, writes the unit with its history, starts it and
+    /// waits for READY (and healthy); any failure undoes all of it here.
+    pub async fn move_commit(&self, id: &str, sums: &transfer::Sums) -> Result<String, MoveInError> {
+        self.take_incoming(id)?;
+        let Some(i) = self.moves_in.lock().ok().and_then(|mut m| m.remove(id)) else {
+            return Err(MoveInError::NotFound(format!("no move {id} is under way here")));
+        };
+        // Put back so that drop_staging finds nothing more to forget.
+        let received = i.received.clone().unwrap_or_default();
+        if i.received.is_none() {
+            self.drop_staging(id).await;
+            return Err(MoveInError::Conflict(format!("move {id}: no data was received")));
+        }
+        if let Err(r) = receive::verify(&i.manifest, sums, &received) {
+            self.drop_staging(id).await;
+            return Err(MoveInError::Refused(format!("refused: {r}: nothing was started")));
+        }
+        let mut placed = Vec::new();
+        if let Err(e) = self.place(&i, &mut placed).await {
+            self.remove_placed(&i, &placed).await;
+            self.drop_staging(id).await;
+            return Err(e);
+        }
+        // The data is in place: from here an undo removes the placed data too.
+        let _ = std::fs::remove_file(self.cluster.paths.moves().join(format!("{id}.json")));
+        match self.install_and_start(&i).await {
+            Ok(detail) => Ok(detail),
+            Err(e) => {
+                self.undo_install(&i).await;
+                self.remove_placed(&i, &placed).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Renames every staging place into its final place.
+    async fn place(&self, i: &Incoming, placed: &mut Vec<VolumeId>) -> Result<(), MoveInError> {
+        let docker = self.docker().ok_or_else(|| MoveInError::Failed("dockerd is not reachable".into()))?;
+        for s in &i.staged {
+            match s {
+                Staged::Named { name, temp, root } => {
+                    let req = bollard::models::VolumeCreateRequest {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    };
+                    let vol = docker
+                        .create_volume(req)
+                        .await
+                        .map_err(|e| MoveInError::Failed(format!("cannot create volume {name}: {e}")))?;
+                    placed.push(VolumeId::Named(name.clone()));
+                    let dest = PathBuf::from(&vol.mountpoint);
+                    if !empty_or_absent(&dest) {
+                        return Err(MoveInError::Conflict(format!(
+                            "volume {name} appeared meanwhile and is not empty"
+                        )));
+                    }
+                    std::fs::rename(root, &dest).map_err(|e| {
+                        MoveInError::Failed(format!(
+                            "cannot move {} to {}: {e}",
+                            root.display(),
+                            dest.display()
+                        ))
+                    })?;
+                    // The staging volume gets an empty directory back, then goes.
+                    let _ = std::fs::create_dir(root);
+                    let _ = docker
+                        .remove_volume(temp, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                        .await;
+                }
+                Staged::Host { path, root } => {
+                    if !empty_or_absent(path) {
+                        return Err(MoveInError::Conflict(format!(
+                            "{} appeared meanwhile and is not empty",
+                            path.display()
+                        )));
+                    }
+                    std::fs::rename(root, path).map_err(|e| {
+                        MoveInError::Failed(format!(
+                            "cannot move {} to {}: {e}",
+                            root.display(),
+                            path.display()
+                        ))
+                    })?;
+                    placed.push(VolumeId::Host(path.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn install_and_start(&self, i: &Incoming) -> Result<String, MoveInError> {
+        let name = &i.unit;
+        let fail = |step: &str, e: String| {
+            MoveInError::Failed(format!("{step} on {}: {e}", crate::cluster::hostname()))
+        };
+        if let Some((_, earlier)) = i.revisions.split_last() {
+            let mut db = self.db();
+            for r in earlier {
+                db.record_revision(name.as_str(), &r.actor, &r.action, &r.text, r.at_ms)
+                    .map_err(|e| fail("history", e.to_string()))?;
+            }
+        }
+        self.apply_text(&i.caller, name, i.text.clone(), "move", false)
+            .await
+            .map_err(|e| fail("write", e.to_string()))?;
+        let detail = format!("moved from {} by {}", i.source, i.caller.actor);
+        if let Err(e) = self.db().record_event(&NewEvent {
+            unit: name.to_string(),
+            at_ms: now_ms(),
+            kind: "move".into(),
+            detail: detail.clone(),
+        }) {
+            tracing::error!("move of {name}: cannot record its event: {e}");
+        }
+        let started = tokio::time::Instant::now();
+        self.job(&i.caller, name, Action::Start).await.map_err(|e| fail("start", e.to_string()))?;
+        if i.parsed.health.is_some() {
+            let deadline = started + crate::generator::start_timeout(&i.parsed) + Duration::from_secs(30);
+            loop {
+                let health = self.container_health(name).await;
+                match health.as_deref() {
+                    Some("healthy") => break,
+                    Some("unhealthy") => return Err(fail("health", format!("{name} is unhealthy"))),
+                    _ if tokio::time::Instant::now() >= deadline => {
+                        return Err(fail(
+                            "health",
+                            format!("{name} is not healthy after {}s", started.elapsed().as_secs()),
+                        ))
+                    }
+                    _ => self.wait_change(Duration::from_millis(500)).await,
+                }
+            }
+        }
+        Ok(format!(
+            "{name} is ready on {} after {:.1}s",
+            crate::cluster::hostname(),
+            started.elapsed().as_secs_f64()
+        ))
+    }
+
+    /// After a failed start: the unit stopped and removed (its history keeps the attempt).
+    async fn undo_install(&self, i: &Incoming) {
+        let admin = Caller { role: Role::Admin, actor: format!("move undo ({})", i.caller.actor) };
+        if self.definition(&i.unit).is_some() {
+            if let Err(e) = self.remove(&admin, &i.unit).await {
+                tracing::error!("move of {}: cannot remove the unit again: {e}", i.unit);
+            }
+        }
+    }
+
+    /// The data a failed commit had put in place, removed.
+    async fn remove_placed(&self, i: &Incoming, placed: &[VolumeId]) {
+        let docker = self.docker();
+        for v in placed {
+            match v {
+                VolumeId::Named(n) => {
+                    if let Some(d) = &docker {
+                        if let Err(e) =
+                            d.remove_volume(n, None::<bollard::query_parameters::RemoveVolumeOptions>).await
+                        {
+                            tracing::error!("move of {}: cannot remove volume {n}: {e}", i.unit);
+                        }
+                    }
+                }
+                VolumeId::Host(p) => {
+                    if let Err(e) = std::fs::remove_dir_all(p) {
+                        tracing::error!("move of {}: cannot remove {}: {e}", i.unit, p.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// At start: what moves that were being received when the daemon stopped had staged is removed.
+pub fn clean_stale_moves(d: &Arc<Daemon>) {
+    let dir = d.cluster.paths.moves();
+    let Ok(rd) = std::fs::read_dir(&dir) else { return };
+    let ids: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let d = d.clone();
+    tokio::spawn(async move {
+        // dockerd may come up after the daemon: wait for it a while.
+        for _ in 0..60 {
+            if d.docker().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        for id in ids {
+            tracing::info!("move {id}: left by a daemon that stopped mid-way, removing what it staged");
+            d.drop_staging(&id).await;
+        }
+    });
+}

@@ -1,0 +1,657 @@
+//! The source's side of a move, run where the unit is: a state machine in one file.
+//!
+//! ```text
+//! plan: the unit, the caller's rights here, the target (asked of the manager), the data walked
+//!       (blockers: links out, device nodes, set-user-ID files), the target's preflight
+//!       (name, policy, ports, devices, disk, image) ─► refused / planned (dry run)
+//! image streamed to the target when only this host has it (the unit still runs)
+//! stop ─► walk again (the manifest) ─► begin on the target ─► stream the data (progress)
+//!      ─► commit: the target checks the sums, puts the data in place, writes the unit with its
+//!         history, starts it and waits for READY (healthy with [health])
+//! ─► disable here (the file stays, the data until the soak is over or for good)
+//! any failure after the stop ─► the target gives up what it staged, the unit starts here again
+//! ```
+//!
+//! Invariants: nothing stops before every check passed; a failure leaves the unit running here as
+//! before (if it was) and nothing on the target; one move per unit at a time.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+
+use super::{Daemon, OpError};
+use crate::cluster::ops::{self as cluster_ops, PeerNode};
+use crate::cluster::tls;
+use crate::policy::{self, Action, Caller};
+use crate::progress::Progress;
+use crate::time::now_ms;
+use crate::transfer::{self, source, Manifest, VolumeId};
+use crate::unit::{Unit, UnitName};
+use crate::wire::{
+    MoveBegin, MoveBegun, MoveCaller, MoveCommit, MoveOffer, MovePreflight, MoveResult, MoveRevision,
+    MoveUnit,
+};
+
+/// What the estimate assumes a move copies per second.
+const ASSUMED_RATE: f64 = 60.0 * 1024.0 * 1024.0;
+/// How long the target must stay up before the source's data goes, by default.
+const DEFAULT_SOAK: Duration = Duration::from_secs(600);
+/// The data stream's answer may take this long (the whole upload is before it).
+const STREAM_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// A failed move: the step, what happened, and what was done about it.
+#[derive(Debug, Clone)]
+pub struct MoveFailure {
+    pub step: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+fn failed(step: &'static str, message: impl Into<String>, hint: impl Into<String>) -> MoveFailure {
+    MoveFailure { step, message: message.into(), hint: hint.into() }
+}
+
+/// The error line of a failed move, as the stream sends it.
+pub fn failure_line(f: &MoveFailure) -> serde_json::Value {
+    serde_json::json!({"error": {"kind": "failed", "step": f.step, "message": f.message, "hint": f.hint}})
+}
+
+/// What was checked before anything stops.
+pub struct MovePlan {
+    pub name: UnitName,
+    unit: Unit,
+    text: String,
+    target: PeerNode,
+    roots: Vec<(VolumeId, PathBuf)>,
+    offer: MoveOffer,
+    preflight: MovePreflight,
+    pub result: MoveResult,
+    soak: Duration,
+}
+
+/// Releases a unit's "move under way" mark when dropped.
+struct Moving<'a>(&'a Daemon, String);
+
+impl Drop for Moving<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.0.moving.lock() {
+            set.remove(&self.1);
+        }
+    }
+}
+
+async fn peer_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    client: &tls::Client,
+    target: &PeerNode,
+    method: http::Method,
+    path: &str,
+    body: &B,
+) -> Result<T, String> {
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let (status, answer) =
+        client.request(&target.api(), method, path, &[], Some(body)).await.map_err(|e| e.to_string())?;
+    if !(200..300).contains(&status) {
+        return Err(format!(
+            "{} answered {status}: {}",
+            target.hostname,
+            cluster_ops::error_message(&answer)
+        ));
+    }
+    let answer = if answer.is_empty() { Bytes::from_static(b"null") } else { answer };
+    serde_json::from_slice(&answer).map_err(|e| format!("bad answer of {}: {e}", target.hostname))
+}
+
+impl Daemon {
+    /// The volumes of `unit` on this host, with their directories.
+    async fn move_roots(&self, unit: &Unit) -> Result<Vec<(VolumeId, PathBuf)>, String> {
+        let mut out = Vec::new();
+        for v in transfer::volumes_of(unit) {
+            let root = match &v {
+                VolumeId::Named(n) => {
+                    let docker = self.docker().ok_or("dockerd is not reachable")?;
+                    match docker.inspect_volume(n).await {
+                        Ok(vol) => PathBuf::from(vol.mountpoint),
+                        Err(e) => return Err(format!("volume {n}: {e}")),
+                    }
+                }
+                VolumeId::Host(p) => p.clone(),
+            };
+            out.push((v, root));
+        }
+        Ok(out)
+    }
+
+    /// Walks the volumes: the manifest, or every blocker.
+    async fn walk_volumes(roots: &[(VolumeId, PathBuf)]) -> Result<Manifest, Vec<String>> {
+        let roots = roots.to_vec();
+        let walked = tokio::task::spawn_blocking(move || {
+            roots.iter().map(|(v, r)| source::walk(v.clone(), r)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| vec![e.to_string()])?;
+        let blockers: Vec<String> = walked.iter().flat_map(|w| w.blockers.clone()).collect();
+        if !blockers.is_empty() {
+            return Err(blockers);
+        }
+        Ok(Manifest { volumes: walked.into_iter().filter_map(|w| w.data).collect() })
+    }
+
+    /// Checks a move and decides what it does; refusals change nothing.
+    pub async fn plan_move(
+        &self,
+        caller: &Caller,
+        name: &UnitName,
+        req: &MoveUnit,
+    ) -> Result<MovePlan, OpError> {
+        let def = self
+            .definition(name)
+            .ok_or_else(|| OpError::NotFound(format!("no unit {name}: see containerctl list")))?;
+        let unit =
+            def.unit.clone().map_err(|e| OpError::Conflict(format!("{name} does not validate: {e}")))?;
+        let protected = unit.service.protected;
+        for action in [Action::Stop, Action::Disable, Action::Edit] {
+            policy::may(caller.role, action, name.as_str(), protected).map_err(|v| {
+                self.audit_move(caller, name, &format!("refused: {v}"));
+                OpError::refused(v)
+            })?;
+        }
+        if !def.path.starts_with(&self.config.unit_dir) {
+            return Err(OpError::Conflict(format!(
+                "{} is a vendor or runtime unit: only units in {} move",
+                def.path.display(),
+                self.config.unit_dir.display()
+            )));
+        }
+        let me = self.cluster.state().ok_or_else(|| {
+            OpError::Conflict("this host is not a cluster member: moves go between members".into())
+        })?;
+        if req.to.trim().is_empty() {
+            return Err(OpError::InvalidInput("name the member to move to (--to NODE)".into()));
+        }
+        let target = cluster_ops::lookup(self, req.to.trim()).await.map_err(|e| match e.kind {
+            cluster_ops::StepKind::NotFound => OpError::NotFound(e.message_with_hint()),
+            _ => OpError::Unavailable(e.message_with_hint()),
+        })?;
+        if target.addr == me.addr {
+            return Err(OpError::InvalidInput(format!("{name} is on {} already", target.hostname)));
+        }
+        let soak = match &req.soak {
+            Some(s) => {
+                crate::unit::parse_duration(s).map_err(|e| OpError::InvalidInput(format!("soak: {e}")))?
+            }
+            None => DEFAULT_SOAK,
+        };
+        let mut blockers = Vec::new();
+        if unit.deploy.is_some() {
+            blockers
+                .push(format!("{name} runs as a Swarm service ([deploy]): Swarm places it, it is not moved"));
+        }
+        let roots = self.move_roots(&unit).await.unwrap_or_else(|e| {
+            blockers.push(e);
+            Vec::new()
+        });
+        let manifest = match Self::walk_volumes(&roots).await {
+            Ok(m) => m,
+            Err(b) => {
+                blockers.extend(b.into_iter().map(|b| format!("on {}: {b}", me.hostname)));
+                Manifest::default()
+            }
+        };
+        let reference = format!("{}:{}", unit.container.image, unit.container.version);
+        let image_on_source = match self.docker() {
+            Some(d) => d.inspect_image(&reference).await.is_ok(),
+            None => false,
+        };
+        let offer = MoveOffer {
+            unit: name.to_string(),
+            text: def.text.clone(),
+            caller: MoveCaller { role: caller.role.to_string(), actor: caller.actor.clone() },
+            source: me.hostname.clone(),
+            bytes: manifest.bytes(),
+            files: manifest.files() as u64,
+            image_on_source,
+        };
+        let client =
+            cluster_ops::peer_client(self).map_err(|e| OpError::Unavailable(e.message_with_hint()))?;
+        let preflight: MovePreflight =
+            peer_json(&client, &target, http::Method::POST, "/cluster/v1/moves/preflight", &offer)
+                .await
+                .map_err(|e| {
+                    OpError::Unavailable(format!("the preflight on {} failed: {e}", target.hostname))
+                })?;
+        blockers.extend(preflight.blockers.iter().map(|b| format!("on {}: {b}", target.hostname)));
+        let volumes: Vec<String> = roots.iter().map(|(v, _)| v.to_string()).collect();
+        let mut plan =
+            vec![format!("check on {}: name, policy, ports, devices, disk, image", target.hostname)];
+        if preflight.image == "stream" {
+            plan.push(format!("stream image {reference} to {} (the unit still runs)", target.hostname));
+        }
+        plan.push(format!("stop {} on {}", name.service(), me.hostname));
+        plan.push(format!(
+            "copy {} ({} MB in {} files) to {} and verify every file's SHA-256",
+            if volumes.is_empty() { "no volumes".to_owned() } else { volumes.join(", ") },
+            offer.bytes >> 20,
+            offer.files,
+            target.hostname
+        ));
+        plan.push(format!(
+            "write {name} on {} with its history, start it and wait until it is ready{}",
+            target.hostname,
+            if unit.health.is_some() { " and healthy" } else { "" }
+        ));
+        plan.push(format!(
+            "disable {name} on {}; {}",
+            me.hostname,
+            if req.keep_source {
+                "keep its data".to_owned()
+            } else {
+                format!(
+                    "remove its file and data after {} if it did not run here again",
+                    crate::unit::systemd_duration(soak)
+                )
+            }
+        ));
+        let result = MoveResult {
+            unit: name.to_string(),
+            from: me.hostname.clone(),
+            to: target.hostname.clone(),
+            dry_run: req.dry_run,
+            plan,
+            bytes: offer.bytes,
+            files: offer.files,
+            volumes,
+            image: preflight.image.clone(),
+            estimate_seconds: (offer.bytes as f64 / ASSUMED_RATE * 10.0).round() / 10.0 + 2.0,
+            blockers,
+            downtime_ms: None,
+            seconds: None,
+            keep_source: req.keep_source,
+        };
+        Ok(MovePlan {
+            name: name.clone(),
+            unit,
+            text: def.text,
+            target,
+            roots,
+            offer,
+            preflight,
+            result,
+            soak,
+        })
+    }
+
+    /// Runs a planned move (see the module's state machine).
+    pub async fn move_unit(
+        self: &Arc<Self>,
+        caller: &Caller,
+        plan: MovePlan,
+        p: &Progress,
+    ) -> Result<MoveResult, MoveFailure> {
+        let mut result = plan.result.clone();
+        if result.dry_run {
+            return Ok(result);
+        }
+        if !result.blockers.is_empty() {
+            let message =
+                format!("{} cannot move to {}: nothing was stopped", plan.name, plan.target.hostname);
+            self.audit_move(caller, &plan.name, &format!("refused: {}", result.blockers.join("; ")));
+            return Err(failed("preflight", message, result.blockers.join("; ")));
+        }
+        let _moving = {
+            let mut set = self.moving.lock().map_err(|_| failed("move", "lock", ""))?;
+            if !set.insert(plan.name.to_string()) {
+                return Err(failed(
+                    "move",
+                    format!("{} is being moved already", plan.name),
+                    "wait for that move to end",
+                ));
+            }
+            Moving(self, plan.name.to_string())
+        };
+        let started = tokio::time::Instant::now();
+        let client =
+            cluster_ops::peer_client(self).map_err(|e| failed("connect", e.message_with_hint(), ""))?;
+        p.step("preflight", "done", format!("{} can take {}", plan.target.hostname, plan.name));
+        if plan.preflight.image == "stream" {
+            self.stream_image(&client, &plan, p).await?;
+        }
+        let was_active = self
+            .units
+            .read()
+            .ok()
+            .and_then(|u| u.get(plan.name.as_str()).map(|s| s.active_state == "active"))
+            .unwrap_or(false);
+        p.step("stop", "running", format!("stopping {} on {}", plan.name.service(), plan.offer.source));
+        self.job(caller, &plan.name, Action::Stop)
+            .await
+            .map_err(|e| failed("stop", e.to_string(), "nothing else was changed"))?;
+        let stopped = tokio::time::Instant::now();
+        p.step("stop", "done", format!("{} stopped", plan.name.service()));
+        let mut moved_id = None;
+        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id).await;
+        if let Err(f) = outcome {
+            // Undo: the target gives up what it staged, the unit runs here again.
+            if let Some(id) = &moved_id {
+                let path = format!("/cluster/v1/moves/{id}");
+                if let Err(e) =
+                    client.request(&plan.target.api(), http::Method::DELETE, &path, &[], None).await
+                {
+                    tracing::warn!("move of {}: the target was not told to give up ({e}); it removes what it staged at its next start", plan.name);
+                }
+            }
+            let again = if was_active {
+                match self.job(caller, &plan.name, Action::Start).await {
+                    Ok(_) => format!("{} runs on {} again", plan.name, plan.offer.source),
+                    Err(e) => format!("{} did not start again on {}: {e}", plan.name, plan.offer.source),
+                }
+            } else {
+                format!("{} stays on {} as it was (stopped)", plan.name, plan.offer.source)
+            };
+            p.step("undo", "done", again.clone());
+            self.audit_move(caller, &plan.name, &format!("failed at {}: {}; {again}", f.step, f.message));
+            return Err(MoveFailure { hint: again, ..f });
+        }
+        result.downtime_ms = Some(u64::try_from(stopped.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let disabled = self.enable(caller, &plan.name, false).await;
+        if let Err(e) = &disabled {
+            tracing::error!(
+                "move of {}: it runs on {} but was not disabled here: {e}",
+                plan.name,
+                plan.target.hostname
+            );
+        }
+        let detail = format!("moved to {} by {}", plan.target.hostname, caller.actor);
+        if let Err(e) = self.db().record_event(&crate::db::NewEvent {
+            unit: plan.name.to_string(),
+            at_ms: now_ms(),
+            kind: "move".into(),
+            detail: detail.clone(),
+        }) {
+            tracing::error!("move of {}: cannot record its event: {e}", plan.name);
+        }
+        self.audit(
+            caller,
+            "move",
+            Some(plan.name.as_str()),
+            Some(plan.text.clone()),
+            None,
+            &format!("ok: {detail}"),
+        );
+        p.step(
+            "disable",
+            "done",
+            format!(
+                "{} disabled on {}{}",
+                plan.name,
+                plan.offer.source,
+                if plan.result.keep_source { "; its data is kept" } else { "" }
+            ),
+        );
+        if !plan.result.keep_source {
+            self.remove_source_data_later(caller, &plan);
+        }
+        result.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        Ok(result)
+    }
+
+    async fn transfer_and_commit(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+        moved_id: &mut Option<String>,
+    ) -> Result<(), MoveFailure> {
+        let target = &plan.target;
+        // The unit is stopped: this walk is what is sent.
+        let manifest = Self::walk_volumes(&plan.roots).await.map_err(|b| failed("copy", b.join("; "), ""))?;
+        let revisions = self.move_history(&plan.name);
+        let mut offer = plan.offer.clone();
+        offer.bytes = manifest.bytes();
+        offer.files = manifest.files() as u64;
+        let begin = MoveBegin { offer, manifest: manifest.clone(), revisions };
+        let begun: MoveBegun = peer_json(client, target, http::Method::POST, "/cluster/v1/moves", &begin)
+            .await
+            .map_err(|e| failed("begin", e, ""))?;
+        *moved_id = Some(begun.id.clone());
+        let total = manifest.bytes();
+        p.step(
+            "copy",
+            "running",
+            format!("copying {} MB in {} files to {}", total >> 20, manifest.files(), target.hostname),
+        );
+        let sent = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let roots: Vec<PathBuf> = plan.roots.iter().map(|(_, r)| r.clone()).collect();
+        let counter = sent.clone();
+        let packing = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
+            let out = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
+            source::pack(&manifest, &refs, out, &mut |k| {
+                counter.fetch_add(k, Ordering::Relaxed);
+            })
+        });
+        let body = BodyExt::boxed_unsync(http_body_util::StreamBody::new(
+            tokio_stream_from(rx).map(|r| r.map(hyper::body::Frame::data)),
+        ));
+        let path = format!("/cluster/v1/moves/{}/data", begun.id);
+        let ticker = {
+            let (sent, p, to) = (sent.clone(), p.clone(), target.hostname.clone());
+            tokio::spawn(async move {
+                let t0 = tokio::time::Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let cur = sent.load(Ordering::Relaxed);
+                    let rate = cur as f64 / t0.elapsed().as_secs_f64().max(0.001) / 1048576.0;
+                    p.transfer(
+                        "copy",
+                        format!("{} of {} MB to {to}, {rate:.1} MB/s", cur >> 20, total >> 20),
+                        cur,
+                        total,
+                    );
+                }
+            })
+        };
+        let answer =
+            send(client, target, http::Method::PUT, &path, ("application/x-tar", body), STREAM_TIMEOUT).await;
+        ticker.abort();
+        let packed = packing.await.map_err(|e| failed("copy", e.to_string(), ""))?;
+        // What went wrong here first: a refusal there may only say the stream ended early.
+        if let Err(e) = &packed {
+            if !matches!(e, source::PackError::Write(_)) {
+                return Err(failed("copy", format!("on {}: {e}", plan.offer.source), ""));
+            }
+        }
+        let answer = answer
+            .map_err(|e| failed("copy", format!("the stream to {} broke: {e}", target.hostname), ""))?;
+        if !(200..300).contains(&answer.status) {
+            return Err(failed(
+                "copy",
+                format!("{} refused the data: {}", target.hostname, cluster_ops::error_message(&answer.body)),
+                "",
+            ));
+        }
+        let sums = packed.map_err(|e| failed("copy", e.to_string(), ""))?;
+        p.transfer(
+            "copy",
+            format!("{} of {} MB to {}", total >> 20, total >> 20, target.hostname),
+            total,
+            total,
+        );
+        p.step("copy", "done", format!("{} MB copied to {}", total >> 20, target.hostname));
+        p.step("start", "running", format!("verifying and starting {} on {}", plan.name, target.hostname));
+        let commit_timeout = crate::generator::start_timeout(&plan.unit) + Duration::from_secs(120);
+        let body =
+            serde_json::to_vec(&MoveCommit { sums }).map_err(|e| failed("commit", e.to_string(), ""))?;
+        let full = http_body_util::Full::new(Bytes::from(body))
+            .map_err(|never: std::convert::Infallible| -> std::io::Error { match never {} })
+            .boxed_unsync();
+        let path = format!("/cluster/v1/moves/{}/commit", begun.id);
+        let answer =
+            send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout)
+                .await
+                .map_err(|e| failed("start", format!("{} did not answer: {e}", target.hostname), ""))?;
+        if !(200..300).contains(&answer.status) {
+            *moved_id = None;
+            return Err(failed(
+                "start",
+                format!("on {}: {}", target.hostname, cluster_ops::error_message(&answer.body)),
+                "",
+            ));
+        }
+        let detail: String = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        p.step("start", "done", detail);
+        Ok(())
+    }
+
+    fn audit_move(&self, caller: &Caller, name: &UnitName, result: &str) {
+        self.audit(caller, "move", Some(name.as_str()), None, None, result);
+    }
+
+    /// The unit's revisions, oldest first, as they travel with it.
+    fn move_history(&self, name: &UnitName) -> Vec<MoveRevision> {
+        let db = self.db();
+        let infos = db.revisions(name.as_str()).unwrap_or_default();
+        let mut out: Vec<MoveRevision> = infos
+            .iter()
+            .rev()
+            .filter_map(|r| db.revision(name.as_str(), r.rev).ok().flatten())
+            .map(|r| MoveRevision { at_ms: r.at_ms, actor: r.actor, action: r.action, text: r.text })
+            .collect();
+        // Only the history since the unit was last created here.
+        if let Some(start) = out.iter().rposition(|r| r.action == "rm") {
+            out.drain(..=start);
+        }
+        out
+    }
+
+    async fn stream_image(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+    ) -> Result<(), MoveFailure> {
+        let reference = format!("{}:{}", plan.unit.container.image, plan.unit.container.version);
+        let docker = self.docker().ok_or_else(|| failed("image", "dockerd is not reachable", ""))?;
+        p.step("image", "running", format!("streaming {reference} to {}", plan.target.hostname));
+        let stream = docker
+            .export_image(&reference)
+            .map(|r| r.map(hyper::body::Frame::data).map_err(std::io::Error::other));
+        let body = BodyExt::boxed_unsync(http_body_util::StreamBody::new(stream));
+        let answer = send(
+            client,
+            &plan.target,
+            http::Method::PUT,
+            "/cluster/v1/images",
+            ("application/x-tar", body),
+            STREAM_TIMEOUT,
+        )
+        .await
+        .map_err(|e| {
+            failed(
+                "image",
+                format!("streaming {reference} to {} failed: {e}", plan.target.hostname),
+                "nothing was stopped",
+            )
+        })?;
+        if !(200..300).contains(&answer.status) {
+            return Err(failed(
+                "image",
+                format!(
+                    "{} refused {reference}: {}",
+                    plan.target.hostname,
+                    cluster_ops::error_message(&answer.body)
+                ),
+                "nothing was stopped",
+            ));
+        }
+        p.step("image", "done", format!("{reference} is on {}", plan.target.hostname));
+        Ok(())
+    }
+
+    /// After the soak, if the unit did not run here meanwhile: its file (a revision `rm` by the
+    /// move) and its named volumes go, so the name is free here again. Host paths stay.
+    fn remove_source_data_later(self: &Arc<Self>, caller: &Caller, plan: &MovePlan) {
+        let d = self.clone();
+        let name = plan.name.clone();
+        let soak = plan.soak;
+        let caller = Caller {
+            role: policy::Role::Admin,
+            actor: format!("{} (move to {}, after the soak)", caller.actor, plan.target.hostname),
+        };
+        let volumes: Vec<String> = plan
+            .roots
+            .iter()
+            .filter_map(|(v, _)| match v {
+                VolumeId::Named(n) => Some(n.clone()),
+                VolumeId::Host(_) => None,
+            })
+            .collect();
+        tokio::spawn(async move {
+            tokio::time::sleep(soak).await;
+            let here = d
+                .units
+                .read()
+                .ok()
+                .and_then(|u| u.get(name.as_str()).map(|s| s.active_state.clone()))
+                .unwrap_or_default();
+            if here == "active" || here == "activating" {
+                tracing::warn!("move of {name}: it runs here again, its file and data are kept");
+                return;
+            }
+            if let Err(e) = d.remove(&caller, &name).await {
+                tracing::warn!("move of {name}: its file is kept: {e}");
+                return;
+            }
+            let Some(docker) = d.docker() else { return };
+            for v in volumes {
+                match docker.remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                    Ok(()) => tracing::info!("move of {name}: volume {v} removed after the soak"),
+                    Err(e) => tracing::warn!("move of {name}: volume {v} kept: {e}"),
+                }
+            }
+        });
+    }
+}
+
+/// A request to the target with a streamed body of a content type.
+async fn send(
+    client: &tls::Client,
+    target: &PeerNode,
+    method: http::Method,
+    path: &str,
+    (content_type, body): (&str, tls::StreamBody),
+    timeout: Duration,
+) -> Result<tls::Answer, tls::TlsError> {
+    client
+        .send_body(&target.api(), method, path, &[("content-type", content_type.into())], body, timeout)
+        .await
+}
+
+/// Blocking writes of the packer become chunks of the request body.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the receiving side went away")
+        })?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}

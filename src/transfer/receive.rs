@@ -1,0 +1,407 @@
+//! The receiving side: a tar stream from another host written into staging roots, entry by entry
+//! in lockstep with a manifest that [`Manifest::validate`] accepted. The header of each entry
+//! must say what the manifest says (path, kind, size, link target); what is written (mode,
+//! owner, times) is the manifest's. Files are created new (never opened through a link), and
+//! every parent of an entry is a directory this receiver made, so nothing lands outside the
+//! roots. Blocking file I/O: callers run it on a blocking thread.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use super::{below, refuse, stream_path, Entry, Kind, Manifest, Refusal, Sums};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("the stream broke: {0}")]
+    Stream(std::io::Error),
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReceiveError + '_ {
+    move |source| ReceiveError::Write { path: path.display().to_string(), source }
+}
+
+fn kind_of(t: tar::EntryType, path: &str) -> Result<Kind, Refusal> {
+    match t {
+        tar::EntryType::Regular | tar::EntryType::Continuous => Ok(Kind::File),
+        tar::EntryType::Directory => Ok(Kind::Dir),
+        tar::EntryType::Symlink => Ok(Kind::Symlink),
+        tar::EntryType::Link => Ok(Kind::Hardlink),
+        tar::EntryType::Char | tar::EntryType::Block => {
+            Err(refuse("no device files", format!("entry `{path}` is a device node")))
+        }
+        other => Err(refuse(
+            "entry types",
+            format!("entry `{path}` is of type {other:?}: only files, directories, symlinks and hard links are accepted"),
+        )),
+    }
+}
+
+/// The raw path of a header, checked for the attacks before it is compared.
+fn header_path(bytes: &[u8]) -> Result<String, Refusal> {
+    let p = String::from_utf8_lossy(bytes);
+    let p = p.trim_end_matches('/').to_owned();
+    if p.starts_with('/') {
+        return Err(refuse("relative paths", format!("entry `{p}` is absolute")));
+    }
+    if p.split('/').any(|c| c == "..") {
+        return Err(refuse("no path traversal", format!("entry `{p}` climbs out with `..`")));
+    }
+    Ok(p)
+}
+
+/// Receives `input` into `roots` (one empty, existing directory per volume of `manifest`, in the
+/// same order). Returns every file's SHA-256 as received; `received` is told each chunk's size.
+pub fn receive<R: Read>(
+    manifest: &Manifest,
+    roots: &[PathBuf],
+    input: R,
+    received: &mut dyn FnMut(u64),
+) -> Result<Sums, ReceiveError> {
+    let mut archive = tar::Archive::new(input);
+    let mut entries = archive.entries().map_err(ReceiveError::Stream)?;
+    let mut sums = Vec::new();
+    let mut dirs: Vec<(PathBuf, &Entry)> = Vec::new();
+    // Ownership is given last: the daemon may set modes and times, and link (protected_hardlinks),
+    // only what it owns (no CAP_FOWNER).
+    let mut owners: Vec<(PathBuf, &Entry)> = Vec::new();
+    for (i, (v, root)) in manifest.volumes.iter().zip(roots).enumerate() {
+        for e in &v.entries {
+            let want = stream_path(i, &e.path);
+            let want = want.trim_end_matches('/');
+            let mut t = match entries.next() {
+                Some(t) => t.map_err(ReceiveError::Stream)?,
+                None => {
+                    return Err(refuse(
+                        "stream follows the manifest",
+                        format!("the stream ended before `{want}`"),
+                    )
+                    .into())
+                }
+            };
+            let got = header_path(&t.path_bytes())?;
+            let kind = kind_of(t.header().entry_type(), &got)?;
+            if got != want {
+                return Err(refuse(
+                    "stream follows the manifest",
+                    format!("entry `{got}` where the manifest has `{want}`"),
+                )
+                .into());
+            }
+            if kind != e.kind {
+                return Err(refuse(
+                    "stream follows the manifest",
+                    format!("entry `{got}` is a {kind:?}, the manifest says {:?}", e.kind),
+                )
+                .into());
+            }
+            let size = t.header().size().map_err(ReceiveError::Stream)?;
+            if size != e.size {
+                return Err(refuse(
+                    "size",
+                    format!("entry `{got}` claims {size} bytes, the manifest {}", e.size),
+                )
+                .into());
+            }
+            let link = t.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let want_link = match e.kind {
+                Kind::Symlink => e.target.clone(),
+                Kind::Hardlink => e.target.as_deref().map(|t| stream_path(i, t)),
+                Kind::Dir | Kind::File => None,
+            };
+            if link != want_link {
+                return Err(refuse(
+                    "stream follows the manifest",
+                    format!("entry `{got}` links to {link:?}, the manifest says {want_link:?}"),
+                )
+                .into());
+            }
+            let path = below(root, &e.path);
+            match e.kind {
+                Kind::Dir => {
+                    if !e.path.is_empty() {
+                        std::fs::create_dir(&path).map_err(write_err(&path))?;
+                    }
+                    dirs.push((path, e));
+                }
+                Kind::File => {
+                    sums.push(write_file(&mut t, &path, e, received)?);
+                    owners.push((path, e));
+                }
+                Kind::Symlink => {
+                    std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &path)
+                        .map_err(write_err(&path))?;
+                    set_time(&path, e.mtime)?;
+                    owners.push((path, e));
+                }
+                Kind::Hardlink => {
+                    let first = below(root, e.target.as_deref().unwrap_or(""));
+                    std::fs::hard_link(&first, &path).map_err(write_err(&path))?;
+                }
+            }
+        }
+    }
+    if let Some(extra) = entries.next() {
+        let extra = extra.map_err(ReceiveError::Stream)?;
+        let p = String::from_utf8_lossy(&extra.path_bytes()).into_owned();
+        return Err(
+            refuse("stream follows the manifest", format!("entry `{p}` is not in the manifest")).into()
+        );
+    }
+    // Directories last, deepest first: creating their children changed their times.
+    for (path, e) in &owners {
+        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
+    }
+    for (path, e) in dirs.iter().rev() {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(e.mode))
+            .map_err(write_err(path))?;
+        set_time(path, e.mtime)?;
+        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
+    }
+    // Once for the whole stream, not per file: thousands of small files would each wait.
+    nix::unistd::sync();
+    Ok(sums)
+}
+
+fn write_file<R: Read>(
+    input: &mut R,
+    path: &Path,
+    e: &Entry,
+    received: &mut dyn FnMut(u64),
+) -> Result<String, ReceiveError> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(write_err(path))?;
+    let mut sha = Sha256::new();
+    let mut left = e.size;
+    let mut buf = vec![0u8; 256 * 1024];
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let k = input.read(&mut buf[..want]).map_err(ReceiveError::Stream)?;
+        if k == 0 {
+            return Err(ReceiveError::Stream(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the stream ended inside `{}`", e.path),
+            )));
+        }
+        sha.update(&buf[..k]);
+        f.write_all(&buf[..k]).map_err(write_err(path))?;
+        left -= k as u64;
+        received(k as u64);
+    }
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(e.mode)).map_err(write_err(path))?;
+    f.set_modified(mtime(e.mtime)).map_err(write_err(path))?;
+    Ok(crate::digest::hex(&sha.finalize()))
+}
+
+fn mtime(secs: i64) -> SystemTime {
+    match u64::try_from(secs) {
+        Ok(s) => SystemTime::UNIX_EPOCH + Duration::from_secs(s),
+        Err(_) => SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()),
+    }
+}
+
+fn set_time(path: &Path, secs: i64) -> Result<(), ReceiveError> {
+    let t = nix::sys::time::TimeSpec::new(secs, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| ReceiveError::Write { path: path.display().to_string(), source: e.into() })
+}
+
+/// Compares the sums the sender computed with the receiver's; names the first file that differs.
+pub fn verify(manifest: &Manifest, sent: &Sums, received: &Sums) -> Result<(), Refusal> {
+    if sent.len() != received.len() {
+        return Err(refuse(
+            "checksums",
+            format!("the sender hashed {} files, {} were received", sent.len(), received.len()),
+        ));
+    }
+    let files = manifest
+        .volumes
+        .iter()
+        .flat_map(|v| v.entries.iter().filter(|e| e.kind == Kind::File).map(move |e| (&v.volume, e)));
+    for ((volume, e), (a, b)) in files.zip(sent.iter().zip(received)) {
+        if a != b {
+            return Err(refuse(
+                "checksums",
+                format!("{volume}: `{}` has SHA-256 {b} here, {a} on the source", e.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::super::source::{pack, walk};
+    use super::super::{Manifest, VolumeId};
+    use super::*;
+
+    fn tree(root: &Path) {
+        std::fs::create_dir_all(root.join("a/b")).expect("dirs");
+        std::fs::write(root.join("a/f"), b"hello").expect("f");
+        std::fs::write(root.join("a/b/big"), vec![7u8; 300_000]).expect("big");
+        std::os::unix::fs::symlink("../f", root.join("a/b/l")).expect("symlink");
+        std::fs::hard_link(root.join("a/f"), root.join("h")).expect("hard link");
+    }
+
+    fn packed(m: &Manifest, root: &Path) -> (Vec<u8>, Sums) {
+        let mut out = Vec::new();
+        let sums = pack(m, &[root], &mut out, &mut |_| {}).expect("pack");
+        (out, sums)
+    }
+
+    #[test]
+    fn a_tree_round_trips_with_links_modes_and_sums() {
+        let src = tempfile::tempdir().expect("tempdir");
+        tree(src.path());
+        let w = walk(VolumeId::Named("data".into()), src.path());
+        assert!(w.blockers.is_empty(), "{:?}", w.blockers);
+        let m = Manifest { volumes: vec![w.data.expect("data")] };
+        m.validate(&[VolumeId::Named("data".into())], 1 << 30).expect("valid");
+        let (stream, sent) = packed(&m, src.path());
+        let dst = tempfile::tempdir().expect("tempdir");
+        let mut n = 0;
+        let got = receive(&m, &[dst.path().to_path_buf()], &stream[..], &mut |k| n += k).expect("receive");
+        verify(&m, &sent, &got).expect("sums equal");
+        assert_eq!(n, 300_005);
+        assert_eq!(std::fs::read(dst.path().join("a/f")).expect("f"), b"hello");
+        assert_eq!(std::fs::read_link(dst.path().join("a/b/l")).expect("l").to_str(), Some("../f"));
+        let (f, h) =
+            (dst.path().join("a/f").metadata().expect("f"), dst.path().join("h").metadata().expect("h"));
+        assert_eq!(f.ino(), h.ino(), "the hard link is one file");
+        let srcf = src.path().join("a/f").metadata().expect("f");
+        assert_eq!((f.mode(), f.mtime()), (srcf.mode(), srcf.mtime()));
+        let mut other = got.clone();
+        other[0] = "0".repeat(64);
+        assert!(verify(&m, &sent, &other).expect_err("differs").to_string().contains("checksums"));
+    }
+
+    #[test]
+    fn the_walk_lists_every_blocker() {
+        let src = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/etc/passwd", src.path().join("out")).expect("symlink");
+        std::os::unix::fs::symlink("../../x", src.path().join("up")).expect("symlink");
+        nix::unistd::mkfifo(&src.path().join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("fifo");
+        let w = walk(VolumeId::Named("data".into()), src.path());
+        assert!(w.data.is_none());
+        assert_eq!(w.blockers.len(), 3, "{:?}", w.blockers);
+        assert!(w.blockers.iter().any(|b| b.contains("/etc/passwd") && b.contains("symlinks stay inside")));
+        assert!(w.blockers.iter().any(|b| b.contains("a FIFO")));
+    }
+
+    /// A stream whose headers are written by hand, as a hostile host would.
+    fn hostile(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, t, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            let name = &mut h.as_old_mut().name;
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_entry_type(*t);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            if let Some(l) = link {
+                h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+            h.set_cksum();
+            b.append(&h, *data).expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    fn simple() -> Manifest {
+        use super::super::tests::{dir, file};
+        Manifest {
+            volumes: vec![super::super::VolumeData {
+                volume: VolumeId::Named("data".into()),
+                entries: vec![dir(""), file("f", 3)],
+            }],
+        }
+    }
+
+    #[test]
+    fn hostile_streams_are_refused_and_write_nothing_outside() {
+        let m = simple();
+        let outside = tempfile::tempdir().expect("tempdir");
+        let escape =
+            format!("0/../../{}/pwned", outside.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+        let abs = format!("{}/pwned", outside.path().display());
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    (&escape, tar::EntryType::Regular, b"abc", None),
+                ]),
+                "no path traversal",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    (&abs, tar::EntryType::Regular, b"abc", None),
+                ]),
+                "relative paths",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    ("0/f", tar::EntryType::Symlink, b"", Some("/etc")),
+                ]),
+                "stream follows the manifest",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    ("0/f", tar::EntryType::Char, b"", None),
+                ]),
+                "no device files",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    ("0/f", tar::EntryType::Regular, &[1u8; 4096], None),
+                ]),
+                "size",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    ("0/g", tar::EntryType::Regular, b"abc", None),
+                ]),
+                "stream follows the manifest",
+            ),
+            (
+                hostile(&[
+                    ("0", tar::EntryType::Directory, b"", None),
+                    ("0/f", tar::EntryType::Regular, b"abc", None),
+                    ("0/x", tar::EntryType::Regular, b"abc", None),
+                ]),
+                "not in the manifest",
+            ),
+        ];
+        for (stream, rule) in cases {
+            let dst = tempfile::tempdir().expect("tempdir");
+            let e = receive(&m, &[dst.path().to_path_buf()], &stream[..], &mut |_| {}).expect_err(rule);
+            assert!(e.to_string().contains(rule), "{e} should name {rule}");
+            assert!(!outside.path().join("pwned").exists(), "nothing written outside for {rule}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+# shellcheck shell=bash
+# SC2016: scripts for the hosts are single-quoted on purpose; SC2086: host names are plain words.
+# shellcheck disable=SC2016,SC2086
+# Moves between members (issue 15), sourced by tests/system/cluster.sh after the joins and the
+# registry: a cold move with a named volume of random data, thousands of small files, symlinks
+# and a hard link (checksums equal on the target, the image streamed since only the source has
+# it); moves refused by the preflight (a port taken, a device missing) with nothing stopped; the
+# target's daemon killed during the transfer (the unit runs on the source again, nothing left on
+# the target); hostile member requests and streams, refused with the rule they break.
+#   tests/system/cluster.sh c_init c_join c_registry c_move_refused c_move_cold c_move_killed c_move_hostile
+
+MOVE_CURL="curl -sS --cacert /var/lib/containerctl/cluster/ca.crt --cert /var/lib/containerctl/cluster/member.crt --key /var/lib/containerctl/cluster/member.key"
+
+# move_unit_write HOST NAME PORT [EXTRA-LINE]: a unit with the named volume NAME-data.
+move_unit_write() {
+    tb_host "$1" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/moveonly\"' 'version = \"1\"' \
+        'volumes = [\"$2-data:/data\"]' 'ports = [\"$3:8080\"]' '${4:-}' \
+        'args = [\"sleep\", \"3600\"]' > /etc/containerctl/units/$2.toml"
+    tb_host "$1" systemctl daemon-reload
+}
+
+# move_sums HOST VOLUME: every file's SHA-256, the symlinks and the hard links of a volume.
+move_sums() {
+    tb_host "$1" docker run --rm -v "$2:/d:ro" ctl-test/busybox:1 sh -c '
+        cd /d && find . -type f | sort | xargs sha256sum | sha256sum
+        find . -type l | sort | while read -r l; do echo "$l -> $(readlink "$l")"; done
+        stat -c "%h %a %u:%g %Y" big small/7 hard
+        [ "$(stat -c %i small/2)" = "$(stat -c %i hard)" ] && echo "hard link kept"'
+}
+
+# move_audit HOST UNIT: the audit trail of UNIT on HOST (JSON).
+move_audit() { tb_host "$1" curl -sS --unix-socket /run/containerctl/containerctl.sock "http://localhost/api/v1/audit?unit=$2"; }
+
+# move_invocation HOST NAME: the InvocationID of containerctl@NAME (changes when it restarts).
+move_invocation() { tb_host "$1" systemctl show -p InvocationID --value "containerctl@$2"; }
+
+move_setup_mover() {
+    tb_host $H2 docker tag ctl-test/busybox:1 ctl-test/moveonly:1
+    tb_host $H2 docker volume create mover-data >/dev/null
+    # 200 MB of random data, 3000 small files, symlinks (relative, into a directory) and a hard link.
+    tb_host $H2 docker run --rm -v mover-data:/d ctl-test/busybox:1 sh -ec '
+        head -c 209715200 /dev/urandom > /d/big
+        mkdir -p /d/small/sub
+        i=0; while [ $i -lt 3000 ]; do echo "file $i $RANDOM" > /d/small/$i; i=$((i+1)); done
+        ln -s big /d/link-to-big; ln -s ../small /d/small/sub/up; ln -s small/7 /d/seven
+        ln /d/small/2 /d/hard
+        chown 1234:5678 /d/small/7; chmod 0640 /d/small/7'
+    move_unit_write $H2 mover 18080
+    ctl $H2 start mover
+}
+
+c_move_refused() {
+    move_setup_mover
+    local inv rc
+    inv=$(move_invocation $H2 mover)
+    # A port the unit publishes is taken on the target.
+    tb_host $H3 docker run -d --name ctl-move-blocker -p 18080:80 ctl-test/busybox:1 sleep 3600 >/dev/null
+    rc=$(run_status $H2 move mover --to c3 --dry-run)
+    cat "$OUT"
+    expect_eq "a dry run with a blocker exits 1" "$rc" 1
+    expect_contains "the dry run names the port" "$(cat "$OUT")" "port 18080/tcp is in use on c3"
+    expect_contains "the dry run shows the bytes" "$(cat "$OUT")" "200.0 MB in 3001 files"
+    expect_contains "the dry run says the image is streamed" "$(cat "$OUT")" "image: stream"
+    rc=$(run_status $H2 move mover --to c3)
+    cat "$OUT"
+    expect_eq "the move is refused" "$rc" 1
+    expect_contains "the refusal names the port" "$(cat "$OUT")" "port 18080/tcp is in use on c3"
+    expect_contains "the refusal says nothing stopped" "$(cat "$OUT")" "nothing was stopped"
+    expect_eq "the unit kept running (same invocation)" "$(move_invocation $H2 mover)" "$inv"
+    expect "nothing of it on c3" check "! tb_host $H3 test -e /etc/containerctl/units/mover.toml && ! tb_host $H3 docker volume inspect mover-data >/dev/null 2>&1"
+    tb_host $H3 docker rm -f ctl-move-blocker >/dev/null
+    # A device the unit needs is missing on the target.
+    tb_host $H2 sh -c 'mknod /dev/ctlmove c 1 3 && chmod 666 /dev/ctlmove'
+    tb_host $H2 docker volume create devunit-data >/dev/null
+    move_unit_write $H2 devunit 18081 'devices = ["/dev/ctlmove"]'
+    ctl $H2 start devunit
+    inv=$(move_invocation $H2 devunit)
+    rc=$(run_status $H2 move devunit --to c3)
+    cat "$OUT"
+    expect_eq "a move with a missing device is refused" "$rc" 1
+    expect_contains "the refusal names the device" "$(cat "$OUT")" "device /dev/ctlmove is not present on c3"
+    expect_eq "devunit kept running" "$(move_invocation $H2 devunit)" "$inv"
+    # A member name that is no member.
+    rc=$(run_status $H2 move devunit --to nosuchhost)
+    expect_eq "an unknown member" "$rc" 3
+    expect_contains "says so" "$(cat "$OUT")" "no active member is called nosuchhost"
+    ctl $H2 rm devunit >/dev/null
+}
+
+c_move_cold() {
+    local before rc
+    before=$(move_sums $H2 mover-data)
+    echo "$before"
+    expect_contains "the source has the hard link" "$before" "hard link kept"
+    rc=$(run_status $H2 move mover --to c3 --soak 5s)
+    cat "$OUT"
+    expect_eq "the cold move" "$rc" 0
+    expect_contains "it says where to" "$(cat "$OUT")" "mover moved from c2 to c3"
+    expect_contains "the image was streamed" "$(cat "$OUT")" "ctl-test/moveonly:1 is on c3"
+    expect_eq "the unit runs on c3" "$(tb_host $H3 systemctl is-active containerctl@mover)" active
+    expect_eq "checksums, links, modes, owners and times equal on c3" "$(move_sums $H3 mover-data)" "$before"
+    expect_eq "the unit is stopped on c2" "$(tb_host $H2 systemctl is-active containerctl@mover || true)" inactive
+    expect_contains "its history came along, with the move" "$(ctl $H3 history mover)" move
+    expect_contains "c3 audited the move with who did it" "$(move_audit $H3 mover)" "via c2"
+    expect_contains "c2 audited the move" "$(move_audit $H2 mover)" "moved to c3"
+    expect "nothing staged is left on c3" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move) ]]"
+    # After the soak, c2's copy goes (the unit did not run there again).
+    tb_wait_for 60 "c2's copy of the data removed after the soak" check "! tb_host $H2 docker volume inspect mover-data >/dev/null 2>&1"
+    tb_wait_for 20 "c2's unit file removed after the soak" check "! tb_host $H2 test -e /etc/containerctl/units/mover.toml"
+}
+
+c_move_killed() {
+    local inv pid rc=0
+    inv=$(move_invocation $H3 mover)
+    ctl $H3 move mover --to c2 >"$OUT" 2>&1 &
+    pid=$!
+    # Once data is arriving on c2, its daemon is killed.
+    tb_wait_for 60 "data arriving on c2" check "[[ \$(tb_host $H2 sh -c 'du -sm /var/lib/docker/volumes/containerctl-move-*/_data 2>/dev/null | cut -f1 | head -1') -gt 5 ]]"
+    tb_host $H2 systemctl kill -s KILL containerctld
+    wait "$pid" || rc=$?
+    cat "$OUT"
+    expect "the move failed" check "(( $rc != 0 ))"
+    expect_contains "it says the unit runs on c3 again" "$(cat "$OUT")" "mover runs on c3 again"
+    expect_eq "the unit runs on c3" "$(tb_host $H3 systemctl is-active containerctl@mover)" active
+    expect "a new invocation (restarted on the source)" check "[[ \$(move_invocation $H3 mover) != '$inv' ]]"
+    tb_wait_for 60 "containerctld back on c2" check "ctl $H2 list >/dev/null"
+    tb_wait_for 60 "nothing staged left on c2" check "[[ -z \$(tb_host $H2 docker volume ls -q --filter label=io.containerctl.move) ]]"
+    expect "no unit file on c2" check "! tb_host $H2 test -e /etc/containerctl/units/mover.toml"
+    expect "no volume on c2" check "! tb_host $H2 docker volume inspect mover-data >/dev/null 2>&1"
+    expect "no move record on c2" check "[[ -z \$(tb_host $H2 ls /var/lib/containerctl/cluster/moves) ]]"
+    expect_contains "c3's audit says why" "$(move_audit $H3 mover)" "failed at copy"
+}
+
+# move_offer NAME: an offer of a unit NAME with the named volume NAME-data, by an admin.
+move_offer() {
+    python3 -c 'import json,sys; n=sys.argv[1]
+text="[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\nvolumes = [\"%s-data:/data\"]\n" % n
+print(json.dumps({"unit": n, "text": text, "caller": {"role": "admin", "actor": "test"}, "source": "c2", "bytes": 3, "files": 1}))' "$1"
+}
+
+# move_begin_json NAME [ENTRIES-JSON]: a begin request with a manifest (default: the root and a 3-byte file f).
+move_begin_json() {
+    python3 -c 'import json,sys
+offer=json.loads(sys.argv[1])
+d={"path":"","kind":"dir","mode":0o755,"uid":0,"gid":0,"mtime":1}
+entries=json.loads(sys.argv[2]) if len(sys.argv)>2 else [d, dict(d, path="f", kind="file", mode=0o644, size=3)]
+print(json.dumps({"offer": offer, "manifest": {"volumes": [{"volume": {"kind":"named","name": offer["unit"]+"-data"}, "entries": entries}]}}))' "$(move_offer "$1")" "${@:2}"
+}
+
+# move_tar KIND: a hostile tar stream for the manifest above, on stdout.
+move_tar() {
+    python3 - "$1" <<'EOF'
+import io, sys, tarfile
+kind = sys.argv[1]
+buf = io.BytesIO()
+t = tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT)
+def add(name, typ=tarfile.REGTYPE, data=b"", link=""):
+    i = tarfile.TarInfo(name); i.type = typ; i.size = len(data) if typ == tarfile.REGTYPE else 0; i.linkname = link
+    t.addfile(i, io.BytesIO(data) if typ == tarfile.REGTYPE else None)
+add("0", tarfile.DIRTYPE)
+if kind == "traversal": add("0/../../../../tmp/ctl-move-pwned", data=b"abc")
+elif kind == "absolute": add("/tmp/ctl-move-pwned", data=b"abc")
+elif kind == "device": add("0/f", tarfile.CHRTYPE)
+elif kind == "oversized": add("0/f", data=b"x" * 65536)
+elif kind == "symlink": add("0/f", tarfile.SYMTYPE, link="/etc/shadow")
+t.close()
+sys.stdout.buffer.write(buf.getvalue())
+EOF
+}
+
+move_api() { # move_api HOST METHOD PATH [curl args...]: a member request from HOST to c3; prints the body and the status
+    tb_host "$1" sh -c "$MOVE_CURL -o /tmp/move-body -w '%{http_code}' -X $2 https://$IP3:5001$3 ${*:4}; echo; cat /tmp/move-body"
+}
+
+c_move_hostile() {
+    local out id
+    # No member certificate: refused before anything is read.
+    out=$(tb_host $H2 curl -sS --cacert /var/lib/containerctl/cluster/ca.crt -w '%{http_code}' -o /dev/null \
+        -X POST "https://$IP3:5001/cluster/v1/moves/preflight" -d '{}')
+    expect_eq "no client certificate: 401" "$out" 401
+    # A name that is no unit name.
+    out=$(move_offer bad | sed 's/"unit": "bad"/"unit": "..\/etc"/' | tb_host $H2 sh -c "$MOVE_CURL -X POST https://$IP3:5001/cluster/v1/moves/preflight -H content-type:application/json --data-binary @-")
+    expect_contains "a bad unit name is a blocker naming the rule" "$out" "rule: unit names"
+    # Hostile manifests: refused at begin with the rule, nothing staged.
+    local cases=(
+        'traversal|[{"path":"","kind":"dir","mode":493,"uid":0,"gid":0,"mtime":1},{"path":"../x","kind":"file","mode":420,"uid":0,"gid":0,"mtime":1,"size":3}]|no path traversal'
+        'absolute|[{"path":"","kind":"dir","mode":493,"uid":0,"gid":0,"mtime":1},{"path":"/etc/x","kind":"file","mode":420,"uid":0,"gid":0,"mtime":1,"size":3}]|relative paths'
+        'symlink|[{"path":"","kind":"dir","mode":493,"uid":0,"gid":0,"mtime":1},{"path":"l","kind":"symlink","mode":511,"uid":0,"gid":0,"mtime":1,"target":"../../etc"}]|symlinks stay inside their volume'
+        'oversized|[{"path":"","kind":"dir","mode":493,"uid":0,"gid":0,"mtime":1},{"path":"f","kind":"file","mode":420,"uid":0,"gid":0,"mtime":1,"size":1000000000000000}]|rule: size'
+    )
+    local c name entries rule
+    for c in "${cases[@]}"; do
+        IFS='|' read -r name entries rule <<<"$c"
+        out=$(move_begin_json hostile "$entries" | tb_host $H2 sh -c "$MOVE_CURL -w ' %{http_code}' -X POST https://$IP3:5001/cluster/v1/moves -H content-type:application/json --data-binary @-")
+        expect_contains "manifest $name refused with 400" "$out" " 400"
+        expect_contains "manifest $name names its rule" "$out" "$rule"
+    done
+    # Hostile streams after a valid begin: refused with the rule, everything staged removed.
+    for c in "traversal|no path traversal" "absolute|relative paths" "device|no device files" "oversized|rule: size" "symlink|stream follows the manifest"; do
+        IFS='|' read -r name rule <<<"$c"
+        id=$(move_begin_json hostile | tb_host $H2 sh -c "$MOVE_CURL -X POST https://$IP3:5001/cluster/v1/moves -H content-type:application/json --data-binary @-" | json_get id)
+        expect "stream $name: a move was begun" check "[[ '$id' == mv-* ]]"
+        expect "stream $name: its staging volume exists" check "[[ -n \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move=$id) ]]"
+        out=$(move_tar "$name" | tb_host $H2 sh -c "$MOVE_CURL -w ' %{http_code}' -X PUT https://$IP3:5001/cluster/v1/moves/$id/data -H content-type:application/x-tar --data-binary @-")
+        expect_contains "stream $name refused with 400" "$out" " 400"
+        expect_contains "stream $name names its rule" "$out" "$rule"
+        expect "stream $name: staging removed" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move=$id) ]]"
+        expect "stream $name: nothing written outside" check "! tb_host $H3 test -e /tmp/ctl-move-pwned"
+        expect "stream $name: no unit" check "! tb_host $H3 test -e /etc/containerctl/units/hostile.toml"
+    done
+}
+
+CLUSTER_STEPS_EXTRA+=(c_move_refused c_move_cold c_move_killed c_move_hostile)
