@@ -4,7 +4,8 @@
 # of one image built from ctl-test/busybox:1 whose /version holds the version. A broken one also
 # has /broken, which UPD_HEALTH's check refuses: it starts, but never becomes healthy.
 
-# The [health] table of the units that run these images.
+# The [health] table of the units that run these images (used by the files that source this).
+# shellcheck disable=SC2034
 UPD_HEALTH='[health]
 cmd = ["sh", "-c", "test ! -e /broken"]
 interval = "1s"
