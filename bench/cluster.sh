@@ -38,12 +38,6 @@ IMAGE_MB=${BENCH_IMAGE_MB:-32}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-# in_host_ms NAME SCRIPT: runs `sh -ec SCRIPT` in host NAME and prints how long it took there (ms).
-in_host_ms() {
-    tb_host "$1" sh -ec 't=$(date +%s%N); out=$( '"$2"' 2>&1) || { echo "$out" >&2; exit 1; }
-        echo $((($(date +%s%N) - t) / 1000000))' </dev/null
-}
-
 # summary NAME VALUES...: one line with the median, min and max.
 summary() {
     local name=$1 med
@@ -54,17 +48,7 @@ summary() {
 }
 
 # Both hosts with the project installed (as tests/system/cluster.sh sets them up) and running.
-cluster_hosts_up() {
-    local h pids=()
-    for h in "$MANAGER:$MANAGER_IP" "$WORKER:$WORKER_IP"; do
-        (
-            tb_host_with_project "${h%%:*}" "${h#*:}"
-            tb_daemon_start "${h%%:*}"
-        ) &
-        pids+=($!)
-    done
-    for h in "${pids[@]}"; do wait "$h"; done
-}
+cluster_hosts_up() { bench_hosts_up "$MANAGER:$MANAGER_IP" "$WORKER:$WORKER_IP"; }
 
 # The manager is the cluster's first manager (and so a Swarm manager); the raw joins use the same
 # Swarm.

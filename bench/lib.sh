@@ -29,3 +29,23 @@ bench_units() {
         for i in $(seq 1 '"$count"'); do echo containerctl@'"$prefix"'$i.service; done | xargs systemctl start
     ' </dev/null
 }
+
+# in_host_ms NAME SCRIPT: runs `sh -ec SCRIPT` in host NAME and prints how long it took there (ms).
+in_host_ms() {
+    tb_host "$1" sh -ec 't=$(date +%s%N); out=$( '"$2"' 2>&1) || { echo "$out" >&2; exit 1; }
+        echo $((($(date +%s%N) - t) / 1000000))' </dev/null
+}
+
+# bench_hosts_up NAME:IP...: hosts with fixed addresses, the project installed and running, in
+# parallel.
+bench_hosts_up() {
+    local h pids=()
+    for h in "$@"; do
+        (
+            tb_host_with_project "${h%%:*}" "${h#*:}"
+            tb_daemon_start "${h%%:*}"
+        ) &
+        pids+=($!)
+    done
+    for h in "${pids[@]}"; do wait "$h"; done
+}

@@ -20,6 +20,7 @@ mod secrets;
 pub mod sources;
 pub mod update;
 mod update_check;
+mod update_swarm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Refusals come before anything streams and change nothing; the running container is
-//! untouched until the new image is on the host; every write is a revision through
+//! untouched until the new image is on the host (a `[deploy]` unit's service is updated by Swarm
+//! instead: `update_swarm`); every write is a revision through
 //! [`Daemon::apply_text`], so a daemon that dies mid-update leaves a whole file (and its update
 //! row `running`, marked `interrupted` at the next start).
 
@@ -68,7 +69,11 @@ impl FailureKind {
     }
 }
 
-fn failed(step: &'static str, message: impl Into<String>, hint: impl Into<String>) -> UpdateFailure {
+pub(super) fn failed(
+    step: &'static str,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> UpdateFailure {
     UpdateFailure {
         kind: FailureKind::Failed,
         step,
@@ -115,7 +120,143 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// The `updates` row of an update under way, which ends once with the outcome.
+pub(super) struct Record<'a> {
+    daemon: &'a Daemon,
+    caller: &'a Caller,
+    name: UnitName,
+    pub(super) id: i64,
+}
+
+impl Record<'_> {
+    /// Records the outcome; `audit` is the audit entry's result, when the outcome has one.
+    pub(super) fn end(&self, outcome: &str, reason: &str, audit: Option<String>) {
+        if let Err(e) = self.daemon.db().end_update(self.id, outcome, reason, now_ms()) {
+            tracing::error!("cannot record the end of the update of {}: {e}", self.name);
+        }
+        if let Some(result) = audit {
+            self.daemon.audit(self.caller, "update", Some(self.name.as_str()), None, None, &result);
+        }
+        self.daemon.changed();
+    }
+
+    /// Ends the update as failed, audited, and gives the failure to return.
+    pub(super) fn fail(&self, step: &'static str, message: String, hint: impl Into<String>) -> UpdateFailure {
+        self.end("failed", &message, Some(format!("failed: {message}")));
+        failed(step, message, hint)
+    }
+
+    pub(super) fn set_digest(&self, digest: &str) {
+        if let Err(e) = self.daemon.db().set_update_digest(self.id, digest) {
+            tracing::warn!("cannot record the digest of the update of {}: {e}", self.name);
+        }
+    }
+}
+
 impl Daemon {
+    /// Starts the record of a planned update; `from_digest` and `from_image_id` are what runs.
+    pub(super) fn start_record<'a>(
+        &'a self,
+        caller: &'a Caller,
+        plan: &Plan,
+        from_digest: Option<String>,
+        from_image_id: Option<String>,
+    ) -> Result<Record<'a>, UpdateFailure> {
+        let c = &plan.unit.container;
+        let id = self
+            .db()
+            .start_update(&NewUpdate {
+                unit: plan.name.to_string(),
+                started_ms: now_ms(),
+                actor: caller.actor.clone(),
+                image: c.image.clone(),
+                from_version: c.version.clone(),
+                from_digest,
+                from_image_id,
+                to_version: plan.to_version.clone(),
+            })
+            .map_err(|e| failed("plan", e.to_string(), ""))?;
+        Ok(Record { daemon: self, caller, name: plan.name.clone(), id })
+    }
+
+    /// Saves `text` (the plan's, with the new version and digest) as a revision `update`, unless
+    /// the file changed since the plan: that edit would be lost. `image` is what it runs.
+    pub(super) async fn save_update(
+        &self,
+        rec: &Record<'_>,
+        plan: &Plan,
+        text: String,
+        image: &str,
+        p: &Progress,
+    ) -> Result<crate::wire::Applied, UpdateFailure> {
+        let name = &plan.name;
+        if self.definition(name).map(|d| d.text) != Some(plan.text.clone()) {
+            let message = format!("the file of {name} changed during the update: nothing was changed");
+            return Err(rec.fail("save", message, format!("run containerctl update {name} again")));
+        }
+        let applied = self
+            .apply_text(rec.caller, name, text, "update", false)
+            .await
+            .map_err(|e| rec.fail("save", e.to_string(), ""))?;
+        let revision = applied.revision.map_or("-".into(), |r| r.to_string());
+        p.step("save", "done", format!("revision {revision} of {name}: {image}"));
+        Ok(applied)
+    }
+
+    /// The end of an update whose new version runs and stayed up.
+    pub(super) fn updated(&self, rec: &Record<'_>, plan: &Plan, mut result: UpdateResult) -> UpdateResult {
+        let c = &plan.unit.container;
+        let summary = format!("{} → {}", c.version, plan.to_version);
+        rec.end("updated", "", Some(format!("ok: {summary}")));
+        if let Err(e) = self.db().clear_bad_version(plan.name.as_str(), &c.image, &plan.to_version) {
+            tracing::warn!("{e}");
+        }
+        result.outcome = "updated".into();
+        self.notice(NoticeKind::Updated, plan.name.as_str(), summary);
+        result
+    }
+
+    /// Remembers the plan's version (with `digest`) as bad on the unit, for `reason`.
+    pub(super) fn remember_bad(&self, plan: &Plan, digest: &str, reason: &str) {
+        let c = &plan.unit.container;
+        let name = &plan.name;
+        if let Err(e) =
+            self.db().record_bad_version(name.as_str(), &c.image, &plan.to_version, digest, reason, now_ms())
+        {
+            tracing::error!("cannot remember {} of {name} as bad: {e}", plan.to_version);
+        }
+    }
+
+    /// The end of an update whose new version failed for `reason`: `kind` and `message` say
+    /// whether the previous one runs again. Recorded, broadcast, and the failure to return.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rolled_back(
+        &self,
+        rec: &Record<'_>,
+        plan: &Plan,
+        mut result: UpdateResult,
+        reason: String,
+        (kind, message): (FailureKind, String),
+        step: &'static str,
+        hint: &str,
+    ) -> UpdateFailure {
+        result.reason = Some(reason.clone());
+        result.outcome = kind.as_str().into();
+        let recorded = if kind == FailureKind::RolledBack { reason.as_str() } else { message.as_str() };
+        rec.end(kind.as_str(), recorded, Some(format!("failed: {message}")));
+        self.notice(NoticeKind::RolledBack, plan.name.as_str(), message.clone());
+        UpdateFailure {
+            kind,
+            step,
+            hint: format!(
+                "{hint}; {} is remembered as bad and skipped by update --check and --all",
+                plan.to_version
+            ),
+            message,
+            result: Some(Box::new(result)),
+        }
+    }
+
     /// Checks an update request and decides what it does; refusals are audited and change
     /// nothing. `to = None` means the newest version the unit's policy allows.
     pub async fn plan_update(
@@ -137,11 +278,6 @@ impl Daemon {
                 self.audit(caller, "update", Some(name.as_str()), None, None, &format!("refused: {v}"));
                 OpError::refused(v)
             })?;
-        }
-        if unit.deploy.is_some() {
-            return Err(OpError::Conflict(format!(
-                "{name} has [deploy]: a Swarm service updates with `docker service update` (rolling updates by containerctl are not there yet); edit its version with containerctl set {name} container.version=VERSION"
-            )));
         }
         let settings = unit.update_settings();
         let soak = match &req.soak {
@@ -309,6 +445,9 @@ impl Daemon {
                 ),
             );
         }
+        if plan.unit.deploy.is_some() {
+            return self.update_swarm(caller, &plan, result, p).await;
+        }
         p.step(
             "plan",
             "done",
@@ -326,29 +465,8 @@ impl Daemon {
         // What runs now: the exact image a rollback returns to.
         let ran = self.ran(&docker, &name, &plan.unit).await;
         result.from_digest = c.digest.clone().or(ran.digest.clone());
-        let id = self
-            .db()
-            .start_update(&NewUpdate {
-                unit: name.to_string(),
-                started_ms: now_ms(),
-                actor: caller.actor.clone(),
-                image: c.image.clone(),
-                from_version: c.version.clone(),
-                from_digest: result.from_digest.clone(),
-                from_image_id: ran.image_id.clone(),
-                to_version: plan.to_version.clone(),
-            })
-            .map_err(|e| failed("plan", e.to_string(), ""))?;
-        // Records the outcome; `audit` is the audit entry's result, when the outcome has one.
-        let end = |outcome: &str, reason: &str, audit: Option<String>| {
-            if let Err(e) = self.db().end_update(id, outcome, reason, now_ms()) {
-                tracing::error!("cannot record the end of the update of {name}: {e}");
-            }
-            if let Some(result) = audit {
-                self.audit(caller, "update", Some(name.as_str()), None, None, &result);
-            }
-            self.changed();
-        };
+        let rec = self.start_record(caller, &plan, result.from_digest.clone(), ran.image_id.clone())?;
+        let end = |outcome: &str, reason: &str, audit: Option<String>| rec.end(outcome, reason, audit);
         // 1. The new image, pulled while the old container runs on.
         let reference = format!("{}:{}", c.image, plan.to_version);
         let pulled = match self.pull(&docker, &c.image, &plan.to_version, p).await {
@@ -385,9 +503,7 @@ impl Daemon {
         let digest = plan.digest.clone().or(digest);
         result.to_digest = digest.clone();
         if let Some(d) = &digest {
-            if let Err(e) = self.db().set_update_digest(id, d) {
-                tracing::warn!("cannot record the digest of the update of {name}: {e}");
-            }
+            rec.set_digest(d);
         }
         p.step("pull", "done", format!("{reference} is {}", digest.as_deref().unwrap_or("present")));
         // 2. The new revision: version and the exact digest pulled.
@@ -398,12 +514,6 @@ impl Daemon {
                 return Err(failed("save", e.to_string(), ""));
             }
         };
-        // An edit since the plan would be lost: refuse instead (the new image stays pulled).
-        if self.definition(&name).map(|d| d.text) != Some(plan.text.clone()) {
-            let message = format!("the file of {name} changed during the update: nothing was changed");
-            end("failed", &message, Some(format!("failed: {message}")));
-            return Err(failed("save", message, format!("run containerctl update {name} again")));
-        }
         if text == plan.text {
             p.step(
                 "save",
@@ -417,22 +527,9 @@ impl Daemon {
         let was_active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"))
                 == Some(true);
-        let applied = match self.apply_text(caller, &name, text, "update", false).await {
-            Ok(a) => a,
-            Err(e) => {
-                end("failed", &e.to_string(), Some(format!("failed: {e}")));
-                return Err(failed("save", e.to_string(), ""));
-            }
-        };
+        // An edit since the plan would be lost: refuse instead (the new image stays pulled).
+        let applied = self.save_update(&rec, &plan, text, &reference, p).await?;
         result.revision = applied.revision;
-        p.step(
-            "save",
-            "done",
-            format!(
-                "revision {} of {name}: {reference}",
-                applied.revision.map_or("-".into(), |r| r.to_string())
-            ),
-        );
         if !was_active {
             p.step(
                 "restart",
@@ -449,17 +546,17 @@ impl Daemon {
         let before = self.invocations(&result.dependants).await;
         match self.run_and_watch(caller, &name, plan.soak, &before, p).await {
             Ok(()) => {
-                let summary = format!("{} → {}", c.version, plan.to_version);
-                end("updated", "", Some(format!("ok: {summary}")));
-                if let Err(e) = self.db().clear_bad_version(name.as_str(), &c.image, &plan.to_version) {
-                    tracing::warn!("{e}");
-                }
                 result.removed_image = self
-                    .remove_image_before(&docker, &name, id, ran.image_id.as_deref(), pulled.id.as_deref(), p)
+                    .remove_image_before(
+                        &docker,
+                        &name,
+                        rec.id,
+                        ran.image_id.as_deref(),
+                        pulled.id.as_deref(),
+                        p,
+                    )
                     .await;
-                result.outcome = "updated".into();
-                self.notice(NoticeKind::Updated, name.as_str(), summary);
-                Ok(result)
+                Ok(self.updated(&rec, &plan, result))
             }
             Err((reason, invocation)) => {
                 let log = match invocation {
@@ -469,28 +566,15 @@ impl Daemon {
                     None => Vec::new(),
                 };
                 result.log = log;
-                result.reason = Some(reason.clone());
-                let bad_digest = digest.clone().unwrap_or_default();
-                if let Err(e) = self.db().record_bad_version(
-                    name.as_str(),
-                    &c.image,
-                    &plan.to_version,
-                    &bad_digest,
-                    &reason,
-                    now_ms(),
-                ) {
-                    tracing::error!("cannot remember {} of {name} as bad: {e}", plan.to_version);
-                }
+                self.remember_bad(&plan, digest.as_deref().unwrap_or_default(), &reason);
                 p.step("soak", "failed", format!("{name} {}: {reason}", plan.to_version));
                 let rolled = self.roll_back(caller, &name, &plan, &ran, &before, p).await;
                 let (kind, message) = match &rolled {
                     Ok(rev) => {
                         result.rollback_revision = *rev;
-                        result.outcome = "rolled_back".into();
                         (FailureKind::RolledBack, format!("rolled back to {}: {reason}", c.version))
                     }
                     Err(why) => {
-                        result.outcome = "rollback_failed".into();
                         let m = format!(
                             "{} failed ({reason}) and the rollback to {} failed too: {why}",
                             plan.to_version, c.version
@@ -498,17 +582,8 @@ impl Daemon {
                         (FailureKind::RollbackFailed, m)
                     }
                 };
-                let recorded =
-                    if kind == FailureKind::RolledBack { reason.as_str() } else { message.as_str() };
-                end(kind.as_str(), recorded, Some(format!("failed: {message}")));
-                self.notice(NoticeKind::RolledBack, name.as_str(), message.clone());
-                Err(UpdateFailure {
-                    kind,
-                    step: "soak",
-                    hint: format!("see containerctl logs {name}; {} is remembered as bad and skipped by update --check and --all", plan.to_version),
-                    message,
-                    result: Some(Box::new(result)),
-                })
+                let hint = format!("see containerctl logs {name}");
+                Err(self.rolled_back(&rec, &plan, result, reason, (kind, message), "soak", &hint))
             }
         }
     }
@@ -526,6 +601,13 @@ impl Daemon {
             .ok()
             .and_then(|u| u.get(plan.name.as_str()).map(|s| s.active_state.clone()))
             .unwrap_or_else(|| "inactive".into());
+        if plan.unit.deploy.is_some() {
+            result.outcome = "planned".into();
+            result.diff = Some(preview.diff);
+            result.plan = super::update_swarm::dry_run_steps(plan, active == "active");
+            result.dependants = Vec::new();
+            return result;
+        }
         let mut steps = vec![format!("pull {reference} (the running container is untouched meanwhile)")];
         steps.push(match &plan.digest {
             Some(d) => format!("check that it is {d} and pin it"),
@@ -924,7 +1006,7 @@ const PLACEHOLDER_DIGEST: &str = "sha256:<pulled>";
 
 /// The unit's text with `container.version` set and `container.digest` set or removed,
 /// comments and layout kept.
-fn plan_text(text: &str, version: &str, digest: Option<&str>) -> Result<String, OpError> {
+pub(super) fn plan_text(text: &str, version: &str, digest: Option<&str>) -> Result<String, OpError> {
     let quoted = |v: &str| serde_json::to_string(v).unwrap_or_default();
     let mut set = vec![format!("container.version={}", quoted(version))];
     let mut unset = Vec::new();

@@ -27,15 +27,13 @@ impl Daemon {
                 continue;
             }
             if let Ok(u) = def.unit {
-                if u.deploy.is_none() {
-                    units.push((name, u));
-                }
+                units.push((name, u));
             }
         }
         for n in names {
             if !units.iter().any(|(u, _)| u == n) {
                 return Err(OpError::NotFound(format!(
-                    "no unit {n} that can be checked (a valid unit file without [deploy]): see containerctl list"
+                    "no unit {n} that can be checked (a valid unit file): see containerctl list"
                 )));
             }
         }

@@ -73,7 +73,7 @@ fn describe(e: &DockerError) -> String {
     }
 }
 
-fn is_not_found(e: &DockerError) -> bool {
+pub fn is_not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }
 

@@ -14,7 +14,9 @@ use bollard::container::LogOutput;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
     HealthConfig, Limit, Mount, MountType, NetworkAttachmentConfig, SecretSpec, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
+    ServiceSpecModeReplicated, ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum,
+    ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
+    ServiceSpecUpdateConfigOrderEnum, ServiceUpdateStatusStateEnum, Task, TaskSpec, TaskSpecContainerSpec,
     TaskSpecContainerSpecFile, TaskSpecContainerSpecPrivileges, TaskSpecContainerSpecSecrets,
     TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
     TaskState,
@@ -31,7 +33,7 @@ use super::{connect, describe, docker_err, is_not_found, log, registry, spec, Ru
 use crate::journal;
 use crate::notify;
 use crate::secrets::{Resolved, SecretName};
-use crate::unit::{Protocol, Restart, Unit, UnitName, Volume, VolumeSource};
+use crate::unit::{Deploy, Protocol, Restart, Unit, UnitName, UpdateOrder, Volume, VolumeSource};
 
 /// How often the tasks are polled while the service converges, and while it runs.
 const CONVERGE_POLL: Duration = Duration::from_millis(500);
@@ -102,11 +104,7 @@ pub fn swarm_secret_name(unit: &UnitName, digest: &str) -> String {
 /// Pure: no Docker connection here.
 pub fn service_spec(unit: &Unit, hash: &str, secrets: &[SwarmSecret]) -> ServiceSpec {
     let c = &unit.container;
-    let deploy = unit.deploy.clone().unwrap_or(crate::unit::Deploy {
-        replicas: 1,
-        constraints: Vec::new(),
-        max_replicas_per_node: None,
-    });
+    let deploy = unit.deploy.clone().unwrap_or_default();
     let container_spec = TaskSpecContainerSpec {
         image: Some(image_reference(unit)),
         command: unit.entrypoint.as_deref().map(super::spec::entrypoint),
@@ -212,7 +210,45 @@ pub fn service_spec(unit: &Unit, hash: &str, secrets: &[SwarmSecret]) -> Service
             ..Default::default()
         }),
         endpoint_spec: (!ports.is_empty()).then_some(EndpointSpec { mode: None, ports: Some(ports) }),
+        update_config: Some(update_config(&deploy, unit.update_settings().soak)),
+        rollback_config: Some(rollback_config(&deploy, unit.update_settings().soak)),
         ..Default::default()
+    }
+}
+
+/// How long Swarm watches the tasks a rollback started before it calls the rollback done.
+const ROLLBACK_MONITOR: Duration = Duration::from_secs(5);
+
+/// The rolling update of a `[deploy]` unit: `update_parallelism` tasks at a time, `update_delay`
+/// apart, each watched for `monitor` (the update's soak) after it started; a task that fails or
+/// turns unhealthy meanwhile makes Swarm roll the whole service back (MaxFailureRatio 0).
+pub fn update_config(deploy: &Deploy, monitor: Duration) -> ServiceSpecUpdateConfig {
+    ServiceSpecUpdateConfig {
+        parallelism: Some(i64::from(deploy.update_parallelism)),
+        delay: Some(nanos(deploy.update_delay)),
+        failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
+        monitor: Some(nanos(monitor)),
+        max_failure_ratio: Some(0.0),
+        order: Some(match deploy.update_order {
+            UpdateOrder::StopFirst => ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+            UpdateOrder::StartFirst => ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+        }),
+    }
+}
+
+/// How Swarm goes back to the previous spec: as fast as the update went forward (no delay), and
+/// it pauses, for an admin to look, when the previous version fails too.
+pub fn rollback_config(deploy: &Deploy, monitor: Duration) -> ServiceSpecRollbackConfig {
+    ServiceSpecRollbackConfig {
+        parallelism: Some(i64::from(deploy.update_parallelism)),
+        delay: Some(0),
+        failure_action: Some(ServiceSpecRollbackConfigFailureActionEnum::PAUSE),
+        monitor: Some(nanos(monitor.min(ROLLBACK_MONITOR))),
+        max_failure_ratio: Some(0.0),
+        order: Some(match deploy.update_order {
+            UpdateOrder::StopFirst => ServiceSpecRollbackConfigOrderEnum::STOP_FIRST,
+            UpdateOrder::StartFirst => ServiceSpecRollbackConfigOrderEnum::START_FIRST,
+        }),
     }
 }
 
@@ -779,6 +815,13 @@ max_replicas_per_node = 2
         assert_eq!(restart.delay, Some(3_000_000_000));
         assert_eq!(t.resources.and_then(|r| r.limits).and_then(|l| l.memory_bytes), Some(64 << 20));
         assert_eq!(t.networks, None);
+        let update = s.update_config.expect("update config");
+        assert_eq!(update.parallelism, Some(1));
+        assert_eq!(update.failure_action, Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK));
+        assert_eq!(update.monitor, Some(30_000_000_000), "the [update] soak");
+        assert_eq!(update.order, Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+        let rollback = s.rollback_config.expect("rollback config");
+        assert_eq!(rollback.failure_action, Some(ServiceSpecRollbackConfigFailureActionEnum::PAUSE));
         let ports = s.endpoint_spec.and_then(|e| e.ports).expect("ports");
         let p: Vec<_> =
             ports.iter().map(|p| (p.published_port, p.target_port, p.protocol, p.publish_mode)).collect();
@@ -799,6 +842,21 @@ max_replicas_per_node = 2
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn update_config_follows_deploy_and_the_soak() {
+        let text = format!(
+            "{TEXT}update_parallelism = 2\nupdate_delay = \"4s\"\nupdate_order = \"start-first\"\n[update]\nsoak = \"9s\"\n"
+        );
+        let s = spec_of(&text);
+        let u = s.update_config.expect("update config");
+        assert_eq!((u.parallelism, u.delay, u.monitor), (Some(2), Some(4_000_000_000), Some(9_000_000_000)));
+        assert_eq!(u.order, Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST));
+        assert_eq!(u.max_failure_ratio, Some(0.0));
+        let r = s.rollback_config.expect("rollback config");
+        assert_eq!((r.parallelism, r.delay, r.monitor), (Some(2), Some(0), Some(5_000_000_000)));
+        assert_eq!(r.order, Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST));
     }
 
     #[test]

@@ -39,7 +39,14 @@ pub const SERVICE: &[&str] = &[
     "protected",
 ];
 pub const HEALTH: &[&str] = &["cmd", "interval", "timeout", "retries", "start_period"];
-pub const DEPLOY: &[&str] = &["replicas", "constraints", "max_replicas_per_node"];
+pub const DEPLOY: &[&str] = &[
+    "replicas",
+    "constraints",
+    "max_replicas_per_node",
+    "update_parallelism",
+    "update_delay",
+    "update_order",
+];
 pub const UPDATE: &[&str] = &["policy", "track", "soak", "schedule", "auto"];
 
 /// Keys whose value is a table of free-form keys (environment variables).
@@ -62,6 +69,8 @@ const STRINGS: &[&str] = &[
     "health.interval",
     "health.timeout",
     "health.start_period",
+    "deploy.update_delay",
+    "deploy.update_order",
     "update.policy",
     "update.track",
     "update.soak",

@@ -188,10 +188,57 @@ pub struct Deploy {
     pub constraints: Vec<String>,
     /// At most this many tasks on one node.
     pub max_replicas_per_node: Option<u32>,
+    /// A rolling update (`containerctl update`) replaces this many tasks at a time...
+    pub update_parallelism: u32,
+    /// ...and waits this long between one batch and the next.
+    pub update_delay: Duration,
+    /// Whether a task's old container stops before its new one starts (the default, so a task
+    /// that publishes a port or holds a file never runs twice), or after.
+    pub update_order: UpdateOrder,
 }
 
 impl Deploy {
     pub const MAX_REPLICAS: u32 = 1000;
+    pub const MAX_UPDATE_DELAY: Duration = Duration::from_secs(3600);
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy {
+            replicas: 1,
+            constraints: Vec::new(),
+            max_replicas_per_node: None,
+            update_parallelism: 1,
+            update_delay: Duration::ZERO,
+            update_order: UpdateOrder::StopFirst,
+        }
+    }
+}
+
+/// `[deploy] update_order`: Swarm's `UpdateConfig.Order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOrder {
+    StopFirst,
+    StartFirst,
+}
+
+impl UpdateOrder {
+    pub const NAMES: &'static [&'static str] = &["stop-first", "start-first"];
+
+    pub fn parse(s: &str) -> Option<UpdateOrder> {
+        match s {
+            "stop-first" => Some(UpdateOrder::StopFirst),
+            "start-first" => Some(UpdateOrder::StartFirst),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateOrder::StopFirst => "stop-first",
+            UpdateOrder::StartFirst => "start-first",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -85,6 +85,9 @@ pub struct RawDeploy {
     #[serde(default)]
     pub constraints: Vec<S<String>>,
     pub max_replicas_per_node: Option<S<i64>>,
+    pub update_parallelism: Option<S<i64>>,
+    pub update_delay: Option<S<DurationValue>>,
+    pub update_order: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

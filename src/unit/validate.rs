@@ -157,6 +157,33 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// A string key whose value is one of `names` (`parse` reads it): `default` when absent; else
+    /// an error naming the key, the value and the choices, with the closest name as the hint, or
+    /// `explain` when none is close.
+    pub(super) fn one_of<T>(
+        &mut self,
+        value: Option<&S<String>>,
+        key: &str,
+        names: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+        default: T,
+        explain: &str,
+    ) -> Option<T> {
+        let Some(v) = value else { return Some(default) };
+        if let Some(parsed) = parse(v.get_ref()) {
+            return Some(parsed);
+        }
+        let hint = closest(v.get_ref(), names)
+            .map_or_else(|| explain.to_owned(), |c| format!("did you mean \"{c}\"?"));
+        let choices = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+        self.error(
+            v.span(),
+            format!("{key} = \"{}\" is not one of {choices}", v.get_ref().escape_debug()),
+            Some(&hint),
+        );
+        None
+    }
+
     fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<&str>) {
         let d = Diagnostic::at(self.file, self.text, span, message, hint.map(str::to_owned));
         self.errors.push(d);

@@ -4,6 +4,9 @@
 # 1.0.1, 1.0.2 and 1.1.0 become healthy; 1.0.3 never does (a file baked into it fails the
 # health check).
 
+# shellcheck source=tests/system/update_images.sh
+source tests/system/update_images.sh
+
 UPD_REG=localhost:5443
 UPD_IMAGE=$UPD_REG/ctl/app
 
@@ -50,15 +53,8 @@ EOF
         tb_host "$HOST" curl -sf --cacert /etc/ctl-test-registry/ca.crt https://localhost:5443/v2/
     local tag
     for tag in 1.0.0 1.0.1 1.0.2 1.0.3 1.1.0; do
-        tb_host "$HOST" sh -ec "
-            ctx=\$(mktemp -d)
-            if [ $tag = 1.0.3 ]; then broken='&& touch /broken'; else broken=; fi
-            printf 'FROM ctl-test/busybox:1\nRUN echo $tag > /version %s\n' \"\$broken\" > \$ctx/Dockerfile
-            DOCKER_BUILDKIT=0 docker build -q -t $UPD_IMAGE:$tag \$ctx >/dev/null
-            docker push -q $UPD_IMAGE:$tag >/dev/null
-            docker rmi -f $UPD_IMAGE:$tag >/dev/null
-            rm -rf \$ctx
-        " </dev/null
+        upd_image_build "$HOST" "$UPD_IMAGE:$tag" "$tag" "$([[ $tag == 1.0.3 ]] && echo broken)"
+        tb_host "$HOST" sh -ec "docker push -q $UPD_IMAGE:$tag >/dev/null; docker rmi -f $UPD_IMAGE:$tag >/dev/null" </dev/null
     done
     tb_host "$HOST" touch /run/ctl-test-registry.ready </dev/null
 }
@@ -72,11 +68,7 @@ image = "$UPD_IMAGE"
 version = "$2"
 args = ["sh", "-c", "echo running \$(cat /version); exec sleep 100000"]
 
-[health]
-cmd = ["sh", "-c", "test ! -e /broken"]
-interval = "1s"
-timeout = "1s"
-retries = 2
+$UPD_HEALTH
 
 ${3:-}
 EOF

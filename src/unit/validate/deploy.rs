@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::host::parse_port;
 use super::Validator;
 use crate::unit::raw::{RawContainer, RawDeploy, S};
-use crate::unit::Deploy;
+use crate::unit::{Deploy, UpdateOrder};
 
 impl Validator<'_> {
     pub(super) fn deploy(&mut self, raw: RawDeploy) -> Option<Deploy> {
@@ -26,6 +26,22 @@ impl Validator<'_> {
         };
         let replicas = count(raw.replicas, "replicas");
         let max_replicas_per_node = count(raw.max_replicas_per_node, "max_replicas_per_node");
+        let update_parallelism = count(raw.update_parallelism, "update_parallelism");
+        let default = Deploy::default();
+        let update_delay = self.duration_max(
+            raw.update_delay,
+            default.update_delay,
+            "update_delay",
+            Deploy::MAX_UPDATE_DELAY,
+        );
+        let update_order = self.one_of(
+            raw.update_order.as_ref(),
+            "update_order",
+            UpdateOrder::NAMES,
+            UpdateOrder::parse,
+            default.update_order,
+            "\"stop-first\" stops a task before its replacement starts, \"start-first\" after",
+        );
         let mut constraints = Vec::new();
         let mut ok = true;
         for c in raw.constraints {
@@ -49,9 +65,12 @@ impl Validator<'_> {
             return None;
         }
         Some(Deploy {
-            replicas: replicas?.unwrap_or(1),
+            replicas: replicas?.unwrap_or(default.replicas),
             constraints,
             max_replicas_per_node: max_replicas_per_node?,
+            update_parallelism: update_parallelism?.unwrap_or(default.update_parallelism),
+            update_delay: update_delay?,
+            update_order: update_order?,
         })
     }
 

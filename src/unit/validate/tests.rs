@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::super::parse;
 use super::*;
-use crate::unit::{Deploy, Protocol, VolumeSource};
+use crate::unit::{Deploy, Protocol, UpdateOrder, VolumeSource};
 use container::valid_repository;
 
 fn errors(text: &str) -> Vec<Diagnostic> {
@@ -227,7 +227,12 @@ fn health_needs_a_command() {
 #[test]
 fn deploy_defaults_and_values() {
     let u = parse("web", "web.toml", &format!("{MIN}[deploy]\n")).expect("valid");
-    assert_eq!(u.deploy, Some(Deploy { replicas: 1, constraints: vec![], max_replicas_per_node: None }));
+    assert_eq!(u.deploy, Some(Deploy::default()));
+    let d = u.deploy.expect("deploy");
+    assert_eq!(
+        (d.update_parallelism, d.update_delay, d.update_order),
+        (1, Duration::ZERO, UpdateOrder::StopFirst)
+    );
     let text = format!(
         "{MIN}[deploy]\nreplicas = 3\nconstraints = [\"node.role==worker\", \"node.hostname != a\", \
          \"node.labels.zone==b\", \"engine.labels.disk==ssd\"]\nmax_replicas_per_node = 2\n"
@@ -237,6 +242,29 @@ fn deploy_defaults_and_values() {
     assert_eq!(d.max_replicas_per_node, Some(2));
     assert_eq!(d.constraints[1], "node.hostname != a");
     assert_eq!(parse("web", "web.toml", MIN).expect("valid").deploy, None);
+    let text = format!(
+        "{MIN}[deploy]\nreplicas = 3\nupdate_parallelism = 2\nupdate_delay = \"5s\"\nupdate_order = \"start-first\"\n"
+    );
+    let d = parse("web", "web.toml", &text).expect("valid").deploy.expect("deploy");
+    assert_eq!(
+        (d.update_parallelism, d.update_delay, d.update_order),
+        (2, Duration::from_secs(5), UpdateOrder::StartFirst)
+    );
+}
+
+#[test]
+fn deploy_update_keys_name_the_rule() {
+    let e = errors(&format!("{MIN}[deploy]\nupdate_parallelism = 0\n"));
+    assert!(
+        e[0].message.starts_with("update_parallelism = 0 is out of range (1 to 1000)"),
+        "{}",
+        e[0].message
+    );
+    let e = errors(&format!("{MIN}[deploy]\nupdate_order = \"stop-frist\"\n"));
+    assert!(e[0].message.contains("update_order = \"stop-frist\" is not one of"), "{}", e[0].message);
+    assert_eq!(e[0].hint.as_deref(), Some("did you mean \"stop-first\"?"));
+    let e = errors(&format!("{MIN}[deploy]\nupdate_delay = \"2h\"\n"));
+    assert_eq!(e[0].message, "update_delay must be at most 60min");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! schedule. The schedule is checked for its shape only (no I/O here): systemd parses it when the
 //! generator's timer is loaded, and `systemd-analyze calendar EXPR` shows when it fires.
 
-use super::{closest, Validator};
+use super::Validator;
 use crate::unit::raw::RawUpdate;
 use crate::unit::{Update, UpdatePolicy};
 
@@ -14,28 +14,14 @@ const MAX_SCHEDULE: usize = 128;
 impl Validator<'_> {
     pub(super) fn update(&mut self, raw: RawUpdate) -> Option<Update> {
         let default = Update::default();
-        let policy = match &raw.policy {
-            None => Some(default.policy),
-            Some(p) => match UpdatePolicy::parse(p.get_ref()) {
-                Some(policy) => Some(policy),
-                None => {
-                    let hint = closest(p.get_ref(), UpdatePolicy::NAMES)
-                        .map(|c| format!("did you mean \"{c}\"?"))
-                        .unwrap_or_else(|| {
-                            "\"patch\" takes 1.4.2 to 1.4.3, \"minor\" to 1.5.0, \"any\" to 2.0.0".into()
-                        });
-                    self.error(
-                        p.span(),
-                        format!(
-                            "policy = \"{}\" is not one of \"manual\", \"patch\", \"minor\", \"any\"",
-                            p.get_ref().escape_debug()
-                        ),
-                        Some(&hint),
-                    );
-                    None
-                }
-            },
-        };
+        let policy = self.one_of(
+            raw.policy.as_ref(),
+            "policy",
+            UpdatePolicy::NAMES,
+            UpdatePolicy::parse,
+            default.policy,
+            "\"patch\" takes 1.4.2 to 1.4.3, \"minor\" to 1.5.0, \"any\" to 2.0.0",
+        );
         let track = match raw.track {
             None => Some(None),
             Some(t) => match check_track(t.get_ref()) {
