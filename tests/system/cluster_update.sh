@@ -105,7 +105,7 @@ c_update_rolling() {
     expect_contains "rollback message" "$(cat "$OUT")" "rolled back to 3.0.1: "
     expect_contains "the failing task's error" "$(cat "$OUT")" "unhealthy"
     expect_contains "the failed task's last lines" "$(cat "$OUT")" "running 3.0.2"
-    expect_contains "the rollback's progress" "$(cat "$OUT")" "rolling back: "
+    expect_contains "the rollback's step" "$(cat "$OUT")" "service containerctl-rollme runs 3.0.1 again"
     expect_eq "the spec is the previous image@digest" "$(cu_spec_image)" "$good"
     tb_wait_for 60 "a task of 3.0.1 on each host" cu_all_run "$good"
     expect_eq "the service was rolled back, not re-created" \
