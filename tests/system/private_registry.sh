@@ -16,6 +16,8 @@ private_registry_start() {
     tb_host "$host" sh -ec "
         systemctl stop $PRIVREG_UNIT 2>/dev/null || true
         systemctl reset-failed $PRIVREG_UNIT 2>/dev/null || true
+        # The update scenarios' registry had this unit: it is gone, and they must make it again.
+        rm -f /run/ctl-test-registry.ready
         rm -rf $PRIVREG_DIR /var/lib/$PRIVREG_UNIT
         mkdir -p $PRIVREG_DIR /var/lib/$PRIVREG_UNIT
         cd $PRIVREG_DIR

@@ -20,7 +20,11 @@ json_get() {
 
 # The registry and the tags, once per host.
 upd_registry() {
-    if tb_host "$HOST" test -e /run/ctl-test-registry.ready </dev/null; then
+    # Ready only while this registry (its CA) answers: the private-registry scenarios run another
+    # one under the same unit name and port, which replaces it.
+    if tb_host "$HOST" test -e /run/ctl-test-registry.ready </dev/null &&
+        tb_host "$HOST" curl -sf --cacert /etc/docker/certs.d/localhost:5443/ca.crt https://localhost:5443/v2/ \
+            >/dev/null 2>&1 </dev/null; then
         return 0
     fi
     tb_host "$HOST" sh -ec '
