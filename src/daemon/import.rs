@@ -79,6 +79,8 @@ impl Daemon {
         let mut diagnostics: Vec<Diagnostic> = Vec::new();
         let mut violations = Vec::new();
         let mut parsed = Vec::new();
+        // The previews' warnings, one list per unit (all units pass `may` when they are used).
+        let mut warnings: Vec<Vec<String>> = Vec::new();
         for (name, u) in names.iter().zip(&units) {
             if let Err(v) = policy::may(caller.role, Action::Edit, name.as_str(), false) {
                 violations.push(v);
@@ -87,6 +89,7 @@ impl Daemon {
             let p = self.preview(caller, name, &u.text);
             diagnostics.extend(p.diagnostics);
             violations.extend(p.violations);
+            warnings.push(p.warnings);
             let file = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
             if let Ok(unit) = crate::unit::parse(name.as_str(), &file, &u.text) {
                 parsed.push((file, unit, u.text.as_str()));
@@ -126,9 +129,8 @@ impl Daemon {
         }
         let mut out = Imported { dry_run, units: Vec::new(), notes };
         if dry_run {
-            for (name, u) in names.iter().zip(units) {
+            for ((name, u), warnings) in names.iter().zip(units).zip(warnings) {
                 let path = self.config.unit_dir.join(format!("{name}.toml")).display().to_string();
-                let warnings = self.preview(caller, name, &u.text).warnings;
                 out.units.push(ImportedUnit {
                     name: name.to_string(),
                     text: u.text,

@@ -85,18 +85,8 @@ impl Draft {
         if let Some(e) = &self.entrypoint {
             c.insert("entrypoint", strings(e));
         }
-        let lists: [(&str, &Vec<String>); 6] = [
-            ("args", &self.args),
-            ("devices", &self.devices),
-            ("volumes", &self.volumes),
-            ("ports", &self.ports),
-            ("capabilities", &self.capabilities),
-            ("secrets", &self.secrets),
-        ];
-        for (key, items) in lists.iter().take(1) {
-            if !items.is_empty() {
-                c.insert(key, strings(items));
-            }
+        if !self.args.is_empty() {
+            c.insert("args", strings(&self.args));
         }
         if !self.env.is_empty() {
             let mut t = InlineTable::new();
@@ -105,7 +95,13 @@ impl Draft {
             }
             c.insert("env", value(t));
         }
-        for (key, items) in lists.iter().skip(1) {
+        for (key, items) in [
+            ("devices", &self.devices),
+            ("volumes", &self.volumes),
+            ("ports", &self.ports),
+            ("capabilities", &self.capabilities),
+            ("secrets", &self.secrets),
+        ] {
             if !items.is_empty() {
                 c.insert(key, strings(items));
             }
