@@ -63,6 +63,11 @@ install:
 	install -d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	@# The OpenAPI document of the HTTP API, generated from the code (GET /api/v1/openapi.json
+	@# serves the same); data, not a doc: dh_compress would gzip it under /usr/share/doc.
+	install -d $(DESTDIR)$(DATADIR)/containerctl
+	$(TARGET_DIR)/containerctld openapi > $(DESTDIR)$(DATADIR)/containerctl/openapi.json
+	chmod 0644 $(DESTDIR)$(DATADIR)/containerctl/openapi.json
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	@# Rendered, never left as markdown: the units' Documentation=man:... must resolve.
 	@command -v $(GO_MD2MAN) >/dev/null || { echo "error: $(GO_MD2MAN) not found: install go-md2man (apt install go-md2man, dnf install go-md2man) to render the man pages" >&2; exit 1; }
@@ -84,7 +89,7 @@ uninstall:
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions/containerctl \
 	  $(DESTDIR)$(ZSHCOMPDIR)/_containerctl \
 	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/containerctl.fish
-	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)/containerctl
 
 check:
 	$(CARGO) test --locked

@@ -200,7 +200,8 @@ pub struct RevisionInfo {
 }
 
 /// One stored version of a unit file. A removal is a revision with action "rm" and empty text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = RevisionText)]
 pub struct Revision {
     pub rev: u32,
     pub at_ms: i64,
@@ -238,7 +239,7 @@ pub struct NewAudit {
     pub result: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at_ms: i64,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Policy;
 use crate::unit::{Unit, UnitName, VolumeSource};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,

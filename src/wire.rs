@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::policy::Role;
 
 /// A policy rule that refused a definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Violation {
     #[serde(default)]
     pub rule: String,
@@ -32,7 +32,7 @@ pub struct Violation {
 }
 
 /// A unit-file diagnostic as the API sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WireDiagnostic {
     #[serde(default)]
     pub file: Option<String>,
@@ -47,7 +47,7 @@ pub struct WireDiagnostic {
 }
 
 /// A journal line: `job_failed` may send plain strings or `LogLine` objects; both are accepted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LogEntry {
     Line(LogLine),
@@ -55,7 +55,7 @@ pub enum LogEntry {
 }
 
 /// `Unit` (GET /units): a unit's definition summary, its systemd state and live samples.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Unit {
     pub name: String,
@@ -100,7 +100,7 @@ pub struct Unit {
 }
 
 /// A unit's update state, as lists show it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct UnitUpdate {
     /// The newest version the unit's policy allows, from the last check (None: none newer).
@@ -113,7 +113,7 @@ pub struct UnitUpdate {
 }
 
 /// How the last update of a unit ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LastUpdate {
     /// `running`, `updated`, `rolled_back`, `rollback_failed`, `failed`, `unchanged` or
@@ -142,7 +142,7 @@ fn yes() -> bool {
 }
 
 /// `UnitDetail` (GET /units/NAME).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitDetail {
     #[serde(flatten)]
     pub unit: Unit,
@@ -158,7 +158,7 @@ pub struct UnitDetail {
 }
 
 /// journald's report of lines it dropped by the unit's rate limit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LogDrop {
     pub at_us: u64,
@@ -166,7 +166,7 @@ pub struct LogDrop {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Event {
     pub at_ms: i64,
@@ -175,7 +175,7 @@ pub struct Event {
 }
 
 /// One journal entry (`GET /units/NAME/logs` streams one per line).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LogLine {
     pub at_us: u64,
@@ -186,7 +186,7 @@ pub struct LogLine {
 }
 
 /// `GET /units/NAME/file`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct UnitFile {
     pub path: String,
@@ -198,7 +198,7 @@ pub struct UnitFile {
 }
 
 /// `Applied`: the answer of every change to a unit file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Applied {
     pub name: String,
@@ -216,14 +216,14 @@ pub struct Applied {
 
 /// `POST /units/NAME/reset-failed` and `POST /units/reset-failed`: the units whose failed state
 /// was cleared.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ResetFailed {
     pub reset: Vec<String>,
 }
 
 /// `JobDone`: a start, stop or restart that ended with result `done`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JobDone {
     pub name: String,
@@ -233,7 +233,7 @@ pub struct JobDone {
     pub state: Option<Unit>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Removed {
     pub name: String,
@@ -241,7 +241,7 @@ pub struct Removed {
 }
 
 /// `Revision` (GET /units/NAME/history).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Revision {
     pub rev: u64,
@@ -252,7 +252,7 @@ pub struct Revision {
 }
 
 /// `GET /units/NAME/diff`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Diff {
     pub from: Value,
@@ -261,7 +261,7 @@ pub struct Diff {
 }
 
 /// `Device` (GET /devices).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Device {
     pub path: String,
@@ -274,7 +274,7 @@ pub struct Device {
 // Requests.
 
 /// `PUT /units/NAME/file`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PutFile {
     pub text: String,
     #[serde(default)]
@@ -282,7 +282,7 @@ pub struct PutFile {
 }
 
 /// `POST /units/NAME/set`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SetUnit {
     #[serde(default)]
     pub assignments: Vec<String>,
@@ -294,7 +294,7 @@ pub struct SetUnit {
 }
 
 /// `POST /units`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewUnit {
     pub name: String,
     pub image: String,
@@ -304,7 +304,7 @@ pub struct NewUnit {
 }
 
 /// `POST /units/NAME/revert`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevertUnit {
     pub rev: u32,
     #[serde(default)]
@@ -312,13 +312,29 @@ pub struct RevertUnit {
 }
 
 /// `POST /units/NAME/preview`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviewUnit {
     pub text: String,
 }
 
+/// The answer of `POST /units/NAME/preview`: what `PUT …/file` with this text would say and
+/// change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct Preview {
+    /// No diagnostics: the text is a valid unit file.
+    pub valid: bool,
+    pub diagnostics: Vec<WireDiagnostic>,
+    /// The policy rules a write by this caller would break.
+    pub violations: Vec<Violation>,
+    /// Unified diff from the current file.
+    pub diff: String,
+    pub changed: bool,
+    pub warnings: Vec<String>,
+}
+
 /// `POST /units/NAME/update`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpdateUnit {
     /// The version (tag) to move to; None: the newest the unit's `[update]` policy allows.
@@ -335,7 +351,7 @@ pub struct UpdateUnit {
 
 /// The result of `POST /units/NAME/update`: the last line of its stream, as `result` or, for a
 /// rollback, as the `detail` of the error line.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct UpdateResult {
     pub name: String,
@@ -365,7 +381,7 @@ pub struct UpdateResult {
 }
 
 /// `POST /updates/check`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckUpdates {
     /// The units to check; empty: every unit.
@@ -373,7 +389,7 @@ pub struct CheckUpdates {
 }
 
 /// One unit's answer to an update check.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct UpdateCheck {
     pub name: String,
@@ -391,7 +407,7 @@ pub struct UpdateCheck {
 }
 
 /// `GET /units/NAME/versions`: the tags of the unit's image that compare with its version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct UnitVersions {
     pub name: String,
@@ -404,7 +420,7 @@ pub struct UnitVersions {
     pub versions: Vec<VersionInfo>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct VersionInfo {
     pub tag: String,
@@ -415,7 +431,44 @@ pub struct VersionInfo {
 }
 
 /// `POST /tokens`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `POST /session` (log in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Login {
+    /// An API token, or the token of a one-time login link.
+    pub token: String,
+}
+
+/// A web session (`POST /session`, `GET /session`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Session {
+    pub role: Role,
+    pub name: String,
+    /// Send it as `X-CSRF-Token` with every method but GET and HEAD.
+    pub csrf: String,
+    pub expires_at_ms: i64,
+}
+
+/// `DELETE /session`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    pub logged_out: bool,
+}
+
+/// `GET /whoami`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Whoami {
+    pub role: Role,
+    pub actor: String,
+}
+
+/// `POST /login-link`: a one-time admin login link for the web page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoginLink {
+    pub url: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     pub name: String,
     pub role: Role,
@@ -424,7 +477,7 @@ pub struct NewToken {
 }
 
 /// The answer of `POST /tokens`: the token itself is shown this once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     pub id: String,
     pub name: String,
@@ -434,7 +487,7 @@ pub struct CreatedToken {
 }
 
 /// `GET /tokens`: one API token, never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
@@ -445,14 +498,14 @@ pub struct TokenInfo {
 }
 
 /// `DELETE /tokens/ID`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokedToken {
     pub id: String,
     pub revoked: bool,
 }
 
 /// `POST /keys/rotate`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RotatedKey {
     pub key_id: String,
 }
@@ -460,7 +513,7 @@ pub struct RotatedKey {
 // The cluster.
 
 /// `POST /cluster/init`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterInit {
     #[serde(default)]
@@ -468,7 +521,7 @@ pub struct ClusterInit {
 }
 
 /// `POST /cluster/join`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterJoin {
     pub token: String,
@@ -477,7 +530,7 @@ pub struct ClusterJoin {
 }
 
 /// `POST /images/push`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImagePush {
     pub image: String,
@@ -486,7 +539,7 @@ pub struct ImagePush {
 }
 
 /// `POST /cluster/tokens`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJoinToken {
     #[serde(default)]
@@ -498,7 +551,7 @@ pub struct NewJoinToken {
 }
 
 /// The answer of `POST /cluster/tokens`: the join token is shown this once.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JoinTokenCreated {
     pub id: String,
@@ -509,7 +562,7 @@ pub struct JoinTokenCreated {
 }
 
 /// `GET /cluster/tokens`: one join token, never its secret.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JoinTokenInfo {
     pub id: String,
@@ -524,7 +577,7 @@ pub struct JoinTokenInfo {
 }
 
 /// `GET /cluster/nodes` (and `/cluster/nodes/ID` with its history).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Node {
     pub id: String,
@@ -549,7 +602,7 @@ pub struct Node {
 }
 
 /// `DELETE /cluster/nodes/ID`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RemovedNode {
     pub id: String,
@@ -559,14 +612,14 @@ pub struct RemovedNode {
 
 /// `GET /cluster`: `{"member": false}`, or the membership of this host. Readers look at
 /// `membership` only when `member` is true.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterStatus {
     pub member: bool,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub membership: Option<Membership>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Membership {
     pub role: String,
@@ -582,21 +635,21 @@ pub struct Membership {
     pub swarm: Option<SwarmStatus>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryStatus {
     pub address: String,
     pub images: Option<Vec<RegistryImage>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryImage {
     pub name: String,
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SwarmStatus {
     pub node_id: Option<String>,
@@ -606,7 +659,7 @@ pub struct SwarmStatus {
 }
 
 /// One line of a long operation's NDJSON stream: progress, then a result or a failure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StreamLine {
     Result { result: Value },
@@ -614,7 +667,7 @@ pub enum StreamLine {
     Progress(Progress),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Progress {
     pub step: String,
@@ -626,7 +679,7 @@ pub struct Progress {
     pub progress: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct StepFailure {
     pub kind: String,
@@ -639,7 +692,7 @@ pub struct StepFailure {
 }
 
 /// One secret in `GET /secrets`: never its value.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SecretInfo {
     pub name: String,
@@ -654,7 +707,7 @@ pub struct SecretInfo {
 }
 
 /// `PUT /secrets/NAME`: what was stored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SecretSet {
     pub name: String,
@@ -666,7 +719,7 @@ pub struct SecretSet {
 }
 
 /// `DELETE /secrets/NAME`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SecretRemoved {
     pub name: String,
@@ -679,7 +732,7 @@ pub struct SecretRemoved {
 
 /// `POST /registries`: log in to a registry and store the credential if it accepts it. Debug
 /// leaves the password out.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryLogin {
     /// `HOST[:PORT][/NAMESPACE]`; `docker.io` for Docker Hub.
@@ -699,14 +752,15 @@ impl std::fmt::Debug for RegistryLogin {
 }
 
 /// `POST /registries/test`: which stored credential to verify again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryRef {
     pub registry: String,
 }
 
 /// `GET /registries`, and the answer of a login: one stored credential, never its password.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryInfo {
     pub registry: String,
@@ -719,7 +773,7 @@ pub struct RegistryInfo {
 }
 
 /// The answer of `POST /registries/test`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryTested {
     pub registry: String,
@@ -731,7 +785,7 @@ pub struct RegistryTested {
 }
 
 /// The answer of `DELETE /registries?registry=R`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryRemoved {
     pub registry: String,
@@ -811,7 +865,7 @@ mod tests {
 /// `POST /import`: units to create together, all or none. Either `units` (converted by the
 /// client, as `containerctl import` does with files only it may read) or `compose` (a Compose
 /// file pasted into the web page, converted by the daemon).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportUnits {
     pub units: Vec<ImportUnit>,
@@ -822,7 +876,7 @@ pub struct ImportUnits {
     pub start: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportUnit {
     pub name: String,
@@ -831,7 +885,7 @@ pub struct ImportUnit {
     pub source: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportCompose {
     pub text: String,
@@ -842,7 +896,7 @@ pub struct ImportCompose {
 }
 
 /// The answer of `POST /import`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Imported {
     pub dry_run: bool,
@@ -851,7 +905,7 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ImportedUnit {
     pub name: String,
@@ -866,7 +920,7 @@ pub struct ImportedUnit {
 }
 
 /// `POST /units/NAME/move`: move a unit and its data to another member.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct MoveUnit {
     /// The member to move to: node id, host name or address.
@@ -879,7 +933,7 @@ pub struct MoveUnit {
 }
 
 /// What a move did, or for a dry run what it would do.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct MoveResult {
     pub unit: String,

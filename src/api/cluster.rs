@@ -4,6 +4,7 @@
 //! (`{"step", "state", "detail"}`), and end with `{"result": …}` or `{"error": {…}}`. The
 //! operation runs in its own task, so a client that goes away does not leave it half done.
 
+use super::openapi::IdPath;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -70,6 +71,9 @@ where
     super::ndjson(rx)
 }
 
+#[utoipa::path(
+post, path = "/cluster/init", tag = "cluster", request_body = wire::ClusterInit, responses((status = 200, description = "this host becomes the cluster manager: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn init(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -82,6 +86,9 @@ pub async fn init(
     }))
 }
 
+#[utoipa::path(
+post, path = "/cluster/join", tag = "cluster", request_body = wire::ClusterJoin, responses((status = 200, description = "this host joins a cluster: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn join(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -94,6 +101,9 @@ pub async fn join(
     }))
 }
 
+#[utoipa::path(
+post, path = "/cluster/leave", tag = "cluster", responses((status = 200, description = "this host leaves its cluster: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Response, ApiError> {
     super::allow(&c, Action::LeaveCluster, "*")?;
     Ok(stream(&d, &c, "cluster leave", move |d, p| {
@@ -101,6 +111,9 @@ pub async fn leave(State(d): D, Extension(c): Extension<Caller>) -> Result<Respo
     }))
 }
 
+#[utoipa::path(
+post, path = "/images/push", tag = "images", request_body = wire::ImagePush, responses((status = 200, description = "the image is pushed to the cluster registry: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn push(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -116,6 +129,9 @@ pub async fn push(
 }
 
 /// `GET /cluster`: this host's membership, the registry and the shared volume.
+#[utoipa::path(
+get, path = "/cluster", tag = "cluster", responses((status = 200, description = "this host membership", body = wire::ClusterStatus))
+)]
 pub async fn status(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ReadCluster, "*")?;
     let Some(s) = d.cluster.state() else {
@@ -190,6 +206,9 @@ async fn swarm_nodes(d: &Daemon) -> Vec<bollard::models::Node> {
     }
 }
 
+#[utoipa::path(
+get, path = "/cluster/nodes", tag = "cluster", responses((status = 200, description = "on the manager only", body = Vec<wire::Node>))
+)]
 pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ReadCluster, "*")?;
     manager(&d)?;
@@ -198,6 +217,9 @@ pub async fn nodes(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<
     Ok(Json(json!(nodes.iter().map(|n| node_json(n, &swarm)).collect::<Vec<_>>())))
 }
 
+#[utoipa::path(
+get, path = "/cluster/nodes/{id}", tag = "cluster", params(IdPath), responses((status = 200, description = "with its history", body = wire::Node))
+)]
 pub async fn node(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -217,6 +239,9 @@ pub async fn node(
     Ok(Json(json!(v)))
 }
 
+#[utoipa::path(
+delete, path = "/cluster/nodes/{id}", tag = "cluster", params(IdPath), responses((status = 200, description = "ok", body = wire::RemovedNode))
+)]
 pub async fn remove_node(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -231,6 +256,9 @@ pub async fn remove_node(
         .into_response())
 }
 
+#[utoipa::path(
+get, path = "/cluster/tokens", tag = "cluster", responses((status = 200, description = "ok", body = Vec<wire::JoinTokenInfo>))
+)]
 pub async fn tokens(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ListJoinTokens, "*")?;
     manager(&d)?;
@@ -253,6 +281,9 @@ pub async fn tokens(State(d): D, Extension(c): Extension<Caller>) -> Result<Json
     Ok(Json(json!(list)))
 }
 
+#[utoipa::path(
+post, path = "/cluster/tokens", tag = "cluster", request_body = wire::NewJoinToken, responses((status = 201, description = "the join token is shown only here", body = wire::JoinTokenCreated))
+)]
 pub async fn token_create(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -286,6 +317,9 @@ pub async fn token_create(
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())
 }
 
+#[utoipa::path(
+delete, path = "/cluster/tokens/{id}", tag = "cluster", params(IdPath), responses((status = 204, description = "revoked"))
+)]
 pub async fn token_revoke(
     State(d): D,
     Extension(c): Extension<Caller>,

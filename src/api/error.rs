@@ -19,6 +19,8 @@ pub enum ApiError {
         violations: Vec<Violation>,
     },
     NotFound(String),
+    /// The route exists but does not take the request's method.
+    MethodNotAllowed,
     Conflict(String),
     TooLarge,
     /// A body over the limit of its route, with what that limit is for.
@@ -67,6 +69,10 @@ impl IntoResponse for ApiError {
                 json!({"kind": "forbidden", "message": message, "violations": violations}),
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({"kind": "not_found", "message": m})),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"kind": "method_not_allowed", "message": "method not allowed on this route: see the Allow header"}),
+            ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({"kind": "conflict", "message": m})),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -154,6 +160,51 @@ impl From<OpError> for ApiError {
             OpError::Internal(m) => ApiError::Internal(m),
             OpError::RegistryRefused(m) => ApiError::RegistryRefused(m),
             OpError::RegistryFailed(m) => ApiError::RegistryFailed(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::openapi::ErrorBody;
+
+    /// Every variant answers with the documented body and a documented status.
+    #[tokio::test]
+    async fn every_error_matches_the_documented_body() {
+        let d = Diagnostic::file_level("u.toml", "bad", None);
+        let all = vec![
+            ApiError::BadRequest("b".into()),
+            ApiError::Unauthorized("u".into()),
+            ApiError::Forbidden { message: "f".into(), violations: Vec::new() },
+            ApiError::NotFound("n".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict("c".into()),
+            ApiError::TooLarge,
+            ApiError::ValueTooLarge("v".into()),
+            ApiError::Invalid { message: "i".into(), diagnostics: vec![d] },
+            ApiError::Internal("secret detail".into()),
+            ApiError::JobFailed {
+                message: "j".into(),
+                result: "failed".into(),
+                status_text: "s".into(),
+                log: vec!["l".into()],
+            },
+            ApiError::Unavailable("u".into()),
+            ApiError::TooMany("t".into()),
+            ApiError::RegistryRefused("r".into()),
+            ApiError::RegistryFailed("r".into()),
+        ];
+        let doc = serde_json::to_value(crate::api::openapi()).expect("json");
+        let units = &doc["paths"]["/api/v1/units"]["get"]["responses"];
+        for e in all {
+            let r = e.into_response();
+            let status = r.status();
+            assert!(units.get(status.as_str()).is_some(), "{status} is not documented");
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.expect("body");
+            let parsed: Result<ErrorBody, _> = serde_json::from_slice(&body);
+            assert!(parsed.is_ok(), "{status}: {} is not an ErrorBody", String::from_utf8_lossy(&body));
+            assert!(!String::from_utf8_lossy(&body).contains("secret detail"), "5xx bodies stay generic");
         }
     }
 }

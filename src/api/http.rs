@@ -96,10 +96,14 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Bearer token or session cookie (with `X-CSRF-Token` on every method but GET and HEAD) →
-/// [`Caller`]; anything else is 401. Logging in (POST /api/v1/session) needs neither.
+/// [`Caller`]; anything else is 401. Logging in (POST /api/v1/session) needs neither, nor
+/// does the API's description (GET /api/v1/openapi.json: public, as the web page's files).
 pub async fn authorize_http(State(daemon): State<Arc<Daemon>>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    if request.uri().path() == "/api/v1/session" && method == Method::POST {
+    let path = request.uri().path();
+    if (path == "/api/v1/session" && method == Method::POST)
+        || (path == "/api/v1/openapi.json" && method == Method::GET)
+    {
         return next.run(request).await;
     }
     let headers = request.headers();

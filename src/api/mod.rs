@@ -10,6 +10,7 @@ mod error;
 mod http;
 pub mod metrics;
 mod moves;
+pub mod openapi;
 mod redact;
 mod registries;
 mod secrets;
@@ -23,8 +24,10 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use http::http_app;
@@ -85,67 +88,83 @@ pub struct Peer {
     pub pid: Option<i32>,
 }
 
-/// The router with every route of docs/api.md. Authentication is added by the transport.
-pub fn app(daemon: Arc<Daemon>) -> Router {
-    let api = Router::new()
-        .route("/units", get(units::list).post(units::create))
-        .route("/units/reset-failed", post(units::reset_failed_all))
-        .route("/units/{name}", get(units::detail).delete(units::remove))
-        .route("/units/{name}/file", get(units::file).put(units::put_file))
-        .route("/units/{name}/set", post(units::set))
-        .route("/units/{name}/start", post(units::start))
-        .route("/units/{name}/stop", post(units::stop))
-        .route("/units/{name}/restart", post(units::restart))
-        .route("/units/{name}/reset-failed", post(units::reset_failed))
-        .route("/units/{name}/enable", post(units::enable))
-        .route("/units/{name}/disable", post(units::disable))
-        .route("/units/{name}/history", get(units::history))
-        .route("/units/{name}/revisions/{rev}", get(units::revision))
-        .route("/units/{name}/diff", get(units::diff))
-        .route("/units/{name}/revert", post(units::revert))
-        .route("/units/{name}/logs", get(units::logs))
-        .route("/units/{name}/events", get(units::events))
-        .route("/units/{name}/preview", post(units::preview))
-        .route("/devices", get(units::devices))
-        .route("/audit", get(units::audit))
-        .route("/session", post(session::create).get(session::get).delete(session::delete))
-        .route("/whoami", get(session::whoami))
-        .route("/stream", get(session::stream))
-        .route("/tokens", get(session::token_list).post(session::token_create))
-        .route("/tokens/{id}", axum::routing::delete(session::token_revoke))
-        .route("/login-link", post(session::login_link))
-        .route("/keys/rotate", post(session::rotate_key))
-        .route("/cluster", get(cluster::status))
-        .route("/cluster/init", post(cluster::init))
-        .route("/cluster/join", post(cluster::join))
-        .route("/cluster/leave", post(cluster::leave))
-        .route("/cluster/nodes", get(cluster::nodes))
-        .route("/cluster/nodes/{id}", get(cluster::node).delete(cluster::remove_node))
-        .route("/cluster/tokens", get(cluster::tokens).post(cluster::token_create))
-        .route("/cluster/tokens/{id}", axum::routing::delete(cluster::token_revoke))
-        .route("/images/push", post(cluster::push))
-        .route("/registries", get(registries::list).post(registries::login).delete(registries::logout))
-        .route("/registries/test", post(registries::test))
-        .route("/units/{name}/update", post(update::update))
-        .route("/units/{name}/move", post(moves::move_unit))
-        .route("/units/{name}/versions", get(update::versions))
-        .route("/updates/check", post(update::check))
-        .route("/secrets", get(secrets::list))
+/// The routes of /api/v1 with their documentation. Add a route ONLY as
+/// `.routes(routes!(module::handler))`, the handler carrying `#[utoipa::path(...)]`: that one call
+/// registers it and puts it in the OpenAPI document. A plain `.route(...)` would serve it
+/// undocumented, and `tests::every_route_is_documented` fails on it.
+fn api_routes() -> OpenApiRouter<Arc<Daemon>> {
+    OpenApiRouter::new()
+        .routes(routes!(units::list, units::create))
+        .routes(routes!(units::reset_failed_all))
+        .routes(routes!(units::detail, units::remove))
+        .routes(routes!(units::file, units::put_file))
+        .routes(routes!(units::set))
+        .routes(routes!(units::start))
+        .routes(routes!(units::stop))
+        .routes(routes!(units::restart))
+        .routes(routes!(units::reset_failed))
+        .routes(routes!(units::enable))
+        .routes(routes!(units::disable))
+        .routes(routes!(units::history))
+        .routes(routes!(units::revision))
+        .routes(routes!(units::diff))
+        .routes(routes!(units::revert))
+        .routes(routes!(units::logs))
+        .routes(routes!(units::events))
+        .routes(routes!(units::preview))
+        .routes(routes!(units::devices))
+        .routes(routes!(units::audit))
+        .routes(routes!(session::create, session::get, session::delete))
+        .routes(routes!(session::whoami))
+        .routes(routes!(session::stream))
+        .routes(routes!(session::token_list, session::token_create))
+        .routes(routes!(session::token_revoke))
+        .routes(routes!(session::login_link))
+        .routes(routes!(session::rotate_key))
+        .routes(routes!(cluster::status))
+        .routes(routes!(cluster::init))
+        .routes(routes!(cluster::join))
+        .routes(routes!(cluster::leave))
+        .routes(routes!(cluster::nodes))
+        .routes(routes!(cluster::node, cluster::remove_node))
+        .routes(routes!(cluster::tokens, cluster::token_create))
+        .routes(routes!(cluster::token_revoke))
+        .routes(routes!(cluster::push))
+        .routes(routes!(registries::list, registries::login, registries::logout))
+        .routes(routes!(registries::test))
+        .routes(routes!(update::update))
+        .routes(routes!(moves::move_unit))
+        .routes(routes!(update::versions))
+        .routes(routes!(update::check))
+        .routes(routes!(secrets::list))
+        .routes(routes!(openapi::document))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // A secret's value may be larger than a unit file: its handler reads at most
         // secrets::BODY_LIMIT bytes and says why a larger value is refused.
-        .route("/secrets/{name}", axum::routing::put(secrets::put).delete(secrets::remove))
+        .routes(routes!(secrets::put, secrets::remove))
         // Several unit files, or a Compose file, in one request.
-        .route(
-            "/import",
-            post(units::import).layer(tower_http::limit::RequestBodyLimitLayer::new(IMPORT_BODY_BYTES)),
-        );
+        .routes(
+            routes!(units::import).layer(tower_http::limit::RequestBodyLimitLayer::new(IMPORT_BODY_BYTES)),
+        )
+}
+
+/// The prefix of every route of [`api_routes`].
+pub const PREFIX: &str = "/api/v1";
+
+/// The OpenAPI document of [`app`]'s routes (served at /api/v1/openapi.json).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = OpenApiRouter::<Arc<Daemon>>::new().nest(PREFIX, api_routes()).into_openapi();
+    openapi::finish(&mut doc);
+    doc
+}
+
+/// The router with every route of docs/api.md. Authentication is added by the transport.
+pub fn app(daemon: Arc<Daemon>) -> Router {
+    let (api, _) = api_routes().split_for_parts();
     Router::new()
-        .nest("/api/v1", api)
+        .nest(PREFIX, api)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method not allowed on this route".into())
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_ANY_BODY_BYTES))
         .with_state(daemon)
 }
@@ -201,4 +220,105 @@ fn peer_in_group(peer: &Peer, gid: u32) -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("Groups:"))
         .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse::<u32>() == Ok(gid)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The files that hold handlers of /api/v1, as `api_routes` names their modules.
+    const HANDLER_FILES: &[(&str, &str)] = &[
+        ("units", include_str!("units.rs")),
+        ("session", include_str!("session.rs")),
+        ("cluster", include_str!("cluster.rs")),
+        ("registries", include_str!("registries.rs")),
+        ("secrets", include_str!("secrets.rs")),
+        ("update", include_str!("update.rs")),
+        ("moves", include_str!("moves.rs")),
+        ("openapi", include_str!("openapi.rs")),
+    ];
+
+    /// The text of `fn api_routes` in this file.
+    fn api_routes_source() -> &'static str {
+        let src = include_str!("mod.rs");
+        let start = src.find("fn api_routes()").expect("api_routes is in mod.rs");
+        let len = src[start..].find("\n}\n").expect("api_routes ends");
+        &src[start..start + len]
+    }
+
+    /// `module::handler` of every `routes!(…)` in `api_routes`.
+    fn registered() -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for part in api_routes_source().split("routes!(").skip(1) {
+            let list = part.split(')').next().expect("routes! closes");
+            out.extend(list.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()));
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_registered_through_routes_and_so_documented() {
+        // A plain `.route(…)` (or a nested or merged axum Router) serves a route that is in no
+        // document: only `routes!` registers and documents in one call.
+        for (i, line) in api_routes_source().lines().enumerate() {
+            for plain in [".route(", ".route_service(", ".nest(", ".nest_service(", ".merge("] {
+                assert!(
+                    !line.contains(plain),
+                    "api_routes line {}: `{}` adds a route the OpenAPI document does not know; \
+                     register it with .routes(routes!(handler)) and #[utoipa::path]",
+                    i + 1,
+                    line.trim()
+                );
+            }
+        }
+        // Every public handler of the API's files is registered, and documented where it is.
+        let registered = registered();
+        for (module, src) in HANDLER_FILES {
+            let lines: Vec<&str> = src.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let Some(rest) = line.strip_prefix("pub async fn ") else { continue };
+                let name = rest.split(['(', '<']).next().expect("a fn has a name");
+                let handler = format!("{module}::{name}");
+                assert!(
+                    registered.contains(&handler),
+                    "{handler} is a handler in no routes!(…) of api_routes"
+                );
+                let annotated = lines[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|l| !l.trim().is_empty() && !l.starts_with('}'))
+                    .any(|l| l.starts_with("#[utoipa::path("));
+                assert!(annotated, "{handler} has no #[utoipa::path(…)] above it");
+            }
+        }
+    }
+
+    #[test]
+    fn every_registered_handler_is_an_operation_of_the_document() {
+        let doc = serde_json::to_value(super::openapi()).expect("the document is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut operations = 0;
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            assert!(path.starts_with("/api/v1/"), "{path} is outside /api/v1");
+            for (method, op) in item.as_object().expect("a path item") {
+                operations += 1;
+                let responses = op["responses"].as_object().expect("responses");
+                assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path} documents no success");
+                for status in ["400", "403", "404", "500"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks the {status} error");
+                }
+                assert_eq!(
+                    responses["404"]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody"
+                );
+            }
+        }
+        assert_eq!(operations, registered().len(), "one operation per registered handler");
+        assert_eq!(paths["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([{}]));
+        assert!(paths["/api/v1/session"]["post"]["security"].is_array(), "logging in needs no token");
+        assert!(doc["security"].as_array().is_some_and(|s| s.len() == 2), "bearer or session");
+        let logs = &paths["/api/v1/units/{name}/logs"]["get"]["responses"]["200"]["content"];
+        assert!(logs.get("application/x-ndjson").is_some(), "logs stream NDJSON: {logs}");
+    }
 }

@@ -4,6 +4,7 @@
 //! `{"result": …}` (a dry run's plan and blockers too) or `{"error": {…}}`. The move runs in a
 //! task of its own, so a client that goes away does not stop it half-way (nor its undo).
 
+use super::openapi::UnitPath;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -19,6 +20,9 @@ use crate::daemon::{ops, Daemon};
 use crate::policy::Action;
 use crate::wire;
 
+#[utoipa::path(
+post, path = "/units/{name}/move", tag = "moves", params(UnitPath), request_body = wire::MoveUnit, responses((status = 200, description = "the unit moves to another member; the result is a MoveResult: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn move_unit(
     State(d): State<Arc<Daemon>>,
     Extension(c): Extension<Caller>,

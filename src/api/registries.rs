@@ -32,12 +32,18 @@ fn body<T>(b: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError
 }
 
 /// GET /registries.
+#[utoipa::path(
+get, path = "/registries", tag = "registries", responses((status = 200, description = "ok", body = Vec<RegistryInfo>))
+)]
 pub async fn list(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Vec<RegistryInfo>>, ApiError> {
     allow(&c)?;
     Ok(Json(d.registries()?))
 }
 
 /// POST /registries: log in and store.
+#[utoipa::path(
+post, path = "/registries", tag = "registries", request_body = RegistryLogin, responses((status = 201, description = "verified with the registry and stored", body = RegistryInfo))
+)]
 pub async fn login(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -50,6 +56,9 @@ pub async fn login(
 }
 
 /// POST /registries/test: verify a stored credential again.
+#[utoipa::path(
+post, path = "/registries/test", tag = "registries", request_body = RegistryRef, responses((status = 200, description = "ok", body = RegistryTested))
+)]
 pub async fn test(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -61,6 +70,9 @@ pub async fn test(
 }
 
 /// DELETE /registries?registry=R: log out.
+#[utoipa::path(
+delete, path = "/registries", tag = "registries", params(RegistryRef), responses((status = 200, description = "ok", body = RegistryRemoved))
+)]
 pub async fn logout(
     State(d): D,
     Extension(c): Extension<Caller>,

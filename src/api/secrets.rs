@@ -1,6 +1,7 @@
 //! /api/v1/secrets: list (names, sizes, dates, users), set (the raw value as the body) and
 //! remove. No route returns a value.
 
+use super::openapi::SecretPath;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -23,6 +24,9 @@ type D = State<Arc<Daemon>>;
 /// larger value is refused with a message of its own.
 pub const BODY_LIMIT: usize = MAX_BYTES + 1;
 
+#[utoipa::path(
+get, path = "/secrets", tag = "secrets", responses((status = 200, description = "names, sizes, dates and users; never a value", body = Vec<wire::SecretInfo>))
+)]
 pub async fn list(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -32,6 +36,9 @@ pub async fn list(
 
 /// PUT /secrets/NAME with the value as the body (any bytes). The role is checked before the body
 /// is read.
+#[utoipa::path(
+put, path = "/secrets/{name}", tag = "secrets", params(SecretPath), request_body(content = String, description = "the value: any bytes, 1 to 512000", content_type = "application/octet-stream"), responses((status = 200, description = "replaced", body = wire::SecretSet), (status = 201, description = "created", body = wire::SecretSet))
+)]
 pub async fn put(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -54,12 +61,17 @@ pub async fn put(
     Ok((status, Json(set)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
+    /// Remove it although unit files reference it (they fail at their next start).
     #[serde(default)]
     force: bool,
 }
 
+#[utoipa::path(
+delete, path = "/secrets/{name}", tag = "secrets", params(SecretPath, RemoveQuery), responses((status = 200, description = "ok", body = wire::SecretRemoved))
+)]
 pub async fn remove(
     State(d): D,
     Extension(c): Extension<Caller>,

@@ -1,5 +1,6 @@
 //! Web sessions, tokens and the other routes the web page and `containerctl token` use.
 
+use super::openapi::IdPath;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::SessionId;
@@ -24,13 +24,11 @@ use crate::wire;
 
 type D = State<Arc<Daemon>>;
 
-#[derive(Deserialize)]
-pub struct Login {
-    token: String,
-}
-
 /// POST /session: a token (or a one-time login link's token) becomes a session cookie.
-pub async fn create(State(d): D, b: Result<Json<Login>, JsonRejection>) -> Result<Response, ApiError> {
+#[utoipa::path(
+post, path = "/session", tag = "sessions", security(()), request_body = wire::Login, responses((status = 200, description = "logged in: the session cookie is set (HttpOnly, SameSite=Strict)", body = wire::Session, headers(("set-cookie" = String, description = "containerctl_session=…"))))
+)]
+pub async fn create(State(d): D, b: Result<Json<wire::Login>, JsonRejection>) -> Result<Response, ApiError> {
     let b = body(b)?;
     let claims = d.auth.verify(b.token.trim()).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
     if claims.once {
@@ -45,30 +43,42 @@ pub async fn create(State(d): D, b: Result<Json<Login>, JsonRejection>) -> Resul
     })?;
     let max_age = (s.expires_at_ms - now_ms()).max(0) / 1000;
     let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
-    let body = json!({"role": s.role, "name": s.name, "csrf": s.csrf, "expires_at_ms": s.expires_at_ms});
+    let body = wire::Session { role: s.role, name: s.name, csrf: s.csrf, expires_at_ms: s.expires_at_ms };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-pub async fn get(State(d): D, sid: Option<Extension<SessionId>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+get, path = "/session", tag = "sessions", responses((status = 200, description = "the session of the cookie sent", body = wire::Session))
+)]
+pub async fn get(State(d): D, sid: Option<Extension<SessionId>>) -> Result<Json<wire::Session>, ApiError> {
     let Some(Extension(SessionId(sid))) = sid else {
         return Err(ApiError::Unauthorized("no session: log in".into()));
     };
     let s = d.auth.session(&sid).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    Ok(Json(json!({"role": s.role, "name": s.name, "csrf": s.csrf, "expires_at_ms": s.expires_at_ms})))
+    Ok(Json(wire::Session { role: s.role, name: s.name, csrf: s.csrf, expires_at_ms: s.expires_at_ms }))
 }
 
+#[utoipa::path(
+delete, path = "/session", tag = "sessions", responses((status = 200, description = "logged out: the cookie is cleared", body = wire::LoggedOut))
+)]
 pub async fn delete(State(d): D, sid: Option<Extension<SessionId>>) -> Response {
     if let Some(Extension(SessionId(sid))) = sid {
         d.auth.end_session(&sid);
     }
     let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    ([(header::SET_COOKIE, expired)], Json(json!({"logged_out": true}))).into_response()
+    ([(header::SET_COOKIE, expired)], Json(wire::LoggedOut { logged_out: true })).into_response()
 }
 
-pub async fn whoami(Extension(c): Extension<Caller>) -> Json<Value> {
-    Json(json!({"role": c.role, "actor": c.actor}))
+#[utoipa::path(
+get, path = "/whoami", tag = "sessions", responses((status = 200, description = "ok", body = wire::Whoami))
+)]
+pub async fn whoami(Extension(c): Extension<Caller>) -> Json<wire::Whoami> {
+    Json(wire::Whoami { role: c.role, actor: c.actor })
 }
 
+#[utoipa::path(
+post, path = "/tokens", tag = "tokens", request_body = wire::NewToken, responses((status = 200, description = "the token is shown only here", body = wire::CreatedToken))
+)]
 pub async fn token_create(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -101,6 +111,9 @@ pub async fn token_create(
     })))
 }
 
+#[utoipa::path(
+get, path = "/tokens", tag = "tokens", responses((status = 200, description = "ok", body = Vec<wire::TokenInfo>))
+)]
 pub async fn token_list(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ManageTokens, "*")?;
     let list: Vec<Value> = d
@@ -122,6 +135,9 @@ pub async fn token_list(State(d): D, Extension(c): Extension<Caller>) -> Result<
     Ok(Json(json!(list)))
 }
 
+#[utoipa::path(
+delete, path = "/tokens/{id}", tag = "tokens", params(IdPath), responses((status = 200, description = "ok", body = wire::RevokedToken))
+)]
 pub async fn token_revoke(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -137,6 +153,9 @@ pub async fn token_revoke(
 }
 
 /// A one-time admin login link for the web page (what `containerctl web login` prints).
+#[utoipa::path(
+post, path = "/login-link", tag = "sessions", responses((status = 200, description = "ok", body = wire::LoginLink))
+)]
 pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::LoginLink, "*")?;
     let (token, record) = d
@@ -149,10 +168,16 @@ pub async fn login_link(State(d): D, Extension(c): Extension<Caller>) -> Result<
         Some(addr) => format!("http://{addr}"),
         None => return Err(ApiError::Conflict("the web page is disabled (http.listen is empty)".into())),
     };
-    Ok(Json(json!({"url": format!("{base}/#login={token}"), "expires_at_ms": record.expires_at_ms})))
+    Ok(Json(json!(wire::LoginLink {
+        url: format!("{base}/#login={token}"),
+        expires_at_ms: record.expires_at_ms
+    })))
 }
 
 /// GET /stream: the unit list as Server-Sent Events, at connect and after changes (coalesced).
+#[utoipa::path(
+get, path = "/stream", tag = "sessions", responses((status = 200, description = "Server-Sent Events: `units` (data: the unit list, as GET /units) at connect and after changes, `cluster` after node or join token changes, `ping` every 15 s", content_type = "text/event-stream", body = String))
+)]
 pub async fn stream(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -198,6 +223,9 @@ pub async fn stream(
 
 /// POST /keys/rotate: new tokens are signed with a new key; older tokens stay valid until they
 /// expire or are revoked (their key is kept for verification).
+#[utoipa::path(
+post, path = "/keys/rotate", tag = "tokens", responses((status = 200, description = "new tokens are signed with the new key; older ones stay valid", body = wire::RotatedKey))
+)]
 pub async fn rotate_key(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::RotateKeys, "*")?;
     let kid = d.auth.rotate().map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -1,5 +1,6 @@
 //! Handlers of /api/v1 (docs/api.md). Thin: parse the request, call the daemon, shape the reply.
 
+use super::openapi::{RevisionPath, UnitPath};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -41,11 +42,17 @@ fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
     super::allow(caller, Action::Read, name)
 }
 
+#[utoipa::path(
+get, path = "/units", tag = "units", responses((status = 200, description = "every unit, by name", body = Vec<wire::Unit>))
+)]
 pub async fn list(State(d): D, Extension(c): Extension<Caller>) -> R<Vec<crate::daemon::UnitView>> {
     read(&c, "*")?;
     Ok(Json(super::redact::views(&d, &c, d.list())))
 }
 
+#[utoipa::path(
+get, path = "/units/{name}", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::UnitDetail))
+)]
 pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
@@ -65,6 +72,9 @@ pub async fn detail(State(d): D, Extension(c): Extension<Caller>, Path(name): Pa
     Ok(Json(v))
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/file", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::UnitFile))
+)]
 pub async fn file(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
@@ -84,6 +94,9 @@ fn no_unit(name: &crate::unit::UnitName) -> ApiError {
     ApiError::NotFound(format!("no unit {name}: list units with containerctl list"))
 }
 
+#[utoipa::path(
+put, path = "/units/{name}/file", tag = "units", params(UnitPath), request_body = wire::PutFile, responses((status = 200, description = "written (or unchanged), validated and recorded", body = wire::Applied))
+)]
 pub async fn put_file(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -95,6 +108,9 @@ pub async fn put_file(
     Ok(Json(d.apply_text(&c, &name, b.text, "edit", b.restart).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/set", tag = "units", params(UnitPath), request_body = wire::SetUnit, responses((status = 200, description = "ok", body = wire::Applied))
+)]
 pub async fn set(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -109,6 +125,9 @@ pub async fn set(
     Ok(Json(d.set(&c, &name, &b.assignments, &b.unset, "set", b.restart).await?))
 }
 
+#[utoipa::path(
+post, path = "/units", tag = "units", request_body = wire::NewUnit, responses((status = 201, description = "created", body = wire::Applied))
+)]
 pub async fn create(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -121,6 +140,9 @@ pub async fn create(
 }
 
 /// `POST /import`: units given by the client, or converted from a pasted Compose file.
+#[utoipa::path(
+post, path = "/import", tag = "import", request_body = wire::ImportUnits, responses((status = 200, description = "every unit written, or none", body = wire::Imported))
+)]
 pub async fn import(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -138,24 +160,39 @@ pub async fn import(
     Ok(Json(d.import(&c, units, notes, b.dry_run, b.start).await?))
 }
 
+#[utoipa::path(
+delete, path = "/units/{name}", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::Removed))
+)]
 pub async fn remove(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     d.remove(&c, &name).await?;
     Ok(Json(json!(wire::Removed { name: name.to_string(), removed: true })))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/start", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::JobDone))
+)]
 pub async fn start(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
     Ok(Json(d.job(&c, &ops::name(&name)?, Action::Start).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/stop", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::JobDone))
+)]
 pub async fn stop(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
     Ok(Json(d.job(&c, &ops::name(&name)?, Action::Stop).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/restart", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::JobDone))
+)]
 pub async fn restart(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<JobDone> {
     Ok(Json(d.job(&c, &ops::name(&name)?, Action::Restart).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/reset-failed", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::ResetFailed))
+)]
 pub async fn reset_failed(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -164,19 +201,31 @@ pub async fn reset_failed(
     Ok(Json(d.reset_failed(&c, Some(&ops::name(&name)?)).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/reset-failed", tag = "units", responses((status = 200, description = "ok", body = wire::ResetFailed))
+)]
 pub async fn reset_failed_all(State(d): D, Extension(c): Extension<Caller>) -> R<wire::ResetFailed> {
     super::allow(&c, Action::ResetFailed, "*")?;
     Ok(Json(d.reset_failed(&c, None).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/enable", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::Applied))
+)]
 pub async fn enable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {
     Ok(Json(d.enable(&c, &ops::name(&name)?, true).await?))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/disable", tag = "units", params(UnitPath), responses((status = 200, description = "ok", body = wire::Applied))
+)]
 pub async fn disable(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Applied> {
     Ok(Json(d.enable(&c, &ops::name(&name)?, false).await?))
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/history", tag = "units", params(UnitPath), responses((status = 200, description = "newest first", body = Vec<wire::Revision>))
+)]
 pub async fn history(State(d): D, Extension(c): Extension<Caller>, Path(name): Path<String>) -> R<Value> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
@@ -187,6 +236,9 @@ pub async fn history(State(d): D, Extension(c): Extension<Caller>, Path(name): P
     Ok(Json(json!(revisions)))
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/revisions/{rev}", tag = "units", params(RevisionPath), responses((status = 200, description = "ok", body = crate::db::Revision))
+)]
 pub async fn revision(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -202,12 +254,18 @@ pub async fn revision(
     Ok(Json(json!(r)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
+    /// The older revision (default: the latest whose text differs from `to`).
     from: Option<u32>,
+    /// The newer revision (default: the current file).
     to: Option<u32>,
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/diff", tag = "units", params(UnitPath, DiffQuery), responses((status = 200, description = "ok", body = wire::Diff))
+)]
 pub async fn diff(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -260,6 +318,9 @@ pub async fn diff(
     Ok(Json(json!({"from": from, "to": to_label, "diff": diff})))
 }
 
+#[utoipa::path(
+post, path = "/units/{name}/revert", tag = "units", params(UnitPath), request_body = wire::RevertUnit, responses((status = 200, description = "ok", body = wire::Applied))
+)]
 pub async fn revert(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -271,13 +332,19 @@ pub async fn revert(
     Ok(Json(d.revert(&c, &name, b.rev, b.restart).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
+    /// The last N lines (default 50, at most 100000).
     n: Option<u32>,
+    /// Keep the stream open and send new lines as they come.
     #[serde(default)]
     follow: bool,
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/logs", tag = "units", params(UnitPath, LogQuery), responses((status = 200, description = "one journal entry per line; with follow=true the stream stays open", content_type = "application/x-ndjson", body = wire::LogLine))
+)]
 pub async fn logs(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -323,12 +390,18 @@ pub async fn logs(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Limit {
+    /// At most this many entries (default 100, at most 10000).
     limit: Option<u32>,
+    /// Only the entries of this unit.
     unit: Option<String>,
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/events", tag = "units", params(UnitPath, ("limit" = Option<u32>, Query, description = "at most this many (default 50, at most 10000)")), responses((status = 200, description = "newest first", body = Vec<wire::Event>))
+)]
 pub async fn events(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -341,6 +414,9 @@ pub async fn events(
     Ok(Json(json!(d.db().events(Some(name.as_str()), q.limit.unwrap_or(50).min(10_000))?)))
 }
 
+#[utoipa::path(
+get, path = "/devices", tag = "units", responses((status = 200, description = "ok", body = Vec<wire::Device>))
+)]
 pub async fn devices(State(d): D, Extension(c): Extension<Caller>) -> R<Value> {
     read(&c, "*")?;
     let units: Vec<(String, crate::unit::Unit)> = d
@@ -351,6 +427,9 @@ pub async fn devices(State(d): D, Extension(c): Extension<Caller>) -> R<Value> {
     Ok(Json(json!(crate::devices::scan(crate::devices::BY_ID_DIRS, &units))))
 }
 
+#[utoipa::path(
+get, path = "/audit", tag = "audit", params(Limit), responses((status = 200, description = "newest first (admin only)", body = Vec<crate::db::AuditEntry>))
+)]
 pub async fn audit(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -369,27 +448,38 @@ pub async fn audit(
 }
 
 /// POST /units/NAME/preview: what `PUT …/file` would say and change, without writing anything.
+#[utoipa::path(
+post, path = "/units/{name}/preview", tag = "units", params(UnitPath), request_body = wire::PreviewUnit, responses((status = 200, description = "what a PUT of this text would say and change; nothing is written", body = wire::Preview))
+)]
 pub async fn preview(
     State(d): D,
     Extension(c): Extension<Caller>,
     Path(name): Path<String>,
     b: Result<Json<wire::PreviewUnit>, JsonRejection>,
-) -> R<Value> {
+) -> R<wire::Preview> {
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
     let b = body(b)?;
     let p = d.preview(&c, &name, &b.text);
-    let diags: Vec<Value> = p
+    let diagnostics = p
         .diagnostics
         .iter()
-        .map(|x| json!({"file": x.file, "line": x.line, "column": x.column, "message": x.message, "hint": x.hint}))
+        .map(|x| wire::WireDiagnostic {
+            file: Some(x.file.clone()),
+            line: Some(x.line),
+            column: Some(x.column),
+            message: x.message.clone(),
+            hint: x.hint.clone(),
+        })
         .collect();
-    Ok(Json(json!({
-        "valid": p.diagnostics.is_empty(),
-        "diagnostics": diags,
-        "violations": p.violations,
-        "diff": p.diff,
-        "changed": p.changed,
-        "warnings": p.warnings,
-    })))
+    let violations =
+        serde_json::from_value(json!(p.violations)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(wire::Preview {
+        valid: p.diagnostics.is_empty(),
+        diagnostics,
+        violations,
+        diff: p.diff,
+        changed: p.changed,
+        warnings: p.warnings,
+    }))
 }

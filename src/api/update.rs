@@ -6,6 +6,7 @@
 //! task of its own, so a client that goes away does not stop an update half-way (nor its
 //! rollback).
 
+use super::openapi::UnitPath;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -24,6 +25,9 @@ use crate::wire;
 
 type D = State<Arc<Daemon>>;
 
+#[utoipa::path(
+post, path = "/units/{name}/update", tag = "updates", params(UnitPath), request_body = wire::UpdateUnit, responses((status = 200, description = "the unit is updated (or rolled back); the result is an UpdateResult: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn update(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -44,6 +48,9 @@ pub async fn update(
     }))
 }
 
+#[utoipa::path(
+get, path = "/units/{name}/versions", tag = "updates", params(UnitPath), responses((status = 200, description = "ok", body = wire::UnitVersions))
+)]
 pub async fn versions(
     State(d): D,
     Extension(c): Extension<Caller>,
@@ -54,6 +61,9 @@ pub async fn versions(
     Ok(Json(d.versions(&c, &name).await?))
 }
 
+#[utoipa::path(
+post, path = "/updates/check", tag = "updates", request_body = wire::CheckUpdates, responses((status = 200, description = "the registry is asked for newer versions; the result is a list of UpdateCheck: NDJSON, one `{step, state, detail}` line per step, the last `{\"result\": …}` or `{\"error\": {…}}`", content_type = "application/x-ndjson", body = wire::StreamLine))
+)]
 pub async fn check(
     State(d): D,
     Extension(c): Extension<Caller>,

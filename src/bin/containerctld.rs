@@ -50,6 +50,11 @@ fn main() -> ExitCode {
                 println!("usage: containerctld [--config PATH] [--version]\nThe containerctl daemon; see containerctld(8).");
                 return ExitCode::SUCCESS;
             }
+            // Hidden: the OpenAPI document of the HTTP API, as `make install` ships it.
+            "openapi" => {
+                print!("{}", api::openapi::json());
+                return ExitCode::SUCCESS;
+            }
             "--version" => {
                 println!("containerctld {}", env!("CARGO_PKG_VERSION"));
                 return ExitCode::SUCCESS;

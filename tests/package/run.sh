@@ -93,9 +93,11 @@ t_deb_builds() {
         /usr/share/bash-completion/completions/containerctl /usr/share/zsh/vendor-completions/_containerctl \
         /usr/share/fish/vendor_completions.d/containerctl.fish /usr/lib/sysusers.d/containerctl.conf \
         /usr/lib/tmpfiles.d/containerctl.conf /usr/share/doc/containerctl/examples/hello.toml \
-        /usr/lib/systemd/system/containerctl-registry.service; do
+        /usr/lib/systemd/system/containerctl-registry.service /usr/share/containerctl/openapi.json; do
         expect "$f in the .deb" grep -qx "$f" <<<"$files"
     done
+    expect "the shipped openapi.json is an OpenAPI 3.1 document" \
+        grep -q '"openapi": "3.1.0"' <<<"$(dpkg-deb --fsys-tarfile "$DEB" | tar -xOf - ./usr/share/containerctl/openapi.json)"
     expect "/etc/containerctl/cluster/ in the .deb" grep -qx '\./etc/containerctl/cluster/' \
         <<<"$(dpkg-deb -c "$DEB" | awk '{print $6}')"
     # The registry runs only after `cluster init` (the generator wants it): the maintainer
@@ -263,6 +265,9 @@ t_web_page_answers() {
         return 77
     fi
     wait_for 20 "the web page on 127.0.0.1:5000" on_host curl -fsS -o /dev/null http://127.0.0.1:5000/
+    # The API's description, public, is the document the package installed.
+    expect "GET /api/v1/openapi.json is /usr/share/containerctl/openapi.json" on_host sh -c \
+        'curl -fsS http://127.0.0.1:5000/api/v1/openapi.json | cmp -s - /usr/share/containerctl/openapi.json'
 }
 
 t_installed_unit_exposure() {
