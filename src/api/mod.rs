@@ -315,6 +315,15 @@ mod tests {
             }
         }
         assert_eq!(operations, registered().len(), "one operation per registered handler");
+        let mut ids = BTreeSet::new();
+        for item in paths.values() {
+            for op in item.as_object().expect("a path item").values() {
+                let id = op["operationId"].as_str().expect("every operation has an id");
+                assert!(ids.insert(id.to_owned()), "operationId {id} is not unique");
+            }
+        }
+        let login = &paths["/api/v1/session"]["post"]["responses"];
+        assert!(login.get("401").is_some(), "a bad token in the login body is 401");
         assert_eq!(paths["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([{}]));
         assert!(paths["/api/v1/session"]["post"]["security"].is_array(), "logging in needs no token");
         assert!(doc["security"].as_array().is_some_and(|s| s.len() == 2), "bearer or session");

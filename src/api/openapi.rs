@@ -128,7 +128,7 @@ pub fn finish(doc: &mut OpenApi) {
         utoipa::openapi::security::SecurityRequirement::new::<_, _, &str>(SESSION, []),
     ];
     doc.security = Some(security);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         for op in [
             &mut item.get,
             &mut item.put,
@@ -142,15 +142,20 @@ pub fn finish(doc: &mut OpenApi) {
         .into_iter()
         .flatten()
         {
-            add_errors(op);
+            // operationId must be unique: handlers of several modules share names (`list`).
+            if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), &op.operation_id) {
+                op.operation_id = Some(format!("{tag}_{id}"));
+            }
+            add_errors(op, path == "/api/v1/openapi.json");
         }
     }
 }
 
-fn add_errors(op: &mut Operation) {
-    let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+/// The error responses of `op`; `open` is a route that takes no credential at all (logging in
+/// takes one in its body, and answers 401 for a bad one).
+fn add_errors(op: &mut Operation, open: bool) {
     for (status, description) in ERRORS {
-        if public && *status == "401" {
+        if open && *status == "401" {
             continue;
         }
         if op.responses.responses.contains_key(*status) {

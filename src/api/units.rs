@@ -38,6 +38,20 @@ pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
     q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))
 }
 
+/// The most entries `GET /audit` and `GET /units/NAME/events` return at once.
+const MAX_ENTRIES: u32 = 10_000;
+/// The most journal lines `GET /units/NAME/logs` returns at once (before following).
+const MAX_LOG_LINES: u32 = 100_000;
+
+/// `value` of query parameter `field`, or `default`; more than `max` is refused, naming the rule.
+fn at_most(field: &str, value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        Some(v) if v > max => Err(ApiError::BadRequest(format!("{field}={v}: {field} is at most {max}"))),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
 fn read(caller: &Caller, name: &str) -> Result<(), ApiError> {
     super::allow(caller, Action::Read, name)
 }
@@ -336,6 +350,7 @@ pub async fn revert(
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// The last N lines (default 50, at most 100000).
+    #[param(maximum = 100_000)]
     n: Option<u32>,
     /// Keep the stream open and send new lines as they come.
     #[serde(default)]
@@ -357,7 +372,7 @@ pub async fn logs(
     if d.view(&name).is_none() {
         return Err(ApiError::NotFound(format!("no unit {name}")));
     }
-    let n = q.n.unwrap_or(50).min(100_000);
+    let n = at_most("n", q.n, 50, MAX_LOG_LINES)?;
     // A follower holds its place (and its journalctl) until the client goes away.
     let place = match q.follow {
         true => Some(d.log_followers.enter().ok_or_else(|| {
@@ -394,13 +409,14 @@ pub async fn logs(
 #[into_params(parameter_in = Query)]
 pub struct Limit {
     /// At most this many entries (default 100, at most 10000).
+    #[param(maximum = 10_000)]
     limit: Option<u32>,
     /// Only the entries of this unit.
     unit: Option<String>,
 }
 
 #[utoipa::path(
-get, path = "/units/{name}/events", tag = "units", params(UnitPath, ("limit" = Option<u32>, Query, description = "at most this many (default 50, at most 10000)")), responses((status = 200, description = "newest first", body = Vec<wire::Event>))
+get, path = "/units/{name}/events", tag = "units", params(UnitPath, ("limit" = Option<u32>, Query, maximum = 10_000, description = "at most this many (default 50, at most 10000)")), responses((status = 200, description = "newest first", body = Vec<wire::Event>))
 )]
 pub async fn events(
     State(d): D,
@@ -411,7 +427,8 @@ pub async fn events(
     let q = query(q)?;
     let name = ops::name(&name)?;
     read(&c, name.as_str())?;
-    Ok(Json(json!(d.db().events(Some(name.as_str()), q.limit.unwrap_or(50).min(10_000))?)))
+    let limit = at_most("limit", q.limit, 50, MAX_ENTRIES)?;
+    Ok(Json(json!(d.db().events(Some(name.as_str()), limit)?)))
 }
 
 #[utoipa::path(
@@ -437,8 +454,9 @@ pub async fn audit(
 ) -> R<Value> {
     let q = query(q)?;
     super::allow(&c, Action::ReadAudit, "*")?;
+    let limit = at_most("limit", q.limit, 100, MAX_ENTRIES)?;
     let unit = q.unit.as_deref().map(ops::name).transpose()?;
-    let mut entries = d.db().audit(unit.as_ref().map(|u| u.as_str()), q.limit.unwrap_or(100).min(10_000))?;
+    let mut entries = d.db().audit(unit.as_ref().map(|u| u.as_str()), limit)?;
     // Admins only today; should the audit trail open to others, they read it redacted.
     for e in &mut entries {
         e.before = e.before.take().map(|t| super::redact::text(&c, t));
@@ -482,4 +500,17 @@ pub async fn preview(
         changed: p.changed,
         warnings: p.warnings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_limit_over_its_maximum_is_refused_naming_it() {
+        assert_eq!(at_most("limit", None, 50, MAX_ENTRIES).expect("default"), 50);
+        assert_eq!(at_most("limit", Some(MAX_ENTRIES), 50, MAX_ENTRIES).expect("the maximum"), MAX_ENTRIES);
+        let e = at_most("n", Some(2_147_483_648), 50, MAX_LOG_LINES).expect_err("over the maximum");
+        assert!(matches!(&e, ApiError::BadRequest(m) if m == "n=2147483648: n is at most 100000"), "{e:?}");
+    }
 }

@@ -447,8 +447,11 @@ impl Daemon {
                 status_text = failed.join("; ");
             }
         }
-        let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
         self.audit(caller, verb, Some(name.as_str()), None, None, &format!("job {}", outcome.result));
+        if outcome.kind() == crate::systemd::JobResult::Canceled {
+            return Err(canceled_job(verb, name));
+        }
+        let log = crate::logs::tail(name, 10).await.into_iter().map(|l| l.message).collect();
         Err(OpError::JobFailed {
             message: format!(
                 "{verb} of {unit} ended with result {}{}",
@@ -680,9 +683,28 @@ fn remove(doc: &mut toml_edit::DocumentMut, path: &[&str]) -> Result<(), String>
     }
 }
 
+/// A job systemd canceled: another start, stop or restart of the unit replaced it while it ran
+/// (two callers at once). Nothing failed: it is a conflict with that other request, not a 502.
+fn canceled_job(verb: &str, name: &UnitName) -> OpError {
+    OpError::Conflict(format!(
+        "the {verb} of {name} was canceled: another start, stop or restart of it replaced it while it \
+         ran; see its state with `containerctl status {name}` and try again if needed"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canceled_job_is_a_conflict_naming_the_unit() {
+        let name = UnitName::new("web").expect("a valid name");
+        let e = canceled_job("restart", &name);
+        assert!(
+            matches!(&e, OpError::Conflict(m) if m.starts_with("the restart of web was canceled: another")),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn assignments_keep_comments_and_layout() {
