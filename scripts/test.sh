@@ -38,6 +38,9 @@ cargo test --locked --features docker-tests
 step "system tests in systemd hosts"
 tests/system/run.sh
 
+step "the HTTP API against its OpenAPI document: schemathesis as admin and as viewer"
+tests/api/run.sh
+
 step "federation: three systemd hosts, Swarm, registry, GlusterFS"
 tests/system/cluster.sh
 
