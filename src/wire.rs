@@ -296,6 +296,7 @@ pub struct SetUnit {
 /// `POST /units`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewUnit {
+    #[schema(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     pub name: String,
     pub image: String,
     pub version: String,
@@ -470,6 +471,8 @@ pub struct LoginLink {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
+    /// 1-64 printable characters (trimmed).
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     pub role: Role,
     #[serde(default)]

@@ -308,10 +308,7 @@ mod tests {
                 for status in ["400", "403", "404", "500"] {
                     assert!(responses.contains_key(status), "{method} {path} lacks the {status} error");
                 }
-                assert_eq!(
-                    responses["404"]["content"]["application/json"]["schema"]["$ref"],
-                    "#/components/schemas/ErrorBody"
-                );
+                assert_eq!(responses["404"]["$ref"], "#/components/responses/Error404");
             }
         }
         assert_eq!(operations, registered().len(), "one operation per registered handler");
@@ -322,6 +319,10 @@ mod tests {
                 assert!(ids.insert(id.to_owned()), "operationId {id} is not unique");
             }
         }
+        assert_eq!(
+            doc["components"]["responses"]["Error404"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
         let login = &paths["/api/v1/session"]["post"]["responses"];
         assert!(login.get("401").is_some(), "a bad token in the login body is 401");
         assert_eq!(paths["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([{}]));

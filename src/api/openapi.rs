@@ -123,6 +123,16 @@ pub fn finish(doc: &mut OpenApi) {
     <ErrorBody as utoipa::ToSchema>::schemas(&mut schemas);
     components.schemas.extend(schemas);
     components.schemas.insert("ErrorBody".into(), <ErrorBody as utoipa::PartialSchema>::schema());
+    for (status, description) in ERRORS {
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))).build(),
+            )
+            .build();
+        components.responses.insert(error_response(status), RefOr::T(response));
+    }
     let security = vec![
         utoipa::openapi::security::SecurityRequirement::new::<_, _, &str>(BEARER, []),
         utoipa::openapi::security::SecurityRequirement::new::<_, _, &str>(SESSION, []),
@@ -154,22 +164,22 @@ pub fn finish(doc: &mut OpenApi) {
 /// The error responses of `op`; `open` is a route that takes no credential at all (logging in
 /// takes one in its body, and answers 401 for a bad one).
 fn add_errors(op: &mut Operation, open: bool) {
-    for (status, description) in ERRORS {
+    for (status, _) in ERRORS {
         if open && *status == "401" {
             continue;
         }
         if op.responses.responses.contains_key(*status) {
             continue;
         }
-        let response = ResponseBuilder::new()
-            .description(*description)
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))).build(),
-            )
-            .build();
-        op.responses.responses.insert((*status).to_owned(), RefOr::T(response));
+        op.responses
+            .responses
+            .insert((*status).to_owned(), RefOr::Ref(Ref::from_response_name(error_response(status))));
     }
+}
+
+/// The name of the shared response of an error status: `Error404`.
+fn error_response(status: &str) -> String {
+    format!("Error{status}")
 }
 
 /// The document as JSON (ending with a newline), built once.
@@ -201,6 +211,7 @@ pub async fn document() -> Response {
 #[allow(dead_code)]
 pub struct UnitPath {
     /// The unit's NAME: 1-64 characters of `[a-z0-9][a-z0-9_.-]*`.
+    #[param(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     name: String,
 }
 
@@ -210,6 +221,7 @@ pub struct UnitPath {
 #[allow(dead_code)]
 pub struct RevisionPath {
     /// The unit's NAME.
+    #[param(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     name: String,
     /// A revision number of the unit (`GET /units/{name}/history`).
     rev: u32,
@@ -229,6 +241,35 @@ pub struct IdPath {
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
 pub struct SecretPath {
-    /// The secret's NAME.
+    /// The secret's NAME: 1-64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::secrets::SecretName;
+    use crate::unit::UnitName;
+
+    /// The patterns the document gives for NAME are the rules the daemon applies.
+    #[test]
+    fn name_patterns_are_the_daemons_rules() {
+        let doc = serde_json::to_value(crate::api::openapi()).expect("json");
+        let pattern = |path: &str, method: &str| -> regex_lite::Regex {
+            let params = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
+            let p = params.iter().find(|p| p["name"] == "name").expect("a name parameter");
+            regex_lite::Regex::new(p["schema"]["pattern"].as_str().expect("a pattern")).expect("a regex")
+        };
+        let unit = pattern("/api/v1/units/{name}", "get");
+        let revision = pattern("/api/v1/units/{name}/revisions/{rev}", "get");
+        let secret = pattern("/api/v1/secrets/{name}", "put");
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for s in ["web", "a", "0db", "a_b.c-d", "Web", "-web", ".x", "", "a/b", "a b", "é", &long, &too_long]
+        {
+            assert_eq!(unit.is_match(s), UnitName::new(s).is_ok(), "unit name {s:?}");
+            assert_eq!(revision.is_match(s), UnitName::new(s).is_ok(), "unit name {s:?}");
+            assert_eq!(secret.is_match(s), SecretName::new(s).is_ok(), "secret name {s:?}");
+        }
+    }
 }
