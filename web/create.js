@@ -58,6 +58,7 @@ export function renderNewUnit(main, ctx) {
     path: () => `${nameInput.value}.toml`,
     noName: "Give the unit a valid name to check its file.",
     onState: () => paint(),
+    reveal: () => setMode("toml"),
   });
   const uf = unitForm({ mayEdit: true, signal: ctx.signal, labelledBy: "new-form-h" });
 

@@ -104,9 +104,10 @@ export function warningsNote(warnings, what = "Saved") {
  * lines with errors, lists the diagnostics (each location a button to its line) and the policy's
  * refusals. `name()` is the unit's name, or null when there is none to check against yet (then
  * `noName` is said); `path()` the file's path for the locations; `onResult(r, text)` is called
- * with each answer. Returns {summary, list, violations, schedule, run, showInvalid, stop, last}.
+ * with each answer; `reveal()` shows the editor before a location moves the caret there.
+ * Returns {summary, list, violations, say, schedule, run, showInvalid, stop, last}.
  */
-export function createChecker({ ed, signal, name, path, noName = "", onResult, onState }) {
+export function createChecker({ ed, signal, name, path, noName = "", onResult, onState, reveal }) {
   const summary = h("p", { id: "diag-summary", class: "diag-summary", "aria-live": "polite" });
   const list = h("ul", { id: "diagnostics", class: "diagnostics" });
   const violations = h("ul", { class: "violations" });
@@ -164,7 +165,10 @@ export function createChecker({ ed, signal, name, path, noName = "", onResult, o
   function item(d, text, rendered) {
     const file = d.file || path();
     const loc = d.line > 0
-      ? h("span", { class: "diag-loc" }, `${file}:`, h("button", { type: "button", class: "link diag-loc", "data-line": d.line, onclick: () => ed.goTo(d.line, d.column), "aria-label": `Go to line ${d.line}, column ${d.column}` }, `${d.line}:${d.column}`))
+      ? h("span", { class: "diag-loc" }, `${file}:`, h("button", { type: "button", class: "link diag-loc", "data-line": d.line, onclick: () => {
+            if (reveal) reveal();
+            ed.goTo(d.line, d.column);
+          }, "aria-label": `Go to line ${d.line}, column ${d.column}` }, `${d.line}:${d.column}`))
       : h("span", { class: "diag-loc" }, file);
     return diagnosticItem(d, { text, rendered, loc });
   }

@@ -1344,3 +1344,33 @@ step("a Compose file with a key no unit can express shows the error at its line:
   for (const n of ["web-bad-ok", "web-bad-web"]) assert.equal(hostContainer(`containerctl-${n}`) ?? null, null);
   await shot(admin, "36-import-error");
 });
+
+step("the New unit and Import views and the Remove dialog fit a phone in the dark theme", async () => {
+  const page = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  try {
+    await login(page, ADMIN_TOKEN);
+    // Against the phone's width (a mobile viewport may zoom out to what is wider, and grow innerWidth).
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - 390);
+    await go(page, "#/new-unit");
+    await page.locator("#new-name").fill("web-phone");
+    await page.locator("#new-mode-toml").click();
+    await page.locator("#new-text").fill(`[container]\nimage = "${IMAGE}"\nversion = ""\nargs = ["a very long argument that does not fit the width of a phone, not at all, not even close"]\n`);
+    await page.locator('#diagnostics li.diag[data-line="3"]').waitFor();
+    assert.ok((await overflow()) <= 1, `the New unit view scrolls sideways by ${await overflow()} px`);
+    await shot(page, "37-phone-dark-new-unit");
+    await go(page, "#/import");
+    await page.locator("#import-compose").fill(COMPOSE("phone"));
+    await page.locator("#import-prefix").fill("web-phone");
+    await page.locator("#import-preview").click();
+    await page.locator(".import-unit").first().waitFor();
+    assert.ok((await overflow()) <= 1, `the Import view scrolls sideways by ${await overflow()} px`);
+    await shot(page, "38-phone-dark-import");
+    await go(page, unitHash());
+    await page.locator('button[data-action="remove"]').click();
+    await page.locator("#remove-dialog").waitFor();
+    assert.ok((await overflow()) <= 1, `the Remove dialog scrolls sideways by ${await overflow()} px`);
+    await page.locator("#remove-cancel").click();
+  } finally {
+    await page.context().close();
+  }
+});
