@@ -471,6 +471,7 @@ impl Client {
                 image: image.to_owned(),
                 version: version.to_owned(),
                 args: args.to_vec(),
+                text: None,
             }),
         )
     }

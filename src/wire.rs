@@ -293,15 +293,21 @@ pub struct SetUnit {
     pub restart: bool,
 }
 
-/// `POST /units`.
+/// `POST /units`: a unit made of an image, its version and arguments (`containerctl new`), or
+/// the whole text of its file (the web page's form and editor).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewUnit {
     #[schema(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     #[serde(default)]
     pub args: Vec<String>,
+    /// The unit file's text, instead of `image`, `version` and `args`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// `POST /units/NAME/revert`.

@@ -1,6 +1,7 @@
 // containerctl web page: session, routing, the page frame (navigation, banner, theme).
 // Hash routes: #/units, #/units/NAME[/config|/history|/logs], #/devices, #/cluster,
-// #/cluster/nodes/ID, #/secrets (registries and secrets), #/audit;
+// #/cluster/nodes/ID, #/secrets (registries and secrets), #/audit, #/new-unit, #/import (a Compose
+// file);
 // #login=TOKEN (from `containerctl web login`) logs in and is removed from the address at once.
 
 import { h, replace, announce } from "./dom.js";
@@ -23,6 +24,8 @@ import { renderUnit } from "./unit.js";
 import { renderDevices, renderAudit } from "./pages.js";
 import { renderCluster, renderClusterNode } from "./cluster.js";
 import { renderSecrets } from "./secrets.js";
+import { renderNewUnit } from "./create.js";
+import { renderImport } from "./importer.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -322,6 +325,8 @@ function parseRoute() {
   if (parts[0] === "cluster" && parts[1] === "nodes" && parts.length === 3) return { name: "node", node: parts[2] };
   if (parts[0] === "audit") return { name: "audit" };
   if (parts[0] === "secrets") return { name: "secrets" };
+  if (parts[0] === "new-unit" && parts.length === 1) return { name: "new-unit" };
+  if (parts[0] === "import" && parts.length === 1) return { name: "import" };
   if (parts[0] === "login") return { name: "units" };
   return { name: "notfound" };
 }
@@ -345,7 +350,9 @@ function route() {
   const r = parseRoute();
   for (const a of nav.querySelectorAll("a[data-nav]")) {
     const current =
-      a.dataset.nav === r.name || (a.dataset.nav === "units" && r.name === "unit") || (a.dataset.nav === "cluster" && r.name === "node");
+      a.dataset.nav === r.name ||
+      (a.dataset.nav === "units" && ["unit", "new-unit", "import"].includes(r.name)) ||
+      (a.dataset.nav === "cluster" && r.name === "node");
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -363,6 +370,8 @@ function route() {
   else if (r.name === "node") result = renderClusterNode(main, r.node, ctx);
   else if (r.name === "audit") result = renderAudit(main, ctx);
   else if (r.name === "secrets") result = renderSecrets(main, ctx);
+  else if (r.name === "new-unit") result = renderNewUnit(main, ctx);
+  else if (r.name === "import") result = renderImport(main, ctx);
   else {
     setTitle("Not found");
     replace(main, h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "#/units" }, "Go to the units")));

@@ -1,9 +1,9 @@
-// Just enough TOML for the unit form: find `version`, `args`, `env`, `devices`, `secrets` and
+// Just enough TOML for the unit form: find `image`, `version`, `args`, `env`, `devices`, `secrets` and
 // `env_secrets` in the [container] table of a unit file (with their byte spans), and write new
 // values back in place, keeping every other line, comment and the layout as they are. The daemon
 // validates the result (POST …/preview); this module never decides what is valid.
 
-export const FORM_KEYS = ["version", "args", "env", "devices", "secrets", "env_secrets"];
+export const FORM_KEYS = ["image", "version", "args", "env", "devices", "secrets", "env_secrets"];
 
 class TomlSyntax extends Error {
   constructor(message, text, pos) {

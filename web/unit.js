@@ -4,11 +4,15 @@ import { h, replace, clear, announce, diffView, fmtBytes, fmtPercent, timeEl, ne
 import { api, ApiError, NetworkError, unitPath, live, applyUnit, onUnits, readNdjson, can, session } from "./api.js";
 import { stateBadge, healthBadge, uptimeText, sinceMs, charts, CHANGED_ON_DISK, updateBadges } from "./units.js";
 import { createEditor } from "./editor.js";
-import { readUnit, writeUnit } from "./toml.js";
-import { secretFields } from "./secrets.js";
+import { errorDetails, createChecker, warningsNote } from "./diag.js";
+import { writeUnit } from "./toml.js";
+import { unitForm } from "./unitform.js";
 import { updateAction } from "./update.js";
+import { removeAction } from "./remove.js";
 
 const drafts = new Map(); // unit name -> unsaved editor text (kept while moving between sections)
+/** Unit name -> what to show once on its page (the New unit view's outcome: warnings, the start). */
+export const notices = new Map();
 
 const TABS = [
   ["overview", "Overview", ""],
@@ -32,88 +36,6 @@ export function denial(verb, u) {
   if ((verb === "stop" || verb === "disable") && u && u.protected && !can("admin"))
     return "This unit is protected (protected = true in its file): only admins may stop or disable it.";
   return null;
-}
-
-/** `FILE:LINE:COL` of a diagnostic, or just the file when it is about the whole file. */
-function diagLocation(g) {
-  const file = g.file || "unit file";
-  return g.line > 0 ? `${file}:${g.line}:${g.column}` : file;
-}
-
-/** Line `line` (1-based) of `text`, or null. */
-function lineOf(text, line) {
-  if (typeof text !== "string" || !(line > 0)) return null;
-  const l = text.split("\n")[line - 1];
-  return l === undefined ? null : l.replace(/\r$/, "");
-}
-
-/** A source line quoted and marked as the CLI quotes it: `N | line` and a caret under the column. */
-export function quoteLine(line, column, source) {
-  const n = String(line);
-  const pad = " ".repeat(n.length);
-  const caret = `${" ".repeat(Math.max(0, (column || 1) - 1))}^`;
-  return h("pre", { class: "quote", tabindex: "0" }, `${pad} |\n${n} | ${source}\n${pad} | ${caret}`);
-}
-
-/** The quoted part of the daemon's rendering of a diagnostic (`rendered`): the lines after
- * `FILE:LINE:COL: message`, without the hint (shown on its own). */
-function renderedQuote(rendered, g) {
-  if (typeof rendered !== "string" || !rendered.startsWith(`${diagLocation(g)}: `)) return null;
-  const body = rendered.split("\n").slice(1).filter((l) => !l.startsWith("  = hint: "));
-  return body.length ? h("pre", { class: "quote", tabindex: "0" }, body.join("\n")) : null;
-}
-
-/** One diagnostic: `FILE:LINE:COL: message`, the line quoted (from the daemon's rendering, else
- * from `text`, the unit file that was checked) and the hint. `loc` replaces the location's element. */
-export function diagnosticItem(g, { rendered, text, loc } = {}) {
-  const quote = renderedQuote(rendered, g) || (lineOf(text, g.line) !== null ? quoteLine(g.line, g.column, lineOf(text, g.line)) : null);
-  return h(
-    "li",
-    { class: "diag", "data-line": g.line },
-    loc || h("code", { class: "diag-loc" }, diagLocation(g)),
-    ": ",
-    h("span", { class: "diag-msg" }, g.message),
-    quote,
-    g.hint ? h("span", { class: "hint" }, `hint: ${g.hint}`) : null,
-  );
-}
-
-/** One policy refusal: the rule, where (`FILE:LINE:COL` and the key), the line quoted and the fix. */
-export function violationItem(v, text, { prefix = null } = {}) {
-  const parts = [prefix, h("code", {}, v.rule), ": ", v.message];
-  if (v.location || v.key) {
-    parts.push(h("span", { class: "viol-at" }, " at ", h("code", { class: "diag-loc" }, v.location || v.key), v.location && v.key ? ` (${v.key})` : ""));
-  }
-  const m = v.location && /:(\d+):(\d+)$/.exec(v.location);
-  const source = m ? (typeof v.source_line === "string" ? v.source_line : lineOf(text, Number(m[1]))) : null;
-  if (source !== null) parts.push(quoteLine(Number(m[1]), Number(m[2]), source));
-  if (v.fix) parts.push(h("span", { class: "hint" }, `To allow it, an admin can ${v.fix}.`));
-  return h("li", { class: "violation" }, ...parts);
-}
-
-/** An error of the API as readable elements: message, policy violations (where, the line quoted,
- * the fix), diagnostics (`FILE:LINE:COL`, the line quoted), job details. `text` is the unit file
- * that was sent, for quoting when the answer does not. */
-export function errorDetails(e, text) {
-  const parts = [h("p", { class: "err-msg" }, e.message)];
-  const d = e.detail || {};
-  if (Array.isArray(d.violations) && d.violations.length) {
-    parts.push(h("ul", { class: "violations" }, ...d.violations.map((v) => violationItem(v, text))));
-  }
-  if (Array.isArray(d.diagnostics) && d.diagnostics.length) {
-    const rendered = Array.isArray(d.rendered) && d.rendered.length === d.diagnostics.length ? d.rendered : [];
-    parts.push(h("ul", { class: "diags" }, ...d.diagnostics.map((g, i) => diagnosticItem(g, { rendered: rendered[i], text }))));
-  }
-  if (e.kind === "job_failed") {
-    const facts = h("dl", { class: "facts facts-compact" });
-    if (d.result) facts.append(h("dt", {}, "Result"), h("dd", {}, h("code", {}, d.result)));
-    if (d.status_text) facts.append(h("dt", {}, "Status"), h("dd", {}, d.status_text));
-    parts.push(facts);
-    if (Array.isArray(d.log) && d.log.length) {
-      parts.push(h("p", { class: "muted" }, "Last log lines:"), h("pre", { class: "job-log", tabindex: "0" }, d.log.join("\n")));
-    }
-  }
-  return parts;
 }
 
 export function renderUnit(main, name, tab, ctx) {
@@ -180,6 +102,13 @@ export function renderUnit(main, name, tab, ctx) {
     jobOut.after(up.panel);
     cleanups.push(up.cleanup);
   }
+  const rm = removeAction(name, { signal: ctx.signal });
+  actions.append(rm.button);
+  jobOut.after(rm.dialog);
+  if (notices.has(name)) {
+    replace(jobOut, ...notices.get(name));
+    notices.delete(name);
+  }
 
   function current() {
     return live.units.get(name);
@@ -195,6 +124,7 @@ export function renderUnit(main, name, tab, ctx) {
     if (u.protected) bits.push("protected");
     bits.push(u.enabled === false ? "not started at boot" : "started at boot");
     meta.textContent = bits.join(" · ");
+    rm.paint(u);
     const toggle = u.enabled === false ? "enable" : "disable";
     buttons.enable.dataset.action = toggle;
     if (busy !== toggle) buttons.enable.textContent = VERBS[toggle].label;
@@ -590,9 +520,6 @@ function buildConfig(section, ctx, file) {
   const draft = drafts.get(name);
 
   // --- editor ---
-  const diagSummary = h("p", { id: "diag-summary", class: "diag-summary", "aria-live": "polite" });
-  const diagList = h("ul", { id: "diagnostics", class: "diagnostics" });
-  const violList = h("ul", { class: "violations" });
   const diffBox = h("div", { class: "diff-slot" });
   const restart = h("input", { type: "checkbox", id: "apply-restart", checked: true });
   const applyBtn = h("button", { type: "button", class: "btn btn-primary", id: "apply" }, "Apply");
@@ -609,131 +536,51 @@ function buildConfig(section, ctx, file) {
     onInput: () => {
       if (ed.text !== base) drafts.set(name, ed.text);
       else drafts.delete(name);
-      schedulePreview();
+      if (mayEdit) check.schedule();
     },
   });
   if (!mayEdit) ed.textarea.readOnly = true;
+  const check = createChecker({
+    ed,
+    signal: ctx.signal,
+    name: () => name,
+    path: () => file.path || `${name}.toml`,
+    onResult(r) {
+      replace(diffBox, diffView(r.diff || "", { label: "Changes to the unit file" }));
+      if (!uf.dirty && document.activeElement?.closest?.(".quick-form") == null) fillForm();
+    },
+    onState: () => updateApply(),
+  });
+  const runPreview = () => check.run();
 
   // --- form ---
-  const secrets = secretFields();
-  let secretsOdd = false; // secrets or env_secrets written in a form the page cannot edit
-  if (can("operator")) {
-    // The names to offer (viewers may not list secrets: they see the file's names only).
-    api("GET", "/secrets", undefined, { signal: ctx.signal })
-      .then((list) => secrets.setKnown(list.map((x) => x.name)))
-      .catch(() => {});
-  }
-  const fields = {
-    version: h("input", { id: "f-version", type: "text", autocomplete: "off", spellcheck: "false", "aria-describedby": "f-version-help" }),
-    args: h("textarea", { id: "f-args", rows: "4", wrap: "off", spellcheck: "false", "aria-describedby": "f-args-help" }),
-    env: h("textarea", { id: "f-env", rows: "3", wrap: "off", spellcheck: "false", "aria-describedby": "f-env-help" }),
-    devices: h("textarea", { id: "f-devices", rows: "2", wrap: "off", spellcheck: "false", "aria-describedby": "f-devices-help" }),
-  };
-  const formNote = h("p", { class: "form-note", hidden: true });
-  const formErr = h("p", { class: "form-error", role: "alert" });
-  const fieldset = h(
-    "fieldset",
-    { disabled: !mayEdit },
-    h("legend", { class: "visually-hidden" }, "Container settings"),
-    field("f-version", "Version (image tag)", fields.version, "The pinned tag of the image, e.g. 1.4.2."),
-    field("f-args", "Arguments", fields.args, "One argument per line, passed to the image's entrypoint. Empty lines are ignored."),
-    field("f-env", "Environment", fields.env, "One KEY=VALUE per line."),
-    field("f-devices", "Devices", fields.devices, "One per line: HOST[:CONTAINER[:PERMISSIONS]], e.g. /dev/ttyUSB0:/dev/ttyS0:rw."),
-    secrets.el,
-    h("div", { class: "row" }, h("button", { type: "submit", class: "btn" }, "Write to the editor and check")),
-  );
-  let formDirty = false;
-  const form = h("form", { class: "quick-form", "aria-labelledby": "quick-h", novalidate: true }, formNote, fieldset, formErr);
-  form.addEventListener("input", () => (formDirty = true));
-
-  function fillForm() {
-    let doc;
-    try {
-      doc = readUnit(ed.text);
-    } catch (e) {
-      formNote.hidden = false;
-      formNote.textContent = `The form cannot read this text (${e.message}). Use the editor.`;
-      fieldset.disabled = true;
-      return;
-    }
-    fieldset.disabled = !mayEdit;
-    const v = (k) => doc.keys[k]?.value;
-    const ver = v("version");
-    fields.version.value = ver === undefined ? "" : String(ver);
-    const list = (x) => (Array.isArray(x) ? x.map(String).join("\n") : "");
-    fields.args.value = list(v("args"));
-    fields.devices.value = list(v("devices"));
-    const env = v("env");
-    fields.env.value = env && typeof env === "object" ? Object.entries(env).map(([k, x]) => `${k}=${x}`).join("\n") : "";
-    for (const k of ["args", "env", "devices"]) fields[k].rows = Math.min(12, Math.max(k === "args" ? 4 : 2, fields[k].value.split("\n").length + 1));
-    const odd = [...new Set(doc.unsupported)];
-    for (const k of ["version", "args", "env", "devices"]) fields[k].disabled = odd.includes(k);
-    secretsOdd = odd.includes("secrets") || odd.includes("env_secrets");
-    secrets.set(v("secrets"), v("env_secrets"));
-    secrets.setDisabled(secretsOdd);
-    formNote.hidden = odd.length === 0;
-    formNote.textContent = odd.length ? `${odd.join(", ")} ${odd.length === 1 ? "is" : "are"} written in a form this page cannot edit; use the editor.` : "";
-    formDirty = false;
-  }
-
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    formErr.textContent = "";
-    const values = {};
-    const lines = (t) => t.split("\n").map((s) => s.replace(/\r$/, "")).filter((s) => s.trim() !== "");
-    if (!fields.version.disabled) {
-      const ver = fields.version.value.trim();
-      if (!ver) {
-        formErr.textContent = "The version is required.";
-        fields.version.focus();
-        return;
-      }
-      values.version = ver;
-    }
-    if (!fields.args.disabled) values.args = lines(fields.args.value);
-    if (!fields.devices.disabled) values.devices = lines(fields.devices.value).map((s) => s.trim());
-    if (!fields.env.disabled) {
-      const env = {};
-      const envLines = fields.env.value.split("\n");
-      for (let i = 0; i < envLines.length; i++) {
-        const l = envLines[i].replace(/\r$/, "");
-        if (!l.trim()) continue;
-        const eq = l.indexOf("=");
-        if (eq <= 0) {
-          formErr.textContent = `Environment, line ${i + 1}: write KEY=VALUE.`;
-          fields.env.focus();
-          return;
-        }
-        env[l.slice(0, eq).trim()] = l.slice(eq + 1);
-      }
-      values.env = env;
-    }
-    if (!secretsOdd) {
+  const uf = unitForm({
+    mayEdit,
+    signal: ctx.signal,
+    labelledBy: "quick-h",
+    submitLabel: "Write to the editor and check",
+    onSubmit(values) {
+      let text;
       try {
-        Object.assign(values, secrets.get());
+        text = writeUnit(ed.text, values);
       } catch (e) {
-        formErr.textContent = e.message;
+        uf.error(`The editor's text cannot be changed by the form: ${e.message}`);
         return;
       }
-    }
-    let text;
-    try {
-      text = writeUnit(ed.text, values);
-    } catch (e) {
-      formErr.textContent = `The editor's text cannot be changed by the form: ${e.message}`;
-      return;
-    }
-    formDirty = false;
-    if (text === ed.text) {
-      announce("The form matches the editor already");
-      diagSummary.textContent = "No changes from the form.";
-      return;
-    }
-    ed.setText(text);
-    if (text !== base) drafts.set(name, text);
-    announce("Editor updated from the form; checking");
-    runPreview().then(() => diffBox.scrollIntoView({ block: "nearest", behavior: "smooth" }));
+      uf.dirty = false;
+      if (text === ed.text) {
+        announce("The form matches the editor already");
+        check.say("No changes from the form.");
+        return;
+      }
+      ed.setText(text);
+      if (text !== base) drafts.set(name, text);
+      announce("Editor updated from the form; checking");
+      runPreview().then(() => diffBox.scrollIntoView({ block: "nearest", behavior: "smooth" }));
+    },
   });
+  const form = uf.form;
+  const fillForm = () => uf.fill(ed.text);
 
   replace(
     section,
@@ -744,9 +591,9 @@ function buildConfig(section, ctx, file) {
         h("p", { class: "muted small" }, h("code", {}, file.path || ""), file.revision !== null && file.revision !== undefined ? ` · revision ${file.revision}` : "", mayEdit ? "" : " · read only for your role"),
         draft !== undefined && draft !== base ? h("p", { class: "note" }, "Your unsaved changes from before are restored.") : null,
         ed.el,
-        h("div", { class: "check-row" }, diagSummary, checkBtn),
-        diagList,
-        violList,
+        h("div", { class: "check-row" }, check.summary, checkBtn),
+        check.list,
+        check.violations,
       ),
     ),
     h("div", { class: "card", hidden: !mayEdit },
@@ -758,75 +605,13 @@ function buildConfig(section, ctx, file) {
       applyOut),
   );
 
-  // --- preview ---
-  let seq = 0;
-  let last = null; // {text, result}
-  let timer = null;
-  let ctl = null;
-
-  function schedulePreview() {
-    if (!mayEdit) return;
-    clearTimeout(timer);
-    diagSummary.textContent = "Checking…";
-    updateApply();
-    timer = setTimeout(runPreview, 600);
-  }
-
-  async function runPreview() {
-    clearTimeout(timer);
-    const text = ed.text;
-    const my = ++seq;
-    if (ctl) ctl.abort();
-    ctl = new AbortController();
-    const abort = () => ctl.abort();
-    ctx.signal.addEventListener("abort", abort, { once: true });
-    diagSummary.textContent = "Checking…";
-    try {
-      const r = await api("POST", unitPath(name, "/preview"), { text }, { signal: ctl.signal });
-      if (my !== seq) return;
-      last = { text, r };
-      showPreview(r, text);
-    } catch (e) {
-      if (e.name === "AbortError" || my !== seq) return;
-      last = null;
-      diagSummary.textContent = `Could not check the text: ${e.message}`;
-    } finally {
-      ctx.signal.removeEventListener("abort", abort);
-      updateApply();
-    }
-  }
-
-  function showPreview(r, text) {
-    const diags = r.diagnostics || [];
-    const viol = r.violations || [];
-    ed.mark(diags.map((d) => ({ line: d.line, kind: "error" })));
-    replace(diagList, ...diags.map((d) => diagItem(d, text)));
-    replace(violList, ...viol.map((v) => violationItem(v, text, { prefix: h("strong", {}, "Policy: ") })));
-    const where = diags.filter((d) => d.line > 0).map((d) => `line ${d.line}`);
-    if (diags.length) diagSummary.textContent = `${diags.length} error${diags.length === 1 ? "" : "s"}${where.length ? ` (${[...new Set(where)].join(", ")})` : ""}.`;
-    else if (viol.length) diagSummary.textContent = `Valid, but the policy refuses it (${viol.length} rule${viol.length === 1 ? "" : "s"}).`;
-    else diagSummary.textContent = r.changed ? "Valid." : "Valid, no changes.";
-    diagSummary.className = `diag-summary ${diags.length || viol.length ? "bad" : "good"}`;
-    replace(diffBox, diffView(r.diff || "", { label: "Changes to the unit file" }));
-    if (!formDirty && document.activeElement?.closest?.(".quick-form") == null) fillForm();
-  }
-
-  /** A diagnostic of `text` (the text checked): its location is a button to that line. */
-  function diagItem(d, text, rendered) {
-    const path = d.file || file.path || `${name}.toml`;
-    const loc = d.line > 0
-      ? h("span", { class: "diag-loc" }, `${path}:`, h("button", { type: "button", class: "link diag-loc", "data-line": d.line, onclick: () => ed.goTo(d.line, d.column), "aria-label": `Go to line ${d.line}, column ${d.column}` }, `${d.line}:${d.column}`))
-      : h("span", { class: "diag-loc" }, path);
-    return diagnosticItem(d, { text, rendered, loc });
-  }
-
   function updateApply() {
     let why = "";
     if (!mayEdit) why = "Your role can read but not change units.";
-    else if (!last || last.text !== ed.text) why = "Checking the text…";
-    else if ((last.r.diagnostics || []).length || last.r.valid === false) why = "Fix the errors first.";
-    else if ((last.r.violations || []).length) why = "The policy refuses this definition.";
-    else if (!last.r.changed) why = "Nothing to apply: the text is the file's.";
+    else if (!check.last) why = "Checking the text…";
+    else if ((check.last.r.diagnostics || []).length || check.last.r.valid === false) why = "Fix the errors first.";
+    else if ((check.last.r.violations || []).length) why = "The policy refuses this definition.";
+    else if (!check.last.r.changed) why = "Nothing to apply: the text is the file's.";
     applyBtn.disabled = Boolean(why);
     applyWhy.textContent = why;
     applyBtn.setAttribute("aria-describedby", "apply-why");
@@ -853,24 +638,12 @@ function buildConfig(section, ctx, file) {
       drafts.delete(name);
       const msg = `Saved ${name}${r.revision !== null && r.revision !== undefined ? ` as revision ${r.revision}` : ""}${r.restarted ? ", restarted" : r.changed ? "" : " (no change)"}.`;
       const warnings = Array.isArray(r.warnings) ? r.warnings : [];
-      replace(
-        applyOut,
-        h("p", { class: "job-ok" }, h("span", { "aria-hidden": "true" }, "✓ "), msg),
-        warnings.length
-          ? h("div", { class: "note apply-warned", role: "status" },
-            h("p", {}, `Saved, with ${warnings.length === 1 ? "a warning" : `${warnings.length} warnings`}:`),
-            h("ul", { class: "apply-warnings" }, ...warnings.map((w) => h("li", {}, h("pre", { class: "quote" }, w)))))
-          : null,
-      );
+      replace(applyOut, h("p", { class: "job-ok" }, h("span", { "aria-hidden": "true" }, "✓ "), msg), warningsNote(warnings));
       announce(warnings.length ? `${msg} ${warnings.length} warning${warnings.length === 1 ? "" : "s"}.` : msg);
       runPreview();
     } catch (e) {
       if (e.name === "AbortError") return;
-      if (e.kind === "invalid" && Array.isArray(e.detail.diagnostics)) {
-        const rendered = Array.isArray(e.detail.rendered) ? e.detail.rendered : [];
-        ed.mark(e.detail.diagnostics.map((d) => ({ line: d.line, kind: "error" })));
-        replace(diagList, ...e.detail.diagnostics.map((d, i) => diagItem(d, text, rendered[i])));
-      }
+      check.showInvalid(e, text);
       replace(applyOut, h("div", { class: "card-err", role: "alert" }, h("h3", {}, "Not applied"), ...errorDetails(e, text)));
       updateApply();
     }
@@ -880,18 +653,10 @@ function buildConfig(section, ctx, file) {
   updateApply();
   if (mayEdit) runPreview();
   else {
-    diagSummary.textContent = "Read only: changing a unit needs an operator or admin token.";
-    diagSummary.className = "diag-summary muted";
+    check.say("Read only: changing a unit needs an operator or admin token.", "muted");
     checkBtn.hidden = true;
   }
-  return () => {
-    clearTimeout(timer);
-    if (ctl) ctl.abort();
-  };
-}
-
-function field(id, label, control, help) {
-  return h("div", { class: "field" }, h("label", { for: id }, label), control, h("p", { id: `${id}-help`, class: "help" }, help));
+  return () => check.stop();
 }
 
 // ---------- history ----------

@@ -1,7 +1,7 @@
 // The units overview: one row per unit, updated in place from the live stream.
 
 import { h, replace, sparkline, fmtDuration, fmtBytes, fmtPercent } from "./dom.js";
-import { api, live, applyUnits, onUnits } from "./api.js";
+import { api, live, applyUnits, onUnits, can } from "./api.js";
 
 // What `containerctl status` says when the file on disk is not what systemd loaded.
 export const CHANGED_ON_DISK = "changed on disk: run `systemctl daemon-reload`";
@@ -178,7 +178,13 @@ export function renderUnits(main, ctx) {
   const status = h("p", { class: "loading" }, "Loading units…");
   replace(
     main,
-    h("div", { class: "page-head" }, h("h1", {}, "Units"), summary),
+    h("div", { class: "page-head" }, h("h1", {}, "Units"), summary,
+      // Creating needs an operator or admin (the daemon decides; a viewer gets no link to it).
+      can("operator")
+        ? h("div", { class: "row page-actions" },
+          h("a", { href: "#/new-unit", class: "btn btn-primary", id: "units-new" }, "New unit"),
+          h("a", { href: "#/import", class: "btn", id: "units-import" }, "Import Compose"))
+        : null),
     h("div", { class: "toolbar" }, h("label", { for: "unit-filter" }, "Filter"), filter, count),
     status,
     h("div", { class: "table-wrap" }, table),
@@ -238,7 +244,7 @@ export function renderUnits(main, ctx) {
     if (!empty.hidden && !empty.firstChild) {
       empty.append(
         h("h2", {}, "No units yet"),
-        h("p", {}, "Describe a container in ", h("code", {}, "/etc/containerctl/units/NAME.toml"), " (see ", h("code", {}, "man containerctl.unit"), "), or create one with ", h("code", {}, "containerctl new NAME --image IMAGE --version TAG"), "."),
+        h("p", {}, "Describe a container in ", h("code", {}, "/etc/containerctl/units/NAME.toml"), " (see ", h("code", {}, "man containerctl.unit"), "), create one with ", h("code", {}, "containerctl new NAME --image IMAGE --version TAG"), can("operator") ? [", with ", h("a", { href: "#/new-unit" }, "New unit"), ", or import a Compose file"] : null, "."),
       );
     }
   }

@@ -149,7 +149,17 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
     let name = ops::name(&b.name)?;
-    let applied = d.create(&c, &name, &b.image, &b.version, &b.args).await?;
+    let text = match b.text {
+        Some(text) if b.image.is_empty() && b.version.is_empty() && b.args.is_empty() => text,
+        Some(_) => {
+            return Err(ApiError::BadRequest("give either text or image, version and args, not both".into()))
+        }
+        None if b.image.is_empty() || b.version.is_empty() => {
+            return Err(ApiError::BadRequest("give image and version, or the unit file's text".into()))
+        }
+        None => ops::new_unit_text(&b.image, &b.version, &b.args),
+    };
+    let applied = d.create(&c, &name, text).await?;
     Ok((StatusCode::CREATED, Json(applied)).into_response())
 }
 

@@ -30,6 +30,23 @@ pub fn name(raw: &str) -> Result<UnitName, OpError> {
     UnitName::new(raw).map_err(OpError::InvalidInput)
 }
 
+/// The file `containerctl new NAME --image IMAGE --version TAG -- ARGS...` writes.
+pub fn new_unit_text(image: &str, version: &str, args: &[String]) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    let mut container = toml_edit::Table::new();
+    container.insert("image", toml_edit::value(image));
+    container.insert("version", toml_edit::value(version));
+    if !args.is_empty() {
+        let mut a = toml_edit::Array::new();
+        for arg in args {
+            a.push(arg.as_str());
+        }
+        container.insert("args", toml_edit::value(a));
+    }
+    doc.insert("container", toml_edit::Item::Table(container));
+    doc.to_string()
+}
+
 impl Daemon {
     /// Records a mutation (or its refusal) in the audit table and the journal. `unit` is None
     /// for changes that concern no unit (tokens, keys).
@@ -320,32 +337,14 @@ impl Daemon {
         self.apply_text(caller, name, text, action, restart).await
     }
 
-    pub async fn create(
-        &self,
-        caller: &Caller,
-        name: &UnitName,
-        image: &str,
-        version: &str,
-        args: &[String],
-    ) -> Result<Applied, OpError> {
+    /// Writes a new unit file: `text` goes through the same checks as an edit (action `new`).
+    pub async fn create(&self, caller: &Caller, name: &UnitName, text: String) -> Result<Applied, OpError> {
         if self.definition(name).is_some() {
             return Err(OpError::Conflict(format!(
                 "unit {name} already exists: edit it with containerctl edit {name}"
             )));
         }
-        let mut doc = toml_edit::DocumentMut::new();
-        let mut container = toml_edit::Table::new();
-        container.insert("image", toml_edit::value(image));
-        container.insert("version", toml_edit::value(version));
-        if !args.is_empty() {
-            let mut a = toml_edit::Array::new();
-            for arg in args {
-                a.push(arg.as_str());
-            }
-            container.insert("args", toml_edit::value(a));
-        }
-        doc.insert("container", toml_edit::Item::Table(container));
-        self.apply_text(caller, name, doc.to_string(), "new", false).await
+        self.apply_text(caller, name, text, "new", false).await
     }
 
     pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
@@ -704,6 +703,18 @@ mod tests {
             matches!(&e, OpError::Conflict(m) if m.starts_with("the restart of web was canceled: another")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn a_new_unit_from_image_version_and_args_is_a_valid_file() {
+        let text = new_unit_text("ctl-test/busybox", "1", &["sh".into(), "-c".into(), "echo \"hi\"".into()]);
+        assert_eq!(
+            text,
+            "[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\nargs = [\"sh\", \"-c\", 'echo \"hi\"']\n"
+        );
+        let unit = crate::unit::parse("x", "x.toml", &text).expect("valid");
+        assert_eq!(unit.container.args.len(), 3);
+        assert!(!new_unit_text("a", "1", &[]).contains("args"));
     }
 
     #[test]

@@ -113,5 +113,6 @@ UPDATE_UNIT=webupd \
 UNIT=shop \
 CHANGED_UNIT=handed \
 LOGDROP_UNIT=lograte \
+TEST_HOST=${TB_PREFIX}$HOST \
 CHROMIUM=/usr/bin/chromium \
     node --test --test-reporter=spec "$@" tests/browser/

@@ -22,6 +22,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -98,6 +99,14 @@ function step(name, fn, timeout = 4 * STEP, needs = []) {
 
 async function newPage(opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
+  if (process.env.WEB_DIR) {
+    // For work on the page only (run.sh never sets it): /static/ files from this directory instead
+    // of the daemon's embedded copy, so that a change to web/ needs no rebuild of containerctld.
+    await context.route(/\/static\/[A-Za-z0-9_.-]+$/, (route) => {
+      const file = path.join(process.env.WEB_DIR, new URL(route.request().url()).pathname.slice("/static/".length));
+      return fs.existsSync(file) ? route.fulfill({ path: file }) : route.continue();
+    });
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(STEP);
   const errors = [];
@@ -1016,3 +1025,352 @@ step(
   6 * STEP,
   ["UPDATE_UNIT"],
 );
+
+// ---------- issue 16: create, remove and import units ----------
+// Units made here are named web-*; each test removes what it made (through the API when the
+// page's part is not what it tests). TEST_HOST (run.sh sets it) is the test host's Docker
+// container: the containers of the units are looked at there, in its own dockerd.
+
+const { TEST_HOST } = process.env;
+const IMAGE = process.env.TEST_IMAGE || "ctl-test/busybox";
+const IMAGE_VERSION = process.env.TEST_IMAGE_VERSION || "1";
+const NAME_RULE = "1-64 characters of [a-z0-9][a-z0-9_.-]*";
+
+/** The test host's Docker's view of container `name`: "running", "exited", … or null if there
+ * is none. Without TEST_HOST, undefined (the caller's check is skipped). */
+function hostContainer(name) {
+  if (!TEST_HOST) return undefined;
+  try {
+    return execFileSync("docker", ["exec", TEST_HOST, "docker", "inspect", "-f", "{{.State.Status}}", name], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+/** GET /units/NAME: the unit, or null for a 404. */
+async function unitOrNull(name) {
+  const res = await fetch(`${BASE_URL}/api/v1/units/${encodeURIComponent(name)}`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`GET /units/${name}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function removeUnitIfThere(name) {
+  if (await unitOrNull(name)) await bearer("DELETE", `/units/${encodeURIComponent(name)}`);
+}
+
+/** Waits until the API says NAME runs, and its container prints `marker` (its log). */
+async function assertRuns(name, marker) {
+  await until(`${name} to be active (running)`, async () => {
+    const u = await unitOrNull(name);
+    return u && u.active_state === "active" && u.sub_state === "running";
+  });
+  await until(`${name}'s container to print ${marker}`, async () => {
+    const r = await fetch(`${BASE_URL}/api/v1/units/${encodeURIComponent(name)}/logs?n=200`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return (await r.text()).includes(marker);
+  });
+  const docker = hostContainer(`containerctl-${name}`);
+  if (docker !== undefined) assert.equal(docker, "running", `the test host's docker says containerctl-${name} is ${docker}`);
+}
+
+// A shell loop that ends at once on SIGTERM (a stop or remove does not wait for the stop timeout).
+const loop = (marker) => `trap 'exit 0' TERM; echo ${marker}; while true; do sleep 1; done`;
+const FORM_UNIT = "web-form";
+const FORM_MARKER = `form-${nonce()}`;
+
+step("creates a unit from the form (keeping it when switching to TOML and back), started at once: it runs", async () => {
+  await removeUnitIfThere(FORM_UNIT);
+  await go(admin, "#/units");
+  await admin.locator("#units-new").click();
+  await admin.locator("main h1", { hasText: "New unit" }).waitFor();
+  await admin.locator("#new-name").fill(FORM_UNIT);
+  await admin.locator("#f-image").fill(IMAGE);
+  await admin.locator("#f-version").fill(IMAGE_VERSION);
+  await admin.locator("#f-args").fill(["sh", "-c", `echo "$GREETING"; ${loop(FORM_MARKER)}`].join("\n"));
+  await admin.locator("#f-env").fill("GREETING=hello-from-the-form");
+  // The form's values are in the TOML, and back in the form.
+  await admin.locator("#new-mode-toml").click();
+  const text = admin.locator("#new-text");
+  await text.waitFor();
+  const toml = await text.inputValue();
+  for (const part of [`image = "${IMAGE}"`, `version = "${IMAGE_VERSION}"`, "GREETING", FORM_MARKER]) assert.ok(toml.includes(part), `the TOML lacks ${part}:\n${toml}`);
+  await text.fill(`description = "made in the browser"\n${toml}`);
+  await admin.locator("#new-mode-form").click();
+  assert.equal(await admin.locator("#f-version").inputValue(), IMAGE_VERSION);
+  assert.equal(await admin.locator("#f-env").inputValue(), "GREETING=hello-from-the-form");
+  assert.ok((await admin.locator("#f-args").inputValue()).includes(FORM_MARKER));
+  await admin.locator("#diag-summary.good").waitFor();
+  assert.equal(await admin.locator("#new-start").isChecked(), true);
+  await shot(admin, "28-new-unit-form");
+  await admin.locator("#new-create:not([disabled])").click();
+  // The new unit's page, with what happened.
+  await admin.waitForFunction((u) => location.hash === `#/units/${u}` && document.querySelector("main h1")?.textContent === u, FORM_UNIT);
+  await admin.locator(".job-out .job-ok", { hasText: `Created ${FORM_UNIT}` }).waitFor();
+  await admin.locator(".job-out .job-ok", { hasText: `Started ${FORM_UNIT}` }).waitFor();
+  await assertRuns(FORM_UNIT, FORM_MARKER);
+  await assertRuns(FORM_UNIT, "hello-from-the-form");
+  const f = await bearer("GET", `/units/${FORM_UNIT}/file`);
+  assert.ok(f.text.startsWith('description = "made in the browser"\n'), f.text);
+  const hist = await bearer("GET", `/units/${FORM_UNIT}/history`);
+  assert.equal(hist[0].action, "new");
+  await admin.locator('.state-slot .state[data-state="active"]').waitFor();
+  await shot(admin, "29-new-unit-created");
+});
+
+const TOML_UNIT = "web-toml";
+
+step("creates a unit from TOML: a bad line is marked while typed, then fixed, created without a start", async () => {
+  await removeUnitIfThere(TOML_UNIT);
+  await go(admin, "#/new-unit");
+  await admin.locator("#new-name").fill(TOML_UNIT);
+  await admin.locator("#new-mode-toml").click();
+  const good = `[container]\nimage = "${IMAGE}"\nversion = "${IMAGE_VERSION}"\nargs = ["sh", "-c", "${loop("toml")}"]\n\n[service]\nrestart = "always"\n`;
+  const bad = good.replace('restart = "always"', 'restart = "sometimes"');
+  const badLine = bad.split("\n").findIndex((l) => l.includes("sometimes")) + 1;
+  const editor = admin.locator("#new-text");
+  await editor.fill(bad);
+  // The daemon's diagnostic, at its line, while typing: no button pressed.
+  const diag = admin.locator(`#diagnostics li.diag[data-line="${badLine}"]`);
+  await diag.waitFor();
+  assert.ok((await diag.innerText()).includes(`${TOML_UNIT}.toml:${badLine}:`), await diag.innerText());
+  await admin.locator(`.gutter .ln-error[data-line="${badLine}"]`).waitFor();
+  assert.equal(await admin.locator("#new-create").isDisabled(), true, "Create is enabled with an error in the text");
+  assert.equal(await unitOrNull(TOML_UNIT), null, "the unit exists before it was created");
+  await shot(admin, "30-new-unit-toml-error");
+  // Fixed: valid, no mark.
+  await editor.fill(good);
+  await admin.locator("#diag-summary.good").waitFor();
+  assert.equal(await admin.locator("#diagnostics li").count(), 0);
+  assert.equal(await admin.locator(".gutter .ln-error").count(), 0);
+  await admin.locator("#new-start").uncheck();
+  await admin.locator("#new-create:not([disabled])").click();
+  await admin.waitForFunction((u) => document.querySelector("main h1")?.textContent === u, TOML_UNIT);
+  await admin.locator(".job-out .job-ok", { hasText: `Created ${TOML_UNIT}` }).waitFor();
+  const f = await bearer("GET", `/units/${TOML_UNIT}/file`);
+  assert.equal(f.text, good);
+  const u = await unitOrNull(TOML_UNIT);
+  assert.notEqual(u.active_state, "active", "the unit was started although Start it now was unchecked");
+  await removeUnitIfThere(TOML_UNIT);
+});
+
+step("a hostile unit name is refused naming the rule, and nothing is created", async () => {
+  const before = (await bearer("GET", "/units")).map((u) => u.name).sort();
+  await go(admin, "#/new-unit");
+  await admin.locator("#new-mode-form[aria-pressed='true']").waitFor();
+  await admin.locator("#f-image").fill(IMAGE);
+  await admin.locator("#f-version").fill(IMAGE_VERSION);
+  for (const hostile of ["../x", 'we"b', "Web", "-x"]) {
+    await admin.locator("#new-name").fill(hostile);
+    const err = admin.locator("#new-name-error");
+    await admin.waitForFunction((rule) => document.querySelector("#new-name-error").textContent.includes(rule), NAME_RULE);
+    assert.ok((await err.innerText()).includes(hostile), await err.innerText());
+    assert.equal(await admin.locator("#new-create").isDisabled(), true, `Create is enabled for the name ${hostile}`);
+    assert.equal(await admin.locator("#new-name").getAttribute("aria-invalid"), "true");
+  }
+  await shot(admin, "31-new-unit-hostile-name");
+  // The daemon refuses the same, naming the rule, whatever a client sends.
+  const res = await fetch(`${BASE_URL}/api/v1/units`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "../x", text: `[container]\nimage = "${IMAGE}"\nversion = "${IMAGE_VERSION}"\n` }),
+  });
+  assert.equal(res.status, 400);
+  assert.ok((await res.text()).includes(NAME_RULE));
+  assert.deepEqual((await bearer("GET", "/units")).map((u) => u.name).sort(), before, "the units changed");
+});
+
+step("removes a unit once its name is typed: the unit, its file and its container are gone", async () => {
+  assert.ok(await unitOrNull(FORM_UNIT), `${FORM_UNIT} does not exist: the form test made it`);
+  await go(admin, `#/units/${FORM_UNIT}`);
+  const remove = admin.locator('button[data-action="remove"]');
+  await remove.click();
+  const dialog = admin.locator("#remove-dialog");
+  await dialog.waitFor();
+  assert.ok((await dialog.innerText()).includes(FORM_UNIT), "the confirmation does not name the unit");
+  const go_ = admin.locator("#remove-go");
+  assert.equal(await go_.isDisabled(), true);
+  await admin.locator("#remove-confirm").fill(FORM_UNIT.slice(0, -1));
+  assert.equal(await go_.isDisabled(), true, "Remove is enabled with a wrong name typed");
+  // Cancel keeps it.
+  await admin.locator("#remove-cancel").click();
+  await dialog.waitFor({ state: "hidden" });
+  assert.ok(await unitOrNull(FORM_UNIT), "Cancel removed the unit");
+  await remove.click();
+  await admin.locator("#remove-confirm").fill(FORM_UNIT);
+  await shot(admin, "32-remove-confirm");
+  await admin.locator("#remove-go:not([disabled])").click();
+  await admin.waitForFunction(() => location.hash === "#/units");
+  await admin.locator("tr[data-unit]").first().waitFor();
+  await until(`${FORM_UNIT} to leave the list`, async () => (await admin.locator(`tr[data-unit="${FORM_UNIT}"]`).count()) === 0);
+  assert.equal(await unitOrNull(FORM_UNIT), null, "the API still knows the unit");
+  const res = await fetch(`${BASE_URL}/api/v1/units/${FORM_UNIT}/file`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.equal(res.status, 404, "its file is still there");
+  const docker = hostContainer(`containerctl-${FORM_UNIT}`);
+  if (docker !== undefined) assert.equal(docker, null, `its container is still there: ${docker}`);
+  assert.equal((await bearer("GET", `/units/${FORM_UNIT}/history`))[0].action, "rm");
+});
+
+const PROTECTED_UNIT = "web-protected";
+
+step(
+  "an operator cannot remove a protected unit, an admin can; a viewer sees no create, remove or import controls",
+  async () => {
+    await removeUnitIfThere(PROTECTED_UNIT);
+    await bearer("POST", "/units", { name: PROTECTED_UNIT, text: `[container]\nimage = "${IMAGE}"\nversion = "${IMAGE_VERSION}"\nargs = ["true"]\n\n[service]\nprotected = true\n` });
+    const op = await newPage();
+    try {
+      await login(op, OPERATOR_TOKEN);
+      // An operator creates and imports units ...
+      await op.locator("#units-new").waitFor();
+      await op.locator("#units-import").waitFor();
+      // ... and may remove an unprotected one, but gets no Remove for a protected one.
+      await go(op, unitHash());
+      await op.locator('button[data-action="remove"]').waitFor();
+      await go(op, `#/units/${PROTECTED_UNIT}`);
+      await op.locator("main .unit-meta", { hasText: "protected" }).waitFor();
+      assert.equal(await op.locator('button[data-action="remove"]').isHidden(), true, "an operator has Remove for a protected unit");
+      await shot(op, "33-operator-protected");
+    } finally {
+      await op.context().close();
+    }
+    // The daemon is the authority: it refuses the operator, naming the rule, and keeps the unit.
+    const res = await fetch(`${BASE_URL}/api/v1/units/${PROTECTED_UNIT}`, { method: "DELETE", headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    assert.equal(res.status, 403);
+    assert.ok((await res.text()).includes("protected units"));
+    assert.ok(await unitOrNull(PROTECTED_UNIT), "the operator's DELETE removed the protected unit");
+
+    const viewer = await newPage();
+    try {
+      await login(viewer, VIEWER_TOKEN);
+      await viewer.locator(`tr[data-unit="${PROTECTED_UNIT}"]`).waitFor();
+      assert.equal(await viewer.locator("#units-new").count(), 0, "a viewer has New unit");
+      assert.equal(await viewer.locator("#units-import").count(), 0, "a viewer has Import");
+      await go(viewer, unitHash());
+      await viewer.locator('button[data-action="restart"]').waitFor();
+      assert.equal(await viewer.locator('button[data-action="remove"]').isHidden(), true, "a viewer has Remove");
+      await go(viewer, "#/new-unit");
+      await viewer.locator("main p", { hasText: "viewer role" }).waitFor();
+      assert.equal(await viewer.locator("#new-create, #new-name").count(), 0);
+      await go(viewer, "#/import");
+      await viewer.locator("main p", { hasText: "viewer role" }).waitFor();
+      assert.equal(await viewer.locator("#import-preview, #import-go, #import-compose").count(), 0);
+    } finally {
+      await viewer.context().close();
+    }
+
+    // An admin removes it on its page.
+    await go(admin, `#/units/${PROTECTED_UNIT}`);
+    await admin.locator('button[data-action="remove"]').click();
+    await admin.locator("#remove-confirm").fill(PROTECTED_UNIT);
+    await admin.locator("#remove-go:not([disabled])").click();
+    await admin.waitForFunction(() => location.hash === "#/units");
+    await until(`${PROTECTED_UNIT} to be removed`, async () => (await unitOrNull(PROTECTED_UNIT)) === null);
+  },
+  4 * STEP,
+  ["OPERATOR_TOKEN"],
+);
+
+const IMPORT_PREFIX = "web-imp";
+const COMPOSE = (marker) => `name: shop
+services:
+  db:
+    image: ${IMAGE}:${IMAGE_VERSION}
+    command: ["sh", "-c", "${loop(`db-${marker}`)}"]
+  app:
+    image: ${IMAGE}:${IMAGE_VERSION}
+    command: ["sh", "-c", "${loop(`app-${marker}`)}"]
+    environment:
+      MODE: "\${MODE:-dev}"
+    depends_on:
+      - db
+`;
+
+step("imports a pasted Compose file: the preview shows both services, Import creates and starts them", async () => {
+  const names = [`${IMPORT_PREFIX}-db`, `${IMPORT_PREFIX}-app`];
+  for (const n of names) await removeUnitIfThere(n);
+  const marker = nonce();
+  try {
+    await go(admin, "#/units");
+    await admin.locator("#units-import").click();
+    await admin.locator("#import-compose").fill(COMPOSE(marker));
+    await admin.locator("#import-prefix").fill(IMPORT_PREFIX);
+    await admin.locator("#import-env").fill("MODE=browser");
+    assert.equal(await admin.locator("#import-go").isDisabled(), true, "Import is enabled before a preview");
+    await admin.locator("#import-preview").click();
+    for (const n of names) await admin.locator(`.import-unit[data-unit="${n}"] pre`).waitFor();
+    const app = await admin.locator(`.import-unit[data-unit="${IMPORT_PREFIX}-app"] pre`).innerText();
+    assert.ok(app.includes('MODE = "browser"'), `the .env variable is not in the unit:\n${app}`);
+    for (const n of names) assert.equal(await unitOrNull(n), null, `the preview wrote ${n}`);
+    await shot(admin, "34-import-preview");
+    // A change after the preview needs a new preview.
+    await admin.locator("#import-prefix").fill(`${IMPORT_PREFIX}x`);
+    assert.equal(await admin.locator("#import-go").isDisabled(), true, "Import is enabled for what was not previewed");
+    await admin.locator("#import-prefix").fill(IMPORT_PREFIX);
+    await admin.locator("#import-start").check();
+    await admin.locator("#import-go:not([disabled])").click();
+    await admin.locator("#import-result-h", { hasText: "Imported 2 units" }).waitFor();
+    for (const n of names) await admin.locator(`.import-unit[data-unit="${n}"] [data-started="done"]`).waitFor();
+    await assertRuns(`${IMPORT_PREFIX}-db`, `db-${marker}`);
+    await assertRuns(`${IMPORT_PREFIX}-app`, `app-${marker}`);
+    assert.equal((await bearer("GET", `/units/${IMPORT_PREFIX}-app/history`))[0].action, "import");
+    await shot(admin, "35-import-done");
+  } finally {
+    for (const n of names.reverse()) await removeUnitIfThere(n);
+  }
+});
+
+step("a Compose file with a key no unit can express shows the error at its line:col, and nothing is created", async () => {
+  const before = (await bearer("GET", "/units")).map((u) => u.name).sort();
+  const compose = `services:\n  ok:\n    image: ${IMAGE}:${IMAGE_VERSION}\n  web:\n    image: ${IMAGE}:${IMAGE_VERSION}\n    tmpfs: /tmp\n`;
+  await go(admin, "#/import");
+  await admin.locator("#import-compose").fill(compose);
+  await admin.locator("#import-prefix").fill("web-bad");
+  await admin.locator("#import-preview").click();
+  const err = admin.locator("#import-out .import-error");
+  await err.waitFor();
+  const text = await err.innerText();
+  assert.ok(text.includes("compose.yaml:6:5"), `the error does not say where: ${text}`);
+  assert.ok(text.includes("tmpfs"), text);
+  assert.ok(text.includes("    tmpfs: /tmp"), `the line is not quoted: ${text}`);
+  assert.equal(await admin.locator("#import-go").isDisabled(), true, "Import is enabled after a failed preview");
+  // The daemon refuses the import itself just as well: all or nothing.
+  const res = await fetch(`${BASE_URL}/api/v1/import`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ compose: { text: compose, prefix: "web-bad", env: "" }, dry_run: false, start: false }),
+  });
+  assert.equal(res.status, 422);
+  assert.deepEqual((await bearer("GET", "/units")).map((u) => u.name).sort(), before, "the units changed");
+  for (const n of ["web-bad-ok", "web-bad-web"]) assert.equal(hostContainer(`containerctl-${n}`) ?? null, null);
+  await shot(admin, "36-import-error");
+});
+
+step("the New unit and Import views and the Remove dialog fit a phone in the dark theme", async () => {
+  const page = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  try {
+    await login(page, ADMIN_TOKEN);
+    // Against the phone's width (a mobile viewport may zoom out to what is wider, and grow innerWidth).
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - 390);
+    await go(page, "#/new-unit");
+    await page.locator("#new-name").fill("web-phone");
+    await page.locator("#new-mode-toml").click();
+    await page.locator("#new-text").fill(`[container]\nimage = "${IMAGE}"\nversion = ""\nargs = ["a very long argument that does not fit the width of a phone, not at all, not even close"]\n`);
+    await page.locator('#diagnostics li.diag[data-line="3"]').waitFor();
+    assert.ok((await overflow()) <= 1, `the New unit view scrolls sideways by ${await overflow()} px`);
+    await shot(page, "37-phone-dark-new-unit");
+    await go(page, "#/import");
+    await page.locator("#import-compose").fill(COMPOSE("phone"));
+    await page.locator("#import-prefix").fill("web-phone");
+    await page.locator("#import-preview").click();
+    await page.locator(".import-unit").first().waitFor();
+    assert.ok((await overflow()) <= 1, `the Import view scrolls sideways by ${await overflow()} px`);
+    await shot(page, "38-phone-dark-import");
+    await go(page, unitHash());
+    await page.locator('button[data-action="remove"]').click();
+    await page.locator("#remove-dialog").waitFor();
+    assert.ok((await overflow()) <= 1, `the Remove dialog scrolls sideways by ${await overflow()} px`);
+    await page.locator("#remove-cancel").click();
+  } finally {
+    await page.context().close();
+  }
+});
