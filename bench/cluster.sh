@@ -24,7 +24,7 @@ exec </dev/null
 source testbed/lib.sh
 
 ROUNDS=${1:-5}
-export TB_RUN=bench-cluster
+export TB_RUN=${TB_RUN:-bench-cluster}
 MANAGER=cmgr
 WORKER=cwrk
 MANAGER_IP=${BENCH_MANAGER_IP:-172.29.77.221}

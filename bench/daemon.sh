@@ -15,7 +15,7 @@ source bench/lib.sh
 ROUNDS=${1:-20}
 UNITS=${UNITS:-200}
 HOST=benchd
-export TB_RUN=benchd
+export TB_RUN=${TB_RUN:-benchd}
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -48,16 +48,22 @@ echo "containerctl list --json: median ${a} ms, p99 $(printf '%s\n' "${ours[@]}"
     "docker ps: median ${b} ms, p99 $(printf '%s\n' "${theirs[@]}" | p99) ms; ratio $(ratio "$a" "$b") (target <= 1.0)"
 
 echo
-echo "== restart: containerctl restart vs docker restart (a running sleep container with init)"
+echo "== restart: containerctl restart vs docker restart, and vs docker stop + rm + run -d (what a"
+echo "   clean restart is), each of a running sleep container with init; the three take turns"
 in_host docker run -d --init --name plain ctl-test/busybox:1 sleep 100000 >/dev/null
-ours=() theirs=()
-for _ in $(seq 1 "$ROUNDS"); do
-    ours+=("$(time_in_host containerctl restart u1)")
+in_host docker run -d --init --name plain2 ctl-test/busybox:1 sleep 100000 >/dev/null
+ours=() theirs=() fresh=()
+for i in $(seq 1 "$ROUNDS"); do
+    if ((i % 2)); then ours+=("$(time_in_host containerctl restart u1)"); fi
     theirs+=("$(time_in_host docker restart plain)")
+    fresh+=("$(time_in_host sh -c 'docker stop plain2 && docker rm plain2 && docker run -d --init --name plain2 ctl-test/busybox:1 sleep 100000')")
+    if ((i % 2 == 0)); then ours+=("$(time_in_host containerctl restart u1)"); fi
 done
 a=$(printf '%s\n' "${ours[@]}" | median)
 b=$(printf '%s\n' "${theirs[@]}" | median)
-echo "containerctl restart: median ${a} ms; docker restart: median ${b} ms; ratio $(ratio "$a" "$b")"
+c=$(printf '%s\n' "${fresh[@]}" | median)
+echo "containerctl restart: median ${a} ms; docker restart: median ${b} ms, ratio $(ratio "$a" "$b") (target <= 1.2);" \
+    "docker stop + rm + run -d: median ${c} ms, ratio $(ratio "$a" "$c") (target <= 1.0)"
 
 echo
 echo "== GET /api/v1/units over HTTP vs Docker's GET /containers/json on its socket ($UNITS units, 200 requests each)"

@@ -18,7 +18,7 @@ source tests/system/scenarios_update.sh
 
 ROUNDS=${1:-5}
 HOST=bench
-export TB_RUN=bench-update
+export TB_RUN=${TB_RUN:-bench-update}
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh

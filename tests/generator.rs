@@ -41,9 +41,10 @@ fn dropins_match_golden_files() {
         let source = PathBuf::from(format!("/etc/containerctl/units/{name}.toml"));
         let definition = PathBuf::from(format!(
             "/run/systemd/generator/containerctl@{name}.service.d/{}",
-            generator::DEFINITION_NAME
+            generator::DROPIN_NAME
         ));
-        let got = generator::render_dropin(&unit, &source, &definition);
+        let got = generator::render_dropin(&unit, &source, &definition, &text);
+        assert_eq!(generator::embedded_definition(&got), text, "{name}: the embedded definition");
         let golden = Path::new("tests/golden").join(format!("{name}.conf"));
         if update {
             fs::write(&golden, &got).expect("write golden");
@@ -94,9 +95,12 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     let dropin = fs::read_to_string(hello.join(generator::DROPIN_NAME)).expect("hello drop-in");
     assert!(dropin.contains(&format!("SourcePath={}", etc.join("hello.toml").display())), "{dropin}");
     assert_eq!(
-        fs::read_to_string(hello.join(generator::DEFINITION_NAME)).expect("definition"),
+        generator::read_definition(&hello.join(generator::DROPIN_NAME)).expect("definition"),
         fs::read_to_string("examples/hello.toml").expect("example")
     );
+    let entries: Vec<_> =
+        fs::read_dir(&hello).expect("read dir").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(entries, [generator::DROPIN_NAME], "one file per unit");
     let wants = out.join("multi-user.target.wants");
     assert_eq!(
         fs::read_link(wants.join("containerctl@hello.service")).expect("wants link"),

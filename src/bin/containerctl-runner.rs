@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use containerctl::runner::{self, EXIT_CONFIG};
-use containerctl::{generator, journal, notify, search, unit};
+use containerctl::{generator, journal, notify, unit};
 
 fn fail(message: &str) -> ExitCode {
     notify::status(&format!("failed: {message}"));
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         ));
     };
     let path = std::path::PathBuf::from(definition);
-    let text = match search::read_unit_file(&path) {
+    let text = match generator::read_definition(&path) {
         Ok(t) => t,
         Err(d) => return fail(&d.to_string()),
     };

@@ -67,7 +67,7 @@ fn owner_of(path: &Path) -> String {
     }
 }
 
-/// The generator's copy of `name`'s definition: what systemd loaded.
+/// The generator's drop-in of `name`, holding its definition: what systemd loaded.
 pub fn loaded_path(name: &UnitName) -> PathBuf {
     crate::generator::definition_path(Path::new(crate::generator::NORMAL_DIR), name)
 }
@@ -152,7 +152,7 @@ impl Daemon {
     /// The definition systemd loaded for `name` (the generator's copy), if any.
     pub fn loaded_text(&self, name: &str) -> Option<String> {
         let name = UnitName::new(name).ok()?;
-        std::fs::read_to_string(loaded_path(&name)).ok()
+        crate::generator::read_definition(&loaded_path(&name)).ok()
     }
 }
 

@@ -33,11 +33,16 @@ pub(super) fn parse(name: &str, file: &str, text: &str) -> Result<Unit, Vec<Diag
             Some("rename the file to NAME.toml".into()),
         )]
     })?;
-    let unknown = unknown_keys(file, text);
-    if !unknown.is_empty() {
-        return Err(unknown);
-    }
-    let raw: RawUnit = toml::from_str(text).map_err(|e| vec![toml_error(file, text, &e)])?;
+    // One parse on the way that matters (every unit at every boot and reload): serde stops at
+    // the first unknown key, so the second parse that lists all of them runs only on failure.
+    let raw: RawUnit = toml::from_str(text).map_err(|e| {
+        let unknown = unknown_keys(file, text);
+        if unknown.is_empty() {
+            vec![toml_error(file, text, &e)]
+        } else {
+            unknown
+        }
+    })?;
     let mut v = Validator { file, text, errors: Vec::new() };
     let unit = v.unit(name, raw);
     match unit {
