@@ -67,12 +67,7 @@ where
 }
 
 pub(crate) fn ndjson(rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) -> Response {
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        let mut text = v.to_string();
-        text.push('\n');
-        Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)), rx))
-    });
+    let lines = crate::progress::ndjson_lines(rx);
     ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
         .into_response()
 }
@@ -128,6 +123,7 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .route("/registries/test", post(registries::test))
         .route("/units/{name}/update", post(update::update))
         .route("/units/{name}/move", post(moves::move_unit))
+        .route("/cluster/nodes/{node}/drain", post(moves::drain))
         .route("/units/{name}/versions", get(update::versions))
         .route("/updates/check", post(update::check))
         .route("/secrets", get(secrets::list))

@@ -1,7 +1,8 @@
-//! Handler of /api/v1/units/NAME/move (docs/api.md "Moves"). Refusals (policy, a unit that
+//! Handlers of /api/v1/units/NAME/move and /api/v1/cluster/nodes/NODE/drain (docs/api.md "Moves"). Refusals (policy, a unit that
 //! does not exist, a target that is not a member or cannot be asked) are answered before
 //! anything starts; then the answer is `200` with NDJSON progress lines ending in
-//! `{"result": …}` (a dry run's plan and blockers too) or `{"error": {…}}`. The move runs in a
+//! `{"result": …}` (a dry run's plan and blockers too) or `{"error": {…}}`. A unit this host
+//! does not have is looked for on the other members and its move forwarded there. The move runs in a
 //! task of its own, so a client that goes away does not stop it half-way (nor its undo).
 
 use std::sync::Arc;
@@ -28,6 +29,11 @@ pub async fn move_unit(
     let name = ops::name(&name)?;
     super::allow(&c, Action::Edit, name.as_str())?;
     let b = body(b)?;
+    if d.definition(&name).is_none() && d.cluster.state().is_some() {
+        // Not here: the member that has it runs the move, for this caller.
+        let host = d.unit_host(&name).await?;
+        return Ok(super::streamed(|p| async move { d.forward_move(&c, &host, &name, &b, &p).await }));
+    }
     let plan = d.plan_move(&c, &name, &b).await?;
     Ok(super::streamed(|p| async move {
         match d.move_unit(&c, plan, &p).await {
@@ -38,4 +44,18 @@ pub async fn move_unit(
             }
         }
     }))
+}
+
+/// `POST /cluster/nodes/NODE/drain`: every movable unit of this node (NODE names this host) moved
+/// off it; each unit's move checks the caller's rights on it as a move does.
+pub async fn drain(
+    State(d): State<Arc<Daemon>>,
+    Extension(c): Extension<Caller>,
+    Path(node): Path<String>,
+    b: Result<Json<wire::DrainNode>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    super::allow(&c, Action::Edit, "*")?;
+    let b = body(b)?;
+    let others = d.check_drain(&node).await?;
+    Ok(super::streamed(|p| async move { json!({ "result": d.drain(&c, &b, others, &p).await }) }))
 }

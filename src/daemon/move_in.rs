@@ -9,6 +9,12 @@
 //! `STATE/cluster/moves/ID.json` before they are made so a daemon killed mid-way removes them
 //! at its next start ([`clean_stale_moves`]). Only a commit whose sums match renames them into
 //! place, writes the unit and starts it; a start that fails undoes all of it.
+//!
+//! A warm move sends its data twice: the first pass (the unit still runs on the source) is
+//! received unfinished into the first staging places; the delta ([`Daemon::move_delta`]) brings
+//! the manifest of the stopped unit and the files the source did not change since, which the
+//! second pass takes from the first places into new ones (all recorded the same way), so the
+//! commit checks every file of the final manifest.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +28,9 @@ use super::Daemon;
 use crate::db::NewEvent;
 use crate::policy::{self, Action, Caller, Role};
 use crate::time::now_ms;
-use crate::transfer::{self, receive, Manifest, VolumeId};
+use crate::transfer::{self, receive, FileKey, Kind, Manifest, VolumeId};
 use crate::unit::{self, Unit, UnitName};
-use crate::wire::{MoveBegin, MoveOffer, MovePreflight, MoveRevision};
+use crate::wire::{MoveBegin, MoveDelta, MoveOffer, MovePreflight, MoveRevision};
 
 /// Label of the temporary volumes a move stages into.
 pub const MOVE_LABEL: &str = "io.containerctl.move";
@@ -69,6 +75,9 @@ struct Record {
     dirs: Vec<PathBuf>,
 }
 
+/// Files a second pass takes from the first: where they are and their sums.
+type Reuse = HashMap<FileKey, (PathBuf, String)>;
+
 /// A move being received.
 pub struct Incoming {
     unit: UnitName,
@@ -81,20 +90,33 @@ pub struct Incoming {
     staged: Vec<Staged>,
     received: Option<transfer::Sums>,
     busy: bool,
+    /// A warm move: its first pass is received unfinished.
+    warm: bool,
+    /// After a delta: the first pass's places and the files taken from them, with their sums.
+    first: Option<(Vec<Staged>, Reuse)>,
+    /// The room left for the data on this host when the move began.
+    room: u64,
 }
 
 /// The moves this daemon is receiving, by id.
 pub type Moves = std::sync::Mutex<HashMap<String, Incoming>>;
 
 fn caller_of(offer: &MoveOffer, from: &str) -> Result<Caller, String> {
-    let role = match offer.caller.role.as_str() {
+    caller_from(&offer.caller, from)
+}
+
+/// Who asked, as another member says (its word on the role; this host's policy decides what the
+/// role may do here): only operators and admins move units; the name is cut to 128 characters
+/// without control characters and marked with the member it came through.
+pub fn caller_from(caller: &crate::wire::MoveCaller, from: &str) -> Result<Caller, String> {
+    let role = match caller.role.as_str() {
         "admin" => Role::Admin,
         "operator" => Role::Operator,
         other => {
             return Err(format!("role `{other}` may not move units: an operator or admin may (rule: roles)"))
         }
     };
-    let actor: String = offer.caller.actor.chars().filter(|c| !c.is_control()).take(128).collect();
+    let actor: String = caller.actor.chars().filter(|c| !c.is_control()).take(128).collect();
     Ok(Caller { role, actor: format!("{actor} via {from}") })
 }
 
@@ -291,21 +313,7 @@ impl Daemon {
             .map_err(|r| MoveInError::Refused(format!("refused: {r}")))?;
         let id = crate::cluster::new_id("mv");
         let mut record = Record { unit: name.to_string(), ..Record::default() };
-        let mut staged = Vec::new();
-        for (i, v) in expected.iter().enumerate() {
-            match v {
-                VolumeId::Named(_) => record.temp_volumes.push(format!("containerctl-move-{id}-{i}")),
-                VolumeId::Host(p) => {
-                    let dir = staging_dir(p, &id)
-                        .ok_or_else(|| MoveInError::Refused(format!("bad host path {}", p.display())))?;
-                    record.dirs.push(dir.clone());
-                    staged.push(Staged::Host { path: p.clone(), root: dir });
-                }
-            }
-        }
-        self.write_record(&id, &record)?;
-        let made = self.make_staging(&id, &expected, &record, staged).await;
-        let staged = match made {
+        let staged = match self.stage(&id, "", &expected, &mut record).await {
             Ok(s) => s,
             Err(e) => {
                 self.drop_staging(&id).await;
@@ -323,12 +331,41 @@ impl Daemon {
             staged,
             received: None,
             busy: false,
+            warm: begin.warm,
+            first: None,
+            room: pre.free_bytes.saturating_sub(MARGIN),
         };
         if let Ok(mut m) = self.moves_in.lock() {
             m.insert(id.clone(), incoming);
         }
         tracing::info!("move {id}: receiving {name} from {from}");
         Ok(id)
+    }
+
+    /// Records, then makes, the staging places of one pass (`pass` is "" for the first).
+    async fn stage(
+        &self,
+        id: &str,
+        pass: &str,
+        expected: &[VolumeId],
+        record: &mut Record,
+    ) -> Result<Vec<Staged>, MoveInError> {
+        let mut temps = Vec::new();
+        let mut staged = Vec::new();
+        for (i, v) in expected.iter().enumerate() {
+            match v {
+                VolumeId::Named(_) => temps.push(format!("containerctl-move-{id}-{i}{pass}")),
+                VolumeId::Host(p) => {
+                    let dir = staging_dir(p, &format!("{id}{pass}"))
+                        .ok_or_else(|| MoveInError::Refused(format!("bad host path {}", p.display())))?;
+                    record.dirs.push(dir.clone());
+                    staged.push(Staged::Host { path: p.clone(), root: dir });
+                }
+            }
+        }
+        record.temp_volumes.extend(temps.iter().cloned());
+        self.write_record(id, record)?;
+        self.make_staging(id, expected, &temps, staged).await
     }
 
     fn write_record(&self, id: &str, record: &Record) -> Result<(), MoveInError> {
@@ -342,12 +379,12 @@ impl Daemon {
         &self,
         id: &str,
         expected: &[VolumeId],
-        record: &Record,
+        temps: &[String],
         hosts: Vec<Staged>,
     ) -> Result<Vec<Staged>, MoveInError> {
         let docker = self.docker().ok_or_else(|| MoveInError::Failed("dockerd is not reachable".into()))?;
         let mut hosts = hosts.into_iter();
-        let mut temps = record.temp_volumes.iter();
+        let mut temps = temps.iter();
         let mut out = Vec::new();
         for v in expected {
             match v {
@@ -434,10 +471,19 @@ impl Daemon {
     /// Receives the data of move `id` from `body`; any refusal removes everything staged.
     pub async fn move_receive(&self, id: &str, body: axum::body::Body) -> Result<u64, MoveInError> {
         self.take_incoming(id)?;
-        let (manifest, roots) = match self.moves_in.lock() {
+        let (manifest, roots, how, first) = match self.moves_in.lock() {
             Ok(m) => match m.get(id) {
                 Some(i) => {
-                    (i.manifest.clone(), i.staged.iter().map(|s| s.root().to_path_buf()).collect::<Vec<_>>())
+                    let how = match &i.first {
+                        Some((_, reuse)) => receive::Receive { finish: true, reuse: reuse.clone() },
+                        None => receive::Receive { finish: !i.warm, reuse: HashMap::new() },
+                    };
+                    (
+                        i.manifest.clone(),
+                        i.staged.iter().map(|s| s.root().to_path_buf()).collect::<Vec<_>>(),
+                        how,
+                        i.first.as_ref().map(|(places, _)| places.clone()),
+                    )
                 }
                 None => return Err(MoveInError::NotFound(format!("no move {id} is under way here"))),
             },
@@ -448,15 +494,25 @@ impl Daemon {
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c2 = counted.clone();
         let result = tokio::task::spawn_blocking(move || {
-            receive::receive(&manifest, &roots, reader, &mut |k| {
-                c2.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
-            })
+            receive::receive_with(
+                &manifest,
+                &roots,
+                reader,
+                &mut |k| {
+                    c2.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+                },
+                &how,
+            )
         })
         .await
         .map_err(|e| MoveInError::Failed(e.to_string()))
         .and_then(|r| r.map_err(|e| MoveInError::Refused(e.to_string())));
         match result {
             Ok(sums) => {
+                // What the second pass did not take of the first is not needed any more.
+                if let Some(places) = first {
+                    self.remove_places(id, &places).await;
+                }
                 if let Ok(mut m) = self.moves_in.lock() {
                     if let Some(i) = m.get_mut(id) {
                         i.received = Some(sums);
@@ -469,6 +525,120 @@ impl Daemon {
                 tracing::warn!("move {id}: {e}");
                 self.drop_staging(id).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// The delta of a warm move, after the source stopped the unit: the final manifest and the
+    /// files the first pass has (`reuse`). Checked like a begin's manifest; a reused file must be
+    /// a file of the same path and size that the first pass received. New staging places are
+    /// made for the second pass; any refusal removes everything staged.
+    pub async fn move_delta(&self, id: &str, delta: MoveDelta) -> Result<(), MoveInError> {
+        self.take_incoming(id)?;
+        let checked = self.check_delta(id, &delta);
+        let (expected, first_places, reuse) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("move {id}: {e}");
+                self.drop_staging(id).await;
+                return Err(e);
+            }
+        };
+        let path = self.cluster.paths.moves().join(format!("{id}.json"));
+        let mut record: Record =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let staged = match self.stage(id, "-2", &expected, &mut record).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_staging(id).await;
+                return Err(e);
+            }
+        };
+        if let Ok(mut m) = self.moves_in.lock() {
+            if let Some(i) = m.get_mut(id) {
+                i.manifest = delta.manifest;
+                i.staged = staged;
+                i.received = None;
+                i.first = Some((first_places, reuse));
+                i.busy = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_delta(
+        &self,
+        id: &str,
+        delta: &MoveDelta,
+    ) -> Result<(Vec<VolumeId>, Vec<Staged>, Reuse), MoveInError> {
+        let m = self.moves_in.lock().map_err(|_| MoveInError::Failed("lock".into()))?;
+        let i = m.get(id).ok_or_else(|| MoveInError::NotFound(format!("no move {id} is under way here")))?;
+        let (Some(sums), true, None) = (&i.received, i.warm, &i.first) else {
+            return Err(MoveInError::Conflict(format!(
+                "move {id}: a delta follows the first pass of a warm move, once (rule: warm moves)"
+            )));
+        };
+        let expected = transfer::volumes_of(&i.parsed);
+        let room = i.room;
+        delta
+            .manifest
+            .validate(&expected, room)
+            .map_err(|r| MoveInError::Refused(format!("refused: {r}")))?;
+        let before: HashMap<FileKey, (u64, &String)> = i
+            .manifest
+            .volumes
+            .iter()
+            .enumerate()
+            .flat_map(|(v, d)| d.entries.iter().filter(|e| e.kind == Kind::File).map(move |e| (v, e)))
+            .zip(sums)
+            .map(|((v, e), sum)| ((v, e.path.clone()), (e.size, sum)))
+            .collect();
+        let now: HashMap<FileKey, u64> = delta
+            .manifest
+            .volumes
+            .iter()
+            .enumerate()
+            .flat_map(|(v, d)| d.entries.iter().filter(|e| e.kind == Kind::File).map(move |e| (v, e)))
+            .map(|(v, e)| ((v, e.path.clone()), e.size))
+            .collect();
+        let mut reuse = HashMap::new();
+        for r in &delta.reuse {
+            let key = (r.volume, r.path.clone());
+            match (before.get(&key), now.get(&key)) {
+                (Some((size, sum)), Some(now_size)) if size == now_size => {
+                    let root = i.staged.get(r.volume).map(Staged::root).unwrap_or(Path::new("/nonexistent"));
+                    reuse.insert(key, (transfer::below(root, &r.path), (*sum).clone()));
+                }
+                _ => {
+                    return Err(MoveInError::Refused(format!(
+                        "refused: `{}` of volume {} is not a file of the same size the first pass received (rule: reused files were received before)",
+                        r.path, r.volume
+                    )))
+                }
+            }
+        }
+        Ok((expected, i.staged.clone(), reuse))
+    }
+
+    /// Removes staging places a later pass no longer needs (the record keeps their names, so a
+    /// crash before this removes them at the next start).
+    async fn remove_places(&self, id: &str, places: &[Staged]) {
+        let docker = self.docker();
+        for p in places {
+            let done = match p {
+                Staged::Named { temp, .. } => match &docker {
+                    Some(d) => d
+                        .remove_volume(temp, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                        .await
+                        .map_err(|e| format!("volume {temp}: {e}")),
+                    None => Err(format!("volume {temp}: dockerd is not reachable")),
+                },
+                Staged::Host { root, .. } => {
+                    std::fs::remove_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))
+                }
+            };
+            if let Err(e) = done {
+                tracing::warn!("move {id}: the first pass's staging is left until the move ends: {e}");
             }
         }
     }
