@@ -1018,6 +1018,16 @@ pub struct MoveReused {
     pub path: String,
 }
 
+/// A file a target has whole after a stream broke (`GET /cluster/v1/moves/ID`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveHave {
+    pub volume: usize,
+    pub path: String,
+    pub size: u64,
+    pub sum: String,
+}
+
 /// `POST /cluster/v1/moves/ID/delta`: after the stop, the final manifest and the files not sent again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

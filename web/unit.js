@@ -7,6 +7,7 @@ import { createEditor } from "./editor.js";
 import { readUnit, writeUnit } from "./toml.js";
 import { secretFields } from "./secrets.js";
 import { updateAction } from "./update.js";
+import { moveAction } from "./moves.js";
 
 const drafts = new Map(); // unit name -> unsaved editor text (kept while moving between sections)
 
@@ -179,6 +180,20 @@ export function renderUnit(main, name, tab, ctx) {
     actions.append(up.button);
     jobOut.after(up.panel);
     cleanups.push(up.cleanup);
+    // Moving stops, disables and edits the unit: operators and admins, on a cluster member.
+    const mv = moveAction(name, { signal: ctx.signal, errorDetails });
+    actions.append(mv.button);
+    up.panel.after(mv.panel);
+    cleanups.push(mv.cleanup);
+    mv.button.hidden = true;
+    api("GET", "/cluster", undefined, { signal: ctx.signal }).then(
+      (c) => {
+        mv.button.hidden = !(c && c.member);
+      },
+      () => {
+        mv.button.hidden = true;
+      },
+    );
   }
 
   function current() {

@@ -300,3 +300,13 @@ pub async fn token_revoke(
     d.audit(&c, "cluster token revoke", None, Some(id), None, "ok");
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /cluster/members`: this host's name and every active member (what the web page's Move
+/// action offers), on any member.
+pub async fn members(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    super::allow(&c, Action::ReadCluster, "*")?;
+    let s =
+        d.cluster.state().ok_or_else(|| ApiError::Conflict("this host is not a cluster member".into()))?;
+    let members = ops::members(&d).await.map_err(|e| ApiError::Unavailable(e.message_with_hint()))?;
+    Ok(Json(json!({ "self": s.hostname, "members": members })))
+}

@@ -59,3 +59,19 @@ pub async fn drain(
     let others = d.check_drain(&node).await?;
     Ok(super::streamed(|p| async move { json!({ "result": d.drain(&c, &b, others, &p).await }) }))
 }
+
+#[derive(Debug, serde::Deserialize)]
+pub struct MovesQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /moves?limit=N`: this host's moves, as source or target, newest first (running ones too).
+pub async fn list(
+    State(d): State<Arc<Daemon>>,
+    Extension(c): Extension<Caller>,
+    axum::extract::Query(q): axum::extract::Query<MovesQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    super::allow(&c, Action::Read, "*")?;
+    let moves = d.db().moves(q.limit.unwrap_or(100).clamp(1, 1000))?;
+    Ok(Json(json!({ "host": crate::cluster::hostname(), "moves": moves })))
+}

@@ -10,6 +10,7 @@
 //! | `PUT /cluster/v1/moves/{id}/data` | the data as tar, in manifest order; a refusal removes everything staged |
 //! | `POST /cluster/v1/moves/{id}/delta` | a warm move after the stop: the final manifest and the files not sent again |
 //! | `POST /cluster/v1/moves/{id}/commit` | the sums: verified, put in place, the unit written and started (READY) |
+//! | `GET /cluster/v1/moves/{id}` | after a stream broke: the files whole here, with their sums (a resumed pass skips them) |
 //! | `DELETE /cluster/v1/moves/{id}` | gives a move up: everything staged removed |
 //! | `PUT /cluster/v1/images` | an image as `docker save` writes it, loaded into dockerd |
 //! | `POST /cluster/v1/units/where` | whether this member has a unit (`{"unit": NAME}`), and its state |
@@ -44,7 +45,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/moves/{id}/data", put(data))
         .route("/cluster/v1/moves/{id}/delta", post(delta))
         .route("/cluster/v1/moves/{id}/commit", post(commit))
-        .route("/cluster/v1/moves/{id}", delete(abort))
+        .route("/cluster/v1/moves/{id}", delete(abort).get(have))
         .route("/cluster/v1/images", put(image))
         .route("/cluster/v1/units/where", post(unit_where))
         .route("/cluster/v1/moves/forward", post(forward))
@@ -140,6 +141,14 @@ async fn commit(
     let Json(c) = body.map_err(bad_json)?;
     let detail = d.move_commit(&id, &c.sums).await?;
     Ok(Json(serde_json::json!({ "detail": detail })).into_response())
+}
+
+async fn have(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    Ok(Json(serde_json::json!({ "have": d.move_have(&id)? })).into_response())
 }
 
 async fn abort(

@@ -322,7 +322,7 @@ impl Daemon {
         plan: MovePlan,
         p: &Progress,
     ) -> Result<MoveResult, MoveFailure> {
-        let mut result = plan.result.clone();
+        let result = plan.result.clone();
         if result.dry_run {
             return Ok(result);
         }
@@ -343,15 +343,68 @@ impl Daemon {
             }
             Moving(self, plan.name.to_string())
         };
+        let rec = self
+            .db()
+            .start_move(&crate::db::NewMove {
+                unit: plan.name.to_string(),
+                side: "source".into(),
+                peer: plan.target.hostname.clone(),
+                actor: caller.actor.clone(),
+                warm: plan.result.warm,
+                started_ms: now_ms(),
+                bytes: plan.result.bytes,
+            })
+            .map_err(|e| tracing::error!("move of {}: cannot record it: {e}", plan.name))
+            .ok();
+        let outcome = self.run_move(caller, plan, p, rec).await;
+        if let Some(rec) = rec {
+            let ended = match &outcome {
+                Ok(r) => {
+                    self.db().end_move(rec, "moved", &format!("moved to {}", r.to), r.downtime_ms, now_ms())
+                }
+                Err(f) => self.db().end_move(
+                    rec,
+                    "failed",
+                    &format!("failed at {}: {}; {}", f.step, f.message, f.hint),
+                    None,
+                    now_ms(),
+                ),
+            };
+            if let Err(e) = ended {
+                tracing::error!("a move's outcome was not recorded: {e}");
+            }
+        }
+        outcome
+    }
+
+    /// Records the step a move is at (what `GET /moves` shows of a move under way).
+    fn record_step(&self, rec: Option<i64>, step: &str) {
+        if let Some(rec) = rec {
+            if let Err(e) = self.db().move_step(rec, step) {
+                tracing::warn!("a move's step was not recorded: {e}");
+            }
+        }
+    }
+
+    async fn run_move(
+        self: &Arc<Self>,
+        caller: &Caller,
+        plan: MovePlan,
+        p: &Progress,
+        rec: Option<i64>,
+    ) -> Result<MoveResult, MoveFailure> {
+        let mut result = plan.result.clone();
         let started = tokio::time::Instant::now();
         let client =
             cluster_ops::peer_client(self).map_err(|e| failed("connect", e.message_with_hint(), ""))?;
         p.step("preflight", "done", format!("{} can take {}", plan.target.hostname, plan.name));
         if plan.preflight.image == "stream" {
+            self.record_step(rec, "image");
             self.stream_image(&client, &plan, p).await?;
         }
         let mut first = None;
         if plan.result.warm {
+            self.record_step(rec, "warm copy");
             let mut id = None;
             match self.first_pass(&client, &plan, p, &mut id).await {
                 Ok(f) => first = Some((f, id)),
@@ -371,6 +424,7 @@ impl Daemon {
             }
         }
         let was_active = self.active_state(plan.name.as_str()) == "active";
+        self.record_step(rec, "stop");
         p.step("stop", "running", format!("stopping {} on {}", plan.name.service(), plan.offer.source));
         self.job(caller, &plan.name, Action::Stop)
             .await
@@ -381,6 +435,7 @@ impl Daemon {
             Some((f, id)) => (Some(f), id),
             None => (None, None),
         };
+        self.record_step(rec, "copy");
         let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id, first).await;
         if let Err(f) = &outcome {
             // Undo: the target gives up what it staged, the unit runs here again.
@@ -467,7 +522,11 @@ impl Daemon {
             Self::walk_stamped(&plan.roots).await.map_err(|b| failed("warm copy", b.join("; "), ""))?;
         let begun = self.begin(client, plan, &manifest, true).await?;
         *moved_id = Some(begun.clone());
-        let packed = self.send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy").await?;
+        let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
+        let packed = self
+            .send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy", &seen)
+            .await
+            .map_err(SendError::failure)?;
         let mut first = FirstPass { dirty: packed.dirty, walked_at_ns, ..FirstPass::default() };
         let mut sums = packed.sums.into_iter();
         for (i, v) in manifest.volumes.iter().enumerate() {
@@ -512,7 +571,8 @@ impl Daemon {
         manifest: &Manifest,
         mode: Mode,
         step: &'static str,
-    ) -> Result<Packed, MoveFailure> {
+        seen: &Arc<std::sync::Mutex<Sums>>,
+    ) -> Result<Packed, SendError> {
         let target = &plan.target;
         let total = match &mode {
             Mode::Delta(reuse) => manifest.bytes() - manifest_bytes_of(manifest, reuse),
@@ -533,6 +593,7 @@ impl Daemon {
         let roots: Vec<PathBuf> = plan.roots.iter().map(|(_, r)| r.clone()).collect();
         let counter = sent.clone();
         let manifest = manifest.clone();
+        let seen = seen.clone();
         let packing = tokio::task::spawn_blocking(move || {
             let refs: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
             let out = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
@@ -549,6 +610,7 @@ impl Daemon {
                     counter.fetch_add(k, Ordering::Relaxed);
                 },
                 &pass,
+                Some(&seen),
             )
         });
         let body = BodyExt::boxed_unsync(http_body_util::StreamBody::new(
@@ -575,23 +637,26 @@ impl Daemon {
         let answer =
             send(client, target, http::Method::PUT, &path, ("application/x-tar", body), STREAM_TIMEOUT).await;
         ticker.abort();
-        let packed = packing.await.map_err(|e| failed(step, e.to_string(), ""))?;
+        let packed = packing.await.map_err(|e| SendError::Failed(failed(step, e.to_string(), "")))?;
         // What went wrong here first: a refusal there may only say the stream ended early.
         if let Err(e) = &packed {
             if !matches!(e, source::PackError::Write(_)) {
-                return Err(failed(step, format!("on {}: {e}", plan.offer.source), ""));
+                return Err(SendError::Failed(failed(step, format!("on {}: {e}", plan.offer.source), "")));
             }
         }
-        let answer =
-            answer.map_err(|e| failed(step, format!("the stream to {} broke: {e}", target.hostname), ""))?;
+        let answer = answer.map_err(|e| {
+            SendError::Broken(failed(step, format!("the stream to {} broke: {e}", target.hostname), ""))
+        })?;
         if !(200..300).contains(&answer.status) {
-            return Err(failed(
+            let f = failed(
                 step,
                 format!("{} refused the data: {}", target.hostname, cluster_ops::error_message(&answer.body)),
                 "",
-            ));
+            );
+            // 503: the target kept what arrived whole for a resumed pass.
+            return Err(if answer.status == 503 { SendError::Broken(f) } else { SendError::Failed(f) });
         }
-        let packed = packed.map_err(|e| failed(step, e.to_string(), ""))?;
+        let packed = packed.map_err(|e| SendError::Failed(failed(step, e.to_string(), "")))?;
         p.transfer(
             step,
             format!("{} of {} MB to {}", total >> 20, total >> 20, target.hostname),
@@ -600,6 +665,83 @@ impl Daemon {
         );
         p.step(step, "done", format!("{} MB copied to {}", total >> 20, target.hostname));
         Ok(packed)
+    }
+
+    /// Sends the data after the stop; a stream that breaks is resumed (up to [`RESUMES`] times):
+    /// the target says which files arrived whole, those whose sum equals what was read here are
+    /// not sent again (a delta), the rest is.
+    async fn send_resuming(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+        id: &str,
+        manifest: &Manifest,
+        mut mode: Mode,
+    ) -> Result<Packed, MoveFailure> {
+        let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
+        let mut attempt = 0;
+        loop {
+            if let Mode::Delta(reuse) = &mode {
+                if let Ok(mut s) = seen.lock() {
+                    s.extend(reuse.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            let f = match self.send_data(client, plan, p, id, manifest, mode.clone(), "copy", &seen).await {
+                Ok(packed) => return Ok(packed),
+                Err(SendError::Failed(f)) => return Err(f),
+                Err(SendError::Broken(f)) if attempt >= RESUMES => return Err(f),
+                Err(SendError::Broken(f)) => f,
+            };
+            attempt += 1;
+            tokio::time::sleep(Duration::from_secs(attempt.into())).await;
+            let path = format!("/cluster/v1/moves/{id}");
+            let have = match client.request(&plan.target.api(), http::Method::GET, &path, &[], None).await {
+                Ok((200, body)) => {
+                    serde_json::from_slice::<HaveAnswer>(&body).map(|h| h.have).unwrap_or_default()
+                }
+                Ok((status, body)) => {
+                    return Err(failed(
+                        "copy",
+                        format!(
+                            "{}; it cannot be resumed ({status}: {})",
+                            f.message,
+                            cluster_ops::error_message(&body)
+                        ),
+                        "",
+                    ))
+                }
+                Err(e) => {
+                    return Err(failed("copy", format!("{}; it cannot be resumed: {e}", f.message), ""))
+                }
+            };
+            let known = seen.lock().map(|s| s.clone()).unwrap_or_default();
+            let reuse: Sums = have
+                .into_iter()
+                .filter(|h| known.get(&(h.volume, h.path.clone())) == Some(&h.sum))
+                .map(|h| ((h.volume, h.path), h.sum))
+                .collect();
+            let kept = manifest_bytes_of(manifest, &reuse);
+            p.step(
+                "copy",
+                "running",
+                format!(
+                    "{}; resuming ({attempt} of {RESUMES}): {} MB in {} files arrived whole and are not sent again",
+                    f.message,
+                    kept >> 20,
+                    reuse.len()
+                ),
+            );
+            let delta = MoveDelta {
+                manifest: manifest.clone(),
+                reuse: reuse.keys().map(|(v, path)| MoveReused { volume: *v, path: path.clone() }).collect(),
+            };
+            let path = format!("/cluster/v1/moves/{id}/delta");
+            peer_json::<_, serde_json::Value>(client, &plan.target, http::Method::POST, &path, &delta)
+                .await
+                .map_err(|e| failed("copy", format!("{}; resuming failed: {e}", f.message), ""))?;
+            mode = Mode::Delta(reuse);
+        }
     }
 
     /// After the stop: walk, begin (or the delta of a warm move), send, commit. The bytes sent.
@@ -637,7 +779,7 @@ impl Daemon {
                 (id, Mode::Strict)
             }
         };
-        let packed = self.send_data(client, plan, p, &id, &manifest, mode, "copy").await?;
+        let packed = self.send_resuming(client, plan, p, &id, &manifest, mode).await?;
         let sent = packed.bytes;
         let sums = packed.sums;
         p.step("start", "running", format!("verifying and starting {} on {}", plan.name, target.hostname));
@@ -776,7 +918,34 @@ impl Daemon {
 /// Each volume's file stamps, by path.
 type Stamps = std::collections::HashMap<String, Stamp>;
 
+/// How often a broken stream after the stop is resumed before the move fails.
+const RESUMES: u32 = 3;
+
+/// Each file's sum, by volume and path.
+type Sums = std::collections::HashMap<transfer::FileKey, String>;
+
+/// `GET /cluster/v1/moves/ID`: what the target has whole.
+#[derive(serde::Deserialize)]
+struct HaveAnswer {
+    have: Vec<crate::wire::MoveHave>,
+}
+
+/// A pass that failed: the stream broke (resumable) or anything else.
+enum SendError {
+    Broken(MoveFailure),
+    Failed(MoveFailure),
+}
+
+impl SendError {
+    fn failure(self) -> MoveFailure {
+        match self {
+            SendError::Broken(f) | SendError::Failed(f) => f,
+        }
+    }
+}
+
 /// How a pass reads the files (an owned [`source::Pass`] for the packing thread).
+#[derive(Clone)]
 enum Mode {
     Strict,
     Warm,

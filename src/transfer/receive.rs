@@ -28,6 +28,19 @@ pub struct Receive {
     pub finish: bool,
     /// Files not in the stream, taken from an earlier pass: where they are and their sum.
     pub reuse: HashMap<FileKey, (PathBuf, String)>,
+    /// Where each file whole in the tree is told (with its sum) as it is: what a stream that
+    /// breaks leaves for a resumed pass.
+    pub done: Option<std::sync::Arc<std::sync::Mutex<HashMap<FileKey, String>>>>,
+}
+
+impl Receive {
+    fn done(&self, key: FileKey, sum: &str) {
+        if let Some(d) = &self.done {
+            if let Ok(mut d) = d.lock() {
+                d.insert(key, sum.to_owned());
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +94,7 @@ pub fn receive<R: Read>(
     input: R,
     received: &mut dyn FnMut(u64),
 ) -> Result<Sums, ReceiveError> {
-    receive_with(manifest, roots, input, received, &Receive { finish: true, reuse: HashMap::new() })
+    receive_with(manifest, roots, input, received, &Receive { finish: true, ..Receive::default() })
 }
 
 /// [`receive`] as `how` says (a pass of a warm move).
@@ -105,6 +118,7 @@ pub fn receive_with<R: Read>(
                 if let Some((from, sum)) = how.reuse.get(&(i, e.path.clone())) {
                     let path = below(root, &e.path);
                     take_file(from, &path, e)?;
+                    how.done((i, e.path.clone()), sum);
                     sums.push(sum.clone());
                     owners.push((path, e));
                     continue;
@@ -168,7 +182,9 @@ pub fn receive_with<R: Read>(
                     dirs.push((path, e));
                 }
                 Kind::File => {
-                    sums.push(write_file(&mut t, &path, e, received)?);
+                    let sum = write_file(&mut t, &path, e, received)?;
+                    how.done((i, e.path.clone()), &sum);
+                    sums.push(sum);
                     owners.push((path, e));
                 }
                 Kind::Symlink => {
@@ -366,7 +382,8 @@ mod tests {
         let w1 = walk(vol(), src.path());
         let m1 = Manifest { volumes: vec![w1.data.expect("data")] };
         let mut stream = Vec::new();
-        let p1 = pack_with(&m1, &[src.path()], &mut stream, &mut |_| {}, &Pass::Warm).expect("first pass");
+        let p1 =
+            pack_with(&m1, &[src.path()], &mut stream, &mut |_| {}, &Pass::Warm, None).expect("first pass");
         let first_dst = tempfile::tempdir().expect("tempdir");
         let first_root = first_dst.path().to_path_buf();
         let got1 = receive_with(
@@ -400,11 +417,13 @@ mod tests {
         keys.sort_unstable();
         assert_eq!(keys, ["a/b/big"], "only the unchanged file is reused");
         let mut delta = Vec::new();
-        let p2 = pack_with(&m2, &[src.path()], &mut delta, &mut |_| {}, &Pass::Delta(&reuse)).expect("delta");
+        let p2 = pack_with(&m2, &[src.path()], &mut delta, &mut |_| {}, &Pass::Delta(&reuse), None)
+            .expect("delta");
         assert_eq!(p2.bytes, 8, "a/f and new only");
         let how = Receive {
             finish: true,
             reuse: reuse.iter().map(|(k, sum)| (k.clone(), (first_root.join(&k.1), sum.clone()))).collect(),
+            done: None,
         };
         let dst = tempfile::tempdir().expect("tempdir");
         let got =
@@ -418,11 +437,62 @@ mod tests {
         let bad = Receive {
             finish: true,
             reuse: [((0, "a/b/big".to_owned()), (first_root.join("a/f"), "0".repeat(64)))].into(),
+            done: None,
         };
         let dst = tempfile::tempdir().expect("tempdir");
         let e = receive_with(&m2, &[dst.path().to_path_buf()], &delta[..], &mut |_| {}, &bad)
             .expect_err("refused");
         assert!(e.to_string().contains("reused files were received before"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_that_breaks_keeps_the_files_that_arrived_whole() {
+        let src = tempfile::tempdir().expect("tempdir");
+        tree(src.path());
+        let w = walk(VolumeId::Named("data".into()), src.path());
+        let m = Manifest { volumes: vec![w.data.expect("data")] };
+        let (stream, sent) = packed(&m, src.path());
+        // Cut inside the last header (the hard link h), after every file.
+        let cut = &stream[..stream.len() - 1024 - 256];
+        let done = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let how = Receive { finish: true, reuse: HashMap::new(), done: Some(done.clone()) };
+        let dst = tempfile::tempdir().expect("tempdir");
+        let e = receive_with(&m, &[dst.path().to_path_buf()], cut, &mut |_| {}, &how).expect_err("cut");
+        assert!(matches!(e, ReceiveError::Stream(_)), "{e}");
+        let done = done.lock().expect("lock").clone();
+        let mut whole: Vec<&str> = done.keys().map(|k| k.1.as_str()).collect();
+        whole.sort_unstable();
+        assert_eq!(whole, ["a/b/big", "a/f"], "the files before the cut are whole");
+        // A resumed pass takes what arrived whole and gets the rest from a delta.
+        let files: Vec<&str> =
+            m.volumes[0].entries.iter().filter(|e| e.kind == Kind::File).map(|e| e.path.as_str()).collect();
+        let reuse: HashMap<FileKey, String> = done
+            .iter()
+            .map(|(k, sum)| {
+                let i = files.iter().position(|p| *p == k.1).expect("a file of the manifest");
+                assert_eq!(sum, &sent[i], "the sum of {} as the sender read it", k.1);
+                (k.clone(), sum.clone())
+            })
+            .collect();
+        let mut delta = Vec::new();
+        super::super::source::pack_with(
+            &m,
+            &[src.path()],
+            &mut delta,
+            &mut |_| {},
+            &super::super::source::Pass::Delta(&reuse),
+            None,
+        )
+        .expect("delta");
+        let how = Receive {
+            finish: true,
+            reuse: reuse.iter().map(|(k, sum)| (k.clone(), (dst.path().join(&k.1), sum.clone()))).collect(),
+            done: None,
+        };
+        let again = tempfile::tempdir().expect("tempdir");
+        let got =
+            receive_with(&m, &[again.path().to_path_buf()], &delta[..], &mut |_| {}, &how).expect("resumed");
+        verify(&m, &sent, &got).expect("every sum equal after the resumed pass");
     }
 
     #[test]

@@ -168,6 +168,8 @@ impl Walker<'_> {
             let full = below(self.root, &child);
             let m = match std::fs::symlink_metadata(&full) {
                 Ok(m) => m,
+                // Gone since it was listed (a unit that still runs removed it): not moved.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     self.block(format!("cannot read {}: {e}", full.display()));
                     continue;
@@ -219,8 +221,15 @@ impl Walker<'_> {
         }
         // Read at once, so that a file this daemon may not read blocks the move before it stops.
         let full = below(self.root, path);
-        if let Err(e) = std::fs::File::open(&full) {
-            return self.block(format!("cannot read {}: {e}", full.display()));
+        match std::fs::File::open(&full) {
+            Ok(_) => {}
+            // Gone since it was listed (a unit that still runs removed it): not moved, and not
+            // the first name of its other links either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.inodes.remove(&(m.dev(), m.ino()));
+                return;
+            }
+            Err(e) => return self.block(format!("cannot read {}: {e}", full.display())),
         }
         let mut e = Self::entry(path, Kind::File, m);
         e.size = m.len();
@@ -270,7 +279,7 @@ pub fn pack<W: Write>(
     out: W,
     sent: &mut dyn FnMut(u64),
 ) -> Result<Sums, PackError> {
-    pack_with(manifest, roots, out, sent, &Pass::Strict).map(|p| p.sums)
+    pack_with(manifest, roots, out, sent, &Pass::Strict, None).map(|p| p.sums)
 }
 
 /// How a pack treats the files.
@@ -301,7 +310,13 @@ pub fn pack_with<W: Write>(
     out: W,
     sent: &mut dyn FnMut(u64),
     pass: &Pass<'_>,
+    sums_out: Option<&std::sync::Mutex<HashMap<FileKey, String>>>,
 ) -> Result<Packed, PackError> {
+    let keep = |key: FileKey, sum: &str| {
+        if let Some(Ok(mut m)) = sums_out.map(std::sync::Mutex::lock) {
+            m.insert(key, sum.to_owned());
+        }
+    };
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let mut packed = Packed::default();
@@ -384,7 +399,9 @@ pub fn pack_with<W: Write>(
                             detail: format!("{} bytes, then {}", e.size, r.n),
                         });
                     }
-                    packed.sums.push(crate::digest::hex(&r.sha.finalize()));
+                    let sum = crate::digest::hex(&r.sha.finalize());
+                    keep((i, e.path.clone()), &sum);
+                    packed.sums.push(sum);
                     packed.bytes += e.size;
                     res
                 }

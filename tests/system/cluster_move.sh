@@ -240,7 +240,7 @@ c_move_warm() {
     # A warm move whose first pass breaks (the target's daemon killed) stops nothing.
     ctl $H3 move mover --to c2 --warm >"$OUT" 2>&1 &
     pid=$!
-    tb_wait_for 60 "the first pass arriving on c2" check "(( \$(move_staged_mb $H2) > 5 ))"
+    tb_wait_for 60 "the first pass arriving on c2" check "(( \$(move_staged_mb $H2) > 5 ))" || { cat "$OUT"; return 1; }
     tb_host $H2 systemctl kill -s KILL containerctld
     wait "$pid" || rc=$?
     cat "$OUT"
@@ -254,7 +254,7 @@ c_move_warm() {
     # The warm move, while the writer writes.
     ctl $H3 move mover --to c2 --warm --keep-source >"$OUT" 2>&1 &
     pid=$!
-    tb_wait_for 60 "the first pass arriving on c2" check "(( \$(move_staged_mb $H2) > 5 ))"
+    tb_wait_for 60 "the first pass arriving on c2" check "(( \$(move_staged_mb $H2) > 5 ))" || { cat "$OUT"; return 1; }
     lines_then=$(tb_host $H3 sh -c 'wc -l < /var/lib/docker/volumes/mover-data/_data/live.log')
     rc=0
     wait "$pid" || rc=$?
@@ -304,6 +304,85 @@ c_move_from_other_member() {
     expect_contains "a bad unit name is refused with 400" "$out" " 400"
     expect_contains "it names the rule" "$out" "rule: unit names"
     expect_eq "the unit still runs on c3" "$(tb_host $H3 systemctl is-active containerctl@mover)" active
+    # Both sides keep the move in their history (GET /api/v1/moves).
+    expect_contains "c3 lists the move as target" "$(move_list $H3)" "mover target c2 moved"
+    expect_contains "c2 lists the move as source" "$(move_list $H2)" "mover source c3 moved"
+}
+
+# move_list HOST: the moves of HOST, one "UNIT SIDE PEER STATE" line each (GET /api/v1/moves).
+move_list() {
+    tb_host "$1" curl -sS --unix-socket /run/containerctl/containerctl.sock http://localhost/api/v1/moves |
+        python3 -c 'import json,sys
+for m in json.load(sys.stdin)["moves"]: print(m["unit"], m["side"], m["peer"], m["state"], m["detail"])'
+}
+
+c_move_staging_expiry() {
+    local id
+    # A target whose source goes away between two steps removes the staging after the expiry.
+    tb_host $H3 sh -c 'printf "%s\n" "[cluster]" "report_interval = \"2s\"" "move_staging_expiry = \"5s\"" > /etc/containerctl/containerctl.toml && systemctl restart containerctld'
+    tb_wait_for 60 "containerctld back on c3" check "ctl $H3 list >/dev/null"
+    tb_wait_for 60 "c3's member routes up" check "tb_host $H2 sh -c \"$MOVE_CURL -o /dev/null -X POST https://$IP3:5001/cluster/v1/moves/preflight -d '{}'\""
+    id=$(move_begin_json orphan | tb_host $H2 sh -c "$MOVE_CURL -X POST https://$IP3:5001/cluster/v1/moves -H content-type:application/json --data-binary @-" | json_get id)
+    expect "a move was begun" check "[[ '$id' == mv-* ]]"
+    expect "its staging volume exists" check "[[ -n \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move=$id) ]]"
+    tb_wait_for 60 "the staging removed after the expiry" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move=$id) ]]"
+    expect "no move record left" check "! tb_host $H3 test -e /var/lib/containerctl/cluster/moves/$id.json"
+    expect_contains "the moves history says expired" "$(move_list $H3)" "orphan target c2 expired c2 asked nothing for"
+    tb_host $H3 sh -c 'printf "%s\n" "[cluster]" "report_interval = \"2s\"" > /etc/containerctl/containerctl.toml && systemctl restart containerctld'
+    tb_wait_for 60 "containerctld back on c3" check "ctl $H3 list >/dev/null"
+}
+
+c_move_host_path() {
+    local rc before
+    # A unit with a host-path volume: the target needs the path's parent writable for containerctld.
+    tb_host $H2 sh -ec 'mkdir -p /srv/ctlmove/data/sub && head -c 5000000 /dev/urandom > /srv/ctlmove/data/blob && echo hi > /srv/ctlmove/data/sub/f && ln -s sub/f /srv/ctlmove/data/l && chown -R 1000:1000 /srv/ctlmove/data/sub'
+    tb_host $H3 mkdir -p /srv/ctlmove
+    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/moveonly\"' 'version = \"1\"' 'volumes = [\"/srv/ctlmove/data:/data\"]' 'args = [\"sleep\", \"3600\"]' > /etc/containerctl/units/hostdata.toml && systemctl daemon-reload"
+    ctl $H2 start hostdata
+    rc=$(run_status $H2 move hostdata --to c3 --dry-run)
+    cat "$OUT"
+    expect_eq "without a drop-in the dry run has a blocker" "$rc" 1
+    expect_contains "it names the rule and the fix" "$(cat "$OUT")" "/srv/ctlmove is read-only for containerctld on c3: add it to ReadWritePaths="
+    tb_host $H3 sh -c 'mkdir -p /etc/systemd/system/containerctld.service.d && printf "%s\n" "[Service]" "ReadWritePaths=/srv/ctlmove" > /etc/systemd/system/containerctld.service.d/ctlmove.conf && systemctl daemon-reload && systemctl restart containerctld'
+    tb_wait_for 60 "containerctld back on c3" check "ctl $H3 list >/dev/null"
+    before=$(tb_host $H2 sh -c 'cd /srv/ctlmove/data && find . | sort | while read -r p; do stat -c "%n %F %a %u:%g %s %Y" "$p"; done; find . -type f | sort | xargs sha256sum')
+    rc=$(run_status $H2 move hostdata --to c3 --warm --soak 2s)
+    cat "$OUT"
+    expect_eq "the host-path move" "$rc" 0
+    expect_eq "the unit runs on c3" "$(tb_host $H3 systemctl is-active containerctl@hostdata)" active
+    expect_eq "the tree (kinds, modes, owners, sizes, times, sums) is equal on c3" "$(tb_host $H3 sh -c 'cd /srv/ctlmove/data && find . | sort | while read -r p; do stat -c "%n %F %a %u:%g %s %Y" "$p"; done; find . -type f | sort | xargs sha256sum')" "$before"
+    expect "nothing staged is left beside it" check "[[ -z \$(tb_host $H3 sh -c 'ls -a /srv/ctlmove | grep containerctl-move') ]]"
+    ctl $H3 rm hostdata >/dev/null
+}
+
+c_move_resume() {
+    local pid rc=0 before kept second
+    # 30 files of 10 MB: a connection cut mid-way leaves some whole on the target.
+    tb_host $H2 docker volume create resumer-data >/dev/null
+    tb_host $H2 docker run --rm -v resumer-data:/d ctl-test/busybox:1 sh -ec '
+        i=0; while [ $i -lt 30 ]; do head -c 10485760 /dev/urandom > /d/part-$i; i=$((i+1)); done
+        mkdir /d/etc; echo conf > /d/etc/conf; ln -s etc/conf /d/conf'
+    move_unit_write $H2 resumer 18085
+    ctl $H2 start resumer
+    before=$(tb_host $H2 docker run --rm -v resumer-data:/d:ro ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf')
+    ctl $H2 move resumer --to c3 --soak 2s >"$OUT" 2>&1 &
+    pid=$!
+    tb_wait_for 60 "100 MB arrived on c3" check "(( \$(move_staged_mb $H3) > 100 ))" || { cat "$OUT"; return 1; }
+    # The data connection is cut (the kernel resets it on both ends); the daemons stay up.
+    tb_host $H2 ss -K dst "$IP3" dport = :5001 >/dev/null
+    wait "$pid" || rc=$?
+    cat "$OUT"
+    expect_eq "the move resumed and ended well" "$rc" 0
+    expect_contains "it says it resumed" "$(cat "$OUT")" "resuming (1 of 3)"
+    kept=$(sed -n 's/.*resuming (1 of 3): \([0-9]*\) MB in [0-9]* files arrived whole.*/\1/p' "$OUT" | head -1)
+    second=$(grep -o 'copy: copying [0-9]* MB' "$OUT" | sed -n '2s/[^0-9]*\([0-9]*\) MB/\1/p')
+    echo "resumed: ${kept} MB kept on c3, ${second} MB sent again of 300"
+    expect "what arrived whole was kept (${kept} MB)" check "(( ${kept:-0} >= 50 ))"
+    expect "the retry sent less than all (${second} MB)" check "(( ${second:-300} < 300 - 40 ))"
+    expect_eq "the unit runs on c3" "$(tb_host $H3 systemctl is-active containerctl@resumer)" active
+    expect_eq "checksums equal on c3" "$(tb_host $H3 docker run --rm -v resumer-data:/d:ro ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf')" "$before"
+    expect "nothing staged is left on c3" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move) ]]"
+    ctl $H3 rm resumer >/dev/null
 }
 
 c_drain() {
@@ -351,4 +430,4 @@ c_drain() {
     done
 }
 
-CLUSTER_STEPS_EXTRA+=(c_move_refused c_move_cold c_move_killed c_move_hostile c_move_warm c_move_from_other_member c_drain)
+CLUSTER_STEPS_EXTRA+=(c_move_refused c_move_cold c_move_killed c_move_hostile c_move_warm c_move_from_other_member c_move_staging_expiry c_move_host_path c_move_resume c_drain)

@@ -166,7 +166,7 @@ impl Cluster {
         }
     }
 
-    fn add_task(&self, t: tokio::task::JoinHandle<()>) {
+    pub fn add_task(&self, t: tokio::task::JoinHandle<()>) {
         if let Ok(mut g) = self.tasks.lock() {
             g.push(t);
         }
