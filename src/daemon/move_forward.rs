@@ -175,3 +175,41 @@ impl Relay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay() -> (Relay, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+        let (p, rx) = Progress::new();
+        (Relay { buf: Vec::new(), last: None, broken: None, p }, rx)
+    }
+
+    #[test]
+    fn steps_are_relayed_across_chunks_and_the_last_line_is_kept() {
+        let (mut r, mut rx) = relay();
+        r.feed(b"{\"step\":\"copy\",\"state\":\"run");
+        r.feed(b"ning\",\"detail\":\"x\"}\n\n{\"result\":{\"unit\":\"cam\"}}\n");
+        assert_eq!(rx.try_recv().expect("a step")["state"], "running");
+        assert!(rx.try_recv().is_err(), "the result is not relayed as a step");
+        assert_eq!(r.last.expect("the result")["result"]["unit"], "cam");
+        assert!(r.broken.is_none());
+    }
+
+    #[test]
+    fn a_hostile_member_cannot_inject_other_lines() {
+        for (input, why) in [
+            (b"not json\n".to_vec(), "not JSON"),
+            (b"{\"step\": 3}\n".to_vec(), "neither a step"),
+            (b"[1,2]\n".to_vec(), "neither a step"),
+            (vec![b'x'; MAX_LINE + 1], "longer than"),
+        ] {
+            let (mut r, mut rx) = relay();
+            r.feed(&input);
+            r.feed(b"{\"step\":\"copy\",\"state\":\"done\",\"detail\":\"after\"}\n");
+            let broken = r.broken.clone().expect("refused");
+            assert!(broken.contains(why), "{broken}");
+            assert!(rx.try_recv().is_err(), "nothing relayed after a bad line");
+        }
+    }
+}

@@ -9,7 +9,7 @@
 # the target); hostile member requests and streams, refused with the rule they break; a warm move
 # while a writer writes (its first pass broken once: nothing stopped; then only the delta sent
 # after the stop, checksums equal).
-#   tests/system/cluster.sh c_init c_join c_registry c_move_refused c_move_cold c_move_killed c_move_hostile c_move_warm
+#   tests/system/cluster.sh c_init c_join c_registry c_move_refused c_move_cold c_move_killed c_move_hostile c_move_hostile_delta c_move_warm
 
 MOVE_CURL="curl -sS --cacert /var/lib/containerctl/cluster/ca.crt --cert /var/lib/containerctl/cluster/member.crt --key /var/lib/containerctl/cluster/member.key"
 
@@ -165,6 +165,7 @@ elif kind == "absolute": add("/tmp/ctl-move-pwned", data=b"abc")
 elif kind == "device": add("0/f", tarfile.CHRTYPE)
 elif kind == "oversized": add("0/f", data=b"x" * 65536)
 elif kind == "symlink": add("0/f", tarfile.SYMTYPE, link="/etc/shadow")
+elif kind == "valid": add("0/f", data=b"abc")
 t.close()
 sys.stdout.buffer.write(buf.getvalue())
 EOF
@@ -430,4 +431,32 @@ c_drain() {
     done
 }
 
-CLUSTER_STEPS_EXTRA+=(c_move_refused c_move_cold c_move_killed c_move_hostile c_move_warm c_move_from_other_member c_move_staging_expiry c_move_host_path c_move_resume c_drain)
+# move_delta_json REUSE-PATH: a delta for the manifest of move_begin_json, reusing REUSE-PATH.
+move_delta_json() {
+    python3 -c 'import json,sys
+d={"path":"","kind":"dir","mode":0o755,"uid":0,"gid":0,"mtime":1}
+entries=[d, dict(d, path="f", kind="file", mode=0o644, size=3)]
+print(json.dumps({"manifest": {"volumes": [{"volume": {"kind":"named","name":"hostile-data"}, "entries": entries}]}, "reuse": [{"volume": 0, "path": sys.argv[1]}]}))' "$1"
+}
+
+c_move_hostile_delta() {
+    local id out c warm path rule status
+    # Deltas that break the rules, each after a valid begin (and first pass): refused with the
+    # rule, everything staged removed.
+    for c in "true|g|400|reused files were received before" "false|f|409|rule: warm moves and resumed passes"; do
+        IFS='|' read -r warm path status rule <<<"$c"
+        id=$(move_begin_json hostile | python3 -c 'import json,sys; d=json.load(sys.stdin); d["warm"]=sys.argv[1]=="true"; print(json.dumps(d))' "$warm" |
+            tb_host $H2 sh -c "$MOVE_CURL -X POST https://$IP3:5001/cluster/v1/moves -H content-type:application/json --data-binary @-" | json_get id)
+        expect "delta $path: a move was begun" check "[[ '$id' == mv-* ]]"
+        if [[ $warm == true ]]; then
+            out=$(move_tar valid | tb_host $H2 sh -c "$MOVE_CURL -w ' %{http_code}' -X PUT https://$IP3:5001/cluster/v1/moves/$id/data -H content-type:application/x-tar --data-binary @-")
+            expect_contains "the first pass is received" "$out" " 200"
+        fi
+        out=$(move_delta_json "$path" | tb_host $H2 sh -c "$MOVE_CURL -w ' %{http_code}' -X POST https://$IP3:5001/cluster/v1/moves/$id/delta -H content-type:application/json --data-binary @-")
+        expect_contains "delta reusing $path refused with $status" "$out" " $status"
+        expect_contains "delta reusing $path names its rule" "$out" "$rule"
+        expect "delta $path: staging removed" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move=$id) ]]"
+    done
+}
+
+CLUSTER_STEPS_EXTRA+=(c_move_refused c_move_cold c_move_killed c_move_hostile c_move_hostile_delta c_move_warm c_move_from_other_member c_move_staging_expiry c_move_host_path c_move_resume c_drain)
