@@ -46,8 +46,8 @@ export function moveAction(name, { signal, errorDetails }) {
     "form",
     { class: "inline-form", "aria-label": `Move ${name}`, novalidate: true },
     h("div", { class: "field" }, h("label", { for: "move-to" }, "To member"), select, h("p", { id: "move-to-help", class: "help" }, "the other active members")),
-    h("div", { class: "field" }, h("label", { for: "move-warm" }, warm, " Warm: copy while it runs, then only what changed")),
-    h("div", { class: "field" }, h("label", { for: "move-keep" }, keep, " Keep the data here for good")),
+    h("div", { class: "field" }, h("label", { class: "check", for: "move-warm" }, warm, " Warm: copy while it runs, then only what changed")),
+    h("div", { class: "field" }, h("label", { class: "check", for: "move-keep" }, keep, " Keep the data here for good")),
     h("div", { class: "field-submit row" }, dry, go, close),
   );
   replace(
