@@ -917,6 +917,14 @@ pub struct DrainNode {
     pub warm: bool,
 }
 
+/// `POST /cluster/v1/drain/forward`: a drain of the called member, asked on another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainForward {
+    pub request: DrainNode,
+    pub caller: MoveCaller,
+}
+
 /// What a drain did (or would do) with each unit of the node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::units::body;
 use super::{ApiError, Caller};
+use crate::daemon::drain::DrainAt;
 use crate::daemon::move_out::failure_line;
 use crate::daemon::{ops, Daemon};
 use crate::policy::Action;
@@ -56,8 +57,14 @@ pub async fn drain(
 ) -> Result<Response, ApiError> {
     super::allow(&c, Action::Edit, "*")?;
     let b = body(b)?;
-    let others = d.check_drain(&node).await?;
-    Ok(super::streamed(|p| async move { json!({ "result": d.drain(&c, &b, others, &p).await }) }))
+    match d.check_drain(&node).await? {
+        DrainAt::Here(others) => {
+            Ok(super::streamed(|p| async move { json!({ "result": d.drain(&c, &b, others, &p).await }) }))
+        }
+        DrainAt::Other(host) => {
+            Ok(super::streamed(|p| async move { d.forward_drain(&c, &host, &b, &p).await }))
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -14,6 +14,7 @@
 //! | `DELETE /cluster/v1/moves/{id}` | gives a move up: everything staged removed |
 //! | `PUT /cluster/v1/images` | an image as `docker save` writes it, loaded into dockerd |
 //! | `POST /cluster/v1/units/where` | whether this member has a unit (`{"unit": NAME}`), and its state |
+//! | `POST /cluster/v1/drain/forward` | a drain of this member asked on another, run here for the caller it names: NDJSON progress |
 //! | `POST /cluster/v1/moves/forward` | a move asked on another member, run here for the caller it names: NDJSON progress |
 //!
 //! JSON bodies are limited to 64 MiB (a manifest of a million entries); the data and image
@@ -34,7 +35,9 @@ use super::tls::PeerCertificate;
 use crate::daemon::OpError;
 use crate::daemon::{Daemon, MoveInError};
 use crate::unit::UnitName;
-use crate::wire::{MoveBegin, MoveBegun, MoveCommit, MoveDelta, MoveForward, MoveOffer, MovePreflight};
+use crate::wire::{
+    DrainForward, MoveBegin, MoveBegun, MoveCommit, MoveDelta, MoveForward, MoveOffer, MovePreflight,
+};
 
 const JSON_LIMIT: usize = 64 << 20;
 
@@ -49,6 +52,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/images", put(image))
         .route("/cluster/v1/units/where", post(unit_where))
         .route("/cluster/v1/moves/forward", post(forward))
+        .route("/cluster/v1/drain/forward", post(drain_forward))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(d)
 }
@@ -219,6 +223,35 @@ async fn forward(
     });
     let lines = crate::progress::ndjson_lines(rx);
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
+        .into_response())
+}
+
+/// A drain of this member asked on member `from`, for the caller it names: NDJSON progress.
+async fn drain_forward(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<DrainForward>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let Json(f) = body.map_err(bad_json)?;
+    let caller = crate::daemon::move_in::caller_from(&f.caller, &from.hostname)
+        .map_err(|e| ClusterApiError::Forbidden(format!("refused: {e}")))?;
+    let others = match d.check_drain(&crate::cluster::hostname()).await? {
+        crate::daemon::drain::DrainAt::Here(others) => others,
+        crate::daemon::drain::DrainAt::Other(_) => {
+            return Err(ClusterApiError::Conflict("this member is not the node to drain".into()))
+        }
+    };
+    tracing::info!("cluster: a drain of this host asked on {} by {}", from.hostname, caller.actor);
+    let (p, rx) = crate::progress::Progress::new();
+    let last = p.clone();
+    tokio::spawn(async move {
+        let result = d.drain(&caller, &f.request, others, &p).await;
+        last.send(serde_json::json!({ "result": result }));
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(crate::progress::ndjson_lines(rx)),
+    )
         .into_response())
 }
 

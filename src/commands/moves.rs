@@ -1,7 +1,7 @@
 //! `containerctl move NAME --to NODE [--warm] [--dry-run] [--keep-source] [--soak D] [--json]`:
 //! move a unit and its data to another member of the cluster.
 //!
-//! `containerctl drain NODE [--warm] [--dry-run] [--json]`: every movable unit of NODE (this host)
+//! `containerctl drain NODE [--warm] [--dry-run] [--json]`: every movable unit of NODE (any member)
 //! moved to other members; exits 1 when a unit could not be moved.
 //!
 //! Progress goes to stderr; the plan or the outcome to stdout. A move refused by its checks exits
@@ -74,7 +74,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
 
 #[derive(Debug, clap::Args)]
 pub struct DrainArgs {
-    /// The node to empty: this host's name, node id or address.
+    /// The node to empty: a member's host name, node id or address.
     pub node: String,
     /// Move each unit warm (copy while it runs, then only what changed).
     #[arg(long)]

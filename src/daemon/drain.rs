@@ -1,4 +1,5 @@
-//! `drain`: every movable unit of this host moved to other members, one after the other.
+//! `drain`: every movable unit of this host moved to other members, one after the other (a drain
+//! of another node is forwarded there: `move_forward`).
 //!
 //! A unit is movable when its file is an admin's (in the unit directory), it is not a Swarm
 //! service, and it is enabled or running (a disabled, stopped unit is left: it is what a move
@@ -17,9 +18,18 @@ use crate::progress::Progress;
 use crate::unit::UnitName;
 use crate::wire::{DrainMove, DrainNode, DrainResult, MoveUnit};
 
+/// Where a drain runs.
+pub enum DrainAt {
+    /// This host is the node: the other members, to move the units to.
+    Here(Vec<cluster_ops::PeerNode>),
+    /// Another member is the node: the drain is forwarded there.
+    Other(cluster_ops::PeerNode),
+}
+
 impl Daemon {
-    /// Checks a drain's request before it streams: this host is a member and is the node named.
-    pub async fn check_drain(&self, node: &str) -> Result<Vec<cluster_ops::PeerNode>, OpError> {
+    /// Checks a drain's request before it streams: this host is a member; the node named is this
+    /// host (the other members to move to) or another member (where to forward the drain).
+    pub async fn check_drain(&self, node: &str) -> Result<DrainAt, OpError> {
         let me = self.cluster.state().ok_or_else(|| {
             OpError::Conflict("this host is not a cluster member: drain moves units between members".into())
         })?;
@@ -28,10 +38,7 @@ impl Daemon {
             _ => OpError::Unavailable(e.message_with_hint()),
         })?;
         if named.addr != me.addr {
-            return Err(OpError::InvalidInput(format!(
-                "{} is another host: run `containerctl drain {}` there",
-                named.hostname, named.hostname
-            )));
+            return Ok(DrainAt::Other(named));
         }
         let others: Vec<_> = cluster_ops::members(self)
             .await
@@ -42,7 +49,7 @@ impl Daemon {
         if others.is_empty() {
             return Err(OpError::Conflict("no other active member to move the units to".into()));
         }
-        Ok(others)
+        Ok(DrainAt::Here(others))
     }
 
     /// The units a drain moves, by name, and those it leaves with why.

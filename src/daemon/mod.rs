@@ -6,7 +6,7 @@
 //! [`Event`] on one channel and is handled in [`Daemon::handle`]; requests are served by the API
 //! handlers, which change things only through [`ops`].
 
-mod drain;
+pub mod drain;
 mod error;
 pub mod files;
 mod import;

@@ -17,7 +17,7 @@ use crate::cluster::ops::{self as cluster_ops, PeerNode};
 use crate::policy::Caller;
 use crate::progress::Progress;
 use crate::unit::UnitName;
-use crate::wire::{MoveCaller, MoveForward, MoveUnit, UnitHere};
+use crate::wire::{DrainForward, DrainNode, MoveCaller, MoveForward, MoveUnit, UnitHere};
 
 /// A line of forwarded progress may be this long at most.
 const MAX_LINE: usize = 64 << 10;
@@ -80,6 +80,39 @@ impl Daemon {
         req: &MoveUnit,
         p: &Progress,
     ) -> Value {
+        p.step("forward", "running", format!("{name} is on {}: the move runs there", host.hostname));
+        let fwd = MoveForward {
+            unit: name.to_string(),
+            request: req.clone(),
+            caller: MoveCaller { role: caller.role.to_string(), actor: caller.actor.clone() },
+        };
+        self.forward(host, "/cluster/v1/moves/forward", &fwd, p).await
+    }
+
+    /// Forwards a drain of `host` there, relaying its progress; the last line.
+    pub async fn forward_drain(
+        &self,
+        caller: &Caller,
+        host: &PeerNode,
+        req: &DrainNode,
+        p: &Progress,
+    ) -> Value {
+        p.step("forward", "running", format!("the drain runs on {}", host.hostname));
+        let fwd = DrainForward {
+            request: req.clone(),
+            caller: MoveCaller { role: caller.role.to_string(), actor: caller.actor.clone() },
+        };
+        self.forward(host, "/cluster/v1/drain/forward", &fwd, p).await
+    }
+
+    /// POSTs `body` to a member route that answers NDJSON, relaying its lines; the last line.
+    async fn forward<B: serde::Serialize>(
+        &self,
+        host: &PeerNode,
+        path: &str,
+        body: &B,
+        p: &Progress,
+    ) -> Value {
         let here = crate::cluster::hostname();
         let error =
             |m: String| json!({"error": {"kind": "failed", "step": "forward", "message": m, "hint": ""}});
@@ -87,13 +120,7 @@ impl Daemon {
             Ok(c) => c,
             Err(e) => return error(e.message_with_hint()),
         };
-        p.step("forward", "running", format!("{name} is on {}: the move runs there", host.hostname));
-        let fwd = MoveForward {
-            unit: name.to_string(),
-            request: req.clone(),
-            caller: MoveCaller { role: caller.role.to_string(), actor: caller.actor.clone() },
-        };
-        let body = match serde_json::to_vec(&fwd) {
+        let body = match serde_json::to_vec(body) {
             Ok(b) => b,
             Err(e) => return error(e.to_string()),
         };
@@ -105,11 +132,7 @@ impl Daemon {
         let answer = client
             .send_streaming(
                 &host.api(),
-                (
-                    http::Method::POST,
-                    "/cluster/v1/moves/forward",
-                    &[("content-type", "application/json".into())],
-                ),
+                (http::Method::POST, path, &[("content-type", "application/json".into())]),
                 body,
                 FORWARD_TIMEOUT,
                 Some(&mut |chunk: Bytes| relay.feed(&chunk)),

@@ -399,8 +399,10 @@ c_drain() {
     tb_host $H3 docker volume create drain-dev-data >/dev/null
     move_unit_write $H3 drain-dev 18084 'devices = ["/dev/ctlmove3"]'
     ctl $H3 start drain-dev
-    rc=$(run_status $H3 drain c3 --dry-run)
+    # The dry run asked on c1: forwarded to c3, its lines relayed.
+    rc=$(run_status $H1 drain c3 --dry-run)
     cat "$OUT"
+    expect_contains "c1 forwards the drain to c3" "$(cat "$OUT")" "the drain runs on c3"
     expect_eq "a dry run with a unit that cannot move exits 1" "$rc" 1
     for u in drain-a drain-b mover; do
         expect_contains "the dry run plans $u" "$(cat "$OUT")" "$u -> c"
@@ -408,6 +410,11 @@ c_drain() {
     expect_contains "the dry run says why drain-dev cannot move" "$(cat "$OUT")" "drain-dev: blocked: no member can take it"
     expect_contains "and names the device" "$(cat "$OUT")" "device /dev/ctlmove3 is not present on c1"
     expect_eq "the dry run stopped nothing" "$(tb_host $H3 systemctl is-active containerctl@drain-a)" active
+    # A forwarded drain with a viewer's role: refused naming the rule, nothing moved.
+    local out
+    out=$(tb_host $H2 sh -c "$MOVE_CURL -w ' %{http_code}' -X POST https://$IP3:5001/cluster/v1/drain/forward -H content-type:application/json -d '{\"request\":{},\"caller\":{\"role\":\"viewer\",\"actor\":\"x\"}}'")
+    expect_contains "a viewer's drain is refused with 403" "$out" " 403"
+    expect_contains "it names the rule" "$out" "rule: roles"
     rc=$(run_status $H3 drain c3)
     cat "$OUT"
     expect_eq "the drain exits 1 (drain-dev stays)" "$rc" 1
