@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark of `containerctl move` (issue 15, item 6), cold: the downtime of a unit with a 1 GiB
-# named volume that is being written to (source stopped → target READY, the move's own
+# Benchmark of `containerctl move` (issue 15, item 6), cold and warm: the downtime of a unit with
+# a 1 GiB named volume that is being written to (source stopped → target READY, the move's own
 # `downtime_ms`), against the same by hand between the same two hosts in the same run: `docker
 # stop`, a tar stream over a plain TCP connection (busybox `nc` on both ends, host network), then
-# `docker run` on the target. The unit moves back and forth; each by-hand round copies the same
-# volume. Not a test: it prints figures (record them in BENCHMARKS.md).
+# `docker run` on the target. Each round moves the unit cold one way and warm back; each by-hand
+# round copies the same volume. Not a test: it prints figures (record them in BENCHMARKS.md).
 #   make && bench/move.sh [ROUNDS]     (default 3; release binaries must be built)
 # Hosts: $BENCH_MANAGER_IP (default 172.29.77.231) and $BENCH_WORKER_IP (.232).
 # shellcheck disable=SC2016
@@ -51,10 +51,10 @@ tb_host $A docker run --rm -v mv-data:/d ctl-test/busybox:1 sh -c "head -c $((MB
 unit_on $A
 tb_host $A containerctl start mv >/dev/null
 
-# ours FROM TO: one move; prints its downtime (ms) and waits until FROM removed its copy.
+# ours FROM TO [--warm]: one move; prints its downtime (ms) and waits until FROM removed its copy.
 ours() {
     local out
-    out=$(tb_host "$1" containerctl move mv --to "$2" --soak 1s --json | tail -1)
+    out=$(tb_host "$1" containerctl move mv --to "$2" --soak 1s --json "${@:3}" | tail -1)
     tb_wait_for 60 "$1's copy removed" sh -c "! docker exec ${TB_PREFIX}$1 docker volume inspect mv-data >/dev/null 2>&1"
     python3 -c 'import json,sys; print(json.loads(sys.argv[1])["result"]["downtime_ms"])' "$out"
 }
@@ -79,16 +79,20 @@ by_hand() {
 tb_host $A docker volume create hand-data >/dev/null
 tb_host $A docker run --rm -v hand-data:/d ctl-test/busybox:1 sh -c "head -c $((MB << 20)) /dev/urandom > /d/big"
 
-ours_ms=() hand_ms=()
-from=$A to=$B to_ip=$B_IP from_ip=$A_IP
+ours_ms=() warm_ms=() hand_ms=()
+hfrom=$A hto=$B hto_ip=$B_IP hfrom_ip=$A_IP
 for _ in $(seq 1 "$ROUNDS"); do
-    ours_ms+=("$(ours "$from" "$to")")
-    hand_ms+=("$(by_hand "$from" "$to" "$to_ip")")
-    tmp=$from from=$to to=$tmp tmp=$from_ip from_ip=$to_ip to_ip=$tmp
+    ours_ms+=("$(ours $A $B)")
+    warm_ms+=("$(ours $B $A --warm)")
+    hand_ms+=("$(by_hand "$hfrom" "$hto" "$hto_ip")")
+    tmp=$hfrom hfrom=$hto hto=$tmp tmp=$hfrom_ip hfrom_ip=$hto_ip hto_ip=$tmp
 done
 o=$(printf '%s\n' "${ours_ms[@]}" | median)
+w=$(printf '%s\n' "${warm_ms[@]}" | median)
 h=$(printf '%s\n' "${hand_ms[@]}" | median)
 echo "volume: $MB MiB random data, written to while the unit runs; $ROUNDS rounds"
 echo "containerctl move (cold) downtime: median $o ms (${ours_ms[*]})"
+echo "containerctl move --warm downtime: median $w ms (${warm_ms[*]})"
 echo "by hand (docker stop, tar | nc, docker run): median $h ms (${hand_ms[*]})"
 echo "cold move throughput vs raw tar pipe: $(ratio "$h" "$o") (target ≥ 0.8)"
+echo "warm downtime / cold downtime: $(ratio "$w" "$o") (target ≤ 0.2)"

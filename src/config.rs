@@ -31,6 +31,9 @@ pub struct Config {
     pub http_listen: Option<std::net::SocketAddr>,
     /// How often a cluster member reports its inventory (and 3× that: silent means down).
     pub cluster_report_interval: Duration,
+    /// How long a move's staging may wait for its source before it is removed (`[cluster]
+    /// move_staging_expiry`).
+    pub move_staging_expiry: Duration,
     /// `[notify]`: the webhooks events are sent to.
     pub notify: crate::webhook::Settings,
 }
@@ -210,6 +213,7 @@ impl Default for Config {
             history: History::default(),
             http_listen: Some(default_http_listen()),
             cluster_report_interval: Duration::from_secs(15),
+            move_staging_expiry: Duration::from_secs(30 * 60),
             notify: crate::webhook::Settings::default(),
         }
     }
@@ -249,6 +253,8 @@ struct RawNotify {
 struct RawCluster {
     /// `"15s"`: how often members report to the manager.
     report_interval: Option<String>,
+    /// `"30m"`: how long a move's staging waits for its source.
+    move_staging_expiry: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,6 +428,18 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
             ));
         }
         c.cluster_report_interval = d;
+    }
+    if let Some(i) = raw.cluster.move_staging_expiry {
+        let d = parse_duration(&i)
+            .map_err(|e| Diagnostic::file_level(file, format!("cluster.move_staging_expiry: {e}"), None))?;
+        if !(Duration::from_secs(5)..=Duration::from_secs(7 * 86400)).contains(&d) {
+            return Err(Diagnostic::file_level(
+                file,
+                format!("cluster.move_staging_expiry: `{i}` must be between 5s and 7d"),
+                None,
+            ));
+        }
+        c.move_staging_expiry = d;
     }
     c.notify = parse_notify(file, text, raw.notify)?;
     let h = raw.history;

@@ -15,10 +15,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde::Serialize;
 
 mod cluster;
+mod moves;
 mod registries;
 mod secrets;
 mod updates;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use moves::{MoveRecord, NewMove};
 pub use registries::RegistryUse;
 pub use secrets::SecretRecord;
 pub use updates::{BadVersion, CheckRecord, NewUpdate, UpdateRecord};
@@ -154,6 +156,23 @@ const MIGRATIONS: &[&str] = &[
         available TEXT,
         error     TEXT
     ) STRICT;",
+    // 7: moves, on both sides (`side` is `source` or `target`), with their outcome.
+    "CREATE TABLE moves (
+        id          INTEGER PRIMARY KEY,
+        unit        TEXT    NOT NULL,
+        side        TEXT    NOT NULL,
+        peer        TEXT    NOT NULL,
+        actor       TEXT    NOT NULL,
+        warm        INTEGER NOT NULL,
+        started_ms  INTEGER NOT NULL,
+        ended_ms    INTEGER,
+        state       TEXT    NOT NULL,
+        step        TEXT    NOT NULL DEFAULT '',
+        bytes       INTEGER NOT NULL DEFAULT 0,
+        downtime_ms INTEGER,
+        detail      TEXT    NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX moves_by_state ON moves (state, id);",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

@@ -33,3 +33,15 @@ impl Progress {
         let _ = self.0.send(v);
     }
 }
+
+/// The lines a [`Progress`] reports, as the chunks of an NDJSON body (one JSON value a line).
+pub fn ndjson_lines(
+    rx: tokio::sync::mpsc::UnboundedReceiver<Value>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let mut text = v.to_string();
+        text.push('\n');
+        Some((Ok(bytes::Bytes::from(text)), rx))
+    })
+}

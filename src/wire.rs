@@ -939,6 +939,8 @@ pub struct MoveUnit {
     pub keep_source: bool,
     /// How long the target must stay up before the source's data is removed (default 10m).
     pub soak: Option<String>,
+    /// Copy while the unit runs, then stop and send only what changed.
+    pub warm: bool,
 }
 
 /// What a move did, or for a dry run what it would do.
@@ -964,6 +966,65 @@ pub struct MoveResult {
     pub downtime_ms: Option<u64>,
     pub seconds: Option<f64>,
     pub keep_source: bool,
+    pub warm: bool,
+    /// Bytes sent after the stop (a warm move's delta; all of them for a cold one).
+    pub sent_after_stop: Option<u64>,
+}
+
+/// `POST /cluster/nodes/NODE/drain`: move every movable unit off this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct DrainNode {
+    pub dry_run: bool,
+    /// Move each unit warm.
+    pub warm: bool,
+}
+
+/// `POST /cluster/v1/drain/forward`: a drain of the called member, asked on another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainForward {
+    pub request: DrainNode,
+    pub caller: MoveCaller,
+}
+
+/// What a drain did (or would do) with each unit of the node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainResult {
+    pub node: String,
+    pub dry_run: bool,
+    pub moves: Vec<DrainMove>,
+}
+
+/// One unit of a drain: `planned`, `moved`, `failed` (it runs here again), `blocked` (no member
+/// can take it: every blocker) or `skipped` (not movable: why).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainMove {
+    pub unit: String,
+    pub to: Option<String>,
+    pub state: String,
+    pub detail: String,
+    pub downtime_ms: Option<u64>,
+}
+
+/// `POST /cluster/v1/moves/forward`: a move asked on another member, run where the unit is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveForward {
+    pub unit: String,
+    pub request: MoveUnit,
+    pub caller: MoveCaller,
+}
+
+/// `POST /cluster/v1/units/where`: whether a member has a unit, and its state there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnitHere {
+    pub unit: String,
+    pub active: bool,
+    pub enabled: bool,
 }
 
 /// Who asked for a move, as the source's daemon authenticated them.
@@ -1015,6 +1076,35 @@ pub struct MoveBegin {
     pub offer: MoveOffer,
     pub manifest: crate::transfer::Manifest,
     pub revisions: Vec<MoveRevision>,
+    /// A warm move: the first data is sent while the unit runs, a delta follows.
+    pub warm: bool,
+}
+
+/// A file the target has from the first pass of a warm move.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveReused {
+    /// The volume's index in the manifest.
+    pub volume: usize,
+    pub path: String,
+}
+
+/// A file a target has whole after a stream broke (`GET /cluster/v1/moves/ID`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveHave {
+    pub volume: usize,
+    pub path: String,
+    pub size: u64,
+    pub sum: String,
+}
+
+/// `POST /cluster/v1/moves/ID/delta`: after the stop, the final manifest and the files not sent again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveDelta {
+    pub manifest: crate::transfer::Manifest,
+    pub reuse: Vec<MoveReused>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 import { h, replace, clear, announce, fmtBytes, fmtRelative, isoTime, timeEl, tableRoles, newId } from "./dom.js";
 import { api, ApiError, NetworkError, can, onUnits, onCluster, NAME_RE } from "./api.js";
 import { stateBadge } from "./units.js";
+import { movesCard } from "./moves.js";
 
 const REFRESH_MS = 10000;
 
@@ -308,8 +309,9 @@ export function renderCluster(main, ctx) {
       tokensMsg,
       tokensBody,
     );
-    parts = { selfFacts, nodesBody, registryBody, sharedBody, tokensBody, tokensMsg, newToken, tokensHeading: tokens.heading, nodesSec: nodes.sec };
-    replace(body, h("div", { class: "grid-3" }, self.sec, registry.sec, shared.sec), nodes.sec, tokens.sec);
+    const moves = movesCard();
+    parts = { selfFacts, nodesBody, registryBody, sharedBody, tokensBody, tokensMsg, newToken, tokensHeading: tokens.heading, nodesSec: nodes.sec, moves };
+    replace(body, h("div", { class: "grid-3" }, self.sec, registry.sec, shared.sec), nodes.sec, moves.sec, tokens.sec);
   }
 
   function paintSelf(c) {
@@ -675,6 +677,7 @@ export function renderCluster(main, ctx) {
     if (ctx.signal.aborted || !parts) return;
     paintNodes(nodes);
     paintTokens(tokens);
+    await parts.moves.load(ctx.signal);
     tick(body);
   }
 

@@ -9,6 +9,7 @@ import { writeUnit } from "./toml.js";
 import { unitForm } from "./unitform.js";
 import { updateAction } from "./update.js";
 import { removeAction } from "./remove.js";
+import { moveAction } from "./moves.js";
 
 const drafts = new Map(); // unit name -> unsaved editor text (kept while moving between sections)
 /** Unit name -> what to show once on its page (the New unit view's outcome: warnings, the start). */
@@ -101,6 +102,20 @@ export function renderUnit(main, name, tab, ctx) {
     actions.append(up.button);
     jobOut.after(up.panel);
     cleanups.push(up.cleanup);
+    // Moving stops, disables and edits the unit: operators and admins, on a cluster member.
+    const mv = moveAction(name, { signal: ctx.signal, errorDetails });
+    actions.append(mv.button);
+    up.panel.after(mv.panel);
+    cleanups.push(mv.cleanup);
+    mv.button.hidden = true;
+    api("GET", "/cluster", undefined, { signal: ctx.signal }).then(
+      (c) => {
+        mv.button.hidden = !(c && c.member);
+      },
+      () => {
+        mv.button.hidden = true;
+      },
+    );
   }
   const rm = removeAction(name, { signal: ctx.signal });
   actions.append(rm.button);

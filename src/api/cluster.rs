@@ -334,3 +334,25 @@ pub async fn token_revoke(
     d.audit(&c, "cluster token revoke", None, Some(id), None, "ok");
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The answer of `GET /cluster/members`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Members {
+    /// This host's name.
+    #[serde(rename = "self")]
+    pub this: String,
+    pub members: Vec<crate::cluster::ops::PeerNode>,
+}
+
+#[utoipa::path(
+get, path = "/cluster/members", tag = "cluster", responses((status = 200, description = "this host's name and every active member", body = Members))
+)]
+/// `GET /cluster/members`: this host's name and every active member (what the web page's Move
+/// action offers), on any member.
+pub async fn members(State(d): D, Extension(c): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    super::allow(&c, Action::ReadCluster, "*")?;
+    let s =
+        d.cluster.state().ok_or_else(|| ApiError::Conflict("this host is not a cluster member".into()))?;
+    let members = ops::members(&d).await.map_err(|e| ApiError::Unavailable(e.message_with_hint()))?;
+    Ok(Json(json!(Members { this: s.hostname, members })))
+}

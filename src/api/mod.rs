@@ -70,12 +70,7 @@ where
 }
 
 pub(crate) fn ndjson(rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) -> Response {
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        let mut text = v.to_string();
-        text.push('\n');
-        Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)), rx))
-    });
+    let lines = crate::progress::ndjson_lines(rx);
     ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
         .into_response()
 }
@@ -126,6 +121,7 @@ fn api_routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(cluster::join))
         .routes(routes!(cluster::leave))
         .routes(routes!(cluster::nodes))
+        .routes(routes!(cluster::members))
         .routes(routes!(cluster::node, cluster::remove_node))
         .routes(routes!(cluster::tokens, cluster::token_create))
         .routes(routes!(cluster::token_revoke))
@@ -134,6 +130,8 @@ fn api_routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(registries::test))
         .routes(routes!(update::update))
         .routes(routes!(moves::move_unit))
+        .routes(routes!(moves::drain))
+        .routes(routes!(moves::list))
         .routes(routes!(update::versions))
         .routes(routes!(update::check))
         .routes(routes!(secrets::list))

@@ -8,9 +8,14 @@
 //! | `POST /cluster/v1/moves/preflight` | the checks of an offer, no side effects: blockers and how the image comes |
 //! | `POST /cluster/v1/moves` | the offer with its manifest and history: staging places made, the move's id |
 //! | `PUT /cluster/v1/moves/{id}/data` | the data as tar, in manifest order; a refusal removes everything staged |
+//! | `POST /cluster/v1/moves/{id}/delta` | a warm move after the stop: the final manifest and the files not sent again |
 //! | `POST /cluster/v1/moves/{id}/commit` | the sums: verified, put in place, the unit written and started (READY) |
+//! | `GET /cluster/v1/moves/{id}` | after a stream broke: the files whole here, with their sums (a resumed pass skips them) |
 //! | `DELETE /cluster/v1/moves/{id}` | gives a move up: everything staged removed |
 //! | `PUT /cluster/v1/images` | an image as `docker save` writes it, loaded into dockerd |
+//! | `POST /cluster/v1/units/where` | whether this member has a unit (`{"unit": NAME}`), and its state |
+//! | `POST /cluster/v1/drain/forward` | a drain of this member asked on another, run here for the caller it names: NDJSON progress |
+//! | `POST /cluster/v1/moves/forward` | a move asked on another member, run here for the caller it names: NDJSON progress |
 //!
 //! JSON bodies are limited to 64 MiB (a manifest of a million entries); the data and image
 //! streams are limited by the manifest and by dockerd.
@@ -27,8 +32,12 @@ use futures_util::StreamExt;
 use super::api_error::ClusterApiError;
 use super::ops::{self, PeerNode};
 use super::tls::PeerCertificate;
+use crate::daemon::OpError;
 use crate::daemon::{Daemon, MoveInError};
-use crate::wire::{MoveBegin, MoveBegun, MoveCommit, MoveOffer, MovePreflight};
+use crate::unit::UnitName;
+use crate::wire::{
+    DrainForward, MoveBegin, MoveBegun, MoveCommit, MoveDelta, MoveForward, MoveOffer, MovePreflight,
+};
 
 const JSON_LIMIT: usize = 64 << 20;
 
@@ -37,9 +46,13 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/moves/preflight", post(preflight))
         .route("/cluster/v1/moves", post(begin))
         .route("/cluster/v1/moves/{id}/data", put(data))
+        .route("/cluster/v1/moves/{id}/delta", post(delta))
         .route("/cluster/v1/moves/{id}/commit", post(commit))
-        .route("/cluster/v1/moves/{id}", delete(abort))
+        .route("/cluster/v1/moves/{id}", delete(abort).get(have))
         .route("/cluster/v1/images", put(image))
+        .route("/cluster/v1/units/where", post(unit_where))
+        .route("/cluster/v1/moves/forward", post(forward))
+        .route("/cluster/v1/drain/forward", post(drain_forward))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(d)
 }
@@ -112,6 +125,17 @@ async fn data(
     Ok(Json(serde_json::json!({ "bytes": n })).into_response())
 }
 
+async fn delta(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+    body: Result<Json<MoveDelta>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    let Json(delta) = body.map_err(bad_json)?;
+    d.move_delta(&id, delta).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
 async fn commit(
     (State(d), Extension(cert), ConnectInfo(peer)): Caller,
     Path(id): Path<String>,
@@ -123,6 +147,14 @@ async fn commit(
     Ok(Json(serde_json::json!({ "detail": detail })).into_response())
 }
 
+async fn have(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    Ok(Json(serde_json::json!({ "have": d.move_have(&id)? })).into_response())
+}
+
 async fn abort(
     (State(d), Extension(cert), ConnectInfo(peer)): Caller,
     Path(id): Path<String>,
@@ -130,6 +162,97 @@ async fn abort(
     member(&d, cert, peer).await?;
     d.move_abort(&id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+async fn unit_where(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    let Json(v) = body.map_err(bad_json)?;
+    let name = unit_name(v["unit"].as_str().unwrap_or(""))?;
+    match d.unit_here(&name) {
+        Some(h) => Ok(Json(h).into_response()),
+        None => Err(ClusterApiError::NotFound(format!("no unit {name} here"))),
+    }
+}
+
+fn unit_name(s: &str) -> Result<UnitName, ClusterApiError> {
+    UnitName::new(s).map_err(|e| ClusterApiError::BadRequest(format!("refused: {e} (rule: unit names)")))
+}
+
+impl From<OpError> for ClusterApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::InvalidInput(m) | OpError::Invalid { message: m, .. } => ClusterApiError::BadRequest(m),
+            OpError::NotFound(m) => ClusterApiError::NotFound(m),
+            OpError::Conflict(m) => ClusterApiError::Conflict(m),
+            OpError::Refused { message, .. } => ClusterApiError::Forbidden(message),
+            OpError::JobFailed { message, .. } => ClusterApiError::Conflict(message),
+            OpError::Unavailable(m) | OpError::RegistryFailed(m) => ClusterApiError::Unavailable(m),
+            OpError::RegistryRefused(m) => ClusterApiError::Conflict(m),
+            OpError::Internal(m) => ClusterApiError::Internal(m),
+        }
+    }
+}
+
+/// A move asked on member `from`: planned here for the caller it names (refusals answer with
+/// their status), then run, its progress streamed back as NDJSON.
+async fn forward(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<MoveForward>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let Json(f) = body.map_err(bad_json)?;
+    let name = unit_name(&f.unit)?;
+    let caller = crate::daemon::move_in::caller_from(&f.caller, &from.hostname)
+        .map_err(|e| ClusterApiError::Forbidden(format!("refused: {e}")))?;
+    let plan = d.plan_move(&caller, &name, &f.request).await?;
+    tracing::info!("cluster: a move of {name} asked on {} by {}", from.hostname, caller.actor);
+    let (p, rx) = crate::progress::Progress::new();
+    let last = p.clone();
+    tokio::spawn(async move {
+        let line = match d.move_unit(&caller, plan, &p).await {
+            Ok(result) => serde_json::json!({ "result": result }),
+            Err(f) => {
+                p.step(f.step, "failed", f.message.clone());
+                crate::daemon::move_out::failure_line(&f)
+            }
+        };
+        last.send(line);
+    });
+    let lines = crate::progress::ndjson_lines(rx);
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
+        .into_response())
+}
+
+/// A drain of this member asked on member `from`, for the caller it names: NDJSON progress.
+async fn drain_forward(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    body: Result<Json<DrainForward>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ClusterApiError> {
+    let from = member(&d, cert, peer).await?;
+    let Json(f) = body.map_err(bad_json)?;
+    let caller = crate::daemon::move_in::caller_from(&f.caller, &from.hostname)
+        .map_err(|e| ClusterApiError::Forbidden(format!("refused: {e}")))?;
+    let others = match d.check_drain(&crate::cluster::hostname()).await? {
+        crate::daemon::drain::DrainAt::Here(others) => others,
+        crate::daemon::drain::DrainAt::Other(_) => {
+            return Err(ClusterApiError::Conflict("this member is not the node to drain".into()))
+        }
+    };
+    tracing::info!("cluster: a drain of this host asked on {} by {}", from.hostname, caller.actor);
+    let (p, rx) = crate::progress::Progress::new();
+    let last = p.clone();
+    tokio::spawn(async move {
+        let result = d.drain(&caller, &f.request, others, &p).await;
+        last.send(serde_json::json!({ "result": result }));
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(crate::progress::ndjson_lines(rx)),
+    )
+        .into_response())
 }
 
 async fn image(

@@ -8,6 +8,7 @@
 //! | `POST /cluster/v1/leave` | node credential | takes that node (and only it) out of the Swarm and the volume |
 //! | `POST /cluster/v1/member-cert` | node credential | the node's member certificate for its recorded address (member-to-member TLS) |
 //! | `POST /cluster/v1/peer` | node credential | the active member with a node id, host name or address (`{"name": …}`) |
+//! | `POST /cluster/v1/peers` | node credential | every active member (a drain chooses among them) |
 //! | `POST /cluster/v1/promote` | operator or admin API token | copies an image staged in `incoming/NAME` to `NAME:TAG` if the tag is absent or holds that image |
 //! | `GET /v2/token` | Basic: node credential, API token or the daemon's push secret | registry token (distribution's token auth): push to any tag only for the push secret, to `incoming/` for API tokens |
 //!
@@ -42,6 +43,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/promote", post(promote))
         .route("/cluster/v1/member-cert", post(member_cert))
         .route("/cluster/v1/peer", post(peer))
+        .route("/cluster/v1/peers", post(peers))
         .route("/v2/token", get(registry_token))
         .fallback(|| async { ClusterApiError::NotFound("no such route".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -135,6 +137,11 @@ async fn peer(
         Some(p) => Ok(Json(p).into_response()),
         None => Err(ClusterApiError::NotFound(format!("no active member is called {}", q.name))),
     }
+}
+
+async fn peers(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Response, ClusterApiError> {
+    node(&d, &headers)?;
+    Ok(Json(ops::active_members(&d)?).into_response())
 }
 
 /// A host's `containerctl image push`: the image it staged goes to its tag once the manager has

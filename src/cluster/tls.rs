@@ -311,13 +311,26 @@ impl Client {
         body: StreamBody,
         timeout: Duration,
     ) -> Result<Answer, TlsError> {
+        self.send_streaming(addr, (method, path, headers), body, timeout, None).await
+    }
+
+    /// Like [`Client::send_body`]; with `sink`, a successful answer's body is handed to it chunk
+    /// by chunk as it arrives (a long operation's progress) instead of being collected.
+    pub async fn send_streaming(
+        &self,
+        addr: &str,
+        (method, path, headers): (http::Method, &str, &[(&str, String)]),
+        body: StreamBody,
+        timeout: Duration,
+        sink: Option<&mut (dyn FnMut(Bytes) + Send)>,
+    ) -> Result<Answer, TlsError> {
         let unreachable = |m: String| TlsError::Unreachable { addr: addr.to_owned(), message: m };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| unreachable(e.to_string()))?;
         let Some(cfg) = &self.cfg else {
-            return exchange(TokioIo::new(tcp), addr, (method, path, headers), body, timeout).await;
+            return exchange(TokioIo::new(tcp), addr, (method, path, headers), body, timeout, sink).await;
         };
         let host = super::host_of(addr).trim_start_matches('[').trim_end_matches(']').to_owned();
         let name = ServerName::try_from(host).map_err(|e| unreachable(e.to_string()))?;
@@ -334,7 +347,7 @@ impl Client {
                     _ => TlsError::Handshake { addr: addr.to_owned(), message },
                 }
             })?;
-        exchange(TokioIo::new(tls), addr, (method, path, headers), body, timeout).await
+        exchange(TokioIo::new(tls), addr, (method, path, headers), body, timeout, sink).await
     }
 }
 
@@ -345,6 +358,7 @@ async fn exchange<T>(
     (method, path, headers): (http::Method, &str, &[(&str, String)]),
     body: StreamBody,
     timeout: Duration,
+    sink: Option<&mut (dyn FnMut(Bytes) + Send)>,
 ) -> Result<Answer, TlsError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -366,6 +380,15 @@ where
         .map_err(|e| http_err(e.to_string()))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
+    if let (Some(sink), true) = (sink, (200..300).contains(&status)) {
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(|e| http_err(e.to_string()))?.into_data() {
+                sink(data);
+            }
+        }
+        return Ok(Answer { status, headers, body: Bytes::new() });
+    }
     let body = Limited::new(resp.into_body(), MAX_RESPONSE)
         .collect()
         .await

@@ -98,6 +98,8 @@ pub enum Command {
     Update(update::Args),
     /// Move a unit and its data to another member of the cluster.
     Move(moves::Args),
+    /// Move every movable unit of a node to other members.
+    Drain(moves::DrainArgs),
     /// List host devices with their stable names and the units that use them.
     Devices(devices::Args),
     /// Tokens for the HTTP API and the web page (admin).
@@ -298,6 +300,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<(), Error> {
         Command::Revert(a) => revert::run(a, ctx),
         Command::Update(a) => update::run(a, ctx),
         Command::Move(a) => moves::run(a, ctx),
+        Command::Drain(a) => moves::drain(a, ctx),
         Command::Devices(a) => devices::run(a, ctx),
         Command::CompleteUnits => completions::run_units(ctx),
         Command::Validate(_) | Command::Completions(_) => Ok(()),

@@ -1,5 +1,8 @@
-//! `containerctl move NAME --to NODE [--dry-run] [--keep-source] [--soak D] [--json]`: move a
-//! unit and its data to another member of the cluster.
+//! `containerctl move NAME --to NODE [--warm] [--dry-run] [--keep-source] [--soak D] [--json]`:
+//! move a unit and its data to another member of the cluster.
+//!
+//! `containerctl drain NODE [--warm] [--dry-run] [--json]`: every movable unit of NODE (any member)
+//! moved to other members; exits 1 when a unit could not be moved.
 //!
 //! Progress goes to stderr; the plan or the outcome to stdout. A move refused by its checks exits
 //! 1 after listing every blocker, with nothing stopped; so does a dry run that found blockers.
@@ -7,7 +10,7 @@
 use super::stream::{self, Streamed};
 use super::{Ctx, Error};
 use crate::unit::UnitName;
-use crate::wire::{MoveResult, MoveUnit};
+use crate::wire::{DrainNode, DrainResult, MoveResult, MoveUnit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,6 +20,9 @@ pub struct Args {
     /// The member to move it to: node id, host name or address.
     #[arg(long, value_name = "NODE")]
     pub to: String,
+    /// Copy while the unit runs, then stop it and send only what changed (the downtime is the delta).
+    #[arg(long)]
+    pub warm: bool,
     /// Show the plan, the bytes to copy, an estimate of the time and every blocker; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -37,6 +43,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         dry_run: args.dry_run,
         keep_source: args.keep_source,
         soak: args.soak.clone(),
+        warm: args.warm,
     };
     let route = format!("/units/{}/move", args.name);
     match stream::run(ctx, &route, &body, args.json)? {
@@ -63,6 +70,63 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             Err(Error::Reported(stream::exit_for(&f.kind)))
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DrainArgs {
+    /// The node to empty: a member's host name, node id or address.
+    pub node: String,
+    /// Move each unit warm (copy while it runs, then only what changed).
+    #[arg(long)]
+    pub warm: bool,
+    /// Show which member would take each unit and which cannot move; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the daemon's NDJSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn drain(args: DrainArgs, ctx: &Ctx) -> Result<(), Error> {
+    let body = DrainNode { dry_run: args.dry_run, warm: args.warm };
+    let route = format!("/cluster/nodes/{}/drain", urlencoding_segment(&args.node));
+    match stream::run(ctx, &route, &body, args.json)? {
+        Streamed::Result(v) => {
+            let r: DrainResult = serde_json::from_value(v)
+                .map_err(|e| Error::Failed(format!("unexpected answer from containerctld: {e}")))?;
+            if !args.json {
+                ctx.term.print(&render_drain(&r))?;
+            }
+            if r.moves.iter().any(|m| m.state == "blocked" || m.state == "failed") {
+                Err(Error::Reported(super::exit::FAILED))
+            } else {
+                Ok(())
+            }
+        }
+        Streamed::Failure(f) => {
+            if !args.json {
+                eprintln!("containerctl: drain {}: {}", args.node, f.message);
+            }
+            Err(Error::Reported(stream::exit_for(&f.kind)))
+        }
+    }
+}
+
+/// A node name as one path segment: only the characters of host names, ids and addresses.
+fn urlencoding_segment(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')).collect()
+}
+
+/// Each unit of a drain, one line.
+pub fn render_drain(r: &DrainResult) -> String {
+    let mut out =
+        format!("drain {}{}\n", r.node, if r.dry_run { " (dry run: nothing was changed)" } else { "" });
+    for m in &r.moves {
+        let to = m.to.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
+        let down = m.downtime_ms.map(|d| format!(", downtime {:.1}s", d as f64 / 1000.0)).unwrap_or_default();
+        out.push_str(&format!("  {}{to}: {}: {}{down}\n", m.unit, m.state, m.detail));
+    }
+    out
 }
 
 /// The plan of a dry run, or what a move did.
@@ -104,6 +168,12 @@ pub fn render(r: &MoveResult) -> String {
             r.downtime_ms.unwrap_or(0) as f64 / 1000.0,
             r.seconds.unwrap_or(0.0)
         ));
+        if r.warm {
+            out.push_str(&format!(
+                "warm: copied while it ran, then {} sent after the stop\n",
+                mb(r.sent_after_stop.unwrap_or(0))
+            ));
+        }
     }
     out
 }

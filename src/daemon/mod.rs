@@ -6,9 +6,11 @@
 //! [`Event`] on one channel and is handled in [`Daemon::handle`]; requests are served by the API
 //! handlers, which change things only through [`ops`].
 
+pub mod drain;
 mod error;
 pub mod files;
 mod import;
+pub mod move_forward;
 pub mod move_in;
 pub mod move_out;
 pub mod notifications;
@@ -216,6 +218,11 @@ impl Daemon {
     }
 
     /// The definition of `name` from the search path, if it has a file.
+    /// systemd's ActiveState of unit `name` as last seen ("" when unknown).
+    pub fn active_state(&self, name: &str) -> String {
+        self.units.read().ok().and_then(|u| u.get(name).map(|s| s.active_state.clone())).unwrap_or_default()
+    }
+
     pub fn definition(&self, name: &UnitName) -> Option<Definition> {
         let path = search::find(&search::search_path(), name)?;
         self.definition_at(name, &path)

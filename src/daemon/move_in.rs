@@ -9,6 +9,12 @@
 //! `STATE/cluster/moves/ID.json` before they are made so a daemon killed mid-way removes them
 //! at its next start ([`clean_stale_moves`]). Only a commit whose sums match renames them into
 //! place, writes the unit and starts it; a start that fails undoes all of it.
+//!
+//! A warm move sends its data twice: the first pass (the unit still runs on the source) is
+//! received unfinished into the first staging places; the delta ([`Daemon::move_delta`]) brings
+//! the manifest of the stopped unit and the files the source did not change since, which the
+//! second pass takes from the first places into new ones (all recorded the same way), so the
+//! commit checks every file of the final manifest.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +28,9 @@ use super::Daemon;
 use crate::db::NewEvent;
 use crate::policy::{self, Action, Caller, Role};
 use crate::time::now_ms;
-use crate::transfer::{self, receive, Manifest, VolumeId};
+use crate::transfer::{self, receive, FileKey, Kind, Manifest, VolumeId};
 use crate::unit::{self, Unit, UnitName};
-use crate::wire::{MoveBegin, MoveOffer, MovePreflight, MoveRevision};
+use crate::wire::{MoveBegin, MoveDelta, MoveOffer, MovePreflight, MoveRevision};
 
 /// Label of the temporary volumes a move stages into.
 pub const MOVE_LABEL: &str = "io.containerctl.move";
@@ -69,6 +75,9 @@ struct Record {
     dirs: Vec<PathBuf>,
 }
 
+/// Files a second pass takes from the first: where they are and their sums.
+type Reuse = HashMap<FileKey, (PathBuf, String)>;
+
 /// A move being received.
 pub struct Incoming {
     unit: UnitName,
@@ -81,20 +90,44 @@ pub struct Incoming {
     staged: Vec<Staged>,
     received: Option<transfer::Sums>,
     busy: bool,
+    /// A warm move: its first pass is received unfinished.
+    warm: bool,
+    /// After a delta: the first pass's places and the files taken from them, with their sums.
+    first: Option<(Vec<Staged>, Reuse)>,
+    /// The room left for the data on this host when the move began.
+    room: u64,
+    /// Its row in the moves table.
+    record: Option<i64>,
+    /// After a stream that broke (the connection, not a refusal): the files whole in the
+    /// staging places, with their sums, which a resumed pass takes instead of receiving again.
+    partial: Option<HashMap<FileKey, String>>,
+    /// Staging places of earlier passes still to remove once a pass arrived whole.
+    leftover: Vec<Staged>,
+    /// Passes begun (names the staging places of the next).
+    passes: u32,
+    /// When the source last asked something of it (the staging expires after a while without).
+    touched: std::time::Instant,
 }
 
 /// The moves this daemon is receiving, by id.
 pub type Moves = std::sync::Mutex<HashMap<String, Incoming>>;
 
 fn caller_of(offer: &MoveOffer, from: &str) -> Result<Caller, String> {
-    let role = match offer.caller.role.as_str() {
+    caller_from(&offer.caller, from)
+}
+
+/// Who asked, as another member says (its word on the role; this host's policy decides what the
+/// role may do here): only operators and admins move units; the name is cut to 128 characters
+/// without control characters and marked with the member it came through.
+pub fn caller_from(caller: &crate::wire::MoveCaller, from: &str) -> Result<Caller, String> {
+    let role = match caller.role.as_str() {
         "admin" => Role::Admin,
         "operator" => Role::Operator,
         other => {
             return Err(format!("role `{other}` may not move units: an operator or admin may (rule: roles)"))
         }
     };
-    let actor: String = offer.caller.actor.chars().filter(|c| !c.is_control()).take(128).collect();
+    let actor: String = caller.actor.chars().filter(|c| !c.is_control()).take(128).collect();
     Ok(Caller { role, actor: format!("{actor} via {from}") })
 }
 
@@ -291,21 +324,7 @@ impl Daemon {
             .map_err(|r| MoveInError::Refused(format!("refused: {r}")))?;
         let id = crate::cluster::new_id("mv");
         let mut record = Record { unit: name.to_string(), ..Record::default() };
-        let mut staged = Vec::new();
-        for (i, v) in expected.iter().enumerate() {
-            match v {
-                VolumeId::Named(_) => record.temp_volumes.push(format!("containerctl-move-{id}-{i}")),
-                VolumeId::Host(p) => {
-                    let dir = staging_dir(p, &id)
-                        .ok_or_else(|| MoveInError::Refused(format!("bad host path {}", p.display())))?;
-                    record.dirs.push(dir.clone());
-                    staged.push(Staged::Host { path: p.clone(), root: dir });
-                }
-            }
-        }
-        self.write_record(&id, &record)?;
-        let made = self.make_staging(&id, &expected, &record, staged).await;
-        let staged = match made {
+        let staged = match self.stage(&id, "", &expected, &mut record).await {
             Ok(s) => s,
             Err(e) => {
                 self.drop_staging(&id).await;
@@ -323,12 +342,60 @@ impl Daemon {
             staged,
             received: None,
             busy: false,
+            warm: begin.warm,
+            first: None,
+            room: pre.free_bytes.saturating_sub(MARGIN),
+            record: None,
+            touched: std::time::Instant::now(),
+            partial: None,
+            leftover: Vec::new(),
+            passes: 1,
         };
+        let record = self
+            .db()
+            .start_move(&crate::db::NewMove {
+                unit: name.to_string(),
+                side: "target".into(),
+                peer: from.to_owned(),
+                actor: incoming.caller.actor.clone(),
+                warm: incoming.warm,
+                started_ms: now_ms(),
+                bytes: begin.offer.bytes,
+            })
+            .map_err(|e| tracing::error!("move {id}: cannot record it: {e}"))
+            .ok();
+        let incoming = Incoming { record, ..incoming };
         if let Ok(mut m) = self.moves_in.lock() {
             m.insert(id.clone(), incoming);
         }
         tracing::info!("move {id}: receiving {name} from {from}");
         Ok(id)
+    }
+
+    /// Records, then makes, the staging places of one pass (`pass` is "" for the first).
+    async fn stage(
+        &self,
+        id: &str,
+        pass: &str,
+        expected: &[VolumeId],
+        record: &mut Record,
+    ) -> Result<Vec<Staged>, MoveInError> {
+        let mut temps = Vec::new();
+        let mut staged = Vec::new();
+        for (i, v) in expected.iter().enumerate() {
+            match v {
+                VolumeId::Named(_) => temps.push(format!("containerctl-move-{id}-{i}{pass}")),
+                VolumeId::Host(p) => {
+                    let dir = staging_dir(p, &format!("{id}{pass}"))
+                        .ok_or_else(|| MoveInError::Refused(format!("bad host path {}", p.display())))?;
+                    record.dirs.push(dir.clone());
+                    staged.push(Staged::Host { path: p.clone(), root: dir });
+                }
+            }
+        }
+        record.temp_volumes.extend(temps.iter().cloned());
+        self.write_record(id, record)?;
+        self.make_staging(id, expected, &temps, staged).await
     }
 
     fn write_record(&self, id: &str, record: &Record) -> Result<(), MoveInError> {
@@ -342,12 +409,12 @@ impl Daemon {
         &self,
         id: &str,
         expected: &[VolumeId],
-        record: &Record,
+        temps: &[String],
         hosts: Vec<Staged>,
     ) -> Result<Vec<Staged>, MoveInError> {
         let docker = self.docker().ok_or_else(|| MoveInError::Failed("dockerd is not reachable".into()))?;
         let mut hosts = hosts.into_iter();
-        let mut temps = record.temp_volumes.iter();
+        let mut temps = temps.iter();
         let mut out = Vec::new();
         for v in expected {
             match v {
@@ -380,8 +447,9 @@ impl Daemon {
     /// Removes a move's staging places and its record (what a failure, an abort and the next
     /// start after a crash do).
     async fn drop_staging(&self, id: &str) {
-        if let Ok(mut m) = self.moves_in.lock() {
-            m.remove(id);
+        let removed = self.moves_in.lock().ok().and_then(|mut m| m.remove(id));
+        if let Some(rec) = removed.and_then(|i| i.record) {
+            self.end_record(rec, "failed", "refused or broken: what was staged is removed");
         }
         let path = self.cluster.paths.moves().join(format!("{id}.json"));
         let record: Record =
@@ -428,16 +496,28 @@ impl Daemon {
             return Err(MoveInError::Conflict(format!("move {id} is busy")));
         }
         i.busy = true;
+        i.touched = std::time::Instant::now();
         Ok(())
     }
 
-    /// Receives the data of move `id` from `body`; any refusal removes everything staged.
+    /// Receives the data of move `id` from `body`; any refusal removes everything staged. A stream
+    /// that breaks (not the warm first pass's) keeps what arrived whole, for a resumed pass.
     pub async fn move_receive(&self, id: &str, body: axum::body::Body) -> Result<u64, MoveInError> {
         self.take_incoming(id)?;
-        let (manifest, roots) = match self.moves_in.lock() {
+        let done = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let (manifest, roots, how, resumable) = match self.moves_in.lock() {
             Ok(m) => match m.get(id) {
                 Some(i) => {
-                    (i.manifest.clone(), i.staged.iter().map(|s| s.root().to_path_buf()).collect::<Vec<_>>())
+                    let (finish, reuse) = match &i.first {
+                        Some((_, reuse)) => (true, reuse.clone()),
+                        None => (!i.warm, HashMap::new()),
+                    };
+                    (
+                        i.manifest.clone(),
+                        i.staged.iter().map(|s| s.root().to_path_buf()).collect::<Vec<_>>(),
+                        receive::Receive { finish, reuse, done: Some(done.clone()) },
+                        !(i.warm && i.first.is_none()),
+                    )
                 }
                 None => return Err(MoveInError::NotFound(format!("no move {id} is under way here"))),
             },
@@ -448,38 +528,258 @@ impl Daemon {
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c2 = counted.clone();
         let result = tokio::task::spawn_blocking(move || {
-            receive::receive(&manifest, &roots, reader, &mut |k| {
-                c2.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
-            })
+            receive::receive_with(
+                &manifest,
+                &roots,
+                reader,
+                &mut |k| {
+                    c2.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+                },
+                &how,
+            )
         })
         .await
-        .map_err(|e| MoveInError::Failed(e.to_string()))
-        .and_then(|r| r.map_err(|e| MoveInError::Refused(e.to_string())));
+        .map_err(|e| receive::ReceiveError::Stream(std::io::Error::other(e.to_string())))
+        .and_then(|r| r);
         match result {
             Ok(sums) => {
+                // What this pass did not take of the earlier ones is not needed any more.
+                let old = self.moves_in.lock().ok().and_then(|mut m| {
+                    m.get_mut(id).map(|i| {
+                        let mut old: Vec<Staged> = std::mem::take(&mut i.leftover);
+                        old.extend(i.first.as_ref().map(|(places, _)| places.clone()).unwrap_or_default());
+                        old
+                    })
+                });
+                self.remove_places(id, &old.unwrap_or_default()).await;
                 if let Ok(mut m) = self.moves_in.lock() {
                     if let Some(i) = m.get_mut(id) {
                         i.received = Some(sums);
                         i.busy = false;
+                        i.touched = std::time::Instant::now();
                     }
                 }
                 Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
             }
+            Err(receive::ReceiveError::Stream(e)) if resumable => {
+                let have = done.lock().map(|d| d.clone()).unwrap_or_default();
+                let n = have.len();
+                if let Ok(mut m) = self.moves_in.lock() {
+                    if let Some(i) = m.get_mut(id) {
+                        i.partial = Some(have);
+                        i.busy = false;
+                        i.touched = std::time::Instant::now();
+                    }
+                }
+                tracing::warn!("move {id}: the stream broke after {n} whole files ({e}); they are kept for a resumed pass");
+                Err(MoveInError::Failed(format!(
+                    "the stream broke after {n} whole files ({e}): they are kept for a resumed pass"
+                )))
+            }
             Err(e) => {
                 tracing::warn!("move {id}: {e}");
                 self.drop_staging(id).await;
-                Err(e)
+                Err(MoveInError::Refused(e.to_string()))
+            }
+        }
+    }
+
+    /// What a move whose stream broke has whole here: each file's volume, path, size and sum.
+    pub fn move_have(&self, id: &str) -> Result<Vec<crate::wire::MoveHave>, MoveInError> {
+        let m = self.moves_in.lock().map_err(|_| MoveInError::Failed("lock".into()))?;
+        let i = m.get(id).ok_or_else(|| MoveInError::NotFound(format!("no move {id} is under way here")))?;
+        let Some(partial) = &i.partial else { return Ok(Vec::new()) };
+        Ok(i.manifest
+            .volumes
+            .iter()
+            .enumerate()
+            .flat_map(|(v, d)| d.entries.iter().filter(|e| e.kind == Kind::File).map(move |e| (v, e)))
+            .filter_map(|(v, e)| {
+                partial.get(&(v, e.path.clone())).map(|sum| crate::wire::MoveHave {
+                    volume: v,
+                    path: e.path.clone(),
+                    size: e.size,
+                    sum: sum.clone(),
+                })
+            })
+            .collect())
+    }
+
+    /// The delta of a warm move, after the source stopped the unit: the final manifest and the
+    /// files the first pass has (`reuse`). Checked like a begin's manifest; a reused file must be
+    /// a file of the same path and size that the first pass received. New staging places are
+    /// made for the second pass; any refusal removes everything staged.
+    pub async fn move_delta(&self, id: &str, delta: MoveDelta) -> Result<(), MoveInError> {
+        self.take_incoming(id)?;
+        let checked = self.check_delta(id, &delta);
+        let (expected, first_places, reuse) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("move {id}: {e}");
+                self.drop_staging(id).await;
+                return Err(e);
+            }
+        };
+        let path = self.cluster.paths.moves().join(format!("{id}.json"));
+        let mut record: Record =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let pass = self.moves_in.lock().ok().and_then(|m| m.get(id).map(|i| i.passes + 1)).unwrap_or(2);
+        let staged = match self.stage(id, &format!("-{pass}"), &expected, &mut record).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_staging(id).await;
+                return Err(e);
+            }
+        };
+        if let Ok(mut m) = self.moves_in.lock() {
+            if let Some(i) = m.get_mut(id) {
+                i.manifest = delta.manifest;
+                if let Some((places, _)) = i.first.take() {
+                    i.leftover.extend(places);
+                }
+                i.staged = staged;
+                i.received = None;
+                i.partial = None;
+                i.passes = pass;
+                i.first = Some((first_places, reuse));
+                i.busy = false;
+                i.touched = std::time::Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    fn check_delta(
+        &self,
+        id: &str,
+        delta: &MoveDelta,
+    ) -> Result<(Vec<VolumeId>, Vec<Staged>, Reuse), MoveInError> {
+        let m = self.moves_in.lock().map_err(|_| MoveInError::Failed("lock".into()))?;
+        let i = m.get(id).ok_or_else(|| MoveInError::NotFound(format!("no move {id} is under way here")))?;
+        let files = |m: &Manifest| -> Vec<(FileKey, u64)> {
+            m.volumes
+                .iter()
+                .enumerate()
+                .flat_map(|(v, d)| {
+                    d.entries
+                        .iter()
+                        .filter(|e| e.kind == Kind::File)
+                        .map(move |e| ((v, e.path.clone()), e.size))
+                })
+                .collect()
+        };
+        // A warm move's first pass (whole), or a pass whose stream broke (what arrived whole).
+        let before: HashMap<FileKey, (u64, &String)> = match (&i.received, i.warm, &i.first, &i.partial) {
+            (_, _, _, Some(partial)) => files(&i.manifest)
+                .into_iter()
+                .filter_map(|(k, size)| partial.get(&k).map(|sum| (k, (size, sum))))
+                .collect(),
+            (Some(sums), true, None, None) => {
+                files(&i.manifest).into_iter().zip(sums).map(|((k, size), sum)| (k, (size, sum))).collect()
+            }
+            _ => {
+                return Err(MoveInError::Conflict(format!(
+                    "move {id}: a delta follows the first pass of a warm move, once, or a stream that broke (rule: warm moves and resumed passes)"
+                )))
+            }
+        };
+        let expected = transfer::volumes_of(&i.parsed);
+        let room = i.room;
+        delta
+            .manifest
+            .validate(&expected, room)
+            .map_err(|r| MoveInError::Refused(format!("refused: {r}")))?;
+        let now: HashMap<FileKey, u64> = delta
+            .manifest
+            .volumes
+            .iter()
+            .enumerate()
+            .flat_map(|(v, d)| d.entries.iter().filter(|e| e.kind == Kind::File).map(move |e| (v, e)))
+            .map(|(v, e)| ((v, e.path.clone()), e.size))
+            .collect();
+        let mut reuse = HashMap::new();
+        for r in &delta.reuse {
+            let key = (r.volume, r.path.clone());
+            match (before.get(&key), now.get(&key)) {
+                (Some((size, sum)), Some(now_size)) if size == now_size => {
+                    let root = i.staged.get(r.volume).map(Staged::root).unwrap_or(Path::new("/nonexistent"));
+                    reuse.insert(key, (transfer::below(root, &r.path), (*sum).clone()));
+                }
+                _ => {
+                    return Err(MoveInError::Refused(format!(
+                        "refused: `{}` of volume {} is not a file of the same size an earlier pass received (rule: reused files were received before)",
+                        r.path, r.volume
+                    )))
+                }
+            }
+        }
+        Ok((expected, i.staged.clone(), reuse))
+    }
+
+    /// Removes staging places a later pass no longer needs (the record keeps their names, so a
+    /// crash before this removes them at the next start).
+    async fn remove_places(&self, id: &str, places: &[Staged]) {
+        let docker = self.docker();
+        for p in places {
+            let done = match p {
+                Staged::Named { temp, .. } => match &docker {
+                    Some(d) => d
+                        .remove_volume(temp, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                        .await
+                        .map_err(|e| format!("volume {temp}: {e}")),
+                    None => Err(format!("volume {temp}: dockerd is not reachable")),
+                },
+                Staged::Host { root, .. } => {
+                    std::fs::remove_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))
+                }
+            };
+            if let Err(e) = done {
+                tracing::warn!("move {id}: the first pass's staging is left until the move ends: {e}");
             }
         }
     }
 
     /// Gives up move `id`: everything staged is removed.
     pub async fn move_abort(&self, id: &str) -> Result<(), MoveInError> {
-        if !self.moves_in.lock().is_ok_and(|m| m.contains_key(id)) {
+        let Some(rec) = self.moves_in.lock().ok().and_then(|m| m.get(id).map(|i| i.record)) else {
             return Err(MoveInError::NotFound(format!("no move {id} is under way here")));
+        };
+        if let Some(rec) = rec {
+            self.end_record(rec, "failed", "given up by the source");
         }
         self.drop_staging(id).await;
         Ok(())
+    }
+
+    /// The outcome of a move in the moves table (only a running one's is set).
+    fn end_record(&self, rec: i64, state: &str, detail: &str) {
+        if let Err(e) = self.db().end_move(rec, state, detail, None, now_ms()) {
+            tracing::error!("a move's outcome was not recorded: {e}");
+        }
+    }
+
+    /// Removes the staging of moves whose source asked nothing for `expiry` (and none under way):
+    /// recorded as `expired`.
+    pub async fn expire_staging(&self, expiry: Duration) {
+        let stale: Vec<(String, Option<i64>, String)> = match self.moves_in.lock() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, i)| !i.busy && i.touched.elapsed() >= expiry)
+                .map(|(id, i)| (id.clone(), i.record, i.source.clone()))
+                .collect(),
+            Err(_) => return,
+        };
+        for (id, rec, source) in stale {
+            let why = format!(
+                "{source} asked nothing for {}: what was staged is removed",
+                crate::unit::systemd_duration(expiry)
+            );
+            tracing::warn!("move {id}: {why}");
+            if let Some(rec) = rec {
+                self.end_record(rec, "expired", &why);
+            }
+            self.drop_staging(&id).await;
+        }
     }
 
     /// Checks the sums, puts the data in place, writes the unit with its history, starts it and
@@ -489,6 +789,23 @@ impl Daemon {
         let Some(i) = self.moves_in.lock().ok().and_then(|mut m| m.remove(id)) else {
             return Err(MoveInError::NotFound(format!("no move {id} is under way here")));
         };
+        let rec = i.record;
+        let out = self.commit_incoming(id, i, sums).await;
+        if let Some(rec) = rec {
+            match &out {
+                Ok(detail) => self.end_record(rec, "moved", detail),
+                Err(e) => self.end_record(rec, "failed", &e.to_string()),
+            }
+        }
+        out
+    }
+
+    async fn commit_incoming(
+        &self,
+        id: &str,
+        i: Incoming,
+        sums: &transfer::Sums,
+    ) -> Result<String, MoveInError> {
         // Put back so that drop_staging finds nothing more to forget.
         let received = i.received.clone().unwrap_or_default();
         if i.received.is_none() {
@@ -658,6 +975,16 @@ impl Daemon {
 
 /// At start: what moves that were being received when the daemon stopped had staged is removed.
 pub fn clean_stale_moves(d: &Arc<Daemon>) {
+    let expiry = d.config.move_staging_expiry;
+    let weak = Arc::downgrade(d);
+    d.cluster.add_task(tokio::spawn(async move {
+        let every = (expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(d) = weak.upgrade() else { return };
+            d.expire_staging(expiry).await;
+        }
+    }));
     let dir = d.cluster.paths.moves();
     let Ok(rd) = std::fs::read_dir(&dir) else { return };
     let ids: Vec<String> = rd

@@ -12,6 +12,13 @@
 //! any failure after the stop ─► the target gives up what it staged, the unit starts here again
 //! ```
 //!
+//! A warm move (`--warm`) copies first while the unit runs (a file that changes meanwhile is sent
+//! as it was read and marked dirty); after the stop it walks again and sends the target a delta:
+//! the final manifest and the files unchanged since the first walk (same inode, size,
+//! modification and change times, not dirty, not racy), which the target takes from the first
+//! pass. Only the rest is streamed, so the downtime is the delta. A failure of the first pass
+//! stops nothing.
+//!
 //! Invariants: nothing stops before every check passed; a failure leaves the unit running here as
 //! before (if it was) and nothing on the target; one move per unit at a time.
 
@@ -30,11 +37,12 @@ use crate::cluster::tls;
 use crate::policy::{self, Action, Caller};
 use crate::progress::Progress;
 use crate::time::now_ms;
-use crate::transfer::{self, source, Manifest, VolumeId};
+use crate::transfer::source::{FirstPass, Packed, Stamp};
+use crate::transfer::{self, source, Kind, Manifest, VolumeId};
 use crate::unit::{Unit, UnitName};
 use crate::wire::{
-    MoveBegin, MoveBegun, MoveCaller, MoveCommit, MoveOffer, MovePreflight, MoveResult, MoveRevision,
-    MoveUnit,
+    MoveBegin, MoveBegun, MoveCaller, MoveCommit, MoveDelta, MoveOffer, MovePreflight, MoveResult,
+    MoveReused, MoveRevision, MoveUnit,
 };
 
 /// What the estimate assumes a move copies per second.
@@ -128,6 +136,11 @@ impl Daemon {
 
     /// Walks the volumes: the manifest, or every blocker.
     async fn walk_volumes(roots: &[(VolumeId, PathBuf)]) -> Result<Manifest, Vec<String>> {
+        Self::walk_stamped(roots).await.map(|(m, _)| m)
+    }
+
+    /// Walks the volumes: the manifest and each volume's file stamps, or every blocker.
+    async fn walk_stamped(roots: &[(VolumeId, PathBuf)]) -> Result<(Manifest, Vec<Stamps>), Vec<String>> {
         let roots = roots.to_vec();
         let walked = tokio::task::spawn_blocking(move || {
             roots.iter().map(|(v, r)| source::walk(v.clone(), r)).collect::<Vec<_>>()
@@ -138,7 +151,8 @@ impl Daemon {
         if !blockers.is_empty() {
             return Err(blockers);
         }
-        Ok(Manifest { volumes: walked.into_iter().filter_map(|w| w.data).collect() })
+        let stamps = walked.iter().map(|w| w.stamps.clone()).collect();
+        Ok((Manifest { volumes: walked.into_iter().filter_map(|w| w.data).collect() }, stamps))
     }
 
     /// Checks a move and decides what it does; refusals change nothing.
@@ -231,14 +245,28 @@ impl Daemon {
         if preflight.image == "stream" {
             plan.push(format!("stream image {reference} to {} (the unit still runs)", target.hostname));
         }
-        plan.push(format!("stop {} on {}", name.service(), me.hostname));
-        plan.push(format!(
-            "copy {} ({} MB in {} files) to {} and verify every file's SHA-256",
-            if volumes.is_empty() { "no volumes".to_owned() } else { volumes.join(", ") },
-            offer.bytes >> 20,
-            offer.files,
-            target.hostname
-        ));
+        let what = if volumes.is_empty() { "no volumes".to_owned() } else { volumes.join(", ") };
+        if req.warm {
+            plan.push(format!(
+                "copy {what} ({} MB in {} files) to {} while {name} runs",
+                offer.bytes >> 20,
+                offer.files,
+                target.hostname
+            ));
+            plan.push(format!("stop {} on {}", name.service(), me.hostname));
+            plan.push(format!(
+                "send what changed since, and verify every file's SHA-256 on {}",
+                target.hostname
+            ));
+        } else {
+            plan.push(format!("stop {} on {}", name.service(), me.hostname));
+            plan.push(format!(
+                "copy {what} ({} MB in {} files) to {} and verify every file's SHA-256",
+                offer.bytes >> 20,
+                offer.files,
+                target.hostname
+            ));
+        }
         plan.push(format!(
             "write {name} on {} with its history, start it and wait until it is ready{}",
             target.hostname,
@@ -271,6 +299,8 @@ impl Daemon {
             downtime_ms: None,
             seconds: None,
             keep_source: req.keep_source,
+            warm: req.warm,
+            sent_after_stop: None,
         };
         Ok(MovePlan {
             name: name.clone(),
@@ -292,7 +322,7 @@ impl Daemon {
         plan: MovePlan,
         p: &Progress,
     ) -> Result<MoveResult, MoveFailure> {
-        let mut result = plan.result.clone();
+        let result = plan.result.clone();
         if result.dry_run {
             return Ok(result);
         }
@@ -313,36 +343,104 @@ impl Daemon {
             }
             Moving(self, plan.name.to_string())
         };
+        let rec = self
+            .db()
+            .start_move(&crate::db::NewMove {
+                unit: plan.name.to_string(),
+                side: "source".into(),
+                peer: plan.target.hostname.clone(),
+                actor: caller.actor.clone(),
+                warm: plan.result.warm,
+                started_ms: now_ms(),
+                bytes: plan.result.bytes,
+            })
+            .map_err(|e| tracing::error!("move of {}: cannot record it: {e}", plan.name))
+            .ok();
+        let outcome = self.run_move(caller, plan, p, rec).await;
+        if let Some(rec) = rec {
+            let ended = match &outcome {
+                Ok(r) => {
+                    self.db().end_move(rec, "moved", &format!("moved to {}", r.to), r.downtime_ms, now_ms())
+                }
+                Err(f) => self.db().end_move(
+                    rec,
+                    "failed",
+                    &format!("failed at {}: {}; {}", f.step, f.message, f.hint),
+                    None,
+                    now_ms(),
+                ),
+            };
+            if let Err(e) = ended {
+                tracing::error!("a move's outcome was not recorded: {e}");
+            }
+        }
+        outcome
+    }
+
+    /// Records the step a move is at (what `GET /moves` shows of a move under way).
+    fn record_step(&self, rec: Option<i64>, step: &str) {
+        if let Some(rec) = rec {
+            if let Err(e) = self.db().move_step(rec, step) {
+                tracing::warn!("a move's step was not recorded: {e}");
+            }
+        }
+    }
+
+    async fn run_move(
+        self: &Arc<Self>,
+        caller: &Caller,
+        plan: MovePlan,
+        p: &Progress,
+        rec: Option<i64>,
+    ) -> Result<MoveResult, MoveFailure> {
+        let mut result = plan.result.clone();
         let started = tokio::time::Instant::now();
         let client =
             cluster_ops::peer_client(self).map_err(|e| failed("connect", e.message_with_hint(), ""))?;
         p.step("preflight", "done", format!("{} can take {}", plan.target.hostname, plan.name));
         if plan.preflight.image == "stream" {
+            self.record_step(rec, "image");
             self.stream_image(&client, &plan, p).await?;
         }
-        let was_active = self
-            .units
-            .read()
-            .ok()
-            .and_then(|u| u.get(plan.name.as_str()).map(|s| s.active_state == "active"))
-            .unwrap_or(false);
+        let mut first = None;
+        if plan.result.warm {
+            self.record_step(rec, "warm copy");
+            let mut id = None;
+            match self.first_pass(&client, &plan, p, &mut id).await {
+                Ok(f) => first = Some((f, id)),
+                Err(f) => {
+                    if let Some(id) = &id {
+                        self.give_up(&client, &plan, id).await;
+                    }
+                    let hint =
+                        format!("nothing was stopped: {} runs on {} as before", plan.name, plan.offer.source);
+                    self.audit_move(
+                        caller,
+                        &plan.name,
+                        &format!("failed at {}: {}; {hint}", f.step, f.message),
+                    );
+                    return Err(MoveFailure { hint, ..f });
+                }
+            }
+        }
+        let was_active = self.active_state(plan.name.as_str()) == "active";
+        self.record_step(rec, "stop");
         p.step("stop", "running", format!("stopping {} on {}", plan.name.service(), plan.offer.source));
         self.job(caller, &plan.name, Action::Stop)
             .await
             .map_err(|e| failed("stop", e.to_string(), "nothing else was changed"))?;
         let stopped = tokio::time::Instant::now();
         p.step("stop", "done", format!("{} stopped", plan.name.service()));
-        let mut moved_id = None;
-        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id).await;
-        if let Err(f) = outcome {
+        let (first, mut moved_id) = match first {
+            Some((f, id)) => (Some(f), id),
+            None => (None, None),
+        };
+        self.record_step(rec, "copy");
+        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id, first).await;
+        if let Err(f) = &outcome {
             // Undo: the target gives up what it staged, the unit runs here again.
             if let Some(id) = &moved_id {
-                let path = format!("/cluster/v1/moves/{id}");
-                if let Err(e) =
-                    client.request(&plan.target.api(), http::Method::DELETE, &path, &[], None).await
-                {
-                    tracing::warn!("move of {}: the target was not told to give up ({e}); it removes what it staged at its next start", plan.name);
-                }
+                self.give_up(&client, &plan, id).await;
             }
             let again = if was_active {
                 match self.job(caller, &plan.name, Action::Start).await {
@@ -354,8 +452,9 @@ impl Daemon {
             };
             p.step("undo", "done", again.clone());
             self.audit_move(caller, &plan.name, &format!("failed at {}: {}; {again}", f.step, f.message));
-            return Err(MoveFailure { hint: again, ..f });
+            return Err(MoveFailure { hint: again, ..f.clone() });
         }
+        result.sent_after_stop = outcome.ok();
         result.downtime_ms = Some(u64::try_from(stopped.elapsed().as_millis()).unwrap_or(u64::MAX));
         let disabled = self.enable(caller, &plan.name, false).await;
         if let Err(e) = &disabled {
@@ -399,46 +498,125 @@ impl Daemon {
         Ok(result)
     }
 
-    async fn transfer_and_commit(
+    /// Tells the target to give up move `id` (what it staged goes).
+    async fn give_up(&self, client: &tls::Client, plan: &MovePlan, id: &str) {
+        let path = format!("/cluster/v1/moves/{id}");
+        if let Err(e) = client.request(&plan.target.api(), http::Method::DELETE, &path, &[], None).await {
+            tracing::warn!("move of {}: the target was not told to give up ({e}); it removes what it staged at its next start", plan.name);
+        }
+    }
+
+    /// A warm move's first pass, while the unit runs: walk, begin, send everything.
+    async fn first_pass(
         &self,
         client: &tls::Client,
         plan: &MovePlan,
         p: &Progress,
         moved_id: &mut Option<String>,
-    ) -> Result<(), MoveFailure> {
-        let target = &plan.target;
-        // The unit is stopped: this walk is what is sent.
-        let manifest = Self::walk_volumes(&plan.roots).await.map_err(|b| failed("copy", b.join("; "), ""))?;
+    ) -> Result<FirstPass, MoveFailure> {
+        let walked_at_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
+            .unwrap_or(0);
+        let (manifest, stamps) =
+            Self::walk_stamped(&plan.roots).await.map_err(|b| failed("warm copy", b.join("; "), ""))?;
+        let begun = self.begin(client, plan, &manifest, true).await?;
+        *moved_id = Some(begun.clone());
+        let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
+        let packed = self
+            .send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy", &seen)
+            .await
+            .map_err(SendError::failure)?;
+        let mut first = FirstPass { dirty: packed.dirty, walked_at_ns, ..FirstPass::default() };
+        let mut sums = packed.sums.into_iter();
+        for (i, v) in manifest.volumes.iter().enumerate() {
+            for e in v.entries.iter().filter(|e| e.kind == Kind::File) {
+                let key = (i, e.path.clone());
+                if let (Some(sum), Some(stamp)) = (sums.next(), stamps.get(i).and_then(|s| s.get(&e.path))) {
+                    first.sums.insert(key.clone(), sum);
+                    first.stamps.insert(key, *stamp);
+                }
+            }
+        }
+        Ok(first)
+    }
+
+    async fn begin(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        manifest: &Manifest,
+        warm: bool,
+    ) -> Result<String, MoveFailure> {
         let revisions = self.move_history(&plan.name);
         let mut offer = plan.offer.clone();
         offer.bytes = manifest.bytes();
         offer.files = manifest.files() as u64;
-        let begin = MoveBegin { offer, manifest: manifest.clone(), revisions };
-        let begun: MoveBegun = peer_json(client, target, http::Method::POST, "/cluster/v1/moves", &begin)
-            .await
-            .map_err(|e| failed("begin", e, ""))?;
-        *moved_id = Some(begun.id.clone());
-        let total = manifest.bytes();
+        let begin = MoveBegin { offer, manifest: manifest.clone(), revisions, warm };
+        let begun: MoveBegun =
+            peer_json(client, &plan.target, http::Method::POST, "/cluster/v1/moves", &begin)
+                .await
+                .map_err(|e| failed("begin", e, ""))?;
+        Ok(begun.id)
+    }
+
+    /// Sends the data of `manifest` for move `id`; a step of its own with progress.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_data(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+        id: &str,
+        manifest: &Manifest,
+        mode: Mode,
+        step: &'static str,
+        seen: &Arc<std::sync::Mutex<Sums>>,
+    ) -> Result<Packed, SendError> {
+        let target = &plan.target;
+        let total = match &mode {
+            Mode::Delta(reuse) => manifest.bytes() - manifest_bytes_of(manifest, reuse),
+            Mode::Strict | Mode::Warm => manifest.bytes(),
+        };
+        let files = manifest.files()
+            - match &mode {
+                Mode::Delta(reuse) => reuse.len(),
+                Mode::Strict | Mode::Warm => 0,
+            };
         p.step(
-            "copy",
+            step,
             "running",
-            format!("copying {} MB in {} files to {}", total >> 20, manifest.files(), target.hostname),
+            format!("copying {} MB in {files} files to {}", total >> 20, target.hostname),
         );
         let sent = Arc::new(AtomicU64::new(0));
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
         let roots: Vec<PathBuf> = plan.roots.iter().map(|(_, r)| r.clone()).collect();
         let counter = sent.clone();
+        let manifest = manifest.clone();
+        let seen = seen.clone();
         let packing = tokio::task::spawn_blocking(move || {
             let refs: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
             let out = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
-            source::pack(&manifest, &refs, out, &mut |k| {
-                counter.fetch_add(k, Ordering::Relaxed);
-            })
+            let pass = match &mode {
+                Mode::Strict => source::Pass::Strict,
+                Mode::Warm => source::Pass::Warm,
+                Mode::Delta(reuse) => source::Pass::Delta(reuse),
+            };
+            source::pack_with(
+                &manifest,
+                &refs,
+                out,
+                &mut |k| {
+                    counter.fetch_add(k, Ordering::Relaxed);
+                },
+                &pass,
+                Some(&seen),
+            )
         });
         let body = BodyExt::boxed_unsync(http_body_util::StreamBody::new(
             tokio_stream_from(rx).map(|r| r.map(hyper::body::Frame::data)),
         ));
-        let path = format!("/cluster/v1/moves/{}/data", begun.id);
+        let path = format!("/cluster/v1/moves/{id}/data");
         let ticker = {
             let (sent, p, to) = (sent.clone(), p.clone(), target.hostname.clone());
             tokio::spawn(async move {
@@ -448,7 +626,7 @@ impl Daemon {
                     let cur = sent.load(Ordering::Relaxed);
                     let rate = cur as f64 / t0.elapsed().as_secs_f64().max(0.001) / 1048576.0;
                     p.transfer(
-                        "copy",
+                        step,
                         format!("{} of {} MB to {to}, {rate:.1} MB/s", cur >> 20, total >> 20),
                         cur,
                         total,
@@ -459,30 +637,151 @@ impl Daemon {
         let answer =
             send(client, target, http::Method::PUT, &path, ("application/x-tar", body), STREAM_TIMEOUT).await;
         ticker.abort();
-        let packed = packing.await.map_err(|e| failed("copy", e.to_string(), ""))?;
+        let packed = packing.await.map_err(|e| SendError::Failed(failed(step, e.to_string(), "")))?;
         // What went wrong here first: a refusal there may only say the stream ended early.
         if let Err(e) = &packed {
             if !matches!(e, source::PackError::Write(_)) {
-                return Err(failed("copy", format!("on {}: {e}", plan.offer.source), ""));
+                return Err(SendError::Failed(failed(step, format!("on {}: {e}", plan.offer.source), "")));
             }
         }
-        let answer = answer
-            .map_err(|e| failed("copy", format!("the stream to {} broke: {e}", target.hostname), ""))?;
+        let answer = answer.map_err(|e| {
+            SendError::Broken(failed(step, format!("the stream to {} broke: {e}", target.hostname), ""))
+        })?;
         if !(200..300).contains(&answer.status) {
-            return Err(failed(
-                "copy",
+            let f = failed(
+                step,
                 format!("{} refused the data: {}", target.hostname, cluster_ops::error_message(&answer.body)),
                 "",
-            ));
+            );
+            // 503: the target kept what arrived whole for a resumed pass.
+            return Err(if answer.status == 503 { SendError::Broken(f) } else { SendError::Failed(f) });
         }
-        let sums = packed.map_err(|e| failed("copy", e.to_string(), ""))?;
+        let packed = packed.map_err(|e| SendError::Failed(failed(step, e.to_string(), "")))?;
         p.transfer(
-            "copy",
+            step,
             format!("{} of {} MB to {}", total >> 20, total >> 20, target.hostname),
             total,
             total,
         );
-        p.step("copy", "done", format!("{} MB copied to {}", total >> 20, target.hostname));
+        p.step(step, "done", format!("{} MB copied to {}", total >> 20, target.hostname));
+        Ok(packed)
+    }
+
+    /// Sends the data after the stop; a stream that breaks is resumed (up to [`RESUMES`] times):
+    /// the target says which files arrived whole, those whose sum equals what was read here are
+    /// not sent again (a delta), the rest is.
+    async fn send_resuming(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+        id: &str,
+        manifest: &Manifest,
+        mut mode: Mode,
+    ) -> Result<Packed, MoveFailure> {
+        let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
+        let mut attempt = 0;
+        loop {
+            if let Mode::Delta(reuse) = &mode {
+                if let Ok(mut s) = seen.lock() {
+                    s.extend(reuse.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            let f = match self.send_data(client, plan, p, id, manifest, mode.clone(), "copy", &seen).await {
+                Ok(packed) => return Ok(packed),
+                Err(SendError::Failed(f)) => return Err(f),
+                Err(SendError::Broken(f)) if attempt >= RESUMES => return Err(f),
+                Err(SendError::Broken(f)) => f,
+            };
+            attempt += 1;
+            tokio::time::sleep(Duration::from_secs(attempt.into())).await;
+            let path = format!("/cluster/v1/moves/{id}");
+            let have = match client.request(&plan.target.api(), http::Method::GET, &path, &[], None).await {
+                Ok((200, body)) => {
+                    serde_json::from_slice::<HaveAnswer>(&body).map(|h| h.have).unwrap_or_default()
+                }
+                Ok((status, body)) => {
+                    return Err(failed(
+                        "copy",
+                        format!(
+                            "{}; it cannot be resumed ({status}: {})",
+                            f.message,
+                            cluster_ops::error_message(&body)
+                        ),
+                        "",
+                    ))
+                }
+                Err(e) => {
+                    return Err(failed("copy", format!("{}; it cannot be resumed: {e}", f.message), ""))
+                }
+            };
+            let known = seen.lock().map(|s| s.clone()).unwrap_or_default();
+            let reuse: Sums = have
+                .into_iter()
+                .filter(|h| known.get(&(h.volume, h.path.clone())) == Some(&h.sum))
+                .map(|h| ((h.volume, h.path), h.sum))
+                .collect();
+            let kept = manifest_bytes_of(manifest, &reuse);
+            p.step(
+                "copy",
+                "running",
+                format!(
+                    "{}; resuming ({attempt} of {RESUMES}): {} MB in {} files arrived whole and are not sent again",
+                    f.message,
+                    kept >> 20,
+                    reuse.len()
+                ),
+            );
+            let delta = MoveDelta {
+                manifest: manifest.clone(),
+                reuse: reuse.keys().map(|(v, path)| MoveReused { volume: *v, path: path.clone() }).collect(),
+            };
+            let path = format!("/cluster/v1/moves/{id}/delta");
+            peer_json::<_, serde_json::Value>(client, &plan.target, http::Method::POST, &path, &delta)
+                .await
+                .map_err(|e| failed("copy", format!("{}; resuming failed: {e}", f.message), ""))?;
+            mode = Mode::Delta(reuse);
+        }
+    }
+
+    /// After the stop: walk, begin (or the delta of a warm move), send, commit. The bytes sent.
+    async fn transfer_and_commit(
+        &self,
+        client: &tls::Client,
+        plan: &MovePlan,
+        p: &Progress,
+        moved_id: &mut Option<String>,
+        first: Option<FirstPass>,
+    ) -> Result<u64, MoveFailure> {
+        let target = &plan.target;
+        // The unit is stopped: this walk is what is sent.
+        let (manifest, stamps) =
+            Self::walk_stamped(&plan.roots).await.map_err(|b| failed("copy", b.join("; "), ""))?;
+        let (id, mode) = match (&first, moved_id.clone()) {
+            (Some(first), Some(id)) => {
+                let reuse = first.reusable(&manifest, &stamps);
+                let delta = MoveDelta {
+                    manifest: manifest.clone(),
+                    reuse: reuse
+                        .keys()
+                        .map(|(v, path)| MoveReused { volume: *v, path: path.clone() })
+                        .collect(),
+                };
+                let path = format!("/cluster/v1/moves/{id}/delta");
+                peer_json::<_, serde_json::Value>(client, target, http::Method::POST, &path, &delta)
+                    .await
+                    .map_err(|e| failed("delta", e, ""))?;
+                (id, Mode::Delta(reuse))
+            }
+            _ => {
+                let id = self.begin(client, plan, &manifest, false).await?;
+                *moved_id = Some(id.clone());
+                (id, Mode::Strict)
+            }
+        };
+        let packed = self.send_resuming(client, plan, p, &id, &manifest, mode).await?;
+        let sent = packed.bytes;
+        let sums = packed.sums;
         p.step("start", "running", format!("verifying and starting {} on {}", plan.name, target.hostname));
         let commit_timeout = crate::generator::start_timeout(&plan.unit) + Duration::from_secs(120);
         let body =
@@ -490,7 +789,7 @@ impl Daemon {
         let full = http_body_util::Full::new(Bytes::from(body))
             .map_err(|never: std::convert::Infallible| -> std::io::Error { match never {} })
             .boxed_unsync();
-        let path = format!("/cluster/v1/moves/{}/commit", begun.id);
+        let path = format!("/cluster/v1/moves/{id}/commit");
         let answer =
             send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout)
                 .await
@@ -508,7 +807,7 @@ impl Daemon {
             .and_then(|v| v["detail"].as_str().map(str::to_owned))
             .unwrap_or_default();
         p.step("start", "done", detail);
-        Ok(())
+        Ok(sent)
     }
 
     fn audit_move(&self, caller: &Caller, name: &UnitName, result: &str) {
@@ -596,12 +895,7 @@ impl Daemon {
             .collect();
         tokio::spawn(async move {
             tokio::time::sleep(soak).await;
-            let here = d
-                .units
-                .read()
-                .ok()
-                .and_then(|u| u.get(name.as_str()).map(|s| s.active_state.clone()))
-                .unwrap_or_default();
+            let here = d.active_state(name.as_str());
             if here == "active" || here == "activating" {
                 tracing::warn!("move of {name}: it runs here again, its file and data are kept");
                 return;
@@ -619,6 +913,55 @@ impl Daemon {
             }
         });
     }
+}
+
+/// Each volume's file stamps, by path.
+type Stamps = std::collections::HashMap<String, Stamp>;
+
+/// How often a broken stream after the stop is resumed before the move fails.
+const RESUMES: u32 = 3;
+
+/// Each file's sum, by volume and path.
+type Sums = std::collections::HashMap<transfer::FileKey, String>;
+
+/// `GET /cluster/v1/moves/ID`: what the target has whole.
+#[derive(serde::Deserialize)]
+struct HaveAnswer {
+    have: Vec<crate::wire::MoveHave>,
+}
+
+/// A pass that failed: the stream broke (resumable) or anything else.
+enum SendError {
+    Broken(MoveFailure),
+    Failed(MoveFailure),
+}
+
+impl SendError {
+    fn failure(self) -> MoveFailure {
+        match self {
+            SendError::Broken(f) | SendError::Failed(f) => f,
+        }
+    }
+}
+
+/// How a pass reads the files (an owned [`source::Pass`] for the packing thread).
+#[derive(Clone)]
+enum Mode {
+    Strict,
+    Warm,
+    Delta(std::collections::HashMap<transfer::FileKey, String>),
+}
+
+/// The bytes of the files of `manifest` listed in `keys`.
+fn manifest_bytes_of<V>(manifest: &Manifest, keys: &std::collections::HashMap<transfer::FileKey, V>) -> u64 {
+    manifest
+        .volumes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, v)| v.entries.iter().map(move |e| (i, e)))
+        .filter(|(i, e)| e.kind == Kind::File && keys.contains_key(&(*i, e.path.clone())))
+        .map(|(_, e)| e.size)
+        .sum()
 }
 
 /// A request to the target with a streamed body of a content type.

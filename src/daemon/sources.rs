@@ -69,6 +69,15 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
             u.start.to_version
         );
     }
+    // Moves a containerctld that stopped left: the staging is removed at the cluster's start;
+    // the source's unit was started again by nobody, so say so.
+    match daemon.db().interrupt_moves(crate::time::now_ms()) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!("{n} moves were interrupted: containerctld stopped during them; check their units")
+        }
+        Err(e) => tracing::error!("cannot mark interrupted moves: {e}"),
+    }
     // Files written or changed while the daemon was down.
     daemon.record_hand_edits().await;
     daemon.sync_update_timers().await;

@@ -90,6 +90,9 @@ pub struct Manifest {
     pub volumes: Vec<VolumeData>,
 }
 
+/// A file of the stream: its volume's index and its path.
+pub type FileKey = (usize, String);
+
 /// SHA-256 of every file in stream order, sent after the stream: the receiver compares its own.
 pub type Sums = Vec<String>;
 

@@ -4,7 +4,13 @@
 //! owner, times) is the manifest's. Files are created new (never opened through a link), and
 //! every parent of an entry is a directory this receiver made, so nothing lands outside the
 //! roots. Blocking file I/O: callers run it on a blocking thread.
+//!
+//! A warm move's first pass is received unfinished (directories stay this daemon's, owners are
+//! not given, nothing is synced), so that the second pass can take its files: a file the sender
+//! says is unchanged has no entry in the stream and is renamed from the first pass's tree, with
+//! the sum computed when it arrived there.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -12,7 +18,30 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{below, refuse, stream_path, Entry, Kind, Manifest, Refusal, Sums};
+use super::{below, refuse, stream_path, Entry, FileKey, Kind, Manifest, Refusal, Sums};
+
+/// How a stream is received.
+#[derive(Debug, Default)]
+pub struct Receive {
+    /// Give modes, owners and times to the directories and owners to everything, and sync: the
+    /// last pass. Unfinished, the tree stays writable for a next pass.
+    pub finish: bool,
+    /// Files not in the stream, taken from an earlier pass: where they are and their sum.
+    pub reuse: HashMap<FileKey, (PathBuf, String)>,
+    /// Where each file whole in the tree is told (with its sum) as it is: what a stream that
+    /// breaks leaves for a resumed pass.
+    pub done: Option<std::sync::Arc<std::sync::Mutex<HashMap<FileKey, String>>>>,
+}
+
+impl Receive {
+    fn done(&self, key: FileKey, sum: &str) {
+        if let Some(d) = &self.done {
+            if let Ok(mut d) = d.lock() {
+                d.insert(key, sum.to_owned());
+            }
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -65,6 +94,17 @@ pub fn receive<R: Read>(
     input: R,
     received: &mut dyn FnMut(u64),
 ) -> Result<Sums, ReceiveError> {
+    receive_with(manifest, roots, input, received, &Receive { finish: true, ..Receive::default() })
+}
+
+/// [`receive`] as `how` says (a pass of a warm move).
+pub fn receive_with<R: Read>(
+    manifest: &Manifest,
+    roots: &[PathBuf],
+    input: R,
+    received: &mut dyn FnMut(u64),
+    how: &Receive,
+) -> Result<Sums, ReceiveError> {
     let mut archive = tar::Archive::new(input);
     let mut entries = archive.entries().map_err(ReceiveError::Stream)?;
     let mut sums = Vec::new();
@@ -74,6 +114,16 @@ pub fn receive<R: Read>(
     let mut owners: Vec<(PathBuf, &Entry)> = Vec::new();
     for (i, (v, root)) in manifest.volumes.iter().zip(roots).enumerate() {
         for e in &v.entries {
+            if e.kind == Kind::File {
+                if let Some((from, sum)) = how.reuse.get(&(i, e.path.clone())) {
+                    let path = below(root, &e.path);
+                    take_file(from, &path, e)?;
+                    how.done((i, e.path.clone()), sum);
+                    sums.push(sum.clone());
+                    owners.push((path, e));
+                    continue;
+                }
+            }
             let want = stream_path(i, &e.path);
             let want = want.trim_end_matches('/');
             let mut t = match entries.next() {
@@ -132,7 +182,9 @@ pub fn receive<R: Read>(
                     dirs.push((path, e));
                 }
                 Kind::File => {
-                    sums.push(write_file(&mut t, &path, e, received)?);
+                    let sum = write_file(&mut t, &path, e, received)?;
+                    how.done((i, e.path.clone()), &sum);
+                    sums.push(sum);
                     owners.push((path, e));
                 }
                 Kind::Symlink => {
@@ -155,6 +207,9 @@ pub fn receive<R: Read>(
             refuse("stream follows the manifest", format!("entry `{p}` is not in the manifest")).into()
         );
     }
+    if !how.finish {
+        return Ok(sums);
+    }
     // Directories last, deepest first: creating their children changed their times.
     for (path, e) in &owners {
         std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
@@ -165,9 +220,31 @@ pub fn receive<R: Read>(
         set_time(path, e.mtime)?;
         std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
     }
-    // Once for the whole stream, not per file: thousands of small files would each wait.
-    nix::unistd::sync();
+    // Once for the whole stream, not per file: thousands of small files would each wait. Only
+    // the file systems of the roots, not every disk of the host.
+    for root in roots {
+        let dir = std::fs::File::open(root).map_err(write_err(root))?;
+        nix::unistd::syncfs(&dir).map_err(|e| write_err(root)(e.into()))?;
+    }
     Ok(sums)
+}
+
+/// A file of an earlier pass renamed into this pass's tree: it must be a plain file of the size
+/// the manifest says (the earlier pass wrote it, this daemon owns it), then gets the manifest's
+/// mode and time.
+fn take_file(from: &Path, to: &Path, e: &Entry) -> Result<(), ReceiveError> {
+    let m = std::fs::symlink_metadata(from).map_err(write_err(from))?;
+    if !m.is_file() || m.len() != e.size {
+        return Err(refuse(
+            "reused files were received before",
+            format!("`{}` is not the file of {} bytes an earlier pass received", e.path, e.size),
+        )
+        .into());
+    }
+    std::fs::rename(from, to).map_err(write_err(to))?;
+    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(e.mode))
+        .map_err(write_err(to))?;
+    set_time(to, e.mtime)
 }
 
 fn write_file<R: Read>(
@@ -293,6 +370,129 @@ mod tests {
         let mut other = got.clone();
         other[0] = "0".repeat(64);
         assert!(verify(&m, &sent, &other).expect_err("differs").to_string().contains("checksums"));
+    }
+
+    #[test]
+    fn a_warm_move_sends_only_what_changed_and_verifies_everything() {
+        use super::super::source::{pack_with, FirstPass, Pass};
+        let src = tempfile::tempdir().expect("tempdir");
+        tree(src.path());
+        std::fs::write(src.path().join("gone"), b"bye").expect("gone");
+        let vol = || VolumeId::Named("data".into());
+        let w1 = walk(vol(), src.path());
+        let m1 = Manifest { volumes: vec![w1.data.expect("data")] };
+        let mut stream = Vec::new();
+        let p1 =
+            pack_with(&m1, &[src.path()], &mut stream, &mut |_| {}, &Pass::Warm, None).expect("first pass");
+        let first_dst = tempfile::tempdir().expect("tempdir");
+        let first_root = first_dst.path().to_path_buf();
+        let got1 = receive_with(
+            &m1,
+            std::slice::from_ref(&first_root),
+            &stream[..],
+            &mut |_| {},
+            &Receive::default(),
+        )
+        .expect("first pass received");
+        assert_eq!(got1, p1.sums);
+        // The unit writes on: a file changed (same size), one removed, one added.
+        std::fs::write(src.path().join("a/f"), b"HELLO").expect("changed");
+        std::fs::remove_file(src.path().join("gone")).expect("removed");
+        std::fs::write(src.path().join("new"), b"new").expect("added");
+        let mut first = FirstPass {
+            // The first walk long before these writes (else every file is racy and sent again).
+            walked_at_ns: i128::MAX / 2,
+            ..FirstPass::default()
+        };
+        let files = m1.volumes[0].entries.iter().filter(|e| e.kind == Kind::File);
+        for (e, sum) in files.zip(&p1.sums) {
+            let key = (0, e.path.clone());
+            first.stamps.insert(key.clone(), w1.stamps[&e.path]);
+            first.sums.insert(key, sum.clone());
+        }
+        let w2 = walk(vol(), src.path());
+        let m2 = Manifest { volumes: vec![w2.data.expect("data")] };
+        let reuse = first.reusable(&m2, std::slice::from_ref(&w2.stamps));
+        let mut keys: Vec<&str> = reuse.keys().map(|(_, p)| p.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["a/b/big"], "only the unchanged file is reused");
+        let mut delta = Vec::new();
+        let p2 = pack_with(&m2, &[src.path()], &mut delta, &mut |_| {}, &Pass::Delta(&reuse), None)
+            .expect("delta");
+        assert_eq!(p2.bytes, 8, "a/f and new only");
+        let how = Receive {
+            finish: true,
+            reuse: reuse.iter().map(|(k, sum)| (k.clone(), (first_root.join(&k.1), sum.clone()))).collect(),
+            done: None,
+        };
+        let dst = tempfile::tempdir().expect("tempdir");
+        let got =
+            receive_with(&m2, &[dst.path().to_path_buf()], &delta[..], &mut |_| {}, &how).expect("delta");
+        let full = packed(&m2, src.path()).1;
+        verify(&m2, &full, &got).expect("every file's sum equals a full copy's");
+        assert_eq!(std::fs::read(dst.path().join("a/f")).expect("f"), b"HELLO");
+        assert_eq!(std::fs::read(dst.path().join("a/b/big")).expect("big").len(), 300_000);
+        assert!(!dst.path().join("gone").exists());
+        // A file to reuse that is not the one the first pass received is refused naming the rule.
+        let bad = Receive {
+            finish: true,
+            reuse: [((0, "a/b/big".to_owned()), (first_root.join("a/f"), "0".repeat(64)))].into(),
+            done: None,
+        };
+        let dst = tempfile::tempdir().expect("tempdir");
+        let e = receive_with(&m2, &[dst.path().to_path_buf()], &delta[..], &mut |_| {}, &bad)
+            .expect_err("refused");
+        assert!(e.to_string().contains("reused files were received before"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_that_breaks_keeps_the_files_that_arrived_whole() {
+        let src = tempfile::tempdir().expect("tempdir");
+        tree(src.path());
+        let w = walk(VolumeId::Named("data".into()), src.path());
+        let m = Manifest { volumes: vec![w.data.expect("data")] };
+        let (stream, sent) = packed(&m, src.path());
+        // Cut inside the last header (the hard link h), after every file.
+        let cut = &stream[..stream.len() - 1024 - 256];
+        let done = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let how = Receive { finish: true, reuse: HashMap::new(), done: Some(done.clone()) };
+        let dst = tempfile::tempdir().expect("tempdir");
+        let e = receive_with(&m, &[dst.path().to_path_buf()], cut, &mut |_| {}, &how).expect_err("cut");
+        assert!(matches!(e, ReceiveError::Stream(_)), "{e}");
+        let done = done.lock().expect("lock").clone();
+        let mut whole: Vec<&str> = done.keys().map(|k| k.1.as_str()).collect();
+        whole.sort_unstable();
+        assert_eq!(whole, ["a/b/big", "a/f"], "the files before the cut are whole");
+        // A resumed pass takes what arrived whole and gets the rest from a delta.
+        let files: Vec<&str> =
+            m.volumes[0].entries.iter().filter(|e| e.kind == Kind::File).map(|e| e.path.as_str()).collect();
+        let reuse: HashMap<FileKey, String> = done
+            .iter()
+            .map(|(k, sum)| {
+                let i = files.iter().position(|p| *p == k.1).expect("a file of the manifest");
+                assert_eq!(sum, &sent[i], "the sum of {} as the sender read it", k.1);
+                (k.clone(), sum.clone())
+            })
+            .collect();
+        let mut delta = Vec::new();
+        super::super::source::pack_with(
+            &m,
+            &[src.path()],
+            &mut delta,
+            &mut |_| {},
+            &super::super::source::Pass::Delta(&reuse),
+            None,
+        )
+        .expect("delta");
+        let how = Receive {
+            finish: true,
+            reuse: reuse.iter().map(|(k, sum)| (k.clone(), (dst.path().join(&k.1), sum.clone()))).collect(),
+            done: None,
+        };
+        let again = tempfile::tempdir().expect("tempdir");
+        let got =
+            receive_with(&m, &[again.path().to_path_buf()], &delta[..], &mut |_| {}, &how).expect("resumed");
+        verify(&m, &sent, &got).expect("every sum equal after the resumed pass");
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! The sending side: a volume walked with lstat into manifest entries (what cannot be moved is a
 //! blocker, all of them listed), then packed as tar in manifest order, each file hashed as it is
 //! read. Blocking file I/O: callers run it on a blocking thread.
+//!
+//! A warm move packs twice. The first pass runs while the unit writes: a file that changes under
+//! it is still sent (cut or padded to the size the walk saw) but marked dirty. The second pass,
+//! after the stop, sends only files whose [`Stamp`] differs from the first walk's, or that were
+//! dirty or racy (changed so close to the first walk that a coarse file-system clock cannot tell
+//! two writes apart); the others are reused from the first pass with the sum it computed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -11,7 +17,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{
-    below, stream_path, symlink_inside, Entry, Kind, Manifest, Sums, VolumeData, VolumeId, MODE_BITS,
+    below, stream_path, symlink_inside, Entry, FileKey, Kind, Manifest, Sums, VolumeData, VolumeId, MODE_BITS,
 };
 
 /// At most this many blockers are listed (the count says how many more).
@@ -22,12 +28,85 @@ const MAX_BLOCKERS: usize = 20;
 pub struct Walked {
     pub data: Option<VolumeData>,
     pub blockers: Vec<String>,
+    /// Each file's stamp, by path (what a second walk compares).
+    pub stamps: HashMap<String, Stamp>,
+}
+
+/// What says a file is unchanged since a walk: the same inode, size, modification and change
+/// times (nanoseconds; the change time moves on every write, chmod and chown, even when the
+/// modification time is set back by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl Stamp {
+    fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        }
+    }
+}
+
+/// A file whose change time is this close to (or after) the start of the walk may change again
+/// within the same tick of the file system's clock unseen: it is sent again, never reused.
+pub const RACY_NS: i128 = 2_000_000_000;
+
+/// What the first pass of a warm move leaves for the second: every file's stamp and sum, the
+/// files that changed while they were read, and when the walk began (nanoseconds since the epoch).
+#[derive(Debug, Default, Clone)]
+pub struct FirstPass {
+    pub stamps: HashMap<FileKey, Stamp>,
+    pub sums: HashMap<FileKey, String>,
+    pub dirty: HashSet<FileKey>,
+    pub walked_at_ns: i128,
+}
+
+impl FirstPass {
+    /// The files of `now` (a walk after the stop, with its stamps per volume) that the target has
+    /// from the first pass, with their sums: same stamp, not dirty, not racy.
+    pub fn reusable(&self, now: &Manifest, stamps: &[HashMap<String, Stamp>]) -> HashMap<FileKey, String> {
+        let mut out = HashMap::new();
+        for (i, v) in now.volumes.iter().enumerate() {
+            for e in v.entries.iter().filter(|e| e.kind == Kind::File) {
+                let key = (i, e.path.clone());
+                let (Some(before), Some(after), Some(sum)) =
+                    (self.stamps.get(&key), stamps.get(i).and_then(|s| s.get(&e.path)), self.sums.get(&key))
+                else {
+                    continue;
+                };
+                if before == after
+                    && !self.dirty.contains(&key)
+                    && before.ctime_ns < self.walked_at_ns - RACY_NS
+                    && before.mtime_ns < self.walked_at_ns - RACY_NS
+                {
+                    out.insert(key, sum.clone());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Walks `root` (the volume's directory on this host) into manifest entries, sorted by path so
 /// two walks of the same tree agree.
 pub fn walk(volume: VolumeId, root: &Path) -> Walked {
-    let mut w = Walker { root, entries: Vec::new(), blockers: Vec::new(), more: 0, inodes: HashMap::new() };
+    let mut w = Walker {
+        root,
+        entries: Vec::new(),
+        blockers: Vec::new(),
+        more: 0,
+        inodes: HashMap::new(),
+        stamps: HashMap::new(),
+    };
     match std::fs::symlink_metadata(root) {
         Ok(m) if m.is_dir() => w.dir("", &m),
         Ok(_) => w.block(format!("{} is not a directory", root.display())),
@@ -37,7 +116,7 @@ pub fn walk(volume: VolumeId, root: &Path) -> Walked {
         w.blockers.push(format!("and {} more", w.more));
     }
     let data = w.blockers.is_empty().then_some(VolumeData { volume, entries: w.entries });
-    Walked { data, blockers: w.blockers }
+    Walked { data, blockers: w.blockers, stamps: w.stamps }
 }
 
 struct Walker<'a> {
@@ -46,6 +125,7 @@ struct Walker<'a> {
     blockers: Vec<String>,
     more: usize,
     inodes: HashMap<(u64, u64), String>,
+    stamps: HashMap<String, Stamp>,
 }
 
 impl Walker<'_> {
@@ -88,6 +168,8 @@ impl Walker<'_> {
             let full = below(self.root, &child);
             let m = match std::fs::symlink_metadata(&full) {
                 Ok(m) => m,
+                // Gone since it was listed (a unit that still runs removed it): not moved.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     self.block(format!("cannot read {}: {e}", full.display()));
                     continue;
@@ -139,12 +221,20 @@ impl Walker<'_> {
         }
         // Read at once, so that a file this daemon may not read blocks the move before it stops.
         let full = below(self.root, path);
-        if let Err(e) = std::fs::File::open(&full) {
-            return self.block(format!("cannot read {}: {e}", full.display()));
+        match std::fs::File::open(&full) {
+            Ok(_) => {}
+            // Gone since it was listed (a unit that still runs removed it): not moved, and not
+            // the first name of its other links either.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.inodes.remove(&(m.dev(), m.ino()));
+                return;
+            }
+            Err(e) => return self.block(format!("cannot read {}: {e}", full.display())),
         }
         let mut e = Self::entry(path, Kind::File, m);
         e.size = m.len();
         self.entries.push(e);
+        self.stamps.insert(path.to_owned(), Stamp::of(m));
     }
 
     fn symlink(&mut self, path: &str, full: &Path, m: &Metadata) {
@@ -189,9 +279,47 @@ pub fn pack<W: Write>(
     out: W,
     sent: &mut dyn FnMut(u64),
 ) -> Result<Sums, PackError> {
+    pack_with(manifest, roots, out, sent, &Pass::Strict, None).map(|p| p.sums)
+}
+
+/// How a pack treats the files.
+#[derive(Debug)]
+pub enum Pass<'a> {
+    /// Every file is sent and must not change while it is read (a cold move, or after the stop).
+    Strict,
+    /// The unit still runs: a file that changed or went is sent as far as it could be read (cut
+    /// or padded to the walk's size) and marked dirty, for the second pass to send again.
+    Warm,
+    /// After the stop: the files listed are not sent (the target has them); their sums are these.
+    Delta(&'a HashMap<FileKey, String>),
+}
+
+/// What a pack sent: every file's sum in manifest order, and the files marked dirty.
+#[derive(Debug, Default)]
+pub struct Packed {
+    pub sums: Sums,
+    pub dirty: HashSet<FileKey>,
+    /// The file bytes in the stream.
+    pub bytes: u64,
+}
+
+/// [`pack`] with a [`Pass`].
+pub fn pack_with<W: Write>(
+    manifest: &Manifest,
+    roots: &[&Path],
+    out: W,
+    sent: &mut dyn FnMut(u64),
+    pass: &Pass<'_>,
+    sums_out: Option<&std::sync::Mutex<HashMap<FileKey, String>>>,
+) -> Result<Packed, PackError> {
+    let keep = |key: FileKey, sum: &str| {
+        if let Some(Ok(mut m)) = sums_out.map(std::sync::Mutex::lock) {
+            m.insert(key, sum.to_owned());
+        }
+    };
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
-    let mut sums = Vec::new();
+    let mut packed = Packed::default();
     for (i, (v, root)) in manifest.volumes.iter().zip(roots).enumerate() {
         for e in &v.entries {
             let path = stream_path(i, &e.path);
@@ -219,20 +347,51 @@ pub fn pack<W: Write>(
                     b.append_link(&mut h, &path, stream_path(i, target))
                 }
                 Kind::File => {
+                    if let Pass::Delta(reuse) = pass {
+                        if let Some(sum) = reuse.get(&(i, e.path.clone())) {
+                            packed.sums.push(sum.clone());
+                            continue;
+                        }
+                    }
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(e.size);
                     let shown = full.display().to_string();
-                    let f = std::fs::File::open(&full)
-                        .map_err(|source| PackError::Read { path: shown.clone(), source })?;
-                    let len =
-                        f.metadata().map_err(|source| PackError::Read { path: shown.clone(), source })?.len();
+                    let opened = std::fs::File::open(&full).and_then(|f| f.metadata().map(|m| (f, m.len())));
+                    let (f, len) = match (opened, pass) {
+                        (Ok(ok), _) => ok,
+                        (Err(_), Pass::Warm) => {
+                            packed.dirty.insert((i, e.path.clone()));
+                            let mut r = Hashing {
+                                inner: std::io::repeat(0).take(e.size),
+                                sha: Sha256::new(),
+                                n: 0,
+                                sent: &mut *sent,
+                            };
+                            let res = b.append_data(&mut h, &path, &mut r);
+                            packed.sums.push(crate::digest::hex(&r.sha.finalize()));
+                            packed.bytes += e.size;
+                            res.map_err(PackError::Write)?;
+                            continue;
+                        }
+                        (Err(source), _) => return Err(PackError::Read { path: shown, source }),
+                    };
+                    let warm = matches!(pass, Pass::Warm);
                     if len != e.size {
-                        return Err(PackError::Changed {
-                            path: shown,
-                            detail: format!("{} bytes, then {len}", e.size),
-                        });
+                        if !warm {
+                            return Err(PackError::Changed {
+                                path: shown,
+                                detail: format!("{} bytes, then {len}", e.size),
+                            });
+                        }
+                        packed.dirty.insert((i, e.path.clone()));
                     }
-                    let mut r = Hashing { inner: f.take(e.size), sha: Sha256::new(), n: 0, sent: &mut *sent };
+                    // Warm: a file cut short while it is read is padded with zeros to its size.
+                    let body: Box<dyn Read> = if warm {
+                        Box::new(f.take(e.size).chain(std::io::repeat(0)).take(e.size))
+                    } else {
+                        Box::new(f.take(e.size))
+                    };
+                    let mut r = Hashing { inner: body, sha: Sha256::new(), n: 0, sent: &mut *sent };
                     let res = b.append_data(&mut h, &path, &mut r);
                     if res.is_ok() && r.n != e.size {
                         return Err(PackError::Changed {
@@ -240,7 +399,10 @@ pub fn pack<W: Write>(
                             detail: format!("{} bytes, then {}", e.size, r.n),
                         });
                     }
-                    sums.push(crate::digest::hex(&r.sha.finalize()));
+                    let sum = crate::digest::hex(&r.sha.finalize());
+                    keep((i, e.path.clone()), &sum);
+                    packed.sums.push(sum);
+                    packed.bytes += e.size;
                     res
                 }
             };
@@ -248,7 +410,7 @@ pub fn pack<W: Write>(
         }
     }
     b.into_inner().and_then(|mut w| w.flush()).map_err(PackError::Write)?;
-    Ok(sums)
+    Ok(packed)
 }
 
 /// A reader that hashes and counts what passes through it.

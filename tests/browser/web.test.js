@@ -1374,3 +1374,37 @@ step("the New unit and Import views and the Remove dialog fit a phone in the dar
     await page.context().close();
   }
 });
+
+// ---------- issue 15: the Move action and the Cluster page's moves ----------
+// This host is a one-node cluster: the action is there and says there is nowhere to move to; a
+// move itself needs a second member (tests/system/cluster_move.sh moves units between three).
+
+step("the Move action on a member offers the other members (none here) and the Cluster page lists moves; a viewer has no Move", async () => {
+  const page = await newPage();
+  await login(page, ADMIN_TOKEN);
+  await go(page, unitHash());
+  const button = page.locator('button[data-action="move"]:not([hidden])');
+  await button.waitFor();
+  await button.click();
+  const panel = page.locator(".move-panel");
+  await panel.waitFor();
+  await page.locator(".move-about", { hasText: "There is no other active member to move to." }).waitFor();
+  assert.equal(await page.locator("#move-go").isDisabled(), true, "Move is disabled without a member to move to");
+  assert.equal(await page.locator("#move-dry-run").isDisabled(), true, "Dry run is disabled too");
+  await shot(page, "27-move-panel");
+  await go(page, "#/cluster");
+  const moves = page.locator("#cluster-moves");
+  await moves.waitFor();
+  await moves.locator(".moves-history", { hasText: "No moves yet." }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+
+  const viewer = await newPage();
+  await login(viewer, VIEWER_TOKEN);
+  await go(viewer, unitHash());
+  await viewer.locator('button[data-action="restart"]').waitFor();
+  assert.equal(await viewer.locator('button[data-action="move"]').count(), 0, "a viewer gets no Move button");
+  await go(viewer, "#/cluster");
+  await viewer.locator("#cluster-moves .moves-history").waitFor();
+  await viewer.context().close();
+});

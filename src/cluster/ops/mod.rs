@@ -34,7 +34,8 @@ pub use self::init::init;
 pub use self::join::{join, JoinBundle, JoinRequest};
 pub use self::leave::{leave, leave_node, leave_with_warnings, remove_node};
 pub use self::peers::{
-    error_message, find_member, issue_member_cert, lookup, peer_client, MemberCert, PeerNode, PeerQuery,
+    active_members, error_message, find_member, issue_member_cert, lookup, members, peer_client, MemberCert,
+    PeerNode, PeerQuery,
 };
 pub use self::push::{promote, push, registry_images, PromoteRequest};
 use crate::cluster::{self, registry, Paths, State};
@@ -165,7 +166,7 @@ impl Cluster {
         }
     }
 
-    fn add_task(&self, t: tokio::task::JoinHandle<()>) {
+    pub fn add_task(&self, t: tokio::task::JoinHandle<()>) {
         if let Ok(mut g) = self.tasks.lock() {
             g.push(t);
         }

@@ -30,7 +30,7 @@ pub struct PeerQuery {
 }
 
 /// An active member as another member sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerNode {
     pub id: String,
     pub hostname: String,
@@ -154,6 +154,28 @@ pub async fn lookup(d: &Daemon, name: &str) -> Result<PeerNode, StepError> {
         Err(e) if e.kind == StepKind::NotFound => Err(not_found()),
         Err(e) => Err(e),
     }
+}
+
+/// On the primary manager: every active member.
+pub fn active_members(d: &Daemon) -> Result<Vec<PeerNode>, StepError> {
+    let nodes = d.db().nodes().map_err(|e| fail("members", e.to_string(), ""))?;
+    Ok(nodes
+        .into_iter()
+        .filter(super::admit::is_active)
+        .map(|n| PeerNode { id: n.id, hostname: n.hostname, addr: n.addr })
+        .collect())
+}
+
+/// Every active member: from the store on the primary manager, else asked of it.
+pub async fn members(d: &Daemon) -> Result<Vec<PeerNode>, StepError> {
+    let s = d.cluster.state().ok_or_else(|| {
+        kind(fail("members", "this host is not a cluster member", "join a cluster first"), StepKind::Conflict)
+    })?;
+    if s.primary {
+        return active_members(d);
+    }
+    let body = manager_call(d, &s, "/cluster/v1/peers", &serde_json::json!({})).await?;
+    serde_json::from_slice(&body).map_err(|e| fail("members", format!("bad answer of the manager: {e}"), ""))
 }
 
 /// A client that presents this member's certificate to another member.
