@@ -172,7 +172,8 @@ ours_boot=() theirs_boot=() ours_wall=() theirs_wall=()
 reboot_side() {
     local side=$1 t0 wall first last
     t0=$(now_ms)
-    tb_host_reboot "$HOST" >/dev/null
+    # The boot waits for the enabled units too (multi-user.target): 500 took over 180 s.
+    TB_BOOT_TIMEOUT=900 tb_host_reboot "$HOST" >/dev/null
     if [[ $side == ours ]]; then
         tb_wait_for 600 "$UNITS units READY" ours_ready
     else
