@@ -29,12 +29,6 @@ running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
 echo "started $UNITS units in $((SECONDS - t)) s; $running containers running"
 ((running == UNITS)) || { echo "expected $UNITS running containers" >&2; exit 1; }
 
-# time_in_host CMD: wall-clock ms of CMD run inside the host (the docker exec cost is the same
-# for both sides of every ratio).
-time_in_host() {
-    in_host sh -c 't=$(date +%s%N); "$@" >/dev/null; echo $((($(date +%s%N) - t) / 1000000))' sh "$@"
-}
-
 echo
 echo "== list: containerctl list --json vs docker ps (both as JSON, $UNITS units)"
 ours=() theirs=()
@@ -68,19 +62,12 @@ echo "containerctl restart: median ${a} ms; docker restart: median ${b} ms, rati
 echo
 echo "== GET /api/v1/units over HTTP vs Docker's GET /containers/json on its socket ($UNITS units, 200 requests each)"
 token=$(in_host containerctl token create --name bench --role viewer --ttl 1h)
-# urls N URL: URL repeated N times, for one curl process that keeps its connection open.
-urls() { for _ in $(seq 1 "$1"); do printf -- '-o /dev/null %s ' "$2"; done; }
-# shellcheck disable=SC2046
-ours=$(in_host curl -s -w '%{time_total}\n' -H "Authorization: Bearer $token" \
-    $(urls 200 http://127.0.0.1:5000/api/v1/units))
-# shellcheck disable=SC2046
-theirs=$(in_host curl -s -w '%{time_total}\n' --unix-socket /var/run/docker.sock \
-    $(urls 200 'http://localhost/containers/json'))
-ms() { awk '{printf "%.2f\n", $1 * 1000}'; }
-p50o=$(printf '%s\n' "$ours" | ms | median)
-p99o=$(printf '%s\n' "$ours" | ms | p99)
-p50d=$(printf '%s\n' "$theirs" | ms | median)
-p99d=$(printf '%s\n' "$theirs" | ms | p99)
+ours_http=$(http_ms 200 http://127.0.0.1:5000/api/v1/units -H "Authorization: Bearer $token")
+theirs_http=$(http_ms 200 http://localhost/containers/json --unix-socket /var/run/docker.sock)
+p50o=$(printf '%s\n' "$ours_http" | median)
+p99o=$(printf '%s\n' "$ours_http" | p99)
+p50d=$(printf '%s\n' "$theirs_http" | median)
+p99d=$(printf '%s\n' "$theirs_http" | p99)
 echo "GET /api/v1/units: p50 ${p50o} ms, p99 ${p99o} ms; GET /containers/json: p50 ${p50d} ms, p99 ${p99d} ms;" \
     "ratio p50 $(ratio "$p50o" "$p50d"), p99 $(ratio "$p99o" "$p99d") (target <= 1.0)"
 

@@ -150,26 +150,7 @@ echo "crash -> running: median ${crash_ours} ms; docker: median ${crash_docker} 
 echo
 echo "== where a start's time goes: the runner's sandbox (the template's hardening, set up by systemd"
 echo "   at every start) vs none, each a transient /bin/true in containerctl.slice, best of 3"
-# shellcheck disable=SC2016  # the host's shell expands them
-in_host bash -c '
-    args=()
-    while read -r l; do [[ -n $l && $l != \#* ]] && args+=(-p "$l"); done \
-        < <(sed -n "/^NoNewPrivileges=/,/^UMask=/p" "$(systemctl show -p FragmentPath --value containerctl@x.service)")
-    best() {
-        local b=999999 t d
-        for _ in 1 2 3; do
-            t=$(date +%s%N)
-            systemd-run --wait -q -p Type=exec -p Slice=containerctl.slice "$@" /bin/true
-            d=$((($(date +%s%N) - t) / 1000000))
-            ((d < b)) && b=$d
-        done
-        echo "$b"
-    }
-    echo "plain: $(best) ms; with the ${#args[@]} hardening settings: $(best "${args[@]}") ms;" \
-        "mount-namespace settings alone (ProtectKernel*, ProtectControlGroups): $(best -p ProtectKernelTunables=yes \
-        -p ProtectKernelModules=yes -p ProtectKernelLogs=yes -p ProtectControlGroups=yes) ms;" \
-        "mounts in the host: $(wc -l </proc/self/mountinfo)"
-'
+sandbox_cost
 
 echo
 echo "== memory: 50 units running, per runner process"

@@ -210,12 +210,18 @@ pub async fn stream(
             }
             event
         };
-        let data = if event == "units" {
-            serde_json::to_string(&super::redact::views(&d, &c, d.list())).unwrap_or_else(|_| "[]".into())
+        // One rendering per change and role class for all the open pages (20 pages used to
+        // cost the daemon 20 listings of every unit per change).
+        let data: Arc<str> = if event == "units" {
+            let generation = *rx.borrow();
+            let variant = usize::from(crate::policy::reads_plain_values(c.role));
+            d.stream_views.get_or(generation, variant, || {
+                serde_json::to_string(&super::redact::views(&d, &c, d.list())).unwrap_or_else(|_| "[]".into())
+            })
         } else {
-            "{}".to_owned()
+            "{}".into()
         };
-        Some((Ok(Event::default().event(event).data(data)), (d, c, rx, crx, false, place)))
+        Some((Ok(Event::default().event(event).data(&*data)), (d, c, rx, crx, false, place)))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).event(Event::default().event("ping"))))

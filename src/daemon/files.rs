@@ -149,16 +149,81 @@ impl Daemon {
         rev
     }
 
-    /// The definition systemd loaded for `name` (the generator's copy), if any.
+    /// The definition systemd loaded for `name` (the generator's copy), if any. Read again only
+    /// when the file's stamp (modification time, length) changed: every listing asks for all.
     pub fn loaded_text(&self, name: &str) -> Option<String> {
         let name = UnitName::new(name).ok()?;
-        crate::generator::read_definition(&loaded_path(&name)).ok()
+        self.loaded_text_at(&loaded_path(&name))
+    }
+
+    fn loaded_text_at(&self, path: &Path) -> Option<String> {
+        self.loaded.text(path, |p| crate::generator::read_definition(p).ok())
+    }
+}
+
+/// A file's modification time and length.
+type Stamp = (std::time::SystemTime, u64);
+
+/// Texts read from files, each read again only when its stamp (modification time, length)
+/// changed.
+#[derive(Default)]
+pub struct StampedTexts {
+    texts: std::sync::RwLock<std::collections::HashMap<PathBuf, (Stamp, String)>>,
+}
+
+impl StampedTexts {
+    /// The text of `path` by `read`, from the cache while the file's stamp is unchanged; None
+    /// (and forgotten) when the file is gone or `read` fails.
+    pub fn text(&self, path: &Path, read: impl FnOnce(&Path) -> Option<String>) -> Option<String> {
+        let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let Some(stamp) = stamp else {
+            if let Ok(mut texts) = self.texts.write() {
+                texts.remove(path);
+            }
+            return None;
+        };
+        if let Some((at, text)) = self.texts.read().ok()?.get(path) {
+            if *at == stamp {
+                return Some(text.clone());
+            }
+        }
+        let text = read(path)?;
+        if let Ok(mut texts) = self.texts.write() {
+            texts.insert(path.to_owned(), (stamp, text.clone()));
+        }
+        Some(text)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamped_texts_read_a_file_again_only_once_it_changed() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("containerctl-stamped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("u.conf");
+        std::fs::write(&path, "a")?;
+        let cache = StampedTexts::default();
+        let reads = std::cell::Cell::new(0);
+        let read = |p: &Path| {
+            reads.set(reads.get() + 1);
+            std::fs::read_to_string(p).ok()
+        };
+        assert_eq!(cache.text(&path, read).as_deref(), Some("a"));
+        assert_eq!(cache.text(&path, read).as_deref(), Some("a"));
+        assert_eq!(reads.get(), 1, "an unchanged file is not read again");
+        std::fs::write(&path, "bb")?;
+        assert_eq!(cache.text(&path, read).as_deref(), Some("bb"));
+        assert_eq!(reads.get(), 2);
+        std::fs::remove_file(&path)?;
+        assert_eq!(cache.text(&path, read), None, "a removed file has no text");
+        std::fs::write(&path, "bb")?;
+        assert_eq!(cache.text(&path, read).as_deref(), Some("bb"));
+        assert_eq!(reads.get(), 3, "a removed file was forgotten");
+        std::fs::remove_dir_all(&dir)
+    }
 
     #[test]
     fn a_file_that_is_not_the_latest_revision_is_a_hand_edit() {

@@ -66,6 +66,33 @@ pub struct Definition {
     stamp: (SystemTime, u64),
 }
 
+/// A text rendered at most once per generation of [`Daemon::changes`] and variant (e.g. what a
+/// role may read), shared by every reader of that generation and variant.
+#[derive(Default)]
+pub struct RenderCache {
+    slots: Mutex<HashMap<usize, (u64, Arc<str>)>>,
+}
+
+impl RenderCache {
+    /// The text of `generation` and `variant`, rendered by `render` unless already there.
+    /// Read the generation before the state it renders: a render newer than its generation
+    /// is harmless, an older one is never served for a newer generation.
+    pub fn get_or(&self, generation: u64, variant: usize, render: impl FnOnce() -> String) -> Arc<str> {
+        if let Ok(slots) = self.slots.lock() {
+            if let Some((g, text)) = slots.get(&variant) {
+                if *g == generation {
+                    return text.clone();
+                }
+            }
+        }
+        let text: Arc<str> = render().into();
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.insert(variant, (generation, text.clone()));
+        }
+        text
+    }
+}
+
 /// `logs --follow` streams at once, at most (each runs a journalctl process).
 pub const MAX_LOG_FOLLOWERS: usize = 32;
 /// The web page's event streams at once, at most.
@@ -89,6 +116,9 @@ pub struct Daemon {
     pub units: RwLock<BTreeMap<String, UnitState>>,
     pub live: RwLock<HashMap<String, Live>>,
     definitions: RwLock<HashMap<PathBuf, Definition>>,
+    /// The definitions systemd loaded (the generator's copies) by path, with the stamp they were
+    /// read at: a listing stats them but reads only the changed ones.
+    loaded: files::StampedTexts,
     /// Serialises changes to unit files so two edits never interleave.
     pub write_lock: tokio::sync::Mutex<()>,
     group_gid: Option<u32>,
@@ -96,6 +126,8 @@ pub struct Daemon {
     pub auth: crate::auth::Auth,
     /// Bumped whenever something a unit list shows may have changed (the web page's stream).
     pub changes: tokio::sync::watch::Sender<u64>,
+    /// The event streams' unit lists, rendered once per change and shared by every open page.
+    pub stream_views: RenderCache,
     /// Cluster membership and its background work.
     pub cluster: crate::cluster::ops::Cluster,
     /// `logs --follow` streams open at once (each is a journalctl process).
@@ -149,6 +181,8 @@ impl Daemon {
             units: RwLock::new(BTreeMap::new()),
             live: RwLock::new(HashMap::new()),
             definitions: RwLock::new(HashMap::new()),
+            loaded: files::StampedTexts::default(),
+            stream_views: RenderCache::default(),
             write_lock: tokio::sync::Mutex::new(()),
             group_gid,
             auth,
@@ -585,3 +619,24 @@ fn view(
 
 /// Shared handle used by the API.
 pub type Shared = Arc<Daemon>;
+
+#[cfg(test)]
+mod render_cache_tests {
+    use super::RenderCache;
+
+    #[test]
+    fn a_text_is_rendered_once_per_generation_and_variant() {
+        let cache = RenderCache::default();
+        let renders = std::cell::Cell::new(0);
+        let render = |s: &str| {
+            renders.set(renders.get() + 1);
+            s.to_owned()
+        };
+        assert_eq!(&*cache.get_or(1, 0, || render("a")), "a");
+        assert_eq!(&*cache.get_or(1, 0, || render("not again")), "a", "the same generation is shared");
+        assert_eq!(&*cache.get_or(1, 1, || render("plain")), "plain", "another variant is its own");
+        assert_eq!(&*cache.get_or(2, 0, || render("b")), "b", "a new generation renders again");
+        assert_eq!(&*cache.get_or(2, 1, || render("plain 2")), "plain 2");
+        assert_eq!(renders.get(), 4);
+    }
+}

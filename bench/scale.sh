@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Issue 17 item 4: one host at UNITS units (default 500), each figure against Docker measured in
+# the same run. Not a test: it prints figures for BENCHMARKS.md.
+#   bench/scale.sh [ROUNDS]     (default 20; release binaries must be built)
+#   UNITS=200 bench/scale.sh    (fewer units; WINDOW=seconds of each CPU window, default 20;
+#                                REBOOTS=reboots per side, default 1; BENCH_SKIP=reboot skips it;
+#                                BENCH_ONLY=reboot measures the reboot only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+# shellcheck source=testbed/lib.sh
+source testbed/lib.sh
+# shellcheck source=tests/system/lib.sh
+source tests/system/lib.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+ROUNDS=${1:-20}
+UNITS=${UNITS:-500}
+WINDOW=${WINDOW:-20}
+REBOOTS=${REBOOTS:-1}
+HOST=benchs
+export TB_RUN=${TB_RUN:-benchs}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+tb_ensure_deps
+tb_ensure_dockerd
+tb_build_images
+trap tb_cleanup EXIT
+bench_host_up
+
+t=$SECONDS
+# Enabled: the reboot below brings them back. 25 at a time: 500 at once on 2 loaded cores ran
+# into the 90 s start timeout (the reboot below starts them all at once, as systemd does).
+bench_units u "$UNITS" true 25
+running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
+echo "started $UNITS units in $((SECONDS - t)) s; $running containers running; load $(load)"
+((running == UNITS)) || { echo "expected $UNITS running containers" >&2; exit 1; }
+daemon_pid() { in_host systemctl show -p MainPID --value containerctld; }
+
+steady_state() {
+echo
+echo "== memory of containerctld with $UNITS units"
+pid=$(daemon_pid)
+in_host awk '/^VmRSS:/ {printf "containerctld RSS: %.1f MiB (target <= 25 MiB)\n", $2 / 1024}' "/proc/$pid/status"
+in_host awk '/^Private_Clean:|^Private_Dirty:/ {p += $2} END {printf "containerctld private memory: %.1f MiB\n", p / 1024}' \
+    "/proc/$pid/smaps_rollup"
+dpid=$(in_host pgrep -x dockerd | head -1)
+in_host awk '/^VmRSS:/ {printf "for scale, dockerd RSS: %.1f MiB\n", $2 / 1024}' "/proc/$dpid/status"
+
+echo
+echo "== list: containerctl list --json vs docker ps --format json ($UNITS units; the two take turns)"
+ours=() theirs=()
+for _ in $(seq 1 "$ROUNDS"); do
+    ours+=("$(time_in_host containerctl list --json)")
+    theirs+=("$(time_in_host docker ps --no-trunc --format '{{json .}}')")
+done
+a=$(printf '%s\n' "${ours[@]}" | median)
+b=$(printf '%s\n' "${theirs[@]}" | median)
+echo "containerctl list --json: median ${a} ms, p99 $(printf '%s\n' "${ours[@]}" | p99) ms;" \
+    "docker ps: median ${b} ms, p99 $(printf '%s\n' "${theirs[@]}" | p99) ms; ratio $(ratio "$a" "$b") (target <= 0.1); load $(load)"
+
+echo
+echo "== HTTP on one kept-alive connection: /metrics and GET /api/v1/units vs Docker's GET /containers/json"
+echo "   ($UNITS units, 10 batches of 20 requests each, the three taking turns)"
+token=$(in_host containerctl token create --name bench --role viewer --ttl 1h)
+auth=(-H "Authorization: Bearer $token")
+metrics=() units=() docker_list=()
+for _ in $(seq 1 10); do
+    mapfile -t -O "${#metrics[@]}" metrics < <(http_ms 20 http://127.0.0.1:5000/metrics "${auth[@]}")
+    mapfile -t -O "${#units[@]}" units < <(http_ms 20 http://127.0.0.1:5000/api/v1/units "${auth[@]}")
+    mapfile -t -O "${#docker_list[@]}" docker_list < <(http_ms 20 http://localhost/containers/json --unix-socket /var/run/docker.sock)
+done
+d50=$(printf '%s\n' "${docker_list[@]}" | median)
+d99=$(printf '%s\n' "${docker_list[@]}" | p99)
+for name in metrics units; do
+    declare -n xs=$name
+    x50=$(printf '%s\n' "${xs[@]}" | median)
+    x99=$(printf '%s\n' "${xs[@]}" | p99)
+    echo "$name: p50 ${x50} ms, p99 ${x99} ms (target p99 <= 10 ms); ratio to GET /containers/json" \
+        "(p50 ${d50} ms, p99 ${d99} ms): p50 $(ratio "$x50" "$d50"), p99 $(ratio "$x99" "$d99")"
+    unset -n xs
+done
+echo "load $(load)"
+
+echo
+echo "== event stream: containerctld CPU over ${WINDOW} s while units restart one after another,"
+echo "   without and with 20 open GET /api/v1/stream clients (utime + stime from /proc/PID/stat)"
+# cpu_ticks PID: utime + stime of PID in clock ticks.
+cpu_ticks() { in_host awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(in_host getconf CLK_TCK)
+# churn_window: restart units u1, u2, ... one after another for WINDOW seconds (systemd restarts
+# them, so the daemon only watches), and print the daemon's CPU in % of one core and the restarts.
+churn_window() {
+    local pid c0 c1 t0 t1 n
+    pid=$(daemon_pid)
+    c0=$(cpu_ticks "$pid")
+    t0=$(now_ms)
+    # shellcheck disable=SC2016  # the host shell's variables
+    n=$(in_host sh -c 'end=$(($(date +%s) + $1)); i=0
+        while [ "$(date +%s)" -lt $end ]; do i=$((i + 1)); systemctl restart "containerctl@u$((i % $2 + 1))"; done
+        echo $i' sh "$WINDOW" "$UNITS")
+    t1=$(now_ms)
+    c1=$(cpu_ticks "$pid")
+    awk -v c="$((c1 - c0))" -v hz="$hz" -v ms="$((t1 - t0))" -v n="$n" \
+        'BEGIN {printf "%.2f %d\n", c / hz * 100000 / ms, n}'
+}
+streams_open() {
+    # shellcheck disable=SC2016
+    in_host sh -c 'for i in $(seq 1 20); do
+        curl -sN -H "Authorization: Bearer $1" http://127.0.0.1:5000/api/v1/stream >/tmp/stream$i.out 2>&1 &
+        done; sleep 1' sh "$token"
+}
+streams_close() { in_host sh -c 'pkill -x curl; sleep 1; cat /tmp/stream*.out | grep -c "^event: units" || true'; }
+without=() with=()
+for r in 1 2; do
+    read -r cpu n < <(churn_window)
+    without+=("$cpu")
+    echo "round $r without clients: ${cpu}% of a core, $n restarts; load $(load)"
+    streams_open
+    read -r cpu n < <(churn_window)
+    with+=("$cpu")
+    events=$(streams_close)
+    echo "round $r with 20 clients: ${cpu}% of a core, $n restarts, $events unit events delivered in all; load $(load)"
+done
+a=$(printf '%s\n' "${without[@]}" | median)
+b=$(printf '%s\n' "${with[@]}" | median)
+echo "daemon CPU: without clients ${a}%, with 20 clients ${b}%; the clients' cost" \
+    "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b - a}')% of a core (target <= 5%)"
+
+}
+[[ ${BENCH_ONLY:-} == reboot ]] || steady_state
+[[ ${BENCH_SKIP:-} == reboot ]] && exit 0
+
+echo
+echo "== where a unit's start goes with $UNITS containers running: the runner's sandbox"
+sandbox_cost
+
+echo
+echo "== reboot: $UNITS enabled units until every one is READY vs dockerd bringing back $UNITS"
+echo "   --restart=always containers; both from the moment dockerd's process started (the host's"
+echo "   own timestamps), and the wall time from the reboot to all running; one side per reboot"
+# The Docker side's containers, created once; their restart policy is switched on for its turn.
+# shellcheck disable=SC2016
+in_host sh -ec 'for i in $(seq 1 "$1"); do docker create --init --name "d$i" ctl-test/busybox:1 sleep 100000; done >/dev/null' sh "$UNITS"
+# ts_us TIMESTAMP: microseconds since the epoch of a timestamp date(1) reads.
+dockerd_started_us() {
+    in_host sh -c 'date -d "$(systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value docker.service)" +%s%6N'
+}
+ours_ready() {
+    local n
+    n=$(in_host systemctl list-units --no-legend --state=active 'containerctl@u*.service' | wc -l)
+    ((n == UNITS))
+}
+theirs_running() {
+    local n
+    n=$(in_host docker ps -q --filter name='^d[0-9]+$' | wc -l)
+    ((n == UNITS))
+}
+# The last READY: systemd's ActiveEnterTimestamp of every unit (Type=notify: at READY=1).
+ours_last_us() {
+    # shellcheck disable=SC2016
+    in_host sh -c 'systemctl show --timestamp=us+utc -p ActiveEnterTimestamp --value "containerctl@u*.service" |
+        grep . | while read -r t; do date -d "$t" +%s%6N; done | sort -n | tail -1'
+}
+theirs_last_us() {
+    # shellcheck disable=SC2016
+    in_host sh -c 'docker inspect -f "{{.State.StartedAt}}" $(docker ps -q --filter name="^d[0-9]+\$") |
+        while read -r t; do date -d "$t" +%s%6N; done | sort -n | tail -1'
+}
+ours_boot=() theirs_boot=() ours_wall=() theirs_wall=()
+reboot_side() {
+    local side=$1 t0 wall first last
+    t0=$(now_ms)
+    # The boot waits for the enabled units too (multi-user.target): 500 took over 180 s.
+    TB_BOOT_TIMEOUT=900 tb_host_reboot "$HOST" >/dev/null
+    if [[ $side == ours ]]; then
+        tb_wait_for 600 "$UNITS units READY" ours_ready
+    else
+        tb_wait_for 600 "$UNITS containers running" theirs_running
+    fi
+    wall=$(($(now_ms) - t0))
+    first=$(dockerd_started_us)
+    if [[ $side == ours ]]; then last=$(ours_last_us); else last=$(theirs_last_us); fi
+    echo "$side: all $UNITS up $(((last - first) / 1000)) ms after dockerd started;" \
+        "${wall} ms from the reboot until the benchmark saw them all; load $(load)" >&2
+    # Where the time went: when dockerd said READY (systemd starts the units only then), and for
+    # ours the first READY unit and how many starts systemd had to repeat (start timeouts).
+    # shellcheck disable=SC2016
+    in_host sh -c 'ready=$(date -d "$(systemctl show --timestamp=us+utc -p ActiveEnterTimestamp --value docker.service)" +%s%6N)
+        echo "  dockerd READY $((($ready - $1) / 1000)) ms after it started"' sh "$first" >&2
+    if [[ $side == ours ]]; then
+        # shellcheck disable=SC2016
+        in_host sh -c 'f=$(systemctl show --timestamp=us+utc -p ActiveEnterTimestamp --value "containerctl@u*.service" |
+            grep . | while read -r t; do date -d "$t" +%s%6N; done | sort -n | head -1)
+            r=$(systemctl show -p NRestarts --value "containerctl@u*.service" | awk "{n += \$1} END {print n}")
+            echo "  first unit READY $((($f - $1) / 1000)) ms after dockerd started; $r starts repeated by systemd"' sh "$first" >&2
+    fi
+    echo "$(((last - first) / 1000)) $wall"
+}
+for r in $(seq 1 "$REBOOTS"); do
+    # Ours: units enabled, the Docker side's containers stopped with no restart policy.
+    in_host sh -c 'docker update --restart=no $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null'
+    read -r x w < <(reboot_side ours)
+    ours_boot+=("$x") ours_wall+=("$w")
+    # Docker's: the units disabled and stopped, the containers running with --restart=always.
+    # shellcheck disable=SC2016
+    in_host sh -ec 'sed -i "s/^enabled = true/enabled = false/" /etc/containerctl/units/u*.toml
+        systemctl daemon-reload
+        systemctl stop "containerctl@u*.service"
+        docker update --restart=always $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null
+        docker start $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null'
+    read -r x w < <(reboot_side theirs)
+    theirs_boot+=("$x") theirs_wall+=("$w")
+    # shellcheck disable=SC2016
+    in_host sh -ec 'docker stop -t 1 $(docker ps -q --filter name="^d[0-9]+\$") >/dev/null
+        sed -i "s/^enabled = false/enabled = true/" /etc/containerctl/units/u*.toml
+        systemctl daemon-reload'
+done
+a=$(printf '%s\n' "${ours_boot[@]}" | median)
+b=$(printf '%s\n' "${theirs_boot[@]}" | median)
+c=$(printf '%s\n' "${ours_wall[@]}" | median)
+d=$(printf '%s\n' "${theirs_wall[@]}" | median)
+echo "reboot, $UNITS units: every unit READY ${a} ms after dockerd started, Docker's containers ${b} ms;" \
+    "ratio $(ratio "$a" "$b") (target <= 1.0); from the reboot: ${c} ms vs ${d} ms, ratio $(ratio "$c" "$d")"
