@@ -281,3 +281,21 @@ export function announce(text) {
     region.textContent = text;
   }, 60);
 }
+
+/**
+ * A button that opens and closes a panel (a unit's Update and Move panels): `aria-expanded`
+ * follows the panel, opening calls `onOpen` and moves focus to the panel's heading, closing
+ * (the button again, or `close`) gives focus back to the button.
+ */
+export function disclosure(button, panel, close, onOpen) {
+  function toggle(open) {
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) {
+      onOpen();
+      panel.querySelector("h2").focus();
+    } else button.focus();
+  }
+  close.addEventListener("click", () => toggle(false));
+  button.addEventListener("click", () => toggle(panel.hidden));
+}

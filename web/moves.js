@@ -3,7 +3,7 @@
 // card of this host's moves (under way, then the history, from GET /moves). A move runs in the
 // daemon's own task: leaving the page stops the reading, not the move.
 
-import { h, replace, clear, announce, newId } from "./dom.js";
+import { h, replace, clear, announce, newId, disclosure } from "./dom.js";
 import { api, ApiError, readNdjson, unitPath } from "./api.js";
 
 const MARK = { running: "…", done: "✓", skipped: "·", failed: "✗" };
@@ -168,17 +168,7 @@ export function moveAction(name, { signal, errorDetails }) {
     run(false);
   });
   dry.addEventListener("click", () => run(true));
-  close.addEventListener("click", () => toggle(false));
-  button.addEventListener("click", () => toggle(panel.hidden));
-
-  function toggle(open) {
-    panel.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    if (open) {
-      loadMembers();
-      panel.querySelector("h2").focus();
-    } else button.focus();
-  }
+  disclosure(button, panel, close, loadMembers);
 
   return {
     button,

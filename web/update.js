@@ -3,7 +3,7 @@
 // "rolled back to VERSION: REASON" with the failed run's last log lines. The update runs in the
 // daemon's own task: leaving the page stops the reading, not the update.
 
-import { h, replace, clear, announce, newId } from "./dom.js";
+import { h, replace, clear, announce, newId, disclosure } from "./dom.js";
 import { api, ApiError, readNdjson, unitPath } from "./api.js";
 
 const MARK = { running: "…", done: "✓", skipped: "·", failed: "✗" };
@@ -183,17 +183,7 @@ export function updateAction(name, { signal, errorDetails }) {
     loadVersions();
   });
 
-  close.addEventListener("click", () => toggle(false));
-  button.addEventListener("click", () => toggle(panel.hidden));
-
-  function toggle(open) {
-    panel.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    if (open) {
-      loadVersions();
-      panel.querySelector("h2").focus();
-    } else button.focus();
-  }
+  disclosure(button, panel, close, loadVersions);
 
   return {
     button,
