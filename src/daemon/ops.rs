@@ -97,6 +97,16 @@ impl Daemon {
         v
     }
 
+    /// Whether the caller's role may do `verb` to `name` as it is now (protected or not); a refusal
+    /// is audited as `action` and names the rule.
+    fn may(&self, caller: &Caller, verb: Action, name: &UnitName, action: &str) -> Result<(), OpError> {
+        policy::may(caller.role, verb, name.as_str(), self.protected(name)).map_err(|v| {
+            let v = self.located(name, v);
+            self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {v}"));
+            forbidden_one(v)
+        })
+    }
+
     /// Validates, checks and writes `text` as the admin unit file of `name`.
     pub async fn apply_text(
         &self,
@@ -109,10 +119,8 @@ impl Daemon {
         let _guard = self.write_lock.lock().await;
         let target = self.config.unit_dir.join(format!("{name}.toml"));
         let file = target.display().to_string();
-        let after = unit::parse(name.as_str(), &file, &text).map_err(|diagnostics| OpError::Invalid {
-            message: format!("{file} is not valid: nothing was changed"),
-            diagnostics,
-        })?;
+        // Who may edit comes before what the text says: a caller who may not edit this unit learns
+        // nothing from the validation of a text it sent (a viewer's edit is 403, valid or not).
         let current = self.definition(name);
         let before = current.as_ref().and_then(|d| d.unit.as_ref().ok());
         let verb = if action == "revert" { Action::Revert } else { Action::Edit };
@@ -124,6 +132,10 @@ impl Daemon {
             let v = if v.location.is_some() { v } else { self.located(name, v) };
             self.audit(caller, action, Some(name.as_str()), None, None, &format!("refused: {v}"));
             forbidden_one(v)
+        })?;
+        let after = unit::parse(name.as_str(), &file, &text).map_err(|diagnostics| OpError::Invalid {
+            message: format!("{file} is not valid: nothing was changed"),
+            diagnostics,
         })?;
         let mut violations = self.check_definition(caller, name, before, &after);
         policy::locate(&mut violations, &file, &text);
@@ -333,6 +345,8 @@ impl Daemon {
         restart: bool,
     ) -> Result<Applied, OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
+        // A caller who may not edit the unit is refused before its assignments are read.
+        self.may(caller, Action::Edit, name, action)?;
         let text = apply_assignments(&current.text, assignments, unset).map_err(OpError::InvalidInput)?;
         self.apply_text(caller, name, text, action, restart).await
     }
@@ -349,11 +363,7 @@ impl Daemon {
 
     pub async fn remove(&self, caller: &Caller, name: &UnitName) -> Result<(), OpError> {
         let current = self.definition(name).ok_or_else(|| not_found(name))?;
-        policy::may(caller.role, Action::Remove, name.as_str(), self.protected(name)).map_err(|v| {
-            let v = self.located(name, v);
-            self.audit(caller, "rm", Some(name.as_str()), None, None, &format!("refused: {v}"));
-            forbidden_one(v)
-        })?;
+        self.may(caller, Action::Remove, name, "rm")?;
         if !current.path.starts_with(&self.config.unit_dir) {
             return Err(OpError::Conflict(format!(
                 "{} is a vendor or runtime unit and cannot be removed: mask it with ln -s /dev/null {}/{name}.toml",

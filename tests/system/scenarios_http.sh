@@ -25,6 +25,15 @@ t_http_tokens_roles_and_revocation() {
     expect_contains "unit list over HTTP" "$r" '"name":"webby"'
     expect_eq "viewer may read" "$(code "$(http GET /api/v1/units/webby -H "Authorization: Bearer $viewer")")" 200
     expect_eq "viewer may not restart" "$(code "$(http POST /api/v1/units/webby/restart -H "Authorization: Bearer $viewer")")" 403
+    # A viewer's edit is refused for its role whatever it sends: an invalid text or assignment gets
+    # the same 403 as a valid one (no validation answers for a caller who may not edit), and the
+    # file does not change.
+    local before
+    before=$(tb_host "$HOST" cat /etc/containerctl/units/webby.toml </dev/null)
+    expect_eq "viewer's invalid file edit" "$(code "$(http PUT /api/v1/units/webby/file -H "Authorization: Bearer $viewer" -H 'content-type: application/json' -d '{"text":"[container\n"}')")" 403
+    expect_eq "viewer's valid file edit" "$(code "$(http PUT /api/v1/units/webby/file -H "Authorization: Bearer $viewer" -H 'content-type: application/json' -d '{"text":"[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\n"}')")" 403
+    expect_eq "viewer's invalid assignment" "$(code "$(http POST /api/v1/units/webby/set -H "Authorization: Bearer $viewer" -H 'content-type: application/json' -d '{"assignments":["no-equals-sign"]}')")" 403
+    expect_eq "the file is unchanged" "$(tb_host "$HOST" cat /etc/containerctl/units/webby.toml </dev/null)" "$before"
     expect_eq "operator restarts" "$(code "$(http POST /api/v1/units/webby/restart -H "Authorization: Bearer $op")")" 200
     expect_eq "a tampered token" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer ${op%?}x")")" 401
     expect_eq "a token without its signature" "$(code "$(http GET /api/v1/units -H "Authorization: Bearer ${op%.*}.")")" 401
