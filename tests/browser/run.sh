@@ -20,6 +20,7 @@ source tests/system/scenarios_update.sh
 
 export TB_RUN=${TB_RUN:-browser}
 HOST=browser
+HOST2=browser2
 PORT=${BROWSER_TEST_PORT:-15000}
 
 TB_DEPS+=(chromium socat curl)
@@ -36,8 +37,14 @@ trap cleanup EXIT
 
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
+# A second member (issue 15): the Move action moves a unit from $HOST to it. Both hosts are set up
+# at the same time.
+tb_host_with_project "$HOST2" &
+host2_pid=$!
 tb_host_with_project "$HOST"
 tb_daemon_start "$HOST"
+wait "$host2_pid" || tb_die "the second host $HOST2 did not come up"
+tb_daemon_start "$HOST2"
 # shellcheck disable=SC2016  # the script is expanded by the host's shell
 tb_host "$HOST" sh -ec '
     containerctl new shop --image ctl-test/busybox --version 1 -- \
@@ -51,6 +58,9 @@ tb_host "$HOST" sh -ec '
     containerctl set lograte container.init=true service.log_rate_limit=100/2s
     containerctl start lograte
 '
+# $HOST2 joins $HOST's cluster with a one-use token, as an admin would.
+join_token=$(tb_host "$HOST" containerctl cluster token create --ttl 10m)
+tb_host "$HOST2" containerctl cluster join "$join_token" >/dev/null
 # host_json_has PATTERN CMD...: the JSON that CMD prints in the host, blanks removed, has PATTERN.
 host_json_has() {
     local pattern=$1
@@ -114,5 +124,7 @@ UNIT=shop \
 CHANGED_UNIT=handed \
 LOGDROP_UNIT=lograte \
 TEST_HOST=${TB_PREFIX}$HOST \
+MOVE_TO=$HOST2 \
+MOVE_HOST=${TB_PREFIX}$HOST2 \
 CHROMIUM=/usr/bin/chromium \
     node --test --test-reporter=spec "$@" tests/browser/

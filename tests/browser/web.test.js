@@ -13,6 +13,7 @@
 // its variable): CHANGED_UNIT, a unit edited by hand once with a daemon-reload (a revision by its
 // file) and once more without (changed on disk: the tests before the args edit run before any
 // reload); LOGDROP_UNIT, a unit whose lines journald's rate limit dropped (log_rate_limit).
+// Issue 15's move test needs MOVE_TO and MOVE_HOST, a second member and its test host (run.sh).
 // Issues 13 and 14 (registries, secrets, the Update action) run last and are skipped without
 // OPERATOR_TOKEN, REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD and UPDATE_UNIT (see README.md).
 // Screenshots go to tests/browser/artifacts/ (ARTIFACTS_DIR overrides).
@@ -525,7 +526,8 @@ step("is usable by keyboard: skip link, focus on headings, theme toggle remember
 });
 
 // ---------- the Cluster page (issue 6) ----------
-// The test host is a one-node cluster: run.sh runs `containerctl cluster init` in it first.
+// The test host is the manager of a cluster (run.sh runs `containerctl cluster init` in it first)
+// with one more member, MOVE_TO, when run.sh sets it.
 
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -553,6 +555,12 @@ step("the Cluster page shows this host as a node that is up, with its units, the
   await row.locator('.state[data-state="up"]').waitFor();
   assert.match(await row.locator(".node-link").innerText(), new RegExp(escapeRe(c.hostname)));
   assert.match(await row.innerText(), /this host/i);
+  // The second member run.sh joined is listed and up too.
+  if (MOVE_TO) {
+    const other = nodes.find((n) => n.hostname === MOVE_TO);
+    assert.ok(other, `GET /cluster/nodes does not list ${MOVE_TO}`);
+    await admin.locator(`tr[data-node="${other.id}"] .state[data-state="up"]`).waitFor();
+  }
   // The units count is the node's (from the API a moment ago; nothing changes units meanwhile).
   await admin.waitForFunction(
     ([sel, n]) => Number(document.querySelector(sel)?.dataset.count) === n,
@@ -1376,28 +1384,83 @@ step("the New unit and Import views and the Remove dialog fit a phone in the dar
 });
 
 // ---------- issue 15: the Move action and the Cluster page's moves ----------
-// This host is a one-node cluster: the action is there and says there is nowhere to move to; a
-// move itself needs a second member (tests/system/cluster_move.sh moves units between three).
+// run.sh makes a second member, MOVE_TO (its test host container MOVE_HOST), join this host's
+// cluster. A unit with a named volume moves there from its page: the dry run, then the move with
+// its steps, then the data and the unit checked on the other host, and the Cluster page's history.
 
-step("the Move action on a member offers the other members (none here) and the Cluster page lists moves; a viewer has no Move", async () => {
+const { MOVE_TO, MOVE_HOST } = process.env;
+const MOVE_UNIT = "web-mover";
+const MOVE_VOLUME = "web-mover-data";
+
+/** `docker exec HOST ARGS…` on the machine, its output trimmed, or null if it fails. */
+function onHost(host, ...args) {
+  try {
+    return execFileSync("docker", ["exec", host, ...args], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+step("moves a unit with a volume to the other member from its page: dry run, steps, data and unit there, the move in the Cluster page's history", async () => {
+  await removeUnitIfThere(MOVE_UNIT);
+  const marker = `moved-${nonce()}`;
+  // The unit writes the marker into its volume once, then keeps running; the copy must carry it.
+  const text = `[container]\nimage = "${IMAGE}"\nversion = "${IMAGE_VERSION}"\ninit = true\nvolumes = ["${MOVE_VOLUME}:/data"]\nargs = ["sh", "-c", "test -f /data/marker || echo ${marker} > /data/marker; ${loop("mover-up")}"]\n`;
+  await bearer("POST", "/units", { name: MOVE_UNIT, text });
+  await bearer("POST", `/units/${MOVE_UNIT}/start`);
+  await assertRuns(MOVE_UNIT, "mover-up");
+  assert.equal(onHost(TEST_HOST, "docker", "exec", `containerctl-${MOVE_UNIT}`, "cat", "/data/marker"), marker);
   const page = await newPage();
-  await login(page, ADMIN_TOKEN);
-  await go(page, unitHash());
-  const button = page.locator('button[data-action="move"]:not([hidden])');
-  await button.waitFor();
-  await button.click();
-  const panel = page.locator(".move-panel");
-  await panel.waitFor();
-  await page.locator(".move-about", { hasText: "There is no other active member to move to." }).waitFor();
-  assert.equal(await page.locator("#move-go").isDisabled(), true, "Move is disabled without a member to move to");
-  assert.equal(await page.locator("#move-dry-run").isDisabled(), true, "Dry run is disabled too");
-  await shot(page, "27-move-panel");
-  await go(page, "#/cluster");
-  const moves = page.locator("#cluster-moves");
-  await moves.waitFor();
-  await moves.locator(".moves-history", { hasText: "No moves yet." }).waitFor();
-  assert.deepEqual(page.errors, []);
-  await page.context().close();
+  try {
+    await login(page, ADMIN_TOKEN);
+    await go(page, `#/units/${MOVE_UNIT}`);
+    const button = page.locator('button[data-action="move"]:not([hidden])');
+    await button.waitFor();
+    await button.click();
+    await page.locator(".move-panel").waitFor();
+    // The other member is offered, this host is not.
+    await page.locator(`#move-to option[value="${MOVE_TO}"]`).waitFor({ state: "attached" });
+    const self = (await clusterInfo()).hostname;
+    assert.equal(await page.locator(`#move-to option[value="${self}"]`).count(), 0, "the panel offers a move to this host");
+    // The dry run: a plan with no blockers, and nothing changed.
+    await page.locator("#move-dry-run:not([disabled])").click();
+    const plan = page.locator('.move-plan[data-blockers="0"]');
+    await plan.waitFor();
+    assert.ok((await plan.innerText()).includes(`from ${self} to ${MOVE_TO}`), await plan.innerText());
+    assert.equal((await unitOrNull(MOVE_UNIT)).active_state, "active", "the dry run changed the unit");
+    assert.equal(onHost(MOVE_HOST, "test", "-e", `/etc/containerctl/units/${MOVE_UNIT}.toml`), null, "the dry run wrote the unit there");
+    await shot(page, "39-move-dry-run");
+    // The move itself, step by step, to its outcome.
+    await page.locator("#move-go:not([disabled])").click();
+    const ok = page.locator(".move-ok");
+    await ok.waitFor({ timeout: 3 * STEP });
+    assert.ok((await ok.innerText()).includes(`Moved ${MOVE_UNIT} from ${self} to ${MOVE_TO}`), await ok.innerText());
+    for (const s of ["preflight", "stop", "copy", "start", "disable"]) {
+      await page.locator(`.move-steps li[data-step="${s}"][data-state="done"]`).waitFor({ state: "attached" });
+    }
+    assert.equal(await page.locator(".move-failed, .move-refused").count(), 0);
+    await shot(page, "40-moved");
+    // There: the unit runs with the data it had here, and its history says it was moved.
+    const there = JSON.parse(onHost(MOVE_HOST, "containerctl", "status", MOVE_UNIT, "--json") || "null");
+    assert.equal(there?.active_state, "active", `${MOVE_UNIT} on ${MOVE_TO}: ${JSON.stringify(there)}`);
+    assert.equal(onHost(MOVE_HOST, "docker", "exec", `containerctl-${MOVE_UNIT}`, "cat", "/data/marker"), marker, "the data did not arrive");
+    const history = JSON.parse(onHost(MOVE_HOST, "containerctl", "history", MOVE_UNIT, "--json") || "[]");
+    assert.equal(history[0]?.action, "move", `the history there: ${JSON.stringify(history.slice(0, 2))}`);
+    // Here: the unit is no longer running and its container is gone.
+    await until(`${MOVE_UNIT} to be inactive here`, async () => (await unitOrNull(MOVE_UNIT))?.active_state !== "active");
+    assert.equal(hostContainer(`containerctl-${MOVE_UNIT}`), null, "the container is still here");
+    // The Cluster page's history has the move, as moved, to MOVE_TO.
+    await go(page, "#/cluster");
+    const row = page.locator(`#cluster-moves tr[data-unit="${MOVE_UNIT}"][data-state="moved"]`);
+    await row.waitFor();
+    assert.ok((await row.innerText()).includes(`to ${MOVE_TO}`), await row.innerText());
+    await shot(page, "41-cluster-moves");
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.context().close();
+    onHost(MOVE_HOST, "containerctl", "rm", "--yes", MOVE_UNIT);
+    await removeUnitIfThere(MOVE_UNIT);
+  }
 
   const viewer = await newPage();
   await login(viewer, VIEWER_TOKEN);
@@ -1407,4 +1470,4 @@ step("the Move action on a member offers the other members (none here) and the C
   await go(viewer, "#/cluster");
   await viewer.locator("#cluster-moves .moves-history").waitFor();
   await viewer.context().close();
-});
+}, 4 * STEP, ["MOVE_TO", "MOVE_HOST", "TEST_HOST"]);
