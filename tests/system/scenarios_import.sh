@@ -165,3 +165,25 @@ t_import_pasted_compose_over_http_reads_no_host_file() {
     expect_contains "the clash is named" "$r" "also published by"
     expect_eq "neither written" "$(status_of cli cat dup-a)$(status_of cli cat dup-b)" 33
 }
+
+# An imported unit is an ordinary unit file: a hand edit and a daemon-reload get a revision by the
+# file after the import's, the diff between them shows the edit, and a revert to the import's
+# revision puts its text back (recorded as a revert). Uses scenarios_files.sh's helpers.
+t_import_then_hand_edit_has_history_diff_revert() {
+    cli import docker-run -- run --name runhand --init ctl-test/busybox:1 sleep 1000 >/dev/null
+    expect_contains "revision 1 is the import" "$(revision_of runhand 1)" '"action":"import"'
+    local imported
+    imported=$(cli cat runhand)
+    hand_edit runhand 's/"1000"/"2000"/'
+    reload
+    tb_wait_for 20 "the hand edit of runhand as a revision by its file" history_has runhand '"actor":"file(uid0root)"'
+    expect_eq "revision 2 of runhand" "$(revision_of runhand 2)" '"action":"file","actor":"file(uid0root)"'
+    local diff
+    diff=$(cli diff runhand 1 2)
+    expect_contains "the diff removes the imported argument" "$diff" '-args = ["sleep", "1000"]'
+    expect_contains "the diff adds the hand-edited one" "$diff" '+args = ["sleep", "2000"]'
+    cli revert runhand 1 >/dev/null
+    expect_eq "the revert puts the imported text back" "$(cli cat runhand)" "$imported"
+    expect_contains "revision 3 is the revert" "$(revision_of runhand 3)" '"action":"revert"'
+    expect "the audit has the hand edit" audit_has '"actor":"file (uid 0 root)"'
+}
