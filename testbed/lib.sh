@@ -305,14 +305,20 @@ tb_build_images() {
     )
 }
 
+# The shared network is made, joined and removed under one lock ($TB_LOCK.net), so that a run
+# that ends (tb_cleanup removes the network once nothing is attached to it) cannot remove it
+# between another run's check that it exists and that run's first host joining it.
+_tb_network_ensure_locked() {
+    docker network inspect "$TB_NETWORK" >/dev/null 2>&1 && return 0
+    tb_log "creating network $TB_NETWORK ($TB_SUBNET)"
+    docker network create --driver bridge --subnet "$TB_SUBNET" --label "$TB_LABEL=1" \
+        "$TB_NETWORK" >/dev/null
+}
 tb_network_ensure() {
     (
         exec 9>"$TB_LOCK.net"
         flock 9
-        docker network inspect "$TB_NETWORK" >/dev/null 2>&1 && exit 0
-        tb_log "creating network $TB_NETWORK ($TB_SUBNET)"
-        docker network create --driver bridge --subnet "$TB_SUBNET" --label "$TB_LABEL=1" \
-            "$TB_NETWORK" >/dev/null
+        _tb_network_ensure_locked
     )
 }
 
@@ -347,7 +353,6 @@ tb_host_start() {
     c=$TB_PREFIX$name
     vol=$c-docker
     [[ -n ${TB_HOST_IMAGE:-} && -n ${TB_BUSYBOX_IMAGE:-} ]] || tb_build_images || return 1
-    tb_network_ensure || return 1
     if docker container inspect "$c" >/dev/null 2>&1; then
         tb_log "removing stale $c"
         docker rm -f -v "$c" >/dev/null
@@ -373,7 +378,11 @@ tb_host_start() {
     args+=("${extra[@]}")
     [[ -e /dev/fuse ]] && args+=(--device /dev/fuse)
     tb_log "starting host $c${ip:+ ($ip)}"
-    docker run --pull never "${args[@]}" "$TB_HOST_IMAGE" /lib/systemd/systemd >/dev/null || return 1
+    (
+        exec 9>"$TB_LOCK.net"
+        flock 9
+        _tb_network_ensure_locked && docker run --pull never "${args[@]}" "$TB_HOST_IMAGE" /lib/systemd/systemd >/dev/null
+    ) || return 1
     _tb_host_wait "$name" || return 1
     if ! docker exec "$c" docker image inspect ctl-test/busybox:1 >/dev/null 2>&1; then
         docker save "$TB_BUSYBOX_IMAGE" ctl-test/busybox:1 | docker exec -i "$c" docker load -q >/dev/null ||
@@ -425,9 +434,14 @@ tb_cleanup() {
     ids=$(docker volume ls -q --filter "label=$TB_LABEL=$TB_RUN" 2>/dev/null) || true
     # shellcheck disable=SC2086
     [[ -n $ids ]] && { docker volume rm -f $ids >/dev/null 2>&1 || true; }
-    ids=$(docker network ls -q --filter "label=$TB_LABEL=1" 2>/dev/null) || true
-    # shellcheck disable=SC2086
-    [[ -n $ids ]] && { docker network rm $ids >/dev/null 2>&1 || true; }
+    # Networks nothing is attached to any more (docker refuses to remove one in use).
+    (
+        exec 9>"$TB_LOCK.net"
+        flock -w 60 9 || exit 0
+        ids=$(docker network ls -q --filter "label=$TB_LABEL=1" 2>/dev/null) || true
+        # shellcheck disable=SC2086
+        [[ -n $ids ]] && { docker network rm $ids >/dev/null 2>&1 || true; }
+    )
     return 0
 }
 
