@@ -948,12 +948,13 @@ impl Daemon {
 }
 
 /// Test-only (the system test's drop-in sets it; containerctld(8), ENVIRONMENT): with
-/// `CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT=1` the daemon aborts as soon as the target answered the
-/// commit, before it reads the answer: the moment a crash is hardest to settle.
+/// `CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT=1` the daemon exits at once (status 1, nothing cleaned up,
+/// as a crash; no core file) as soon as the target answered the commit, before it reads the
+/// answer: the moment a crash is hardest to settle.
 fn test_hook_after_commit() {
     if std::env::var_os("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT").is_some_and(|v| v == "1") {
-        tracing::error!("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT is set: aborting after the commit (a test)");
-        std::process::abort();
+        tracing::error!("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT is set: exiting after the commit (a test)");
+        std::process::exit(1);
     }
 }
 
