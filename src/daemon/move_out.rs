@@ -407,7 +407,7 @@ impl Daemon {
         if plan.result.warm {
             self.record_step(rec, "warm copy");
             let mut id = None;
-            match self.first_pass(&client, &plan, p, &mut id).await {
+            match self.first_pass(&client, &plan, p, &mut id, rec).await {
                 Ok(f) => first = Some((f, id)),
                 Err(f) => {
                     if let Some(id) = &id {
@@ -533,6 +533,7 @@ impl Daemon {
         plan: &MovePlan,
         p: &Progress,
         moved_id: &mut Option<String>,
+        rec: Option<i64>,
     ) -> Result<FirstPass, MoveFailure> {
         let walked_at_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -542,6 +543,8 @@ impl Daemon {
             Self::walk_stamped(&plan.roots).await.map_err(|b| failed("warm copy", b.join("; "), ""))?;
         let begun = self.begin(client, plan, &manifest, true).await?;
         *moved_id = Some(begun.clone());
+        // A restart during this pass tells the target to give it up (nothing was stopped).
+        Journal { rec, resume: Resume { move_id: Some(begun.clone()), ..Resume::default() } }.save(self);
         let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
         let packed = self
             .send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy", &seen)

@@ -2,7 +2,8 @@
 # SC2016: scripts for the hosts are single-quoted on purpose; SC2086: host names are plain words.
 # shellcheck disable=SC2016,SC2086
 # Moves whose source daemon is killed (issue 15), sourced by tests/system/cluster.sh after
-# cluster_move.sh: the source's containerctld killed (SIGKILL) during the copy starts the unit
+# cluster_move.sh: the source's containerctld killed (SIGKILL) during a warm move's first pass
+# stops nothing and the target gives the pass up; killed during the copy, it starts the unit
 # there again when systemd restarts it, leaves nothing of it on the target, and a new move of the
 # unit to the same member resumes from what the target staged; the target gives the staging up
 # after its expiry when no move comes; the source's daemon killed right after the target
@@ -40,6 +41,17 @@ c_move_source_killed() {
     ctl $H2 start restarter
     before=$(restarter_sums $H2)
     inv=$(move_invocation $H2 restarter)
+
+    # 0. Killed during a warm move's first pass: nothing was stopped, the target gives it up.
+    tb_host $H2 containerctl move restarter --to c3 --warm >"$OUT" 2>&1 &
+    local pid=$!
+    tb_wait_for 60 "the first pass arriving on c3" check "(( \$(move_staged_mb $H3) > 100 ))" || { cat "$OUT"; return 1; }
+    tb_host $H2 systemctl kill -s KILL containerctld
+    wait "$pid" || true
+    tb_wait_for 60 "containerctld restarted by systemd on c2" check "ctl $H2 list >/dev/null"
+    tb_wait_for 60 "c3 was told to give the first pass up" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move) ]]"
+    expect_eq "the unit was never stopped (same invocation)" "$(move_invocation $H2 restarter)" "$inv"
+    tb_wait_for 30 "c2's moves say nothing was stopped" check "move_list $H2 | grep -q 'restarter source c3 interrupted containerctld restarted during the move; nothing was stopped'"
 
     # 1. The source's daemon killed during the copy: the unit runs on the source again.
     restarter_kill_during_copy $H2 c3 600
