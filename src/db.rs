@@ -20,7 +20,7 @@ mod registries;
 mod secrets;
 mod updates;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
-pub use moves::{MoveRecord, NewMove};
+pub use moves::{MoveRecord, NewMove, Unfinished};
 pub use registries::RegistryUse;
 pub use secrets::SecretRecord;
 pub use updates::{BadVersion, CheckRecord, NewUpdate, UpdateRecord};
@@ -173,6 +173,9 @@ const MIGRATIONS: &[&str] = &[
         detail      TEXT    NOT NULL DEFAULT ''
     ) STRICT;
     CREATE INDEX moves_by_state ON moves (state, id);",
+    // 8: what a source needs to settle or resume a move after containerctld restarted: the
+    // target's move id, whether the unit ran before the stop, the unit text's sum (JSON).
+    "ALTER TABLE moves ADD COLUMN resume TEXT;",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

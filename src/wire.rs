@@ -1099,6 +1099,18 @@ pub struct MoveHave {
     pub sum: String,
 }
 
+/// `GET /cluster/v1/moves/ID/outcome`: what became of a move on its target, for a source whose
+/// containerctld restarted after it sent the commit. `state` is `receiving` (the commit never
+/// arrived), `committing`, `moved`, `failed` (everything of it undone there) or `unknown` (the
+/// target restarted since); `defined`/`active`: the unit on the target now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoveOutcome {
+    pub state: String,
+    pub defined: bool,
+    pub active: bool,
+}
+
 /// `POST /cluster/v1/moves/ID/delta`: after the stop, the final manifest and the files not sent again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

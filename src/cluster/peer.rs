@@ -12,6 +12,7 @@
 //! | `POST /cluster/v1/moves/{id}/commit` | the sums: verified, put in place, the unit written and started (READY) |
 //! | `GET /cluster/v1/moves/{id}` | after a stream broke: the files whole here, with their sums (a resumed pass skips them) |
 //! | `DELETE /cluster/v1/moves/{id}` | gives a move up: everything staged removed |
+//! | `GET /cluster/v1/moves/{id}/outcome?unit=NAME` | what became of a move here and whether the unit runs (a source that restarted after its commit asks) |
 //! | `PUT /cluster/v1/images` | an image as `docker save` writes it, loaded into dockerd |
 //! | `POST /cluster/v1/units/where` | whether this member has a unit (`{"unit": NAME}`), and its state |
 //! | `POST /cluster/v1/drain/forward` | a drain of this member asked on another, run here for the caller it names: NDJSON progress |
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 
@@ -49,6 +50,7 @@ pub fn app(d: Arc<Daemon>) -> Router {
         .route("/cluster/v1/moves/{id}/delta", post(delta))
         .route("/cluster/v1/moves/{id}/commit", post(commit))
         .route("/cluster/v1/moves/{id}", delete(abort).get(have))
+        .route("/cluster/v1/moves/{id}/outcome", get(outcome))
         .route("/cluster/v1/images", put(image))
         .route("/cluster/v1/units/where", post(unit_where))
         .route("/cluster/v1/moves/forward", post(forward))
@@ -121,7 +123,11 @@ async fn data(
     body: axum::body::Body,
 ) -> Result<Response, ClusterApiError> {
     member(&d, cert, peer).await?;
-    let n = d.move_receive(&id, body).await?;
+    // A task of its own: a source that goes away must not cancel it half-way (hyper drops the
+    // handler of a closed connection), it ends with what arrived whole kept.
+    let n = tokio::spawn(async move { d.move_receive(&id, body).await })
+        .await
+        .map_err(|e| ClusterApiError::Internal(e.to_string()))??;
     Ok(Json(serde_json::json!({ "bytes": n })).into_response())
 }
 
@@ -143,8 +149,26 @@ async fn commit(
 ) -> Result<Response, ClusterApiError> {
     member(&d, cert, peer).await?;
     let Json(c) = body.map_err(bad_json)?;
-    let detail = d.move_commit(&id, &c.sums).await?;
+    // A task of its own: a source killed meanwhile must not leave a commit half-done here.
+    let detail = tokio::spawn(async move { d.move_commit(&id, &c.sums).await })
+        .await
+        .map_err(|e| ClusterApiError::Internal(e.to_string()))??;
     Ok(Json(serde_json::json!({ "detail": detail })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct OutcomeQuery {
+    unit: String,
+}
+
+async fn outcome(
+    (State(d), Extension(cert), ConnectInfo(peer)): Caller,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<OutcomeQuery>,
+) -> Result<Response, ClusterApiError> {
+    member(&d, cert, peer).await?;
+    let name = unit_name(&q.unit)?;
+    Ok(Json(d.move_outcome(&id, &name)).into_response())
 }
 
 async fn have(

@@ -13,6 +13,7 @@ mod import;
 pub mod move_forward;
 pub mod move_in;
 pub mod move_out;
+pub mod move_settle;
 pub mod notifications;
 pub mod ops;
 mod registries;
@@ -146,6 +147,8 @@ pub struct Daemon {
     pub secrets: crate::secrets::Store,
     /// Moves this host is receiving, by id.
     moves_in: move_in::Moves,
+    /// Moves received here that were committed or given up since this daemon started.
+    moves_ended: move_in::Ended,
     /// Units being moved away from this host (one move per unit at a time).
     moving: Mutex<std::collections::HashSet<String>>,
 }
@@ -202,6 +205,7 @@ impl Daemon {
             restart_loops: Mutex::new(restart_loops::RestartLoops::default()),
             secrets,
             moves_in: std::sync::Mutex::new(HashMap::new()),
+            moves_ended: std::sync::Mutex::new(HashMap::new()),
             moving: Mutex::new(std::collections::HashSet::new()),
         }
     }

@@ -112,6 +112,10 @@ pub struct Incoming {
 /// The moves this daemon is receiving, by id.
 pub type Moves = std::sync::Mutex<HashMap<String, Incoming>>;
 
+/// The moves this daemon committed or gave up since it started, by id: `committing`, `moved`
+/// or `failed` (what a source that restarted asks, `GET /cluster/v1/moves/ID/outcome`).
+pub type Ended = std::sync::Mutex<HashMap<String, &'static str>>;
+
 fn caller_of(offer: &MoveOffer, from: &str) -> Result<Caller, String> {
     caller_from(&offer.caller, from)
 }
@@ -448,6 +452,7 @@ impl Daemon {
     /// start after a crash do).
     async fn drop_staging(&self, id: &str) {
         let removed = self.moves_in.lock().ok().and_then(|mut m| m.remove(id));
+        self.move_ended(id, "failed");
         if let Some(rec) = removed.and_then(|i| i.record) {
             self.end_record(rec, "failed", "refused or broken: what was staged is removed");
         }
@@ -790,7 +795,9 @@ impl Daemon {
             return Err(MoveInError::NotFound(format!("no move {id} is under way here")));
         };
         let rec = i.record;
+        self.move_ended(id, "committing");
         let out = self.commit_incoming(id, i, sums).await;
+        self.move_ended(id, if out.is_ok() { "moved" } else { "failed" });
         if let Some(rec) = rec {
             match &out {
                 Ok(detail) => self.end_record(rec, "moved", detail),
@@ -798,6 +805,29 @@ impl Daemon {
             }
         }
         out
+    }
+
+    fn move_ended(&self, id: &str, state: &'static str) {
+        if let Ok(mut m) = self.moves_ended.lock() {
+            m.insert(id.to_owned(), state);
+        }
+    }
+
+    /// What became of move `id` here, and the unit now (for a source that restarted).
+    pub fn move_outcome(&self, id: &str, unit: &UnitName) -> crate::wire::MoveOutcome {
+        let receiving = self.moves_in.lock().ok().and_then(|m| m.get(id).map(|i| i.unit.clone()));
+        let ended = self.moves_ended.lock().ok().and_then(|m| m.get(id).copied());
+        let state = match (&receiving, ended) {
+            (Some(_), _) => "receiving",
+            (None, Some(s)) => s,
+            (None, None) => "unknown",
+        };
+        let here = self.unit_here(unit);
+        crate::wire::MoveOutcome {
+            state: state.to_owned(),
+            defined: here.is_some(),
+            active: here.is_some_and(|h| h.active),
+        }
     }
 
     async fn commit_incoming(

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
+use super::move_settle::{Journal, Resume};
 use super::{Daemon, OpError};
 use crate::cluster::ops::{self as cluster_ops, PeerNode};
 use crate::cluster::tls;
@@ -406,7 +407,7 @@ impl Daemon {
         if plan.result.warm {
             self.record_step(rec, "warm copy");
             let mut id = None;
-            match self.first_pass(&client, &plan, p, &mut id).await {
+            match self.first_pass(&client, &plan, p, &mut id, rec).await {
                 Ok(f) => first = Some((f, id)),
                 Err(f) => {
                     if let Some(id) = &id {
@@ -424,6 +425,17 @@ impl Daemon {
             }
         }
         let was_active = self.active_state(plan.name.as_str()) == "active";
+        let mut journal = Journal {
+            rec,
+            resume: Resume {
+                move_id: first.as_ref().and_then(|(_, id)| id.clone()),
+                was_active,
+                text_sum: crate::digest::sha256_hex(plan.text.as_bytes()),
+                soak_ms: u64::try_from(plan.soak.as_millis()).unwrap_or(u64::MAX),
+                keep_source: plan.result.keep_source,
+            },
+        };
+        journal.save(self);
         self.record_step(rec, "stop");
         p.step("stop", "running", format!("stopping {} on {}", plan.name.service(), plan.offer.source));
         self.job(caller, &plan.name, Action::Stop)
@@ -436,7 +448,7 @@ impl Daemon {
             None => (None, None),
         };
         self.record_step(rec, "copy");
-        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id, first).await;
+        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id, first, &mut journal).await;
         if let Err(f) = &outcome {
             // Undo: the target gives up what it staged, the unit runs here again.
             if let Some(id) = &moved_id {
@@ -492,7 +504,15 @@ impl Daemon {
             ),
         );
         if !plan.result.keep_source {
-            self.remove_source_data_later(caller, &plan);
+            let volumes = plan
+                .roots
+                .iter()
+                .filter_map(|(v, _)| match v {
+                    VolumeId::Named(n) => Some(n.clone()),
+                    VolumeId::Host(_) => None,
+                })
+                .collect();
+            self.remove_after_soak(caller, &plan.name, &plan.target.hostname, plan.soak, volumes);
         }
         result.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
         Ok(result)
@@ -513,6 +533,7 @@ impl Daemon {
         plan: &MovePlan,
         p: &Progress,
         moved_id: &mut Option<String>,
+        rec: Option<i64>,
     ) -> Result<FirstPass, MoveFailure> {
         let walked_at_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -522,6 +543,8 @@ impl Daemon {
             Self::walk_stamped(&plan.roots).await.map_err(|b| failed("warm copy", b.join("; "), ""))?;
         let begun = self.begin(client, plan, &manifest, true).await?;
         *moved_id = Some(begun.clone());
+        // A restart during this pass tells the target to give it up (nothing was stopped).
+        Journal { rec, resume: Resume { move_id: Some(begun.clone()), ..Resume::default() } }.save(self);
         let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
         let packed = self
             .send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy", &seen)
@@ -752,6 +775,7 @@ impl Daemon {
         p: &Progress,
         moved_id: &mut Option<String>,
         first: Option<FirstPass>,
+        journal: &mut Journal,
     ) -> Result<u64, MoveFailure> {
         let target = &plan.target;
         // The unit is stopped: this walk is what is sent.
@@ -774,11 +798,20 @@ impl Daemon {
                 (id, Mode::Delta(reuse))
             }
             _ => {
-                let id = self.begin(client, plan, &manifest, false).await?;
+                let roots: Vec<PathBuf> = plan.roots.iter().map(|(_, r)| r.clone()).collect();
+                let resumed = self
+                    .resume_interrupted(client, target, &plan.name, &plan.text, &manifest, &roots, p)
+                    .await;
+                let (id, mode) = match resumed {
+                    Some((id, reuse)) => (id, Mode::Delta(reuse)),
+                    None => (self.begin(client, plan, &manifest, false).await?, Mode::Strict),
+                };
                 *moved_id = Some(id.clone());
-                (id, Mode::Strict)
+                (id, mode)
             }
         };
+        journal.resume.move_id = Some(id.clone());
+        journal.save(self);
         let packed = self.send_resuming(client, plan, p, &id, &manifest, mode).await?;
         let sent = packed.bytes;
         let sums = packed.sums;
@@ -790,10 +823,13 @@ impl Daemon {
             .map_err(|never: std::convert::Infallible| -> std::io::Error { match never {} })
             .boxed_unsync();
         let path = format!("/cluster/v1/moves/{id}/commit");
+        // From here the target may run the unit: a restart asks it before anything starts here.
+        journal.step(self, "commit");
         let answer =
-            send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout)
-                .await
-                .map_err(|e| failed("start", format!("{} did not answer: {e}", target.hostname), ""))?;
+            send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout).await;
+        test_hook_after_commit();
+        let answer =
+            answer.map_err(|e| failed("start", format!("{} did not answer: {e}", target.hostname), ""))?;
         if !(200..300).contains(&answer.status) {
             *moved_id = None;
             return Err(failed(
@@ -806,6 +842,7 @@ impl Daemon {
             .ok()
             .and_then(|v| v["detail"].as_str().map(str::to_owned))
             .unwrap_or_default();
+        journal.step(self, "committed");
         p.step("start", "done", detail);
         Ok(sent)
     }
@@ -877,22 +914,20 @@ impl Daemon {
 
     /// After the soak, if the unit did not run here meanwhile: its file (a revision `rm` by the
     /// move) and its named volumes go, so the name is free here again. Host paths stay.
-    fn remove_source_data_later(self: &Arc<Self>, caller: &Caller, plan: &MovePlan) {
+    pub(super) fn remove_after_soak(
+        self: &Arc<Self>,
+        caller: &Caller,
+        name: &UnitName,
+        to: &str,
+        soak: Duration,
+        volumes: Vec<String>,
+    ) {
         let d = self.clone();
-        let name = plan.name.clone();
-        let soak = plan.soak;
+        let name = name.clone();
         let caller = Caller {
             role: policy::Role::Admin,
-            actor: format!("{} (move to {}, after the soak)", caller.actor, plan.target.hostname),
+            actor: format!("{} (move to {to}, after the soak)", caller.actor),
         };
-        let volumes: Vec<String> = plan
-            .roots
-            .iter()
-            .filter_map(|(v, _)| match v {
-                VolumeId::Named(n) => Some(n.clone()),
-                VolumeId::Host(_) => None,
-            })
-            .collect();
         tokio::spawn(async move {
             tokio::time::sleep(soak).await;
             let here = d.active_state(name.as_str());
@@ -912,6 +947,17 @@ impl Daemon {
                 }
             }
         });
+    }
+}
+
+/// Test-only (the system test's drop-in sets it; containerctld(8), ENVIRONMENT): with
+/// `CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT=1` the daemon exits at once (status 1, nothing cleaned up,
+/// as a crash; no core file) as soon as the target answered the commit, before it reads the
+/// answer: the moment a crash is hardest to settle.
+fn test_hook_after_commit() {
+    if std::env::var_os("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT").is_some_and(|v| v == "1") {
+        tracing::error!("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT is set: exiting after the commit (a test)");
+        std::process::exit(1);
     }
 }
 

@@ -69,15 +69,14 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
             u.start.to_version
         );
     }
-    // Moves a containerctld that stopped left: the staging is removed at the cluster's start;
-    // the source's unit was started again by nobody, so say so.
+    // Moves a containerctld that stopped left: a target's staging is removed at the cluster's
+    // start; a source's moves are settled in the background (`move_settle`).
     match daemon.db().interrupt_moves(crate::time::now_ms()) {
         Ok(0) => {}
-        Ok(n) => {
-            tracing::warn!("{n} moves were interrupted: containerctld stopped during them; check their units")
-        }
+        Ok(n) => tracing::warn!("{n} moves to this host were interrupted: containerctld stopped during them"),
         Err(e) => tracing::error!("cannot mark interrupted moves: {e}"),
     }
+    super::move_settle::settle_unfinished_moves(&daemon);
     // Files written or changed while the daemon was down.
     daemon.record_hand_edits().await;
     daemon.sync_update_timers().await;

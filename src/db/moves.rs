@@ -20,14 +20,25 @@ pub struct NewMove {
     pub bytes: u64,
 }
 
+/// A source's move left `running` by a containerctld that stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub id: i64,
+    pub unit: String,
+    pub peer: String,
+    pub step: String,
+    pub resume: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MoveRecord {
     pub id: i64,
     #[serde(flatten)]
     pub start: NewMove,
     pub ended_ms: Option<i64>,
-    /// `running`, `moved`, `failed`, `expired` (the target gave up staging the source left) or
-    /// `interrupted` (this daemon stopped during it).
+    /// `running`, `moved`, `failed`, `expired` (the target gave up staging the source left),
+    /// `interrupted` (this daemon stopped during it) or `uncertain` (a source's daemon stopped
+    /// after the commit and the target could not say it runs the unit).
     pub state: String,
     pub step: String,
     pub downtime_ms: Option<u64>,
@@ -105,15 +116,65 @@ impl Db {
             .map(|_| ())
     }
 
-    /// Moves still `running` are ones a containerctld that stopped left: `interrupted`.
+    /// Moves received here still `running` are ones a containerctld that stopped left:
+    /// `interrupted` (their staging is removed at start). The source's are settled instead
+    /// ([`Db::unfinished_source_moves`]).
     pub fn interrupt_moves(&mut self, at_ms: i64) -> Result<usize, DbError> {
         self.conn
             .execute(
                 "UPDATE moves SET state = 'interrupted', ended_ms = ?1, \
-                 detail = 'containerctld stopped during the move' WHERE state = 'running'",
+                 detail = 'containerctld stopped during the move' WHERE state = 'running' AND side = 'target'",
                 params![at_ms],
             )
             .map_err(self.err())
+    }
+
+    /// What a source records to settle or resume a move after a restart (JSON of the daemon's).
+    pub fn set_move_resume(&mut self, id: i64, resume: Option<&str>) -> Result<(), DbError> {
+        self.conn
+            .execute("UPDATE moves SET resume = ?2 WHERE id = ?1", params![id, resume])
+            .map_err(self.err())
+            .map(|_| ())
+    }
+
+    /// The moves this host was the source of that a containerctld that stopped left `running`.
+    pub fn unfinished_source_moves(&self) -> Result<Vec<Unfinished>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, unit, peer, step, resume FROM moves \
+                 WHERE state = 'running' AND side = 'source' ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Unfinished {
+                    id: r.get(0)?,
+                    unit: r.get(1)?,
+                    peer: r.get(2)?,
+                    step: r.get(3)?,
+                    resume: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The newest move of `unit` to `peer` that a restart interrupted during the copy and that a
+    /// new move may resume: its id and what it recorded.
+    pub fn resumable_move(&self, unit: &str, peer: &str) -> Result<Option<(i64, String)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, resume FROM moves WHERE unit = ?1 AND peer = ?2 AND side = 'source' \
+                 AND state = 'interrupted' AND step = 'copy' AND resume IS NOT NULL ORDER BY id DESC LIMIT 1",
+            )
+            .map_err(self.err())?;
+        let mut rows = stmt.query(params![unit, peer]).map_err(self.err())?;
+        match rows.next().map_err(self.err())? {
+            Some(r) => Ok(Some((r.get(0).map_err(self.err())?, r.get(1).map_err(self.err())?))),
+            None => Ok(None),
+        }
     }
 
     /// The newest moves first, at most `limit`.
@@ -143,11 +204,26 @@ mod tests {
             bytes: 5,
         };
         let a = db.start_move(&m).expect("start");
-        let b = db.start_move(&NewMove { unit: "db".into(), ..m.clone() }).expect("start");
+        let b =
+            db.start_move(&NewMove { unit: "db".into(), side: "target".into(), ..m.clone() }).expect("start");
+        let c = db.start_move(&NewMove { unit: "web".into(), ..m.clone() }).expect("start");
+        db.move_step(c, "copy").expect("step");
+        db.set_move_resume(c, Some("{}")).expect("resume");
         db.move_step(a, "copy").expect("step");
         db.end_move(a, "moved", "moved to h2", Some(1200), 20).expect("end");
         assert_eq!(db.interrupt_moves(30).expect("interrupt"), 1);
+        // The source's own is left to be settled, with what it recorded.
+        let left = db.unfinished_source_moves().expect("unfinished");
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].id, left[0].step.as_str(), left[0].resume.as_deref()), (c, "copy", Some("{}")));
+        assert_eq!(db.resumable_move("web", "h2").expect("q"), None);
+        db.end_move(c, "interrupted", "restarted", None, 40).expect("end");
+        assert_eq!(db.resumable_move("web", "h2").expect("q"), Some((c, "{}".to_owned())));
+        assert_eq!(db.resumable_move("web", "h3").expect("q"), None);
+        db.end_move(c, "failed", "again", None, 50).expect("ended once only");
         let all = db.moves(10).expect("list");
+        assert_eq!(all[0].state, "interrupted");
+        let all: Vec<_> = all.into_iter().filter(|r| r.id != c).collect();
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].id, all[0].state.as_str()), (b, "interrupted"));
         assert_eq!(
