@@ -8,6 +8,7 @@
 //! (see [`swarm`]).
 
 pub mod hostpath;
+pub mod lock;
 pub mod output;
 pub mod registry;
 pub mod spec;
