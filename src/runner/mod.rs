@@ -209,12 +209,10 @@ impl Runner {
         };
         let end = self.supervise(prepared, &mut term, &mut int).await?;
         Ok(match end {
-            End::Stopped => {
-                // A deliberate stop leaves nothing behind; an exit keeps the container, so a
-                // restart reuses it (as Docker's restart policy does) and it can be inspected.
-                self.remove().await;
-                0
-            }
+            // A stop keeps the container, as an exit does: the next start of an unchanged
+            // definition starts the same container again (see `prepare`) instead of paying a
+            // remove and a create, and the last run can be inspected meanwhile.
+            End::Stopped => 0,
             End::Unhealthy => EXIT_UNHEALTHY,
             End::Exited(code) => {
                 let code = u8::try_from(code).unwrap_or(u8::MAX);
@@ -244,7 +242,13 @@ impl Runner {
             }
             self.owned = true;
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-            let same = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
+            let same_definition = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
+            // A running container is adopted as it is; a stopped one is started again only if
+            // its image is still what image:version names here (a tag moved by a pull or a
+            // `docker tag` gets a new container, checked against the pinned digest below).
+            let same_image =
+                running || (same_definition && self.same_image(existing.image.as_deref()).await?);
+            let same = same_definition && same_image;
             if same {
                 if self.unit.health.is_some() {
                     events = Some(self.events());
@@ -257,7 +261,8 @@ impl Runner {
                     log(journal::INFO, &format!("adopted running container {}", short(&id)));
                 } else {
                     // Like Docker's own restart: the same container, started again. Docker mounts
-                    // its bind sources again, so they are checked again.
+                    // its bind sources and maps its devices again, so they are checked again.
+                    self.check_devices()?;
                     self.check_host_paths()?;
                     docker
                         .start_container(&id, None)
@@ -267,7 +272,11 @@ impl Runner {
                 }
                 return Ok(Prepared { attach, events, health, id });
             }
-            let why = if running { "its definition changed" } else { "it is not running" };
+            let why = if !same_definition {
+                "its definition changed"
+            } else {
+                "its image is no longer the one image:version names"
+            };
             log(journal::INFO, &format!("replacing stale container {name}: {why}"));
             if running {
                 let t = spec::stop_seconds(&self.unit);
@@ -282,14 +291,7 @@ impl Runner {
         }
 
         self.ensure_image().await?;
-        for d in &self.unit.container.devices {
-            if !Path::new(&d.host).exists() {
-                return Err(RunError::Config(format!(
-                    "device {} is missing: connect it or remove it from devices",
-                    d.host.display()
-                )));
-            }
-        }
+        self.check_devices()?;
         let checked = self.check_host_paths()?;
         notify::status("creating container");
         let body = spec::create_body(&checked, &self.hash, &self.secrets);
@@ -308,6 +310,29 @@ impl Runner {
             &format!("started container {} from {}", short(&created.id), self.unit.container.reference()),
         );
         Ok(Prepared { attach, events, health: None, id: created.id })
+    }
+
+    /// Every mapped device must exist on the host.
+    fn check_devices(&self) -> Result<(), RunError> {
+        match self.unit.container.devices.iter().find(|d| !Path::new(&d.host).exists()) {
+            Some(d) => Err(RunError::Config(format!(
+                "device {} is missing: connect it or remove it from devices",
+                d.host.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `image` (a container's image ID) is what image:version names now. An image that
+    /// is gone or unreadable is "not the same": the container is replaced, and the create path
+    /// pulls and checks the digest as for a first start.
+    async fn same_image(&self, image: Option<&str>) -> Result<bool, RunError> {
+        let Some(image) = image else { return Ok(false) };
+        match self.docker().inspect_image(&self.unit.container.reference()).await {
+            Ok(current) => Ok(current.id.as_deref() == Some(image)),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(docker_err("cannot inspect the image")(e)),
+        }
     }
 
     /// The unit with its bind-mount sources checked right before Docker gets them (see
