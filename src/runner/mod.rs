@@ -228,7 +228,6 @@ impl Runner {
     async fn prepare(&mut self) -> Result<Prepared, RunError> {
         let name = self.name();
         let docker = self.docker().clone();
-        let mut events = None;
         if let Some(existing) = match docker.inspect_container(&name, None).await {
             Ok(c) => Some(c),
             Err(e) if is_not_found(&e) => None,
@@ -250,9 +249,7 @@ impl Runner {
                 running || (same_definition && self.same_image(existing.image.as_deref()).await?);
             let same = same_definition && same_image;
             if same {
-                if self.unit.health.is_some() {
-                    events = Some(self.events());
-                }
+                let events = Some(self.events());
                 let health =
                     if running { existing.state.and_then(|s| s.health).and_then(|h| h.status) } else { None };
                 let attach = self.attach().await?;
@@ -301,9 +298,7 @@ impl Runner {
             .map_err(docker_err("cannot create the container"))?;
         self.owned = true;
         let attach = self.attach().await?;
-        if self.unit.health.is_some() {
-            events = Some(self.events());
-        }
+        let events = Some(self.events());
         docker.start_container(&created.id, None).await.map_err(docker_err("cannot start the container"))?;
         log(
             journal::INFO,
@@ -366,9 +361,18 @@ impl Runner {
             .map_err(docker_err("cannot attach to the container"))
     }
 
+    /// The container's `die` and health events. `die` carries the exit code and comes before
+    /// dockerd's cleanup (unmounts, network), which it does holding the container's lock: the
+    /// answer to `wait` comes only after it, 100-450 ms later. Docker's own restart policy starts
+    /// its delay at the die, so the runner ends there too, and systemd's restart delay runs
+    /// while dockerd cleans up (a new runner's inspect waits for the lock, as Docker's restart
+    /// does). `wait` stays the fallback: it also ends a runner whose stream broke.
     fn events(&self) -> EventStream {
-        let filters =
-            HashMap::from([("container", vec![self.name()]), ("type", vec!["container".to_owned()])]);
+        let filters = HashMap::from([
+            ("container", vec![self.name()]),
+            ("type", vec!["container".to_owned()]),
+            ("event", vec!["die".to_owned(), "health_status".to_owned()]),
+        ]);
         self.docker().events(Some(EventsOptionsBuilder::default().filters(&filters).build())).boxed()
     }
 
@@ -483,7 +487,11 @@ impl Runner {
                     Some(Err(_)) | None => output_open = false,
                 },
                 event = next_event(&mut events) => match event {
-                    Some(action) => {
+                    Some((action, code)) => {
+                        if let ("die", Some(code)) = (action.as_str(), code) {
+                            exit_code = code;
+                            break;
+                        }
                         if let Some(status) = action.strip_prefix("health_status: ") {
                             let new = match status.trim() {
                                 "healthy" => HealthStatusEnum::HEALTHY,
@@ -609,14 +617,19 @@ struct Prepared {
     id: String,
 }
 
-/// The next event's action; pending forever when there is no stream.
-async fn next_event(events: &mut Option<EventStream>) -> Option<String> {
+/// The next event's action, with the exit code a `die` carries; pending forever when there is
+/// no stream.
+async fn next_event(events: &mut Option<EventStream>) -> Option<(String, Option<i64>)> {
     match events {
         Some(stream) => loop {
             match stream.next().await {
                 Some(Ok(ev)) => {
                     if let Some(action) = ev.action {
-                        return Some(action);
+                        let code = ev
+                            .actor
+                            .and_then(|a| a.attributes)
+                            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+                        return Some((action, code));
                     }
                 }
                 Some(Err(_)) | None => return None,
