@@ -105,7 +105,7 @@ fn terminate(child: &Child) {
 const IMAGE: &str = "image = \"ctl-test/busybox\"\nversion = \"1\"\n";
 
 #[test]
-fn ready_is_sent_once_the_container_runs_and_sigterm_removes_it() {
+fn ready_is_sent_once_the_container_runs_and_sigterm_stops_it_for_the_next_start() {
     let case = Case::new(
         "it-ready",
         &format!("[container]\n{IMAGE}args = [\"sh\", \"-c\", \"echo hello-out; echo hello-err >&2; exec sleep 1000\"]\n"),
@@ -118,10 +118,22 @@ fn ready_is_sent_once_the_container_runs_and_sigterm_removes_it() {
     case.wait_notify("STOPPING=1", Duration::from_secs(10));
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
-    assert!(!exists(&case.container()), "container left behind after SIGTERM");
+    assert!(
+        exists(&case.container()) && !running(&case.container()),
+        "SIGTERM stops the container and keeps it"
+    );
     let out = child.wait_with_output().expect("output");
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello-out"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hello-err"));
+    // The next start of the unchanged definition starts the same container again.
+    let id = inspect(&case.container(), "{{.Id}}");
+    let mut again = case.spawn();
+    case.wait_notify("READY=1", Duration::from_secs(30));
+    assert!(running(&case.container()), "the kept container runs again");
+    assert_eq!(inspect(&case.container(), "{{.Id}}"), id, "the same container, started again");
+    terminate(&again);
+    assert_eq!(wait_exit(&mut again, Duration::from_secs(20)).code(), Some(0));
+    let _ = docker(&["rm", "-f", &case.container()]);
 }
 
 #[test]
@@ -184,7 +196,8 @@ fn a_killed_runner_is_succeeded_by_one_that_adopts_the_container() {
     assert_eq!(id, id2, "the second runner replaced instead of adopting");
     terminate(&second);
     assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));
-    assert!(!exists(&case.container()));
+    assert!(!running(&case.container()), "SIGTERM stops the adopted container");
+    let _ = docker(&["rm", "-f", &case.container()]);
 }
 
 #[test]
@@ -203,6 +216,7 @@ fn a_changed_definition_replaces_the_running_container() {
     assert_ne!(id, id2);
     terminate(&second);
     assert_eq!(wait_exit(&mut second, Duration::from_secs(20)).code(), Some(0));
+    let _ = docker(&["rm", "-f", &case.container()]);
 }
 
 #[test]

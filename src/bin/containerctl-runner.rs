@@ -13,6 +13,15 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // First, before any input is read: from here on the runner may only read files.
+    match runner::lock::restrict_to_reading() {
+        Ok(runner::lock::Locked::Fully | runner::lock::Locked::Partly) => {}
+        Ok(runner::lock::Locked::Not) => runner::log(
+            journal::INFO,
+            "this kernel has no Landlock: the runner's file system is not locked to reading",
+        ),
+        Err(e) => runner::log(journal::WARNING, &e),
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [name] = args.as_slice() else {
         eprintln!("usage: containerctl-runner NAME  (started by containerctl@NAME.service)");

@@ -8,6 +8,7 @@
 //! (see [`swarm`]).
 
 pub mod hostpath;
+pub mod lock;
 pub mod output;
 pub mod registry;
 pub mod spec;
@@ -94,10 +95,37 @@ pub fn docker_host() -> String {
 /// Connects to dockerd ([`docker_host`]), negotiating the API version down to what the engine
 /// speaks. Registry credentials go out URL-safe ([`registry::url_safe_auth`]).
 pub async fn connect() -> Result<Docker, RunError> {
-    let docker = Docker::connect_with_unix(&docker_host(), 120, bollard::API_DEFAULT_VERSION)
+    let host = docker_host();
+    let pinged = match host.strip_prefix("unix://") {
+        Some(socket) => ping_api_version(socket).await,
+        None => None,
+    };
+    let version = match pinged {
+        Some(v) if v < *bollard::API_DEFAULT_VERSION => v,
+        _ => *bollard::API_DEFAULT_VERSION,
+    };
+    let docker = Docker::connect_with_unix(&host, 120, &version)
         .map_err(docker_err("cannot connect to dockerd"))?
         .with_request_modifier(registry::url_safe_auth);
+    if pinged.is_some() {
+        return Ok(docker);
+    }
     docker.negotiate_version().await.map_err(docker_err("cannot reach dockerd"))
+}
+
+/// dockerd's API version from the `Api-Version` header of `GET /_ping`, which it answers without
+/// asking anything else; bollard's negotiation reads it from `GET /version`, which asks containerd
+/// and runc for their versions too (11 ms of every start). None: negotiate the usual way.
+async fn ping_api_version(socket: &str) -> Option<bollard::ClientVersion> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri: hyper::Uri = hyperlocal::Uri::new(socket, "/_ping").into();
+    let client: Client<_, http_body_util::Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
+    let response = tokio::time::timeout(Duration::from_secs(30), client.get(uri)).await.ok()?.ok()?;
+    let header = response.headers().get("api-version")?.to_str().ok()?;
+    let (major, minor) = header.trim().split_once('.')?;
+    Some(bollard::ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
 }
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
@@ -181,12 +209,10 @@ impl Runner {
         };
         let end = self.supervise(prepared, &mut term, &mut int).await?;
         Ok(match end {
-            End::Stopped => {
-                // A deliberate stop leaves nothing behind; an exit keeps the container, so a
-                // restart reuses it (as Docker's restart policy does) and it can be inspected.
-                self.remove().await;
-                0
-            }
+            // A stop keeps the container, as an exit does: the next start of an unchanged
+            // definition starts the same container again (see `prepare`) instead of paying a
+            // remove and a create, and the last run can be inspected meanwhile.
+            End::Stopped => 0,
             End::Unhealthy => EXIT_UNHEALTHY,
             End::Exited(code) => {
                 let code = u8::try_from(code).unwrap_or(u8::MAX);
@@ -202,7 +228,6 @@ impl Runner {
     async fn prepare(&mut self) -> Result<Prepared, RunError> {
         let name = self.name();
         let docker = self.docker().clone();
-        let mut events = None;
         if let Some(existing) = match docker.inspect_container(&name, None).await {
             Ok(c) => Some(c),
             Err(e) if is_not_found(&e) => None,
@@ -216,11 +241,15 @@ impl Runner {
             }
             self.owned = true;
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-            let same = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
+            let same_definition = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
+            // A running container is adopted as it is; a stopped one is started again only if
+            // its image is still what image:version names here (a tag moved by a pull or a
+            // `docker tag` gets a new container, checked against the pinned digest below).
+            let same_image =
+                running || (same_definition && self.same_image(existing.image.as_deref()).await?);
+            let same = same_definition && same_image;
             if same {
-                if self.unit.health.is_some() {
-                    events = Some(self.events());
-                }
+                let events = Some(self.events());
                 let health =
                     if running { existing.state.and_then(|s| s.health).and_then(|h| h.status) } else { None };
                 let attach = self.attach().await?;
@@ -229,7 +258,8 @@ impl Runner {
                     log(journal::INFO, &format!("adopted running container {}", short(&id)));
                 } else {
                     // Like Docker's own restart: the same container, started again. Docker mounts
-                    // its bind sources again, so they are checked again.
+                    // its bind sources and maps its devices again, so they are checked again.
+                    self.check_devices()?;
                     self.check_host_paths()?;
                     docker
                         .start_container(&id, None)
@@ -239,7 +269,11 @@ impl Runner {
                 }
                 return Ok(Prepared { attach, events, health, id });
             }
-            let why = if running { "its definition changed" } else { "it is not running" };
+            let why = if !same_definition {
+                "its definition changed"
+            } else {
+                "its image is no longer the one image:version names"
+            };
             log(journal::INFO, &format!("replacing stale container {name}: {why}"));
             if running {
                 let t = spec::stop_seconds(&self.unit);
@@ -254,14 +288,7 @@ impl Runner {
         }
 
         self.ensure_image().await?;
-        for d in &self.unit.container.devices {
-            if !Path::new(&d.host).exists() {
-                return Err(RunError::Config(format!(
-                    "device {} is missing: connect it or remove it from devices",
-                    d.host.display()
-                )));
-            }
-        }
+        self.check_devices()?;
         let checked = self.check_host_paths()?;
         notify::status("creating container");
         let body = spec::create_body(&checked, &self.hash, &self.secrets);
@@ -271,15 +298,36 @@ impl Runner {
             .map_err(docker_err("cannot create the container"))?;
         self.owned = true;
         let attach = self.attach().await?;
-        if self.unit.health.is_some() {
-            events = Some(self.events());
-        }
+        let events = Some(self.events());
         docker.start_container(&created.id, None).await.map_err(docker_err("cannot start the container"))?;
         log(
             journal::INFO,
             &format!("started container {} from {}", short(&created.id), self.unit.container.reference()),
         );
         Ok(Prepared { attach, events, health: None, id: created.id })
+    }
+
+    /// Every mapped device must exist on the host.
+    fn check_devices(&self) -> Result<(), RunError> {
+        match self.unit.container.devices.iter().find(|d| !Path::new(&d.host).exists()) {
+            Some(d) => Err(RunError::Config(format!(
+                "device {} is missing: connect it or remove it from devices",
+                d.host.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `image` (a container's image ID) is what image:version names now. An image that
+    /// is gone or unreadable is "not the same": the container is replaced, and the create path
+    /// pulls and checks the digest as for a first start.
+    async fn same_image(&self, image: Option<&str>) -> Result<bool, RunError> {
+        let Some(image) = image else { return Ok(false) };
+        match self.docker().inspect_image(&self.unit.container.reference()).await {
+            Ok(current) => Ok(current.id.as_deref() == Some(image)),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(docker_err("cannot inspect the image")(e)),
+        }
     }
 
     /// The unit with its bind-mount sources checked right before Docker gets them (see
@@ -313,9 +361,18 @@ impl Runner {
             .map_err(docker_err("cannot attach to the container"))
     }
 
+    /// The container's `die` and health events. `die` carries the exit code and comes before
+    /// dockerd's cleanup (unmounts, network), which it does holding the container's lock: the
+    /// answer to `wait` comes only after it, 100-450 ms later. Docker's own restart policy starts
+    /// its delay at the die, so the runner ends there too, and systemd's restart delay runs
+    /// while dockerd cleans up (a new runner's inspect waits for the lock, as Docker's restart
+    /// does). `wait` stays the fallback: it also ends a runner whose stream broke.
     fn events(&self) -> EventStream {
-        let filters =
-            HashMap::from([("container", vec![self.name()]), ("type", vec!["container".to_owned()])]);
+        let filters = HashMap::from([
+            ("container", vec![self.name()]),
+            ("type", vec!["container".to_owned()]),
+            ("event", vec!["die".to_owned(), "health_status".to_owned()]),
+        ]);
         self.docker().events(Some(EventsOptionsBuilder::default().filters(&filters).build())).boxed()
     }
 
@@ -430,7 +487,11 @@ impl Runner {
                     Some(Err(_)) | None => output_open = false,
                 },
                 event = next_event(&mut events) => match event {
-                    Some(action) => {
+                    Some((action, code)) => {
+                        if let ("die", Some(code)) = (action.as_str(), code) {
+                            exit_code = code;
+                            break;
+                        }
                         if let Some(status) = action.strip_prefix("health_status: ") {
                             let new = match status.trim() {
                                 "healthy" => HealthStatusEnum::HEALTHY,
@@ -556,14 +617,19 @@ struct Prepared {
     id: String,
 }
 
-/// The next event's action; pending forever when there is no stream.
-async fn next_event(events: &mut Option<EventStream>) -> Option<String> {
+/// The next event's action, with the exit code a `die` carries; pending forever when there is
+/// no stream.
+async fn next_event(events: &mut Option<EventStream>) -> Option<(String, Option<i64>)> {
     match events {
         Some(stream) => loop {
             match stream.next().await {
                 Some(Ok(ev)) => {
                     if let Some(action) = ev.action {
-                        return Some(action);
+                        let code = ev
+                            .actor
+                            .and_then(|a| a.attributes)
+                            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+                        return Some((action, code));
                     }
                 }
                 Some(Err(_)) | None => return None,

@@ -25,10 +25,56 @@ EOF
     expect_contains "systemctl status" "$status" "Status: \"running container ${id1:0:12}\""
     sctl restart containerctl@web
     id2=$(container_id web)
-    expect "a new container after restart" test -n "$id2" -a "$id1" != "$id2"
+    expect_eq "a restart of an unchanged definition starts the same container" "$id2" "$id1"
+    wait_journal 20 web "restarted container ${id1:0:12}"
     sctl stop containerctl@web
     expect_eq "ActiveState after stop" "$(prop web ActiveState)" inactive
-    expect "stop removes the container" container_absent web
+    expect_eq "stop keeps the container, stopped" "$(container_state web)" "false"
+}
+
+container_state() {
+    tb_host "$HOST" docker inspect -f '{{.State.Running}}' "containerctl-$1" </dev/null
+}
+
+# A stopped container is started again only while it is what the definition and its image make
+# (issue 17): a hand edit + daemon-reload, or image:version naming another image, replaces it.
+t_stopped_container_is_reused_only_while_unchanged() {
+    unit_write reuse <<EOF
+[container]
+image = "ctl-test/reuse"
+version = "1"
+init = true
+args = ["sh", "-c", "echo reuse-one; exec sleep 1000"]
+EOF
+    tb_host "$HOST" docker tag ctl-test/busybox:1 ctl-test/reuse:1 </dev/null
+    reload
+    sctl start containerctl@reuse
+    local id1 id2 id3 id4
+    id1=$(container_id reuse)
+    sctl stop containerctl@reuse
+    sctl start containerctl@reuse
+    id2=$(container_id reuse)
+    expect_eq "stop + start of an unchanged definition: the same container" "$id2" "$id1"
+    sctl stop containerctl@reuse
+    # A hand edit, then daemon-reload: the next start makes a new container from the new text.
+    tb_host "$HOST" sed -i 's/reuse-one/reuse-two/' /etc/containerctl/units/reuse.toml </dev/null
+    reload
+    sctl start containerctl@reuse
+    id3=$(container_id reuse)
+    expect "a changed definition gets a new container" test -n "$id3" -a "$id3" != "$id1"
+    wait_journal 20 reuse reuse-two
+    wait_journal 20 reuse "replacing stale container containerctl-reuse: its definition changed"
+    sctl stop containerctl@reuse
+    # The tag now names another image (a pull of a moved tag, a docker tag): a new container.
+    tb_host "$HOST" sh -ec 'docker create --name reuse-commit ctl-test/busybox:1 true >/dev/null
+        docker commit reuse-commit ctl-test/reuse:1 >/dev/null; docker rm reuse-commit >/dev/null' </dev/null
+    sctl start containerctl@reuse
+    id4=$(container_id reuse)
+    expect "a moved tag gets a new container" test -n "$id4" -a "$id4" != "$id3"
+    expect_eq "the new container runs the image the tag names" \
+        "$(tb_host "$HOST" docker inspect -f '{{.Image}}' containerctl-reuse </dev/null)" \
+        "$(tb_host "$HOST" docker image inspect -f '{{.Id}}' ctl-test/reuse:1 </dev/null)"
+    sctl stop containerctl@reuse
 }
 
 t_output_reaches_the_journal() {
@@ -297,7 +343,7 @@ EOF
     expect_eq "the container survived the runner" "$(container_id adopt)" "$id"
     wait_journal 20 adopt "adopted running container ${id:0:12}"
     sctl stop containerctl@adopt
-    expect "stop after adoption removes the container" container_absent adopt
+    expect_eq "stop after adoption stops the container" "$(container_state adopt)" "false"
 }
 
 t_enabled_units_come_back_after_reboot() {
@@ -356,7 +402,7 @@ EOF
     expect "stop waited for stop_timeout (${elapsed} ms)" test "$elapsed" -ge 1900
     expect "stop did not wait much longer than stop_timeout (${elapsed} ms)" test "$elapsed" -lt 8000
     expect_eq "a deliberate stop is not a failure" "$(prop stubborn ActiveState)" inactive
-    expect "the container is removed" container_absent stubborn
+    expect_eq "the container is stopped" "$(container_state stubborn)" "false"
 }
 
 # Issue 12: journald's default rate limit (10000 per 30s) dropped most of a fast container's

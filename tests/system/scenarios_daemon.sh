@@ -80,10 +80,13 @@ t_operator_restarts_but_cannot_escalate() {
     cli new ops --image ctl-test/busybox --version 1 -- sleep 1000
     cli set ops container.init=true service.protected=true
     cli start ops
-    local id sum rc
+    local id sum rc started
     id=$(container_id ops)
+    started=$(tb_host "$HOST" docker inspect -f '{{.State.StartedAt}}' containerctl-ops </dev/null)
     as alice restart ops
-    expect "operator restart made a new container" test "$(container_id ops)" != "$id"
+    expect_eq "operator restart: the same, unchanged container" "$(container_id ops)" "$id"
+    expect "operator restart started it again" test \
+        "$(tb_host "$HOST" docker inspect -f '{{.State.StartedAt}}' containerctl-ops </dev/null)" != "$started"
     sum=$(file_sum ops)
     for assignment in container.privileged=true 'container.capabilities=["NET_ADMIN"]' \
         'container.volumes=["/etc:/host-etc"]' 'container.devices=["/dev/mem"]' \
@@ -153,19 +156,23 @@ t_dockerd_restart_brings_enabled_units_back() {
     cli new dockback --image ctl-test/busybox --version 1 -- sleep 1000
     cli set dockback container.init=true
     cli start dockback
-    local id
+    local id started
     id=$(container_id dockback)
+    started=$(_started_at dockback)
     sctl restart docker
     wait_prop 60 dockback ActiveState active
-    tb_wait_for 30 "a new dockback container" _new_container dockback "$id"
+    # The unit was stopped with docker.service and started after it: its unchanged container
+    # is started again.
+    tb_wait_for 30 "the dockback container started again" _started_again dockback "$started"
+    expect_eq "the same container" "$(container_id dockback)" "$id"
     tb_wait_for 30 "containerctld answering" _cli_answers
     cli stop dockback
 }
 
-_new_container() {
-    local now
-    now=$(container_id "$1")
-    [[ -n $now && $now != "$2" ]]
+_started_at() { tb_host "$HOST" docker inspect -f '{{.State.StartedAt}}' "containerctl-$1" </dev/null; }
+
+_started_again() {
+    [[ -n $(container_id "$1") && $(_started_at "$1") != "$2" ]]
 }
 
 _cli_answers() { tb_host "$HOST" containerctl list </dev/null >/dev/null 2>&1; }
