@@ -137,8 +137,8 @@ struct Inner {
 }
 
 impl Listing {
-    /// A listing that watches `search` and the generator directory `generator`; everything is
-    /// read at the first listing.
+    /// A listing of the unit directories `dirs`, watched with the generator directory
+    /// `generator`; everything is read at the first listing.
     pub fn new(dirs: Vec<PathBuf>, generator: PathBuf) -> Listing {
         let watch = match FileWatch::new(dirs.clone(), generator) {
             Ok(w) => Some(w),

@@ -420,8 +420,9 @@ impl Daemon {
                 if let Err(e) = self.resync_systemd().await {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }
-                // What systemd loaded is read again: the generator ran.
+                // What systemd loaded is read again: the generator ran (and the stream is told).
                 self.listing.reload_ended();
+                self.changed();
                 self.record_hand_edits().await;
                 self.sync_update_timers().await;
             }
