@@ -4,7 +4,11 @@
 #   bench/scale.sh [ROUNDS]     (default 20; release binaries must be built)
 #   UNITS=200 bench/scale.sh    (fewer units; WINDOW=seconds of each CPU window, default 20;
 #                                REBOOTS=reboots per side, default 1; BENCH_SKIP=reboot skips it;
-#                                BENCH_ONLY=reboot measures the reboot only)
+#                                BENCH_ONLY=reboot measures the reboot only, BENCH_ONLY=http the
+#                                memory and the HTTP requests only)
+#   BENCH_KEEP=1 bench/scale.sh   (the host and its units stay after the run)
+#   BENCH_REUSE=1 bench/scale.sh  (a host kept by BENCH_KEEP=1 with its units: the current build
+#                                  is installed into it and containerctld restarted; no setup)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -26,15 +30,29 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 tb_ensure_deps
 tb_ensure_dockerd
 tb_build_images
-trap tb_cleanup EXIT
-bench_host_up
-
-t=$SECONDS
-# Enabled: the reboot below brings them back. 25 at a time: 500 at once on 2 loaded cores ran
-# into the 90 s start timeout (the reboot below starts them all at once, as systemd does).
-bench_units u "$UNITS" true 25
-running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
-echo "started $UNITS units in $((SECONDS - t)) s; $running containers running; load $(load)"
+[[ -n ${BENCH_KEEP:-}${BENCH_REUSE:-} ]] || trap tb_cleanup EXIT
+running=0
+if [[ -n ${BENCH_REUSE:-} ]] && docker container inspect "$TB_PREFIX$HOST" >/dev/null 2>&1; then
+    # Setting 500 units up takes minutes: a kept host gets the current build instead.
+    stage=$(mktemp -d)
+    make -s install DESTDIR="$stage" PREFIX=/usr >/dev/null
+    tb_host_install "$HOST" "$stage"
+    rm -rf "$stage"
+    in_host systemctl restart containerctld
+    tb_wait_for 60 "containerctld answers" in_host containerctl list
+    running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
+    echo "reusing $TB_PREFIX$HOST: the current build installed, containerctld restarted; $running containers running"
+else
+    bench_host_up
+fi
+if ((running != UNITS)); then
+    t=$SECONDS
+    # Enabled: the reboot below brings them back. 25 at a time: 500 at once on 2 loaded cores ran
+    # into the 90 s start timeout (the reboot below starts them all at once, as systemd does).
+    bench_units u "$UNITS" true 25
+    running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
+    echo "started $UNITS units in $((SECONDS - t)) s; $running containers running; load $(load)"
+fi
 ((running == UNITS)) || { echo "expected $UNITS running containers" >&2; exit 1; }
 daemon_pid() { in_host systemctl show -p MainPID --value containerctld; }
 
@@ -48,6 +66,12 @@ in_host awk '/^Private_Clean:|^Private_Dirty:/ {p += $2} END {printf "containerc
 dpid=$(in_host pgrep -x dockerd | head -1)
 in_host awk '/^VmRSS:/ {printf "for scale, dockerd RSS: %.1f MiB\n", $2 / 1024}' "/proc/$dpid/status"
 
+[[ ${BENCH_ONLY:-} == http ]] || list_figures
+http_figures
+[[ ${BENCH_ONLY:-} == http ]] || stream_figures
+}
+
+list_figures() {
 echo
 echo "== list: containerctl list --json vs docker ps --format json ($UNITS units; the two take turns)"
 ours=() theirs=()
@@ -59,7 +83,9 @@ a=$(printf '%s\n' "${ours[@]}" | median)
 b=$(printf '%s\n' "${theirs[@]}" | median)
 echo "containerctl list --json: median ${a} ms, p99 $(printf '%s\n' "${ours[@]}" | p99) ms;" \
     "docker ps: median ${b} ms, p99 $(printf '%s\n' "${theirs[@]}" | p99) ms; ratio $(ratio "$a" "$b") (target <= 0.1); load $(load)"
+}
 
+http_figures() {
 echo
 echo "== HTTP on one kept-alive connection: /metrics and GET /api/v1/units vs Docker's GET /containers/json"
 echo "   ($UNITS units, 10 batches of 20 requests each, the three taking turns)"
@@ -82,7 +108,9 @@ for name in metrics units; do
     unset -n xs
 done
 echo "load $(load)"
+}
 
+stream_figures() {
 echo
 echo "== event stream: containerctld CPU over ${WINDOW} s while units restart one after another,"
 echo "   without and with 20 open GET /api/v1/stream clients (utime + stime from /proc/PID/stat)"
@@ -130,7 +158,7 @@ echo "daemon CPU: without clients ${a}%, with 20 clients ${b}%; the clients' cos
 
 }
 [[ ${BENCH_ONLY:-} == reboot ]] || steady_state
-[[ ${BENCH_SKIP:-} == reboot ]] && exit 0
+[[ ${BENCH_SKIP:-} == reboot || ${BENCH_ONLY:-} == http ]] && exit 0
 
 echo
 echo "== where a unit's start goes with $UNITS containers running: the runner's sandbox"

@@ -23,52 +23,8 @@ _docker_restarted() {
     [[ $(in_host docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$1") =~ ^[1-9][0-9]*\ true$ ]]
 }
 
-echo "== generator: 1000 unit files (on this machine, release build)"
-# On a tmpfs, like /run/systemd/generator where systemd has generators write (and /etc is in the
-# page cache at a daemon-reload): what is measured is the generator, not this disk.
-gen_root=/dev/shm
-[[ -d $gen_root && -w $gen_root ]] || gen_root=${TMPDIR:-/tmp}
-gen_dir=$(mktemp -d -p "$gen_root" containerctl-bench-gen.XXXXXX)
-mkdir -p "$gen_dir/units"
-for i in $(seq 1 1000); do
-    sed "s/^description = .*/description = \"bench unit $i\"/" examples/camera.toml >"$gen_dir/units/u$i.toml"
-done
-gen_times=()
-cp_times=()
-_gen() {
-    local t
-    t=$(date +%s%N)
-    CONTAINERCTL_CONFIG=/nonexistent CONTAINERCTL_UNIT_PATH=$gen_dir/units \
-        target/release/containerctl-generator "$gen_dir/out$1"
-    gen_times+=($((($(date +%s%N) - t) / 1000)))
-}
-_cp() {
-    local t
-    t=$(date +%s%N)
-    cp -r "$gen_dir/units" "$gen_dir/copy$1"
-    cp_times+=($((($(date +%s%N) - t) / 1000)))
-}
-# Each run writes into a fresh directory (systemd empties the generator directories before a
-# run), and the two sides take turns going first. A plain `cp -r` of the same files is the
-# baseline for what creating 1000 files costs on this machine at this moment.
-for i in $(seq 1 "$ROUNDS"); do
-    mkdir "$gen_dir/out$i"
-    if ((i % 2)); then _gen "$i"; _cp "$i"; else _cp "$i"; _gen "$i"; fi
-done
-generated=$(find "$gen_dir/out1" -name 50-containerctl.conf | wc -l)
-[[ $generated == 1000 ]] || { echo "generator wrote $generated drop-ins, not 1000" >&2; exit 1; }
-per_unit=$(find "$gen_dir/out1" -mindepth 1 | wc -l)
-cp_us=$(printf '%s\n' "${cp_times[@]}" | median)
-# CPU time of one more run: what the generator itself costs, apart from waiting on the file system.
-mkdir "$gen_dir/outcpu"
-TIMEFORMAT='%U %S'
-cpu=$({ time CONTAINERCTL_CONFIG=/nonexistent CONTAINERCTL_UNIT_PATH=$gen_dir/units target/release/containerctl-generator "$gen_dir/outcpu"; } 2>&1)
-unset TIMEFORMAT
-gen_us=$(printf '%s\n' "${gen_times[@]}" | median)
-rm -rf "$gen_dir"
-printf 'generator, 1000 units: median %.1f ms over %d runs (target <= 50 ms); cp -r of the same files: %.1f ms; ratio %s (target <= 1.5)\n' \
-    "$(awk -v u="$gen_us" 'BEGIN{print u/1000}')" "$ROUNDS" "$(awk -v u="$cp_us" 'BEGIN{print u/1000}')" "$(ratio "$gen_us" "$cp_us")"
-echo "generator: $per_unit entries written for 1000 units; CPU time user ${cpu% *} s, system ${cpu#* } s; on $(stat -f -c %T "$gen_root"), load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The generator part is a script of its own (runnable alone, no test host).
+bench/generator.sh "$ROUNDS"
 [[ ${BENCH_ONLY:-} == generator ]] && exit 0
 
 tb_ensure_deps

@@ -310,6 +310,9 @@ pub struct PruneReport {
 pub struct Db {
     conn: Connection,
     path: PathBuf,
+    /// Counts the writes of updates and update checks, so that the daemon's unit list reads
+    /// them again only after one (`updates_written`).
+    updates_written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -359,7 +362,17 @@ impl Db {
         };
         setup(&conn).map_err(|source| DbError::Open { path: path.clone(), source })?;
         migrate(&mut conn, &path, MIGRATIONS)?;
-        Ok(Db { conn, path })
+        Ok(Db { conn, path, updates_written: Default::default() })
+    }
+
+    /// The count of writes of updates and update checks, shared: it grows after each one.
+    pub fn updates_written(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.updates_written.clone()
+    }
+
+    /// Counts one write of updates or update checks (after it happened).
+    fn wrote_updates(&self) {
+        self.updates_written.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// The file this store was opened from (":memory:" for an in-memory one).

@@ -21,6 +21,7 @@ pub mod generator;
 pub mod import;
 pub mod journal;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod port_holder;

@@ -31,16 +31,5 @@ pub(super) fn views(d: &Daemon, caller: &Caller, mut views: Vec<UnitView>) -> Ve
 /// The errors of unit `name`'s redacted file, when redaction changes it.
 fn error(d: &Daemon, name: &str) -> Option<String> {
     let name = UnitName::new(name).ok()?;
-    let def = d.definition(&name)?;
-    let redacted = unit::redact::redact(&def.text);
-    if redacted == def.text {
-        return None;
-    }
-    let file = def.path.display().to_string();
-    Some(match unit::parse(name.as_str(), &file, &redacted) {
-        Err(diags) => diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-        Ok(_) => {
-            format!("{file}: the file is not valid at a value that is redacted for viewers: ask an operator")
-        }
-    })
+    crate::daemon::listing::viewer_error(&name, &d.definition(&name)?)
 }

@@ -210,14 +210,10 @@ pub async fn stream(
             }
             event
         };
-        // One rendering per change and role class for all the open pages (20 pages used to
-        // cost the daemon 20 listings of every unit per change).
+        // The list as the daemon keeps it rendered: every open page sends the same text (20 pages
+        // used to cost the daemon 20 listings of every unit per change).
         let data: Arc<str> = if event == "units" {
-            let generation = *rx.borrow();
-            let variant = usize::from(crate::policy::reads_plain_values(c.role));
-            d.stream_views.get_or(generation, variant, || {
-                serde_json::to_string(&super::redact::views(&d, &c, d.list())).unwrap_or_else(|_| "[]".into())
-            })
+            d.list_json(crate::policy::reads_plain_values(c.role))
         } else {
             "{}".into()
         };

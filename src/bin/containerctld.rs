@@ -91,6 +91,7 @@ async fn run(config_path: &Path) -> Result<(), RunError> {
     let (tx, rx) = mpsc::channel::<Event>(1024);
     tokio::spawn(daemon::sources::systemd_source(daemon.clone(), tx.clone()));
     tokio::spawn(daemon::sources::docker_sources(daemon.clone(), tx.clone()));
+    daemon::sources::spawn_unit_files_source(daemon.clone(), tx.clone());
     tokio::spawn(daemon::sources::timer_source(tx));
     tokio::spawn(daemon::sources::event_loop(daemon.clone(), rx));
     tokio::spawn(daemon::notifications::deliver(daemon.clone()));

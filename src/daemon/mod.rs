@@ -8,8 +8,10 @@
 
 pub mod drain;
 mod error;
+mod file_watch;
 pub mod files;
 mod import;
+pub mod listing;
 pub mod move_forward;
 pub mod move_in;
 pub mod move_out;
@@ -27,6 +29,7 @@ mod update_swarm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -54,6 +57,8 @@ pub enum Event {
     DockerConnected,
     /// A CPU/memory sample of a unit's container.
     Sample { name: String, cpu_percent: Option<f64>, memory_bytes: Option<u64> },
+    /// A unit file or systemd's generator directory changed (the listing's inotify watch).
+    UnitFiles,
     /// Time to apply the history retention.
     Prune,
 }
@@ -65,33 +70,6 @@ pub struct Definition {
     pub text: String,
     pub unit: Result<Unit, String>,
     stamp: (SystemTime, u64),
-}
-
-/// A text rendered at most once per generation of [`Daemon::changes`] and variant (e.g. what a
-/// role may read), shared by every reader of that generation and variant.
-#[derive(Default)]
-pub struct RenderCache {
-    slots: Mutex<HashMap<usize, (u64, Arc<str>)>>,
-}
-
-impl RenderCache {
-    /// The text of `generation` and `variant`, rendered by `render` unless already there.
-    /// Read the generation before the state it renders: a render newer than its generation
-    /// is harmless, an older one is never served for a newer generation.
-    pub fn get_or(&self, generation: u64, variant: usize, render: impl FnOnce() -> String) -> Arc<str> {
-        if let Ok(slots) = self.slots.lock() {
-            if let Some((g, text)) = slots.get(&variant) {
-                if *g == generation {
-                    return text.clone();
-                }
-            }
-        }
-        let text: Arc<str> = render().into();
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.insert(variant, (generation, text.clone()));
-        }
-        text
-    }
 }
 
 /// `logs --follow` streams at once, at most (each runs a journalctl process).
@@ -113,10 +91,15 @@ pub struct Daemon {
     pub systemd: Systemd,
     /// Set once dockerd answered; containerctld starts and serves without it.
     docker: RwLock<Option<bollard::Docker>>,
-    /// systemd's view, keyed by NAME; updated from signals, never polled.
-    pub units: RwLock<BTreeMap<String, UnitState>>,
-    pub live: RwLock<HashMap<String, Live>>,
+    /// systemd's view, keyed by NAME; updated from signals, never polled. Every write tells
+    /// `listing` (see `listing.rs`).
+    units: RwLock<BTreeMap<String, UnitState>>,
+    live: RwLock<HashMap<String, Live>>,
     definitions: RwLock<HashMap<PathBuf, Definition>>,
+    /// The unit list as requests read it, built again only where something changed.
+    listing: listing::Listing,
+    /// How many times the store wrote updates or update checks (read by `listing`).
+    updates_written: Arc<AtomicU64>,
     /// The definitions systemd loaded (the generator's copies) by path, with the stamp they were
     /// read at: a listing stats them but reads only the changed ones.
     loaded: files::StampedTexts,
@@ -127,8 +110,6 @@ pub struct Daemon {
     pub auth: crate::auth::Auth,
     /// Bumped whenever something a unit list shows may have changed (the web page's stream).
     pub changes: tokio::sync::watch::Sender<u64>,
-    /// The event streams' unit lists, rendered once per change and shared by every open page.
-    pub stream_views: RenderCache,
     /// Cluster membership and its background work.
     pub cluster: crate::cluster::ops::Cluster,
     /// `logs --follow` streams open at once (each is a journalctl process).
@@ -176,6 +157,9 @@ impl Daemon {
         let cluster = crate::cluster::ops::Cluster::load(&config.state_dir, config.cluster_report_interval);
         let secrets = crate::secrets::Store::new(config.state_dir.join("secrets"));
         let outbox = crate::webhook::Outbox::new(config.notify.clone());
+        let updates_written = db.updates_written();
+        let listing =
+            listing::Listing::new(search::search_path(), PathBuf::from(crate::generator::NORMAL_DIR));
         Daemon {
             config,
             db: Mutex::new(db),
@@ -185,7 +169,8 @@ impl Daemon {
             live: RwLock::new(HashMap::new()),
             definitions: RwLock::new(HashMap::new()),
             loaded: files::StampedTexts::default(),
-            stream_views: RenderCache::default(),
+            listing,
+            updates_written,
             write_lock: tokio::sync::Mutex::new(()),
             group_gid,
             auth,
@@ -247,7 +232,7 @@ impl Daemon {
         let mut out = Vec::new();
         for found in search::discover(&search::search_path()) {
             if let Found::File { name, path } = found {
-                if let Some(d) = self.definition_at(&name, &path) {
+                if let Some(d) = self.definition_at(&name, &path, true) {
                     out.push((name, d));
                 }
             }
@@ -255,72 +240,31 @@ impl Daemon {
         out
     }
 
-    /// The definition of `name` from the search path, if it has a file.
     /// systemd's ActiveState of unit `name` as last seen ("" when unknown).
     pub fn active_state(&self, name: &str) -> String {
         self.units.read().ok().and_then(|u| u.get(name).map(|s| s.active_state.clone())).unwrap_or_default()
     }
 
+    /// The definition of `name` from the search path, if it has a file.
     pub fn definition(&self, name: &UnitName) -> Option<Definition> {
         let path = search::find(&search::search_path(), name)?;
-        self.definition_at(name, &path)
+        self.definition_at(name, &path, true)
     }
 
-    fn definition_at(&self, name: &UnitName, path: &Path) -> Option<Definition> {
-        let meta = std::fs::metadata(path).ok()?;
-        if meta.len() == 0 {
-            return None; // an empty file masks the unit
-        }
-        let stamp = (meta.modified().ok()?, meta.len());
+    /// The definition in the file at `path`, parsed; from the cache when `trust_stamp` and the
+    /// file's stamp (modification time, length) is the one it was read at.
+    fn definition_at(&self, name: &UnitName, path: &Path, trust_stamp: bool) -> Option<Definition> {
+        let stamp = file_stamp(path)?;
         if let Some(d) = self.definitions.read().ok()?.get(path) {
-            if d.stamp == stamp {
+            if trust_stamp && d.stamp == stamp {
                 return Some(d.clone());
             }
         }
-        let text = match search::read_unit_file(path) {
-            Ok(t) => t,
-            Err(d) => {
-                return Some(Definition {
-                    path: path.to_owned(),
-                    text: String::new(),
-                    unit: Err(d.to_string()),
-                    stamp,
-                })
-            }
-        };
-        let file = path.display().to_string();
-        let unit = unit::parse(name.as_str(), &file, &text)
-            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-        let d = Definition { path: path.to_owned(), text, unit, stamp };
+        let d = parse_definition(name, path, stamp);
         if let Ok(mut cache) = self.definitions.write() {
             cache.insert(path.to_owned(), d.clone());
         }
         Some(d)
-    }
-
-    /// Every unit: those with files plus loaded instances without one.
-    pub fn list(&self) -> Vec<UnitView> {
-        let units = self.units.read().map(|u| u.clone()).unwrap_or_default();
-        let live = self.live.read().map(|l| l.clone()).unwrap_or_default();
-        let updates = self.update_states();
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (name, def) in self.definitions() {
-            seen.insert(name.to_string());
-            let loaded = self.loaded_text(name.as_str());
-            let (state, live) = (units.get(name.as_str()), live.get(name.as_str()));
-            let mut v = view(name.as_str(), Some(&def), loaded.as_deref(), state, live);
-            v.update = updates.get(name.as_str()).cloned();
-            out.push(v);
-        }
-        for (name, state) in &units {
-            if !seen.contains(name) && shown_without_file(state) {
-                let loaded = self.loaded_text(name);
-                out.push(view(name, None, loaded.as_deref(), Some(state), live.get(name)));
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
     }
 
     pub fn view(&self, name: &UnitName) -> Option<UnitView> {
@@ -374,9 +318,11 @@ impl Daemon {
                 map.insert(name.to_owned(), s.clone());
             }
         }
+        self.listing.all_changed();
         if let Ok(mut units) = self.units.write() {
             *units = map;
         }
+        self.listing.all_changed();
         Ok(())
     }
 
@@ -439,9 +385,11 @@ impl Daemon {
                 }
             }
         }
+        self.listing.unit_changed(name);
         if let Ok(mut units) = self.units.write() {
             units.insert(name.to_owned(), state);
         }
+        self.listing.unit_changed(name);
         self.changed();
     }
 
@@ -460,6 +408,7 @@ impl Daemon {
                 // systemd unloads stopped units, and every unit for a moment during a
                 // daemon-reload. A running unit is only being reloaded: keep its state.
                 if let Some(name) = crate::systemd::instance_of(&unit) {
+                    self.listing.unit_changed(name);
                     if let Ok(mut units) = self.units.write() {
                         let stopped = units
                             .get(name)
@@ -468,28 +417,48 @@ impl Daemon {
                             units.remove(name);
                         }
                     }
+                    self.listing.unit_changed(name);
                 }
             }
             Event::Systemd(UnitChange::Reloaded) | Event::SystemdResync => {
                 if let Err(e) = self.resync_systemd().await {
                     tracing::warn!("cannot re-read unit states: {e}");
                 }
+                // What systemd loaded is read again: the generator ran (and the stream is told).
+                self.listing.reload_ended();
+                self.changed();
                 self.record_hand_edits().await;
                 self.sync_update_timers().await;
             }
             Event::Docker(message) => {
+                let unit = message
+                    .actor
+                    .as_ref()
+                    .and_then(|a| a.attributes.as_ref())
+                    .and_then(|a| a.get(crate::runner::spec::LABEL_UNIT))
+                    .cloned();
+                if let Some(name) = &unit {
+                    self.listing.unit_changed(name);
+                }
                 self.docker_event(message);
+                if let Some(name) = &unit {
+                    self.listing.unit_changed(name);
+                }
                 self.changed();
             }
             Event::DockerConnected => self.relist_containers().await,
             Event::Sample { name, cpu_percent, memory_bytes } => {
+                self.listing.unit_changed(&name);
                 if let Ok(mut live) = self.live.write() {
-                    let l = live.entry(name).or_default();
+                    let l = live.entry(name.clone()).or_default();
                     l.cpu_percent = cpu_percent;
                     l.memory_bytes = memory_bytes;
                 }
+                self.listing.unit_changed(&name);
                 self.changed();
             }
+            // The listing took the events already: the web page's stream is told.
+            Event::UnitFiles => self.changed(),
             Event::Prune => {
                 let h = &self.config.history;
                 let r = Retention {
@@ -565,12 +534,35 @@ impl Daemon {
                 .map(|s| s.trim_matches(|c| c == '(' || c == ')').trim_start_matches("health: ").to_owned());
             health.insert(name, h);
         }
+        self.listing.all_changed();
         if let Ok(mut live) = self.live.write() {
             for (name, h) in health {
                 live.entry(name).or_default().health = h;
             }
         }
+        self.listing.all_changed();
     }
+}
+
+/// The stamp (modification time, length) of the unit file at `path`; None when it is gone or
+/// empty (an empty file masks the unit).
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    (meta.len() > 0).then_some((meta.modified().ok()?, meta.len()))
+}
+
+/// Reads and parses the unit file at `path`, whose stamp is `stamp`.
+fn parse_definition(name: &UnitName, path: &Path, stamp: (SystemTime, u64)) -> Definition {
+    let text = match search::read_unit_file(path) {
+        Ok(t) => t,
+        Err(d) => {
+            return Definition { path: path.to_owned(), text: String::new(), unit: Err(d.to_string()), stamp }
+        }
+    };
+    let file = path.display().to_string();
+    let unit = unit::parse(name.as_str(), &file, &text)
+        .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    Definition { path: path.to_owned(), text, unit, stamp }
 }
 
 /// An instance without a unit file is shown while it runs or failed. Inactive, it is only the
@@ -623,24 +615,3 @@ fn view(
 
 /// Shared handle used by the API.
 pub type Shared = Arc<Daemon>;
-
-#[cfg(test)]
-mod render_cache_tests {
-    use super::RenderCache;
-
-    #[test]
-    fn a_text_is_rendered_once_per_generation_and_variant() {
-        let cache = RenderCache::default();
-        let renders = std::cell::Cell::new(0);
-        let render = |s: &str| {
-            renders.set(renders.get() + 1);
-            s.to_owned()
-        };
-        assert_eq!(&*cache.get_or(1, 0, || render("a")), "a");
-        assert_eq!(&*cache.get_or(1, 0, || render("not again")), "a", "the same generation is shared");
-        assert_eq!(&*cache.get_or(1, 1, || render("plain")), "plain", "another variant is its own");
-        assert_eq!(&*cache.get_or(2, 0, || render("b")), "b", "a new generation renders again");
-        assert_eq!(&*cache.get_or(2, 1, || render("plain 2")), "plain 2");
-        assert_eq!(renders.get(), 4);
-    }
-}

@@ -180,6 +180,7 @@ impl Daemon {
         let active =
             self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state == "active"));
         self.systemd.reload().await?;
+        self.listing.reload_ended();
         self.changed();
         let mut restarted = false;
         if restart && active == Some(true) {
@@ -383,6 +384,7 @@ impl Daemon {
         self.audit(caller, "rm", Some(name.as_str()), Some(current.text), None, "ok");
         drop(guard);
         self.systemd.reload().await?;
+        self.listing.reload_ended();
         self.changed();
         Ok(())
     }

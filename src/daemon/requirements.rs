@@ -116,9 +116,11 @@ impl Daemon {
             self.refresh(name).await;
             return;
         }
+        self.listing.unit_changed(name.as_str());
         if let Ok(mut units) = self.units.write() {
             units.remove(name.as_str());
         }
+        self.listing.unit_changed(name.as_str());
         self.changed();
     }
 }

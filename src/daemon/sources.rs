@@ -233,6 +233,38 @@ async fn sample_source(daemon: Arc<Daemon>, docker: bollard::Docker, tx: mpsc::S
     }
 }
 
+/// The unit list's file watch (inotify), waited on in a thread of its own (tokio registers a
+/// descriptor it does not own only with `unsafe`): the events are taken into the listing at once
+/// and an [`Event::UnitFiles`] tells the web page's stream, so a hand edit shows there without a
+/// request. Listings take the queue themselves too.
+pub fn spawn_unit_files_source(daemon: Arc<Daemon>, tx: mpsc::Sender<Event>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Some(inotify) = daemon.listing.watch_waiter() else { return };
+    let wait = move || loop {
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                tracing::warn!(
+                    "cannot wait on the unit files' watch ({e}): hand edits show at the next request"
+                );
+                return;
+            }
+        }
+        match daemon.listing.files_seen() {
+            Some(true) if tx.blocking_send(Event::UnitFiles).is_err() => return,
+            Some(_) => {}
+            None => return,
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("unit-files".into()).stack_size(256 * 1024).spawn(wait) {
+        tracing::warn!(
+            "cannot start the unit files' watch thread ({e}): hand edits show at the next request"
+        );
+    }
+}
+
 pub async fn timer_source(tx: mpsc::Sender<Event>) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {

@@ -78,7 +78,8 @@ fn update_from_row(r: &Row<'_>) -> rusqlite::Result<UpdateRecord> {
 impl Db {
     /// Records an update that starts now (outcome `running`) and returns its id.
     pub fn start_update(&mut self, u: &NewUpdate) -> Result<i64, DbError> {
-        self.conn
+        let written = self
+            .conn
             .execute(
                 "INSERT INTO updates (unit, started_ms, actor, image, from_version, from_digest, \
                  from_image_id, to_version, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
@@ -93,38 +94,49 @@ impl Db {
                     u.to_version
                 ],
             )
-            .map_err(self.err())?;
+            .map_err(self.err());
+        self.wrote_updates();
+        written?;
         Ok(self.conn.last_insert_rowid())
     }
 
     /// Records the digest the update pinned (known once the pull is done).
     pub fn set_update_digest(&mut self, id: i64, digest: &str) -> Result<(), DbError> {
-        self.conn
+        let written = self
+            .conn
             .execute("UPDATE updates SET to_digest = ?2 WHERE id = ?1", params![id, digest])
             .map_err(self.err())
-            .map(|_| ())
+            .map(|_| ());
+        self.wrote_updates();
+        written
     }
 
     pub fn end_update(&mut self, id: i64, outcome: &str, reason: &str, at_ms: i64) -> Result<(), DbError> {
-        self.conn
+        let written = self
+            .conn
             .execute(
                 "UPDATE updates SET outcome = ?2, reason = ?3, ended_ms = ?4 WHERE id = ?1",
                 params![id, outcome, reason, at_ms],
             )
             .map_err(self.err())
-            .map(|_| ())
+            .map(|_| ());
+        self.wrote_updates();
+        written
     }
 
     /// Updates still `running` are ones a containerctld that stopped left: `interrupted`.
     pub fn interrupt_updates(&mut self, at_ms: i64) -> Result<Vec<UpdateRecord>, DbError> {
         let running = self.updates_where("outcome = 'running'", None)?;
-        self.conn
+        let written = self
+            .conn
             .execute(
                 "UPDATE updates SET outcome = 'interrupted', ended_ms = ?1, \
                  reason = 'containerctld stopped during the update' WHERE outcome = 'running'",
                 [at_ms],
             )
-            .map_err(self.err())?;
+            .map_err(self.err());
+        self.wrote_updates();
+        written?;
         Ok(running)
     }
 
@@ -210,14 +222,17 @@ impl Db {
     }
 
     pub fn record_check(&mut self, c: &CheckRecord) -> Result<(), DbError> {
-        self.conn
+        let written = self
+            .conn
             .execute(
                 "INSERT OR REPLACE INTO update_checks (unit, at_ms, image, current, available, error) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![c.unit, c.at_ms, c.image, c.current, c.available, c.error],
             )
             .map_err(self.err())
-            .map(|_| ())
+            .map(|_| ());
+        self.wrote_updates();
+        written
     }
 
     pub fn checks(&self) -> Result<Vec<CheckRecord>, DbError> {

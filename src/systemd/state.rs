@@ -2,6 +2,7 @@
 //! is built from, and their tolerant conversion (a missing or ill-typed property keeps its
 //! default, since what systemd sends differs between versions).
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use zbus::proxy::CacheProperties;
 use zbus::zvariant::{ObjectPath, Value};
@@ -46,6 +47,10 @@ impl UnitState {
     }
 }
 
+/// Unit state reads in flight at once (two bus calls each), well below the bus's limit of pending
+/// replies per connection.
+const MAX_PENDING_READS: usize = 32;
+
 impl Systemd {
     /// The state of `unit`. Loads the unit if systemd had not (a unit without a file comes back
     /// with load_state "not-found", see [`UnitState::exists`]); an unreferenced inactive unit is
@@ -66,10 +71,19 @@ impl Systemd {
             .list_units_by_patterns(&[], &[UNIT_PATTERN])
             .await
             .map_err(|e| SystemdError::from_bus(action, None, e))?;
-        let reads =
-            rows.iter().filter(|row| is_container_unit(&row.0)).map(|row| self.state_at(&row.0, &row.6));
+        // Collected first: a stream over the iterator's closures is not Send for every lifetime.
+        let reads: Vec<_> = rows
+            .iter()
+            .filter(|row| is_container_unit(&row.0))
+            .map(|row| self.state_at(&row.0, &row.6))
+            .collect();
+        // A few at a time: the bus refuses more than 128 replies pending on one connection
+        // (dbus-daemon's max_replies_per_connection), and each read has two. All at once, 500
+        // units stopped containerctld from starting (LimitsExceeded).
+        let results: Vec<_> =
+            futures_util::stream::iter(reads).buffer_unordered(MAX_PENDING_READS).collect().await;
         let mut states = Vec::with_capacity(rows.len());
-        for result in futures_util::future::join_all(reads).await {
+        for result in results {
             match result {
                 Ok(state) => states.push(state),
                 // Gone between the listing and the read.

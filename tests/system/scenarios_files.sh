@@ -101,3 +101,75 @@ t_files_restart_refuses_an_invalid_file() {
     expect_contains "the restart's warning" "$out" "restarted with its old definition"
     cli stop handr
 }
+
+# metric_lines NAME: the /metrics lines of unit NAME (viewer token in /tmp/files-viewer).
+metric_lines() {
+    tb_host "$HOST" sh -c 'curl -sf -H "Authorization: Bearer $(cat /tmp/files-viewer)" http://127.0.0.1:5000/metrics |
+        grep -F "unit=\"$1\"" || true' sh "$1" </dev/null
+}
+# units_entry NAME: unit NAME's object in GET /api/v1/units over HTTP (viewer token), spaces removed.
+units_entry() {
+    tb_host "$HOST" sh -c 'curl -sf -H "Authorization: Bearer $(cat /tmp/files-viewer)" http://127.0.0.1:5000/api/v1/units |
+        tr -d " \n" | grep -o "{\"name\":\"$1\"[^}]*}" || true' sh "$1" </dev/null
+}
+_stream_has() { tb_host "$HOST" grep -qF -- "$1" /tmp/files-stream.out </dev/null; }
+_units_entry_has() { [[ $(units_entry "$1") == *"$2"* ]]; }
+
+# The daemon keeps its unit list between requests (daemon/listing.rs): hand edits, with and
+# without a daemon-reload, API edits, and state changes must all be in the next listing of
+# GET /units and /metrics, and reach an open event stream without any request.
+t_files_hand_edits_show_in_the_next_listing() {
+    cli token create --name files-viewer --role viewer --ttl 1h | tb_host "$HOST" sh -c 'cat > /tmp/files-viewer'
+    # Listed once before each change, so what follows is the kept list brought up to date.
+    units_entry handl >/dev/null
+    tb_host "$HOST" sh -c 'printf "%s\n" "description = \"by hand\"" "[container]" "image = \"ctl-test/busybox\"" \
+        "version = \"1\"" "args = [\"sleep\", \"1000\"]" "[service]" "restart = \"no\"" \
+        > /etc/containerctl/units/handl.toml' </dev/null
+    local e
+    e=$(units_entry handl)
+    expect_contains "a new file by hand, GET /units" "$e" '"description":"byhand"'
+    expect_contains "a new file by hand is not loaded yet" "$e" '"changed_on_disk":true'
+    expect_contains "a new file by hand, /metrics" "$(metric_lines handl)" 'containerctl_unit_active{unit="handl"} 0'
+    reload
+    expect_contains "loaded after a daemon-reload" "$(units_entry handl)" '"changed_on_disk":false'
+    # An edit in place (sed -i replaces the file), then a write into the same file.
+    hand_edit handl 's/by hand/edited by hand/'
+    e=$(units_entry handl)
+    expect_contains "an edit by hand" "$e" '"description":"editedbyhand"'
+    expect_contains "an edit by hand is not loaded yet" "$e" '"changed_on_disk":true'
+    tb_host "$HOST" sh -c 'sed "s/edited by hand/written in place/" /etc/containerctl/units/handl.toml > /tmp/handl.toml &&
+        cat /tmp/handl.toml > /etc/containerctl/units/handl.toml' </dev/null
+    expect_contains "a write into the file" "$(units_entry handl)" '"description":"writteninplace"'
+    reload
+    expect_contains "loaded again" "$(units_entry handl)" '"changed_on_disk":false'
+    # An invalid edit shows its error; the API's own edit shows at once.
+    hand_edit handl 's/^version/versoin/'
+    expect_contains "an invalid edit" "$(units_entry handl)" '"valid":false'
+    hand_edit handl 's/^versoin/version/'
+    cli set handl description=from-the-api >/dev/null
+    e=$(units_entry handl)
+    expect_contains "an API edit" "$e" '"description":"from-the-api"'
+    expect_contains "an API edit is loaded" "$e" '"changed_on_disk":false'
+    # State: started, stopped, a container that dies.
+    cli start handl
+    expect_contains "started, GET /units" "$(units_entry handl)" '"active_state":"active"'
+    expect_contains "started, /metrics" "$(metric_lines handl)" 'containerctl_unit_active{unit="handl"} 1'
+    tb_host "$HOST" docker kill containerctl-handl >/dev/null </dev/null
+    # restart = "no": the unit fails with its container, and both lists say so.
+    tb_wait_for 20 "the killed container's unit listed as failed" _units_entry_has handl '"active_state":"failed"'
+    expect_contains "failed, /metrics" "$(metric_lines handl)" 'containerctl_unit_state{unit="handl",state="failed"} 1'
+    expect_contains "failed, /metrics" "$(metric_lines handl)" 'containerctl_unit_last_exit_status{unit="handl"} 137'
+    # An open event stream gets a hand edit with no request in between.
+    tb_host "$HOST" sh -c 'curl -sN -H "Authorization: Bearer $(cat /tmp/files-viewer)" http://127.0.0.1:5000/api/v1/stream \
+        > /tmp/files-stream.out 2>&1 & echo $! > /tmp/files-stream.pid' </dev/null
+    tb_wait_for 10 "the stream's first list" _stream_has '"name":"handl"'
+    hand_edit handl 's/from-the-api/seen-by-the-stream/'
+    tb_wait_for 10 "the hand edit in the open stream" _stream_has 'seen-by-the-stream'
+    tb_host "$HOST" sh -c 'kill "$(cat /tmp/files-stream.pid)"' </dev/null
+    # Removed by hand (a failed unit stays listed while it is failed): gone from both at once.
+    cli reset-failed handl >/dev/null
+    unit_rm handl
+    expect_eq "removed by hand, GET /units" "$(units_entry handl)" ""
+    expect_eq "removed by hand, /metrics" "$(metric_lines handl)" ""
+    reload
+}
