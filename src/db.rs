@@ -4,7 +4,8 @@
 //! migrations and the durability settings can be read and reviewed in a single place and no
 //! caller depends on table layout. Unit definitions are kept here in full, which is why every
 //! connection runs with `synchronous=FULL`: an edit acknowledged to a user must survive a power
-//! cut. Callers get plain row types and a [`DbError`] that names the file.
+//! cut (node reports, replaced at every report interval, commit with `NORMAL`: `db/cluster.rs`).
+//! Callers get plain row types and a [`DbError`] that names the file.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};

@@ -222,6 +222,8 @@ pub struct Client {
     /// None: plain HTTP.
     cfg: Option<Arc<ClientConfig>>,
     pin: Option<String>,
+    /// The local address connections come from (None: the kernel's choice).
+    local: Option<std::net::IpAddr>,
 }
 
 /// An answer: status, headers and the body (at most 4 MiB).
@@ -234,11 +236,11 @@ pub struct Answer {
 
 impl Client {
     pub fn with_ca(ca_pem: &str) -> Result<Client, TlsError> {
-        Ok(Client { cfg: Some(client_config(ca_pem)?), pin: None })
+        Ok(Client { cfg: Some(client_config(ca_pem)?), pin: None, local: None })
     }
 
     pub fn pinned(pin: &str) -> Result<Client, TlsError> {
-        Ok(Client { cfg: Some(pinned_client_config(pin)?), pin: Some(pin.to_owned()) })
+        Ok(Client { cfg: Some(pinned_client_config(pin)?), pin: Some(pin.to_owned()), local: None })
     }
 
     /// HTTPS trusting `roots`.
@@ -247,7 +249,7 @@ impl Client {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None })
+        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None, local: None })
     }
 
     /// A member talking to another member: trusts only the cluster CA and presents this host's
@@ -260,12 +262,32 @@ impl Client {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots_from_pem(ca_pem)?)
             .with_client_auth_cert(chain, key)?;
-        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None })
+        Ok(Client { cfg: Some(Arc::new(cfg)), pin: None, local: None })
     }
 
     /// Plain HTTP (a registry Docker reaches without TLS).
     pub fn plain() -> Client {
-        Client { cfg: None, pin: None }
+        Client { cfg: None, pin: None, local: None }
+    }
+
+    /// The same client, its connections made from the local address `ip` (bench/fleet.sh's
+    /// load generator speaks for many members from one host, one address each).
+    #[must_use]
+    pub fn from_local(mut self, ip: std::net::IpAddr) -> Client {
+        self.local = Some(ip);
+        self
+    }
+
+    async fn connect(&self, addr: &str) -> std::io::Result<tokio::net::TcpStream> {
+        let Some(ip) = self.local else { return tokio::net::TcpStream::connect(addr).await };
+        let to = tokio::net::lookup_host(addr)
+            .await?
+            .find(|a| a.is_ipv4() == ip.is_ipv4())
+            .ok_or_else(|| std::io::Error::other(format!("{addr} has no address of {ip}'s family")))?;
+        let socket =
+            if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        socket.connect(to).await
     }
 
     /// One HTTPS request to `addr` (`HOST:PORT`); returns the status and the body.
@@ -325,7 +347,7 @@ impl Client {
         sink: Option<&mut (dyn FnMut(Bytes) + Send)>,
     ) -> Result<Answer, TlsError> {
         let unreachable = |m: String| TlsError::Unreachable { addr: addr.to_owned(), message: m };
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(addr))
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| unreachable(e.to_string()))?;

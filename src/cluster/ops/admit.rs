@@ -10,15 +10,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::join::{JoinBundle, JoinRequest};
-use super::{check_ip, docker, fail, kind, StepError, StepKind};
+use super::{check_ip, docker, fail, kind, swarm_wait, StepError, StepKind};
 use crate::cluster::{self, gluster, registry, token, Role};
 use crate::daemon::Daemon;
 use crate::db::{JoinTokenRecord, NodeRecord};
 use crate::time::now_ms;
-
-/// How long a manager waits for a joining host to show up in the Swarm before it rotates the
-/// Swarm join token anyway.
-const JOIN_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedToken {
@@ -136,9 +132,7 @@ pub async fn admit(
         .map_err(|e| Err(fail("join", e.to_string(), "")))?;
     // Once the host is in the Swarm (or after a deadline), the Swarm join token it was given is
     // rotated, so a copy of it is worthless.
-    let d2 = d.clone();
-    let nid = node_id.clone();
-    tokio::spawn(async move { rotate_after_join(d2, nid, role).await });
+    swarm_wait::watch(d, node_id.clone(), role);
     d.cluster.changed();
     Ok(JoinBundle {
         cluster_id: s.cluster_id.clone(),
@@ -170,31 +164,10 @@ fn clean_hostname(claimed: &str) -> String {
     }
 }
 
-async fn rotate_after_join(d: Arc<Daemon>, node_id: String, role: Role) {
-    let Some(docker) = d.docker() else { return };
-    let deadline = tokio::time::Instant::now() + JOIN_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        match find_swarm_node(&d, &docker, &node_id, true).await {
-            Ok(Some(id)) => {
-                let _ = d.db().set_node_swarm_id(&node_id, &id);
-                break;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!("cluster: not recording a Swarm node for {node_id}: {}", e.message);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    if let Err(e) = rotate_swarm_token(&docker, role).await {
-        tracing::error!("cluster: rotating the Swarm {} join token failed: {e}", role.as_str());
-    } else {
-        tracing::info!("cluster: rotated the Swarm {} join token after {node_id} joined", role.as_str());
-    }
-}
-
-async fn rotate_swarm_token(docker: &bollard::Docker, role: Role) -> Result<(), bollard::errors::Error> {
+pub(super) async fn rotate_swarm_token(
+    docker: &bollard::Docker,
+    role: Role,
+) -> Result<(), bollard::errors::Error> {
     let swarm = docker.inspect_swarm().await?;
     let version = swarm.version.and_then(|v| v.index).unwrap_or(0);
     let spec = swarm.spec.unwrap_or_default();
@@ -235,7 +208,7 @@ pub(super) struct SwarmNodeView {
 }
 
 impl SwarmNodeView {
-    fn of(n: &bollard::models::Node) -> Option<SwarmNodeView> {
+    pub(super) fn of(n: &bollard::models::Node) -> Option<SwarmNodeView> {
         let status = n.status.as_ref();
         Some(SwarmNodeView {
             id: n.id.clone()?,

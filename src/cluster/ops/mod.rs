@@ -16,6 +16,7 @@ mod leave;
 mod peers;
 mod push;
 mod reports;
+mod swarm_wait;
 mod volume;
 
 use std::sync::{Arc, Mutex};
@@ -104,6 +105,11 @@ pub struct Cluster {
     /// Serialises the manager's check-then-write of registry tags (its own pushes, promotions).
     push_lock: tokio::sync::Mutex<()>,
     pub report_interval: Duration,
+    /// Admitted hosts not seen in the Swarm yet, the wake-up of the one task that waits for
+    /// them, and whether that task runs (`swarm_wait.rs`).
+    pending_joins: Mutex<Vec<swarm_wait::PendingJoin>>,
+    join_wake: tokio::sync::Notify,
+    join_watcher: std::sync::atomic::AtomicBool,
     /// Bumped when nodes or join tokens change (the web page's stream sends `event: cluster`).
     pub changes: tokio::sync::watch::Sender<u64>,
     api_running: std::sync::atomic::AtomicBool,
@@ -137,6 +143,9 @@ impl Cluster {
             op_lock: tokio::sync::Mutex::new(()),
             push_lock: tokio::sync::Mutex::new(()),
             report_interval,
+            pending_joins: Mutex::new(Vec::new()),
+            join_wake: tokio::sync::Notify::new(),
+            join_watcher: std::sync::atomic::AtomicBool::new(false),
             changes: tokio::sync::watch::channel(0).0,
             api_running: std::sync::atomic::AtomicBool::new(false),
             reporter_running: std::sync::atomic::AtomicBool::new(false),
