@@ -59,9 +59,12 @@ ours() {
     python3 -c 'import json,sys; print(json.loads(sys.argv[1])["result"]["downtime_ms"])' "$out"
 }
 
-# by_hand FROM TO TO_IP: docker stop, tar | nc → nc | tar, docker run; prints the time (ms).
+# by_hand FROM TO TO_IP [sync]: docker stop, tar | nc → nc | tar, docker run; prints the time
+# (ms). With `sync`, the target's copy is also put on disk (`sync -f` of its file system) before
+# the docker run, as a move does before it starts the unit (its copy must survive a crash of the
+# target before the source's data may go): the durable pipe.
 by_hand() {
-    local from=$1 to=$2 ip=$3 t
+    local from=$1 to=$2 ip=$3 durable=${4:-} t
     tb_host "$from" docker run -d --init --name byhand -v hand-data:/data ctl-test/busybox:1 \
         sh -c 'while true; do date >> /data/log; sleep 0.1; done' >/dev/null
     tb_host "$to" docker volume create hand-data >/dev/null
@@ -70,6 +73,7 @@ by_hand() {
     tb_host "$from" docker stop -t 10 byhand >/dev/null
     tb_host "$from" docker run --rm --network host -v hand-data:/d ctl-test/busybox:1 sh -c "tar -C /d -cf - . | nc $ip 9999"
     tb_host "$to" docker wait recv >/dev/null
+    [[ -z $durable ]] || tb_host "$to" sync -f /var/lib/docker/volumes/hand-data/_data
     tb_host "$to" docker run -d --init --name byhand -v hand-data:/data ctl-test/busybox:1 \
         sh -c 'while true; do date >> /data/log; sleep 0.1; done' >/dev/null
     echo $(($(now_ms) - t))
@@ -79,20 +83,25 @@ by_hand() {
 tb_host $A docker volume create hand-data >/dev/null
 tb_host $A docker run --rm -v hand-data:/d ctl-test/busybox:1 sh -c "head -c $((MB << 20)) /dev/urandom > /d/big"
 
-ours_ms=() warm_ms=() hand_ms=()
+ours_ms=() warm_ms=() hand_ms=() synced_ms=()
 hfrom=$A hto=$B hto_ip=$B_IP hfrom_ip=$A_IP
 for _ in $(seq 1 "$ROUNDS"); do
     ours_ms+=("$(ours $A $B)")
     warm_ms+=("$(ours $B $A --warm)")
     hand_ms+=("$(by_hand "$hfrom" "$hto" "$hto_ip")")
     tmp=$hfrom hfrom=$hto hto=$tmp tmp=$hfrom_ip hfrom_ip=$hto_ip hto_ip=$tmp
+    synced_ms+=("$(by_hand "$hfrom" "$hto" "$hto_ip" sync)")
+    tmp=$hfrom hfrom=$hto hto=$tmp tmp=$hfrom_ip hfrom_ip=$hto_ip hto_ip=$tmp
 done
 o=$(printf '%s\n' "${ours_ms[@]}" | median)
 w=$(printf '%s\n' "${warm_ms[@]}" | median)
 h=$(printf '%s\n' "${hand_ms[@]}" | median)
+hs=$(printf '%s\n' "${synced_ms[@]}" | median)
 echo "volume: $MB MiB random data, written to while the unit runs; $ROUNDS rounds"
 echo "containerctl move (cold) downtime: median $o ms (${ours_ms[*]})"
 echo "containerctl move --warm downtime: median $w ms (${warm_ms[*]})"
 echo "by hand (docker stop, tar | nc, docker run): median $h ms (${hand_ms[*]})"
+echo "by hand, the copy synced before the run: median $hs ms (${synced_ms[*]})"
 echo "cold move throughput vs raw tar pipe: $(ratio "$h" "$o") (target ≥ 0.8)"
+echo "cold move throughput vs the tar pipe synced on the target: $(ratio "$hs" "$o")"
 echo "warm downtime / cold downtime: $(ratio "$w" "$o") (target ≤ 0.2)"
