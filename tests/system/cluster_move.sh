@@ -311,6 +311,8 @@ c_move_from_other_member() {
 }
 
 # move_list HOST: the moves of HOST, one "UNIT SIDE PEER STATE" line each (GET /api/v1/moves).
+# (Its readers take the whole output: `grep -F >/dev/null`, `sed -n`, not `grep -q` or `head`,
+# which could end the pipe before python3 wrote everything, a broken pipe that pipefail counts.)
 move_list() {
     tb_host "$1" curl -sS --unix-socket /run/containerctl/containerctl.sock http://localhost/api/v1/moves |
         python3 -c 'import json,sys
