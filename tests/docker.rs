@@ -16,6 +16,14 @@ struct Case {
     name: String,
 }
 
+/// A stop keeps the container for the next start (the runner's contract), so each case removes
+/// its own when it ends: the test machine's dockerd keeps nothing of a run.
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.container()]);
+    }
+}
+
 impl Case {
     fn new(name: &str, toml: &str) -> Case {
         let dir = tempfile::tempdir().expect("tempdir");
