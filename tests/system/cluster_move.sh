@@ -358,16 +358,26 @@ c_move_host_path() {
     ctl $H3 rm hostdata >/dev/null
 }
 
+# move_parts_volume HOST VOLUME N: a new named volume on HOST of N files of 10 MB of random data,
+# a directory and a symlink into it; an interrupted copy leaves some files whole on the target.
+move_parts_volume() {
+    tb_host "$1" docker volume create "$2" >/dev/null
+    tb_host "$1" docker run --rm -v "$2:/d" ctl-test/busybox:1 sh -ec "
+        i=0; while [ \$i -lt $3 ]; do head -c 10485760 /dev/urandom > /d/part-\$i; i=\$((i+1)); done
+        mkdir /d/etc; echo conf > /d/etc/conf; ln -s etc/conf /d/conf"
+}
+
+# move_volume_sums HOST VOLUME: every file's SHA-256 of VOLUME on HOST, and the symlink's target.
+move_volume_sums() {
+    tb_host "$1" docker run --rm -v "$2:/d:ro" ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf'
+}
+
 c_move_resume() {
     local pid rc=0 before kept second
-    # 30 files of 10 MB: a connection cut mid-way leaves some whole on the target.
-    tb_host $H2 docker volume create resumer-data >/dev/null
-    tb_host $H2 docker run --rm -v resumer-data:/d ctl-test/busybox:1 sh -ec '
-        i=0; while [ $i -lt 30 ]; do head -c 10485760 /dev/urandom > /d/part-$i; i=$((i+1)); done
-        mkdir /d/etc; echo conf > /d/etc/conf; ln -s etc/conf /d/conf'
+    move_parts_volume $H2 resumer-data 30
     move_unit_write $H2 resumer 18085
     ctl $H2 start resumer
-    before=$(tb_host $H2 docker run --rm -v resumer-data:/d:ro ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf')
+    before=$(move_volume_sums $H2 resumer-data)
     ctl $H2 move resumer --to c3 --soak 2s >"$OUT" 2>&1 &
     pid=$!
     tb_wait_for 60 "100 MB arrived on c3" check "(( \$(move_staged_mb $H3) > 100 ))" || { cat "$OUT"; return 1; }
@@ -383,7 +393,7 @@ c_move_resume() {
     expect "what arrived whole was kept (${kept} MB)" check "(( ${kept:-0} >= 50 ))"
     expect "the retry sent less than all (${second} MB)" check "(( ${second:-300} < 300 - 40 ))"
     expect_eq "the unit runs on c3" "$(tb_host $H3 systemctl is-active containerctl@resumer)" active
-    expect_eq "checksums equal on c3" "$(tb_host $H3 docker run --rm -v resumer-data:/d:ro ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf')" "$before"
+    expect_eq "checksums equal on c3" "$(move_volume_sums $H3 resumer-data)" "$before"
     expect "nothing staged is left on c3" check "[[ -z \$(tb_host $H3 docker volume ls -q --filter label=io.containerctl.move) ]]"
     ctl $H3 rm resumer >/dev/null
 }

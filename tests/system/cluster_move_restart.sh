@@ -11,9 +11,7 @@
 #   tests/system/cluster.sh c_init c_join c_registry c_move_source_killed
 
 # restarter_sums HOST: every file's SHA-256 of the volume restarter-data on HOST.
-restarter_sums() {
-    tb_host "$1" docker run --rm -v restarter-data:/d:ro ctl-test/busybox:1 sh -c 'cd /d && find . -type f | sort | xargs sha256sum; readlink conf'
-}
+restarter_sums() { move_volume_sums "$1" restarter-data; }
 
 # restarter_kill_during_copy FROM TO MB: starts a move of restarter from FROM to TO, kills FROM's
 # containerctld once MB arrived on TO, and waits for the CLI to end (its output in $OUT).
@@ -32,11 +30,8 @@ restarter_kill_during_copy() {
 c_move_source_killed() {
     local inv rc kept copied before
     tb_host $H2 docker tag ctl-test/busybox:1 ctl-test/moveonly:1
-    tb_host $H2 docker volume create restarter-data >/dev/null
     # 1000 MB in files of 10 MB: a kill during the copy leaves some whole on the target.
-    tb_host $H2 docker run --rm -v restarter-data:/d ctl-test/busybox:1 sh -ec '
-        i=0; while [ $i -lt 100 ]; do head -c 10485760 /dev/urandom > /d/part-$i; i=$((i+1)); done
-        mkdir /d/etc; echo conf > /d/etc/conf; ln -s etc/conf /d/conf'
+    move_parts_volume $H2 restarter-data 100
     move_unit_write $H2 restarter 18086
     ctl $H2 start restarter
     before=$(restarter_sums $H2)
