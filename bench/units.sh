@@ -3,6 +3,8 @@
 # Not a test: it prints figures (record them in BENCHMARKS.md) and fails only if it cannot measure.
 #   bench/units.sh [ROUNDS]      (default 10 rounds per timing; release binaries must be built)
 #   BENCH_ONLY=generator bench/units.sh 20    (the generator only: no test host needed)
+#   BENCH_ONLY=crash bench/units.sh 20        (one part: generator, start, crash, sandbox, memory;
+#                                               several separated by commas)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -23,8 +25,11 @@ _docker_restarted() {
     [[ $(in_host docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$1") =~ ^[1-9][0-9]*\ true$ ]]
 }
 
+# only PART: whether BENCH_ONLY (comma-separated) names PART, or is unset.
+only() { [[ -z ${BENCH_ONLY:-} || ,$BENCH_ONLY, == *,$1,* ]]; }
+
 # The generator part is a script of its own (runnable alone, no test host).
-bench/generator.sh "$ROUNDS"
+if only generator; then bench/generator.sh "$ROUNDS"; fi
 [[ ${BENCH_ONLY:-} == generator ]] && exit 0
 
 tb_ensure_deps
@@ -33,6 +38,7 @@ tb_build_images
 trap tb_cleanup EXIT
 bench_host_up
 
+if only start; then
 echo
 echo "== start: systemctl start (returns at READY=1) vs docker run -d (returns once running)"
 unit_write bstart <<EOF
@@ -60,7 +66,9 @@ start_ours=$(printf '%s\n' "${ours[@]}" | median)
 start_docker=$(printf '%s\n' "${theirs[@]}" | median)
 echo "systemctl start -> READY: median ${start_ours} ms; docker run -d: median ${start_docker} ms;" \
     "ratio $(ratio "$start_ours" "$start_docker") (target <= 1.5; both include one docker exec)"
+fi
 
+if only crash; then
 echo
 echo "== crash -> running again: restart=on-failure (restart_sec=100ms) vs docker --restart=on-failure"
 echo "   (die -> start of the next container, from the engine's own event timestamps; Docker's"
@@ -82,13 +90,24 @@ gap() {
         --filter event=die --filter event=start --format '{{.TimeNano}} {{.Action}}' |
         awk '$2 == "die" && !d {d = $1} $2 == "start" && d {printf "%d\n", ($1 - d) / 1000000; exit}'
 }
-ours=() theirs=()
+# scheduled SINCE: ms between the unit's first die and systemd's "Scheduled restart job" (the
+# restart timer firing: RestartSec= plus however late PID 1 ran it).
+scheduled() {
+    local die at
+    die=$(in_host docker events --since "$1" --until "$(in_host date +%s.%N)" --filter label=io.containerctl.unit=bcrash \
+        --filter event=die --format '{{.TimeNano}}' | head -1)
+    at=$(in_host journalctl -u containerctl@bcrash --since "@${1%.*}" -o short-unix --no-pager |
+        awk '/Scheduled restart job/ {print $1; exit}')
+    awk -v d="$die" -v s="$at" 'BEGIN {printf "%d\n", (s * 1e9 - d) / 1e6}'
+}
+ours=() theirs=() sched=()
 for _ in $(seq 1 "$ROUNDS"); do
     since=$(in_host date +%s.%N)
     in_host systemctl start containerctl@bcrash
     wait_restarts 30 bcrash 1
     tb_wait_for 30 "bcrash running again" _is_running bcrash
     ours+=("$(gap label=io.containerctl.unit=bcrash "$since")")
+    sched+=("$(scheduled "$since")")
     in_host systemctl stop containerctl@bcrash
     in_host systemctl reset-failed containerctl@bcrash 2>/dev/null || true
 
@@ -102,12 +121,18 @@ crash_ours=$(printf '%s\n' "${ours[@]}" | median)
 crash_docker=$(printf '%s\n' "${theirs[@]}" | median)
 echo "crash -> running: median ${crash_ours} ms; docker: median ${crash_docker} ms;" \
     "ratio $(ratio "$crash_ours" "$crash_docker") (target <= 1.0)"
+echo "die -> systemd's \"Scheduled restart job\" (restart_sec=100ms): median $(printf '%s\n' "${sched[@]}" | median) ms," \
+    "each round: ${sched[*]}"
+fi
 
+if only sandbox; then
 echo
 echo "== where a start's time goes: the runner's sandbox (the template's hardening, set up by systemd"
 echo "   at every start) vs none, each a transient /bin/true in containerctl.slice, best of 3"
 sandbox_cost
+fi
 
+only memory || exit 0
 echo
 echo "== memory: 50 units running, per runner process"
 bench_units m 50

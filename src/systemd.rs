@@ -88,4 +88,22 @@ impl Systemd {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+
+    /// Wakes systemd's event loop with a call it answers itself (`org.freedesktop.DBus.Peer.Ping`)
+    /// and that changes nothing. systemd runs every timer that is due at any wake-up, and when
+    /// nothing wakes it, at the next slot of its 250 ms coalescing grid (sd-event's default
+    /// accuracy, which a unit cannot change). See `daemon::restart_wake`.
+    pub async fn wake(&self) -> Result<(), SystemdError> {
+        self.conn
+            .call_method(
+                Some(bus::SYSTEMD_SERVICE),
+                bus::MANAGER_PATH,
+                Some("org.freedesktop.DBus.Peer"),
+                "Ping",
+                &(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| SystemdError::from_bus("wake systemd", None, e))
+    }
 }

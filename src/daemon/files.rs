@@ -76,7 +76,7 @@ impl Daemon {
     /// Records every hand edit not yet in the history: files written, changed or removed
     /// outside the API. Called at start and after every daemon-reload.
     pub async fn record_hand_edits(&self) {
-        let _guard = self.write_lock.lock().await;
+        let guard = self.write_lock.lock().await;
         let mut names = BTreeSet::new();
         for found in search::discover(&search::search_path()) {
             match found {
@@ -91,9 +91,21 @@ impl Daemon {
             Err(e) => tracing::warn!("cannot list the units with revisions: {e}"),
         }
         let mut any = false;
+        let mut removed = Vec::new();
         for name in names {
             if let Ok(name) = UnitName::new(&name) {
-                any |= self.record_hand_edit(&name, self.definition(&name).as_ref()).is_some();
+                let current = self.definition(&name);
+                let recorded = self.record_hand_edit(&name, current.as_ref()).is_some();
+                if recorded && current.is_none() {
+                    removed.push(name);
+                }
+                any |= recorded;
+            }
+        }
+        drop(guard);
+        for name in removed {
+            if self.remove_orphaned_container(&name).await {
+                tracing::info!(unit = %name, "removed the stopped container of {name}: its unit file was removed");
             }
         }
         if any {

@@ -21,6 +21,7 @@ pub mod ops;
 mod registries;
 mod requirements;
 mod restart_loops;
+mod restart_wake;
 mod secrets;
 pub mod sources;
 pub mod update;
@@ -357,6 +358,11 @@ impl Daemon {
         } else {
             now_ms()
         };
+        if state.sub_state == "auto-restart"
+            && previous.as_ref().is_none_or(|p| p.sub_state != "auto-restart")
+        {
+            self.wake_for_restart(&state);
+        }
         if let Some(prev) = &previous {
             if state.n_restarts > prev.n_restarts {
                 self.record(name, "restarted", format!("restart #{}", state.n_restarts), at);

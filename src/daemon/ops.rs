@@ -391,17 +391,41 @@ impl Daemon {
 
     /// Removes the unit's exited container, if it is ours (labelled with its NAME).
     async fn remove_container(&self, name: &UnitName) {
-        let Some(docker) = self.docker() else { return };
+        self.remove_own_container(name, true).await;
+    }
+
+    /// Removes the container a unit kept (a stop keeps it for the next start) once its unit
+    /// file was removed by hand: nothing would start it again. A running one stays (the unit
+    /// still runs until it is stopped), and so does one that is not ours. True if removed.
+    pub(super) async fn remove_orphaned_container(&self, name: &UnitName) -> bool {
+        let active =
+            self.units.read().ok().and_then(|u| u.get(name.as_str()).map(|s| s.active_state.clone()));
+        if active.is_some_and(|a| a != "inactive" && a != "failed") {
+            return false;
+        }
+        self.remove_own_container(name, false).await
+    }
+
+    /// Removes `containerctl-NAME` if it is labelled with NAME; a running one only with `force`.
+    async fn remove_own_container(&self, name: &UnitName, force: bool) -> bool {
+        let Some(docker) = self.docker() else { return false };
         let container = name.container_name();
-        let Ok(c) = docker.inspect_container(&container, None).await else { return };
+        let Ok(c) = docker.inspect_container(&container, None).await else { return false };
+        let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         let ours = c.config.and_then(|c| c.labels).is_some_and(|l| {
             l.get(crate::runner::spec::LABEL_UNIT).map(String::as_str) == Some(name.as_str())
         });
-        if ours {
-            let options =
-                bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build();
-            if let Err(e) = docker.remove_container(&container, Some(options)).await {
+        if !ours || (running && !force) {
+            return false;
+        }
+        // Without force dockerd refuses a container that started meanwhile.
+        let options =
+            bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(force).build();
+        match docker.remove_container(&container, Some(options)).await {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::warn!("cannot remove container {container}: {e}");
+                false
             }
         }
     }

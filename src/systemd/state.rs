@@ -33,6 +33,9 @@ pub struct UnitState {
     pub state_change_us: u64,
     /// systemd's InvocationID of the current (or last) run, in hex; empty before the first.
     pub invocation_id: String,
+    /// The service's RestartUSec=: how long after its end systemd restarts it (auto-restart).
+    #[serde(skip)]
+    pub restart_us: u64,
 }
 
 impl UnitState {
@@ -200,6 +203,9 @@ pub(super) fn apply_properties(
     }
     if let Some(v) = prop_hex(unit_props, "InvocationID") {
         state.invocation_id = v;
+    }
+    if let Some(v) = prop_u64(service_props, "RestartUSec") {
+        state.restart_us = v;
     }
     state
 }

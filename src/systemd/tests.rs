@@ -111,6 +111,7 @@ fn converts_full_property_maps() {
         ("ExecMainCode", Value::I32(0)),
         ("MainPID", Value::U32(4242)),
         ("StatusText", Value::from("running containerctl-web")),
+        ("RestartUSec", Value::U64(100_000)),
     ]);
     let state = state_from_properties("containerctl@web.service", &unit, &service);
     assert_eq!(
@@ -130,6 +131,7 @@ fn converts_full_property_maps() {
             inactive_enter_us: 0,
             state_change_us: 1_700_000_000_000_001,
             invocation_id: "ab01ff".into(),
+            restart_us: 100_000,
         }
     );
     assert_eq!(state.instance(), Some("web"));

@@ -36,6 +36,35 @@ EOF
     expect_eq "revision 2 of handw" "$(revision_of handw 2)" '"action":"rm","actor":"file"'
 }
 
+# A stop keeps the unit's container for its next start; once the unit file is removed by hand
+# nothing would start it again, so the daemon-reload that follows removes it, but never one
+# that still runs.
+t_files_hand_removed_unit_loses_its_stopped_container() {
+    local name
+    for name in handc handr; do
+        unit_write $name <<'EOF'
+[container]
+image = "ctl-test/busybox"
+version = "1"
+args = ["sleep", "1000"]
+[service]
+enabled = false
+EOF
+    done
+    reload
+    sctl start containerctl@handc containerctl@handr
+    sctl stop containerctl@handc
+    expect "handc's stopped container is kept" test -n "$(tb_host "$HOST" docker ps -aq --filter 'name=^containerctl-handc$' </dev/null)"
+    unit_rm handc
+    unit_rm handr
+    reload
+    tb_wait_for 30 "handc's container removed after its file was" container_absent handc
+    expect "handr's container, which runs, is kept" test -n "$(container_id handr)"
+    expect_eq "handr is still active" "$(prop handr ActiveState)" active
+    sctl stop containerctl@handr
+    tb_host "$HOST" docker rm -f containerctl-handr >/dev/null </dev/null
+}
+
 t_files_hand_edit_then_api_edit_then_revert() {
     cli new handa --image ctl-test/busybox --version 1 -- sleep 1000
     hand_edit handa 's/sleep", "1000/sleep", "2000/'
