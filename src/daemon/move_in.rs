@@ -96,6 +96,21 @@ struct Place {
     ino: u64,
 }
 
+impl Place {
+    /// The staging root of `root`, before it is renamed to `to`.
+    fn of(root: &Path, to: VolumeId) -> std::io::Result<Place> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(root)?;
+        Ok(Place { to, dev: m.dev(), ino: m.ino() })
+    }
+
+    /// Whether `path` is the staging root, renamed there (a rename keeps the inode).
+    fn holds_staged(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
+}
+
 /// Files a second pass takes from the first: where they are and their sums.
 type Reuse = HashMap<FileKey, (PathBuf, String)>;
 
@@ -917,17 +932,13 @@ impl Daemon {
         let mut record = self.read_record(id);
         let mut places = Vec::new();
         for s in &i.staged {
-            let m = std::fs::symlink_metadata(s.root())
-                .map_err(|e| MoveInError::Failed(format!("cannot read {}: {e}", s.root().display())))?;
             let to = match s {
                 Staged::Named { name, .. } => VolumeId::Named(name.clone()),
                 Staged::Host { path, .. } => VolumeId::Host(path.clone()),
             };
-            places.push(Place {
-                to,
-                dev: std::os::unix::fs::MetadataExt::dev(&m),
-                ino: std::os::unix::fs::MetadataExt::ino(&m),
-            });
+            let place = Place::of(s.root(), to)
+                .map_err(|e| MoveInError::Failed(format!("cannot read {}: {e}", s.root().display())))?;
+            places.push(place);
         }
         record.unit = i.unit.to_string();
         record.commit = Some(Committing { text_sum: crate::digest::sha256_hex(i.text.as_bytes()), places });
@@ -938,12 +949,6 @@ impl Daemon {
     /// text is the move's), each final place that holds this move's staging root (same inode) or
     /// is a volume left empty. The staging and the record go afterwards ([`Daemon::drop_staging`]).
     async fn undo_commit(&self, id: &str, record: &Record, c: &Committing) {
-        let ours = |path: &Path, p: &Place| {
-            std::fs::symlink_metadata(path).is_ok_and(|m| {
-                use std::os::unix::fs::MetadataExt;
-                m.dev() == p.dev && m.ino() == p.ino
-            })
-        };
         if let Ok(name) = UnitName::new(&record.unit) {
             let written = self
                 .definition(&name)
@@ -968,7 +973,7 @@ impl Daemon {
                     };
                     let Ok(vol) = d.inspect_volume(n).await else { continue };
                     let mountpoint = PathBuf::from(&vol.mountpoint);
-                    if ours(&mountpoint, p) || empty_or_absent(&mountpoint) {
+                    if p.holds_staged(&mountpoint) || empty_or_absent(&mountpoint) {
                         match d.remove_volume(n, None::<bollard::query_parameters::RemoveVolumeOptions>).await
                         {
                             Ok(()) => tracing::warn!("move {id}: volume {n} its commit placed was removed"),
@@ -979,7 +984,7 @@ impl Daemon {
                     }
                 }
                 VolumeId::Host(path) => {
-                    if ours(path, p) {
+                    if p.holds_staged(path) {
                         match std::fs::remove_dir_all(path) {
                             Ok(()) => {
                                 tracing::warn!("move {id}: {} its commit placed was removed", path.display())
@@ -1184,5 +1189,34 @@ pub(super) fn test_hook(var: &str, when: &str) {
     if std::env::var_os(var).is_some_and(|v| v == "1") {
         tracing::error!("{var} is set: exiting {when} (a test)");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_staged_data_renamed_into_place_is_taken_for_the_moves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (staging, place) = (dir.path().join(".containerctl-move-x-data"), dir.path().join("data"));
+        std::fs::create_dir(&staging).expect("staging");
+        std::fs::write(staging.join("f"), b"moved").expect("file");
+        let p = Place::of(&staging, VolumeId::Host(place.clone())).expect("place");
+        let json =
+            serde_json::to_string(&Committing { text_sum: "s".into(), places: vec![p] }).expect("json");
+        let p = serde_json::from_str::<Committing>(&json).expect("read back").places.remove(0);
+        assert!(!p.holds_staged(&place), "nothing placed yet");
+        // A directory made there by someone else while the staging root exists is not the move's
+        // (while it exists, no other file has its inode).
+        std::fs::create_dir(&place).expect("other");
+        assert!(!p.holds_staged(&place), "a directory the move did not place is left alone");
+        std::fs::remove_dir(&place).expect("remove");
+        std::fs::rename(&staging, &place).expect("rename");
+        assert!(p.holds_staged(&place), "the renamed staging root is the move's");
+        // A record of an older daemon, without the commit, reads back as none.
+        let old: Record =
+            serde_json::from_str(r#"{"unit":"u","temp_volumes":[],"dirs":[]}"#).expect("old record");
+        assert!(old.commit.is_none());
     }
 }
