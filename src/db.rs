@@ -21,7 +21,7 @@ mod registries;
 mod secrets;
 mod updates;
 pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
-pub use moves::{MoveRecord, NewMove, Unfinished};
+pub use moves::{MoveRecord, NewMove, Soaking, Unfinished};
 pub use registries::RegistryUse;
 pub use secrets::SecretRecord;
 pub use updates::{BadVersion, CheckRecord, NewUpdate, UpdateRecord};
@@ -177,6 +177,9 @@ const MIGRATIONS: &[&str] = &[
     // 8: what a source needs to settle or resume a move after containerctld restarted: the
     // target's move id, whether the unit ran before the stop, the unit text's sum (JSON).
     "ALTER TABLE moves ADD COLUMN resume TEXT;",
+    // 9: when a source's copy of a moved unit goes (the end of the soak, ms since the epoch), so
+    // that a restart during the soak resumes it; NULL once the soak ended.
+    "ALTER TABLE moves ADD COLUMN soak_until_ms INTEGER;",
 ];
 
 /// An API token as recorded (its secret is never stored: only its id).

@@ -73,6 +73,42 @@ struct Record {
     unit: String,
     temp_volumes: Vec<String>,
     dirs: Vec<PathBuf>,
+    /// Written before the commit puts anything in place, and the record kept until the commit
+    /// ended: what a daemon stopped during the commit had placed or written is undone at its
+    /// next start ([`Daemon::undo_commit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commit: Option<Committing>,
+}
+
+/// A commit under way: where each staging root goes and which inode it is (a rename keeps it, so
+/// what is found in place is known to be this move's), and the sum of the unit's text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Committing {
+    text_sum: String,
+    places: Vec<Place>,
+}
+
+/// A staging root and its final place.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Place {
+    to: VolumeId,
+    dev: u64,
+    ino: u64,
+}
+
+impl Place {
+    /// The staging root of `root`, before it is renamed to `to`.
+    fn of(root: &Path, to: VolumeId) -> std::io::Result<Place> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(root)?;
+        Ok(Place { to, dev: m.dev(), ino: m.ino() })
+    }
+
+    /// Whether `path` is the staging root, renamed there (a rename keeps the inode).
+    fn holds_staged(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
 }
 
 /// Files a second pass takes from the first: where they are and their sums.
@@ -403,7 +439,7 @@ impl Daemon {
     }
 
     fn write_record(&self, id: &str, record: &Record) -> Result<(), MoveInError> {
-        let path = self.cluster.paths.moves().join(format!("{id}.json"));
+        let path = self.record_path(id);
         let json = serde_json::to_vec(record).map_err(|e| MoveInError::Failed(e.to_string()))?;
         crate::atomic_file::write_private(&path, &json, 0o600)
             .map_err(|e| MoveInError::Failed(format!("cannot write {}: {e}", path.display())))
@@ -456,9 +492,8 @@ impl Daemon {
         if let Some(rec) = removed.and_then(|i| i.record) {
             self.end_record(rec, "failed", "refused or broken: what was staged is removed");
         }
-        let path = self.cluster.paths.moves().join(format!("{id}.json"));
-        let record: Record =
-            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let path = self.record_path(id);
+        let record = self.read_record(id);
         let mut failures = Vec::new();
         for dir in &record.dirs {
             if let Err(e) = std::fs::remove_dir_all(dir) {
@@ -528,6 +563,7 @@ impl Daemon {
             },
             Err(_) => return Err(MoveInError::Failed("lock".into())),
         };
+        let began = std::time::Instant::now();
         let stream = body.into_data_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -548,6 +584,9 @@ impl Daemon {
         .and_then(|r| r);
         match result {
             Ok(sums) => {
+                let n = counted.load(std::sync::atomic::Ordering::Relaxed);
+                let ms = began.elapsed().as_millis();
+                tracing::info!("move {id}: {} MB received, hashed and synced in {ms} ms", n >> 20);
                 // What this pass did not take of the earlier ones is not needed any more.
                 let old = self.moves_in.lock().ok().and_then(|mut m| {
                     m.get_mut(id).map(|i| {
@@ -625,9 +664,7 @@ impl Daemon {
                 return Err(e);
             }
         };
-        let path = self.cluster.paths.moves().join(format!("{id}.json"));
-        let mut record: Record =
-            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut record = self.read_record(id);
         let pass = self.moves_in.lock().ok().and_then(|m| m.get(id).map(|i| i.passes + 1)).unwrap_or(2);
         let staged = match self.stage(id, &format!("-{pass}"), &expected, &mut record).await {
             Ok(s) => s,
@@ -842,9 +879,16 @@ impl Daemon {
             self.drop_staging(id).await;
             return Err(MoveInError::Conflict(format!("move {id}: no data was received")));
         }
+        let began = std::time::Instant::now();
         if let Err(r) = receive::verify(&i.manifest, sums, &received) {
             self.drop_staging(id).await;
             return Err(MoveInError::Refused(format!("refused: {r}: nothing was started")));
+        }
+        // Recorded before anything is put in place: a daemon stopped from here until the commit
+        // ended has what it placed and wrote undone at its next start.
+        if let Err(e) = self.record_commit(id, &i) {
+            self.drop_staging(id).await;
+            return Err(e);
         }
         let mut placed = Vec::new();
         if let Err(e) = self.place(&i, &mut placed).await {
@@ -852,14 +896,106 @@ impl Daemon {
             self.drop_staging(id).await;
             return Err(e);
         }
-        // The data is in place: from here an undo removes the placed data too.
-        let _ = std::fs::remove_file(self.cluster.paths.moves().join(format!("{id}.json")));
+        test_hook("CONTAINERCTLD_TEST_ABORT_AFTER_PLACE", "after the data was put in place");
+        tracing::info!("move {id}: sums verified and data in place in {} ms", began.elapsed().as_millis());
         match self.install_and_start(&i).await {
-            Ok(detail) => Ok(detail),
+            Ok(detail) => {
+                let path = self.record_path(id);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::error!("move {id}: {} is left: {e}", path.display());
+                }
+                Ok(detail)
+            }
             Err(e) => {
                 self.undo_install(&i).await;
                 self.remove_placed(&i, &placed).await;
+                self.drop_staging(id).await;
                 Err(e)
+            }
+        }
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.cluster.paths.moves().join(format!("{id}.json"))
+    }
+
+    /// The record of move `id` (empty when there is none or it cannot be read).
+    fn read_record(&self, id: &str) -> Record {
+        std::fs::read(self.record_path(id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Adds to the record of move `id` where each staging root goes and its inode.
+    fn record_commit(&self, id: &str, i: &Incoming) -> Result<(), MoveInError> {
+        let mut record = self.read_record(id);
+        let mut places = Vec::new();
+        for s in &i.staged {
+            let to = match s {
+                Staged::Named { name, .. } => VolumeId::Named(name.clone()),
+                Staged::Host { path, .. } => VolumeId::Host(path.clone()),
+            };
+            let place = Place::of(s.root(), to)
+                .map_err(|e| MoveInError::Failed(format!("cannot read {}: {e}", s.root().display())))?;
+            places.push(place);
+        }
+        record.unit = i.unit.to_string();
+        record.commit = Some(Committing { text_sum: crate::digest::sha256_hex(i.text.as_bytes()), places });
+        self.write_record(id, &record)
+    }
+
+    /// What a commit that a stopped daemon left had placed and written, undone: the unit (if its
+    /// text is the move's), each final place that holds this move's staging root (same inode) or
+    /// is a volume left empty. The staging and the record go afterwards ([`Daemon::drop_staging`]).
+    async fn undo_commit(&self, id: &str, record: &Record, c: &Committing) {
+        if let Ok(name) = UnitName::new(&record.unit) {
+            let written = self
+                .definition(&name)
+                .is_some_and(|d| crate::digest::sha256_hex(d.text.as_bytes()) == c.text_sum);
+            if written {
+                let admin = Caller { role: Role::Admin, actor: format!("containerctld (undo of move {id})") };
+                match self.remove(&admin, &name).await {
+                    Ok(()) => tracing::warn!("move {id}: the unit {name} its commit wrote was removed"),
+                    Err(e) => {
+                        tracing::error!("move {id}: cannot remove the unit {name} its commit wrote: {e}")
+                    }
+                }
+            }
+        }
+        let docker = self.docker();
+        for p in &c.places {
+            match &p.to {
+                VolumeId::Named(n) => {
+                    let Some(d) = &docker else {
+                        tracing::error!("move {id}: volume {n} is not checked: dockerd is not reachable");
+                        continue;
+                    };
+                    let Ok(vol) = d.inspect_volume(n).await else { continue };
+                    let mountpoint = PathBuf::from(&vol.mountpoint);
+                    if p.holds_staged(&mountpoint) || empty_or_absent(&mountpoint) {
+                        match d.remove_volume(n, None::<bollard::query_parameters::RemoveVolumeOptions>).await
+                        {
+                            Ok(()) => tracing::warn!("move {id}: volume {n} its commit placed was removed"),
+                            Err(e) => {
+                                tracing::error!("move {id}: cannot remove volume {n} its commit placed: {e}")
+                            }
+                        }
+                    }
+                }
+                VolumeId::Host(path) => {
+                    if p.holds_staged(path) {
+                        match std::fs::remove_dir_all(path) {
+                            Ok(()) => {
+                                tracing::warn!("move {id}: {} its commit placed was removed", path.display())
+                            }
+                            Err(e) => tracing::error!(
+                                "move {id}: cannot remove {} its commit placed: {e}",
+                                path.display()
+                            ),
+                        }
+                    }
+                }
             }
         }
     }
@@ -944,7 +1080,9 @@ impl Daemon {
             tracing::error!("move of {name}: cannot record its event: {e}");
         }
         let started = tokio::time::Instant::now();
+        tracing::info!("move of {name}: written with its history, starting it");
         self.job(&i.caller, name, Action::Start).await.map_err(|e| fail("start", e.to_string()))?;
+        tracing::info!("move of {name}: ready in {} ms", started.elapsed().as_millis());
         if i.parsed.health.is_some() {
             let deadline = started + crate::generator::start_timeout(&i.parsed) + Duration::from_secs(30);
             loop {
@@ -1034,8 +1172,51 @@ pub fn clean_stale_moves(d: &Arc<Daemon>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         for id in ids {
+            let record = d.read_record(&id);
+            if let Some(c) = &record.commit {
+                tracing::warn!("move {id}: its commit was cut short by a daemon that stopped, undoing it");
+                d.undo_commit(&id, &record, c).await;
+            }
             tracing::info!("move {id}: left by a daemon that stopped mid-way, removing what it staged");
             d.drop_staging(&id).await;
         }
     });
+}
+
+/// Test-only (the system test's drop-in sets it; containerctld(8), ENVIRONMENT): with `VAR=1`
+/// the daemon exits at once (status 1, nothing cleaned up, as a crash) at the point `when`.
+pub(super) fn test_hook(var: &str, when: &str) {
+    if std::env::var_os(var).is_some_and(|v| v == "1") {
+        tracing::error!("{var} is set: exiting {when} (a test)");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_staged_data_renamed_into_place_is_taken_for_the_moves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (staging, place) = (dir.path().join(".containerctl-move-x-data"), dir.path().join("data"));
+        std::fs::create_dir(&staging).expect("staging");
+        std::fs::write(staging.join("f"), b"moved").expect("file");
+        let p = Place::of(&staging, VolumeId::Host(place.clone())).expect("place");
+        let json =
+            serde_json::to_string(&Committing { text_sum: "s".into(), places: vec![p] }).expect("json");
+        let p = serde_json::from_str::<Committing>(&json).expect("read back").places.remove(0);
+        assert!(!p.holds_staged(&place), "nothing placed yet");
+        // A directory made there by someone else while the staging root exists is not the move's
+        // (while it exists, no other file has its inode).
+        std::fs::create_dir(&place).expect("other");
+        assert!(!p.holds_staged(&place), "a directory the move did not place is left alone");
+        std::fs::remove_dir(&place).expect("remove");
+        std::fs::rename(&staging, &place).expect("rename");
+        assert!(p.holds_staged(&place), "the renamed staging root is the move's");
+        // A record of an older daemon, without the commit, reads back as none.
+        let old: Record =
+            serde_json::from_str(r#"{"unit":"u","temp_volumes":[],"dirs":[]}"#).expect("old record");
+        assert!(old.commit.is_none());
+    }
 }

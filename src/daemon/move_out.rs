@@ -512,7 +512,7 @@ impl Daemon {
                     VolumeId::Host(_) => None,
                 })
                 .collect();
-            self.remove_after_soak(caller, &plan.name, &plan.target.hostname, plan.soak, volumes);
+            self.remove_after_soak(rec, caller, &plan.name, &plan.target.hostname, plan.soak, volumes);
         }
         result.seconds = Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
         Ok(result)
@@ -827,7 +827,8 @@ impl Daemon {
         journal.step(self, "commit");
         let answer =
             send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout).await;
-        test_hook_after_commit();
+        // Test-only: the moment a crash is hardest to settle (the target answered, unread).
+        super::move_in::test_hook("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT", "after the commit");
         let answer =
             answer.map_err(|e| failed("start", format!("{} did not answer: {e}", target.hostname), ""))?;
         if !(200..300).contains(&answer.status) {
@@ -913,51 +914,127 @@ impl Daemon {
     }
 
     /// After the soak, if the unit did not run here meanwhile: its file (a revision `rm` by the
-    /// move) and its named volumes go, so the name is free here again. Host paths stay.
+    /// move) and its named volumes go, so the name is free here again. Host paths stay. The end of
+    /// the soak is recorded in the move's row (`rec`), so that a restart resumes it
+    /// ([`resume_soaks`]).
     pub(super) fn remove_after_soak(
         self: &Arc<Self>,
+        rec: Option<i64>,
         caller: &Caller,
         name: &UnitName,
         to: &str,
         soak: Duration,
         volumes: Vec<String>,
     ) {
-        let d = self.clone();
-        let name = name.clone();
+        let until = now_ms().saturating_add(i64::try_from(soak.as_millis()).unwrap_or(i64::MAX));
+        if let Some(rec) = rec {
+            if let Err(e) = self.db().set_move_soak(rec, Some(until)) {
+                tracing::warn!(
+                    "move of {name}: the end of its soak was not recorded (a restart forgets it): {e}"
+                );
+            }
+        }
         let caller = Caller {
             role: policy::Role::Admin,
             actor: format!("{} (move to {to}, after the soak)", caller.actor),
         };
+        self.spawn_soak(rec, caller, name.clone(), soak, volumes);
+    }
+
+    fn spawn_soak(
+        self: &Arc<Self>,
+        rec: Option<i64>,
+        caller: Caller,
+        name: UnitName,
+        soak: Duration,
+        volumes: Vec<String>,
+    ) {
+        let d = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(soak).await;
-            let here = d.active_state(name.as_str());
-            if here == "active" || here == "activating" {
-                tracing::warn!("move of {name}: it runs here again, its file and data are kept");
-                return;
-            }
-            if let Err(e) = d.remove(&caller, &name).await {
-                tracing::warn!("move of {name}: its file is kept: {e}");
-                return;
-            }
-            let Some(docker) = d.docker() else { return };
-            for v in volumes {
-                match docker.remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
-                    Ok(()) => tracing::info!("move of {name}: volume {v} removed after the soak"),
-                    Err(e) => tracing::warn!("move of {name}: volume {v} kept: {e}"),
+            d.end_soak(&caller, &name, volumes).await;
+            if let Some(rec) = rec {
+                if let Err(e) = d.db().set_move_soak(rec, None) {
+                    tracing::warn!("move of {name}: the end of its soak was not recorded: {e}");
                 }
             }
         });
     }
+
+    async fn end_soak(&self, caller: &Caller, name: &UnitName, volumes: Vec<String>) {
+        let here = self.active_state(name.as_str());
+        if here == "active" || here == "activating" {
+            tracing::warn!("move of {name}: it runs here again, its file and data are kept");
+            return;
+        }
+        if self.definition(name).is_some() {
+            if let Err(e) = self.remove(caller, name).await {
+                tracing::warn!("move of {name}: its file is kept: {e}");
+                return;
+            }
+        }
+        // dockerd may come up after a daemon that just started: wait for it a while.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let docker = loop {
+            match self.docker() {
+                Some(d) => break d,
+                None if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!("move of {name}: dockerd is not reachable, volumes {volumes:?} are kept");
+                    return;
+                }
+                None => self.wait_change(Duration::from_secs(1)).await,
+            }
+        };
+        for v in volumes {
+            match docker.remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                Ok(()) => tracing::info!("move of {name}: volume {v} removed after the soak"),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => tracing::warn!("move of {name}: volume {v} kept: {e}"),
+            }
+        }
+    }
+
+    /// The named volumes of `name`'s definition here (what its soak removes).
+    pub(super) fn named_volumes_of(&self, name: &UnitName) -> Vec<String> {
+        self.definition(name)
+            .and_then(|def| def.unit.ok())
+            .map(|u| {
+                transfer::volumes_of(&u)
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        VolumeId::Named(n) => Some(n),
+                        VolumeId::Host(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
-/// Test-only (the system test's drop-in sets it; containerctld(8), ENVIRONMENT): with
-/// `CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT=1` the daemon exits at once (status 1, nothing cleaned up,
-/// as a crash; no core file) as soon as the target answered the commit, before it reads the
-/// answer: the moment a crash is hardest to settle.
-fn test_hook_after_commit() {
-    if std::env::var_os("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT").is_some_and(|v| v == "1") {
-        tracing::error!("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT is set: exiting after the commit (a test)");
-        std::process::exit(1);
+/// At start: the soaks of moved units that a containerctld that stopped left under way, resumed
+/// with the time they had left (at once where it is over).
+pub fn resume_soaks(d: &Arc<Daemon>) {
+    let soaking = match d.db().soaking_moves() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot read the soaks under way: {e}");
+            return;
+        }
+    };
+    for s in soaking {
+        let Ok(name) = UnitName::new(&s.unit) else { continue };
+        let left = Duration::from_millis(u64::try_from(s.until_ms.saturating_sub(now_ms())).unwrap_or(0));
+        tracing::info!(
+            "move of {name} to {}: its soak resumes, its copy here goes in {}",
+            s.peer,
+            crate::unit::systemd_duration(left)
+        );
+        let caller = Caller {
+            role: policy::Role::Admin,
+            actor: format!("{} (move to {}, after the soak)", s.actor, s.peer),
+        };
+        let volumes = d.named_volumes_of(&name);
+        d.spawn_soak(Some(s.id), caller, name, left, volumes);
     }
 }
 

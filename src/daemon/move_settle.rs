@@ -31,7 +31,7 @@ use crate::cluster::tls;
 use crate::policy::{Action, Caller, Role};
 use crate::progress::Progress;
 use crate::time::now_ms;
-use crate::transfer::{self, Kind, Manifest, VolumeId};
+use crate::transfer::{self, Kind, Manifest};
 use crate::unit::UnitName;
 use crate::wire::{MoveDelta, MoveOutcome, MoveReused};
 
@@ -236,7 +236,7 @@ impl Daemon {
                 (state, format!("{RESTARTED}; {here}{kept}"))
             }
             Settle::Finish => {
-                self.finish_after_restart(&admin, name, peer, r).await;
+                self.finish_after_restart(rec, &admin, name, peer, r).await;
                 (
                     "moved",
                     format!("moved to {peer}; {RESTARTED}, the move was finished when it started again"),
@@ -313,7 +313,14 @@ impl Daemon {
     }
 
     /// The unit runs on `peer`: disabled here, the move recorded, the data removed after the soak.
-    async fn finish_after_restart(self: &Arc<Self>, admin: &Caller, name: &UnitName, peer: &str, r: &Resume) {
+    async fn finish_after_restart(
+        self: &Arc<Self>,
+        rec: i64,
+        admin: &Caller,
+        name: &UnitName,
+        peer: &str,
+        r: &Resume,
+    ) {
         if let Err(e) = self.enable(admin, name, false).await {
             tracing::error!("move of {name}: it runs on {peer} but was not disabled here: {e}");
         }
@@ -328,20 +335,8 @@ impl Daemon {
         if r.keep_source {
             return;
         }
-        let volumes = self
-            .definition(name)
-            .and_then(|def| def.unit.ok())
-            .map(|u| {
-                transfer::volumes_of(&u)
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        VolumeId::Named(n) => Some(n),
-                        VolumeId::Host(_) => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.remove_after_soak(admin, name, peer, Duration::from_millis(r.soak_ms), volumes);
+        let volumes = self.named_volumes_of(name);
+        self.remove_after_soak(Some(rec), admin, name, peer, Duration::from_millis(r.soak_ms), volumes);
     }
 
     /// A move of a stopped unit to `target` that finds a move a restart interrupted there: the

@@ -77,6 +77,7 @@ pub async fn open(config_path: &Path) -> Result<Arc<Daemon>, StartError> {
         Err(e) => tracing::error!("cannot mark interrupted moves: {e}"),
     }
     super::move_settle::settle_unfinished_moves(&daemon);
+    super::move_out::resume_soaks(&daemon);
     // Files written or changed while the daemon was down.
     daemon.record_hand_edits().await;
     daemon.sync_update_timers().await;

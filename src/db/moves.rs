@@ -30,6 +30,16 @@ pub struct Unfinished {
     pub resume: Option<String>,
 }
 
+/// A source's moved unit whose copy here goes at the end of a soak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Soaking {
+    pub id: i64,
+    pub unit: String,
+    pub peer: String,
+    pub actor: String,
+    pub until_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MoveRecord {
     pub id: i64,
@@ -177,6 +187,39 @@ impl Db {
         }
     }
 
+    /// When the source's copy of the unit of move `id` goes (`None`: the soak ended).
+    pub fn set_move_soak(&mut self, id: i64, until_ms: Option<i64>) -> Result<(), DbError> {
+        self.conn
+            .execute("UPDATE moves SET soak_until_ms = ?2 WHERE id = ?1", params![id, until_ms])
+            .map_err(self.err())
+            .map(|_| ())
+    }
+
+    /// The soaks a containerctld that stopped left under way (moves of this host as the source
+    /// that ended `moved`, with a soak end recorded), oldest first. A source's move still
+    /// `running` is settled instead, which starts its soak again.
+    pub fn soaking_moves(&self) -> Result<Vec<Soaking>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, unit, peer, actor, soak_until_ms FROM moves WHERE side = 'source' \
+                 AND state = 'moved' AND soak_until_ms IS NOT NULL ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Soaking {
+                    id: r.get(0)?,
+                    unit: r.get(1)?,
+                    peer: r.get(2)?,
+                    actor: r.get(3)?,
+                    until_ms: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// The newest moves first, at most `limit`.
     pub fn moves(&self, limit: u32) -> Result<Vec<MoveRecord>, DbError> {
         let sql = format!("SELECT {COLUMNS} FROM moves ORDER BY id DESC LIMIT ?1");
@@ -231,5 +274,21 @@ mod tests {
             ("moved", "copy", Some(1200), Some(20))
         );
         assert!(all[1].start.warm);
+        // A soak under way is found again (a restart resumes it) until it is recorded as ended.
+        assert_eq!(db.soaking_moves().expect("soaks"), vec![]);
+        db.set_move_soak(a, Some(99)).expect("soak");
+        let soaking = db.soaking_moves().expect("soaks");
+        assert_eq!(
+            soaking,
+            vec![Soaking {
+                id: a,
+                unit: "cam".into(),
+                peer: "h2".into(),
+                actor: "root".into(),
+                until_ms: 99
+            }]
+        );
+        db.set_move_soak(a, None).expect("soak ended");
+        assert_eq!(db.soaking_moves().expect("soaks"), vec![]);
     }
 }
