@@ -118,7 +118,7 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     assert!(mount.contains("Options=bind,nosuid,nodev\n"), "{mount}");
     assert_eq!(fs::read_link(out.join("local-fs.target.wants").join(&name)).expect("link"), out.join(&name));
     assert!(!out.join("containerctl@masked.service.d").exists());
-    // The host's start slots: parallel_starts is unset, so two per CPU.
+    // The host's start slots: parallel_starts is unset, so four per CPU.
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let slots = fs::read_dir(root.path().join("start-slots")).expect("the start slots").count();
     assert_eq!(slots, containerctl::config::default_parallel_starts(cpus) as usize);
