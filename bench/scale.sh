@@ -10,6 +10,8 @@
 #   BENCH_REUSE=1 bench/scale.sh  (a host kept by BENCH_KEEP=1 with its units: the current build
 #                                  is installed into it and containerctld restarted; no setup)
 #   BENCH_HOST_IP=172.29.77.N bench/scale.sh   (the host's address; default: Docker picks)
+#   REBOOT_SIDES=ours bench/scale.sh           (only our side's reboot, e.g. to compare
+#                                                PARALLEL_STARTS values; default "ours theirs")
 #   PARALLEL_STARTS=N bench/scale.sh           (containerctl.toml's [units] parallel_starts in the
 #                                                host; default: unset, two per CPU)
 set -euo pipefail
@@ -233,10 +235,13 @@ reboot_side() {
             l=$(systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value "containerctl@u*.service" |
                 grep . | while read -r t; do date -d "$t" +%s%6N; done | sort -n | tail -1)
             echo "  last runner started by systemd $((($l - $1) / 1000)) ms after dockerd started"
-            journalctl -b -o cat -t containerctl-runner --grep "took start slot" |
+            # Since dockerd started: a test host shares its boot ID with the machine, so -b would
+            # count the setup too.
+            since="@$(($1 / 1000000))"
+            journalctl --since "$since" -o cat -t containerctl-runner --grep "took start slot" |
                 awk "{n++; w = \$(NF - 1); s += w; if (w > m) m = w; slots = \$6} END {
                     printf \"  %d starts waited for one of %s start slots: %.1f s on average, %.1f s at most\\n\", n, slots, n ? s / n : 0, m}"
-            echo "  start timeouts in the journal: $(journalctl -b -o cat --grep "start operation timed out" | wc -l)"' sh "$first" >&2
+            echo "  start timeouts in the journal: $(journalctl --since "$since" -o cat --grep "start operation timed out" | wc -l)"' sh "$first" >&2
     fi
     echo "$(((last - first) / 1000)) $wall"
 }
@@ -260,16 +265,22 @@ theirs_only() {
         for i in $(seq 1 "$1"); do docker run -d --init --restart=always --name "d$i" ctl-test/busybox:1 sleep 100000; done >/dev/null' sh "$UNITS"
     theirs_running || { echo "expected $UNITS running containers d1..d$UNITS" >&2; exit 1; }
 }
+sides=${REBOOT_SIDES:-ours theirs}
 for r in $(seq 1 "$REBOOTS"); do
-    ours_only
-    read -r x w < <(reboot_side ours)
-    ours_boot+=("$x") ours_wall+=("$w")
-    t=$SECONDS
-    theirs_only
-    echo "Docker's side set up in $((SECONDS - t)) s; load $(load)"
-    read -r x w < <(reboot_side theirs)
-    theirs_boot+=("$x") theirs_wall+=("$w")
+    if [[ $sides == *ours* ]]; then
+        ours_only
+        read -r x w < <(reboot_side ours)
+        ours_boot+=("$x") ours_wall+=("$w")
+    fi
+    if [[ $sides == *theirs* ]]; then
+        t=$SECONDS
+        theirs_only
+        echo "Docker's side set up in $((SECONDS - t)) s; load $(load)"
+        read -r x w < <(reboot_side theirs)
+        theirs_boot+=("$x") theirs_wall+=("$w")
+    fi
 done
+[[ $sides == *theirs* && $sides == *ours* ]] || exit 0
 a=$(printf '%s\n' "${ours_boot[@]}" | median)
 b=$(printf '%s\n' "${theirs_boot[@]}" | median)
 c=$(printf '%s\n' "${ours_wall[@]}" | median)
