@@ -243,6 +243,12 @@ reboot_side() {
                     printf \"  %d starts waited for one of %s start slots: %.1f s on average, %.1f s at most\\n\", n, slots, n ? s / n : 0, m}"
             echo "  start timeouts in the journal: $(journalctl --since "$since" -o cat --grep "start operation timed out" | wc -l)"' sh "$first" >&2
     fi
+    # Where the CPU went since the boot: each process's user + system time and its reaped
+    # children's (a shim's runc), summed by command; the runners and the shims are still alive.
+    # shellcheck disable=SC2016
+    in_host sh -c 'cat /proc/[0-9]*/stat 2>/dev/null' |
+        awk -v hz="$(in_host getconf CLK_TCK)" '{t[$2] += $14 + $15 + $16 + $17} END {for (c in t) if (t[c] >= hz) printf "%.0f %s\n", t[c] / hz, c}' |
+        sort -rn | head -8 | awk '{printf "%s%s %d s", (NR > 1 ? ", " : "  CPU since the boot: "), $2, $1} END {print ""}' >&2
     echo "$(((last - first) / 1000)) $wall"
 }
 # Each side's reboot has only its own containers on the host: dockerd restores every container
