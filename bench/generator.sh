@@ -25,7 +25,7 @@ mkdir -p "$gen_dir/units"
 for i in $(seq 1 "$UNITS"); do
     sed "s/^description = .*/description = \"bench unit $i\"/" examples/camera.toml >"$gen_dir/units/u$i.toml"
 done
-run_gen() { CONTAINERCTL_CONFIG=/nonexistent CONTAINERCTL_UNIT_PATH=$gen_dir/units "$gen" "$1" 2>/dev/null; }
+run_gen() { CONTAINERCTL_CONFIG=/nonexistent CONTAINERCTL_START_SLOTS_DIR=$gen_dir/slots CONTAINERCTL_UNIT_PATH=$gen_dir/units "$gen" "$1" 2>/dev/null; }
 gen_times=() cp_times=()
 _gen() {
     local t

@@ -9,9 +9,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 now_ms() { date +%s%3N; }
 in_host() { tb_host "$HOST" "$@"; }
 
-# bench_host_up: a fresh host with the release build installed and containerctld running.
+# bench_host_up [IP]: a fresh host (at IP) with the release build installed and containerctld
+# running.
 bench_host_up() {
-    tb_host_with_project "$HOST"
+    tb_host_with_project "$HOST" "${1:-}"
     tb_daemon_start "$HOST"
 }
 

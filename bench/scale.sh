@@ -9,6 +9,11 @@
 #   BENCH_KEEP=1 bench/scale.sh   (the host and its units stay after the run)
 #   BENCH_REUSE=1 bench/scale.sh  (a host kept by BENCH_KEEP=1 with its units: the current build
 #                                  is installed into it and containerctld restarted; no setup)
+#   BENCH_HOST_IP=172.29.77.N bench/scale.sh   (the host's address; default: Docker picks)
+#   REBOOT_SIDES=ours bench/scale.sh           (only our side's reboot, e.g. to compare
+#                                                PARALLEL_STARTS values; default "ours theirs")
+#   PARALLEL_STARTS=N bench/scale.sh           (containerctl.toml's [units] parallel_starts in the
+#                                                host; default: unset, two per CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -43,8 +48,14 @@ if [[ -n ${BENCH_REUSE:-} ]] && docker container inspect "$TB_PREFIX$HOST" >/dev
     running=$(in_host docker ps -q --filter label=io.containerctl.unit | wc -l)
     echo "reusing $TB_PREFIX$HOST: the current build installed, containerctld restarted; $running containers running"
 else
-    bench_host_up
+    bench_host_up "${BENCH_HOST_IP:-}"
 fi
+# shellcheck disable=SC2016  # the host's shell expands them
+in_host sh -ec 'f=/etc/containerctl/containerctl.toml
+    sed -i "/^\[units\]\$/,\$d" "$f"
+    [ -z "$1" ] || printf "[units]\nparallel_starts = %s\n" "$1" >>"$f"
+    systemctl daemon-reload' sh "${PARALLEL_STARTS:-}"
+echo "start slots in the host: $(in_host ls /run/containerctl/start-slots | wc -l) ($(in_host nproc) CPUs)"
 if ((running != UNITS)); then
     t=$SECONDS
     # Enabled: the reboot below brings them back. 25 at a time: 500 at once on 2 loaded cores ran
@@ -167,10 +178,8 @@ sandbox_cost
 echo
 echo "== reboot: $UNITS enabled units until every one is READY vs dockerd bringing back $UNITS"
 echo "   --restart=always containers; both from the moment dockerd's process started (the host's"
-echo "   own timestamps), and the wall time from the reboot to all running; one side per reboot"
-# The Docker side's containers, created once; their restart policy is switched on for its turn.
-# shellcheck disable=SC2016
-in_host sh -ec 'for i in $(seq 1 "$1"); do docker create --init --name "d$i" ctl-test/busybox:1 sleep 100000; done >/dev/null' sh "$UNITS"
+echo "   own timestamps), and the wall time from the reboot to all running; one side per reboot,"
+echo "   each with only its own $UNITS containers on the host"
 # ts_us TIMESTAMP: microseconds since the epoch of a timestamp date(1) reads.
 dockerd_started_us() {
     in_host sh -c 'date -d "$(systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value docker.service)" +%s%6N'
@@ -222,29 +231,62 @@ reboot_side() {
         in_host sh -c 'f=$(systemctl show --timestamp=us+utc -p ActiveEnterTimestamp --value "containerctl@u*.service" |
             grep . | while read -r t; do date -d "$t" +%s%6N; done | sort -n | head -1)
             r=$(systemctl show -p NRestarts --value "containerctl@u*.service" | awk "{n += \$1} END {print n}")
-            echo "  first unit READY $((($f - $1) / 1000)) ms after dockerd started; $r starts repeated by systemd"' sh "$first" >&2
+            echo "  first unit READY $((($f - $1) / 1000)) ms after dockerd started; $r starts repeated by systemd"
+            l=$(systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value "containerctl@u*.service" |
+                grep . | while read -r t; do date -d "$t" +%s%6N; done | sort -n | tail -1)
+            echo "  last runner started by systemd $((($l - $1) / 1000)) ms after dockerd started"
+            # Since dockerd started: a test host shares its boot ID with the machine, so -b would
+            # count the setup too.
+            since="@$(($1 / 1000000))"
+            journalctl --since "$since" -o cat -t containerctl-runner --grep "took start slot" |
+                awk "{n++; w = \$(NF - 1); s += w; if (w > m) m = w; slots = \$6} END {
+                    printf \"  %d starts waited for one of %s start slots: %.1f s on average, %.1f s at most\\n\", n, slots, n ? s / n : 0, m}"
+            echo "  start timeouts in the journal: $(journalctl --since "$since" -o cat --grep "start operation timed out" | wc -l)"' sh "$first" >&2
     fi
+    # Where the CPU went since the boot: each process's user + system time and its reaped
+    # children's (a shim's runc), summed by command; the runners and the shims are still alive.
+    # shellcheck disable=SC2016
+    in_host sh -c 'cat /proc/[0-9]*/stat 2>/dev/null' |
+        awk -v hz="$(in_host getconf CLK_TCK)" '{t[$2] += $14 + $15 + $16 + $17} END {for (c in t) if (t[c] >= hz) printf "%.0f %s\n", t[c] / hz, c}' |
+        sort -rn | head -8 | awk '{printf "%s%s %d s", (NR > 1 ? ", " : "  CPU since the boot: "), $2, $1} END {print ""}' >&2
     echo "$(((last - first) / 1000)) $wall"
 }
-for r in $(seq 1 "$REBOOTS"); do
-    # Ours: units enabled, the Docker side's containers stopped with no restart policy.
-    in_host sh -c 'docker update --restart=no $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null'
-    read -r x w < <(reboot_side ours)
-    ours_boot+=("$x") ours_wall+=("$w")
-    # Docker's: the units disabled and stopped, the containers running with --restart=always.
+# Each side's reboot has only its own containers on the host: dockerd restores every container
+# it has at its start (1000 took it 3 min 16 s), so the other side's would count against this one.
+ours_only() {
+    # shellcheck disable=SC2016
+    in_host sh -ec 'ids=$(docker ps -aq --filter name="^d[0-9]+\$"); [ -z "$ids" ] || docker rm -f $ids >/dev/null
+        sed -i "s/^enabled = false/enabled = true/" /etc/containerctl/units/u*.toml
+        systemctl daemon-reload'
+    if ! ours_ready; then
+        bench_units u "$UNITS" true 25
+    fi
+}
+theirs_only() {
     # shellcheck disable=SC2016
     in_host sh -ec 'sed -i "s/^enabled = true/enabled = false/" /etc/containerctl/units/u*.toml
         systemctl daemon-reload
         systemctl stop "containerctl@u*.service"
-        docker update --restart=always $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null
-        docker start $(docker ps -aq --filter name="^d[0-9]+\$") >/dev/null'
-    read -r x w < <(reboot_side theirs)
-    theirs_boot+=("$x") theirs_wall+=("$w")
-    # shellcheck disable=SC2016
-    in_host sh -ec 'docker stop -t 1 $(docker ps -q --filter name="^d[0-9]+\$") >/dev/null
-        sed -i "s/^enabled = false/enabled = true/" /etc/containerctl/units/u*.toml
-        systemctl daemon-reload'
+        ids=$(docker ps -aq --filter label=io.containerctl.unit); [ -z "$ids" ] || docker rm -f $ids >/dev/null
+        for i in $(seq 1 "$1"); do docker run -d --init --restart=always --name "d$i" ctl-test/busybox:1 sleep 100000; done >/dev/null' sh "$UNITS"
+    theirs_running || { echo "expected $UNITS running containers d1..d$UNITS" >&2; exit 1; }
+}
+sides=${REBOOT_SIDES:-ours theirs}
+for r in $(seq 1 "$REBOOTS"); do
+    if [[ $sides == *ours* ]]; then
+        ours_only
+        read -r x w < <(reboot_side ours)
+        ours_boot+=("$x") ours_wall+=("$w")
+    fi
+    if [[ $sides == *theirs* ]]; then
+        t=$SECONDS
+        theirs_only
+        echo "Docker's side set up in $((SECONDS - t)) s; load $(load)"
+        read -r x w < <(reboot_side theirs)
+        theirs_boot+=("$x") theirs_wall+=("$w")
+    fi
 done
+[[ $sides == *theirs* && $sides == *ours* ]] || exit 0
 a=$(printf '%s\n' "${ours_boot[@]}" | median)
 b=$(printf '%s\n' "${theirs_boot[@]}" | median)
 c=$(printf '%s\n' "${ours_wall[@]}" | median)

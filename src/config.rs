@@ -36,6 +36,20 @@ pub struct Config {
     pub move_staging_expiry: Duration,
     /// `[notify]`: the webhooks events are sent to.
     pub notify: crate::webhook::Settings,
+    /// `[units] parallel_starts`: how many container units may be starting at once on this host
+    /// (see `generator::start_slots`); None: the default, [`default_parallel_starts`].
+    pub parallel_starts: Option<u32>,
+}
+
+/// The most `[units] parallel_starts` may say: each is a file the generator makes.
+pub const MAX_PARALLEL_STARTS: u32 = 1024;
+
+/// `[units] parallel_starts` when unset: four per CPU, at least 4. A container's start is CPU
+/// work in dockerd, containerd and runc, with waits between (a start's round trips): at 500
+/// units on two cores 4 slots took 129 s to start them, 8 took 93 s and 16 took 90 s
+/// (BENCHMARKS.md, "Reboot with 500 enabled units converges").
+pub fn default_parallel_starts(cpus: usize) -> u32 {
+    u32::try_from(cpus.saturating_mul(4)).unwrap_or(MAX_PARALLEL_STARTS).clamp(4, MAX_PARALLEL_STARTS)
 }
 
 /// What a non-admin's unit definition may contain. Admins are not limited.
@@ -215,6 +229,7 @@ impl Default for Config {
             cluster_report_interval: Duration::from_secs(15),
             move_staging_expiry: Duration::from_secs(30 * 60),
             notify: crate::webhook::Settings::default(),
+            parallel_starts: None,
         }
     }
 }
@@ -234,6 +249,14 @@ struct RawConfig {
     cluster: RawCluster,
     #[serde(default)]
     notify: RawNotify,
+    #[serde(default)]
+    units: RawUnits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnits {
+    parallel_starts: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -442,6 +465,16 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
         c.move_staging_expiry = d;
     }
     c.notify = parse_notify(file, text, raw.notify)?;
+    if let Some(n) = raw.units.parallel_starts {
+        let valid = u32::try_from(*n.get_ref()).ok().filter(|n| (1..=MAX_PARALLEL_STARTS).contains(n));
+        c.parallel_starts = Some(valid.ok_or_else(|| {
+            at(
+                n.span(),
+                format!("units.parallel_starts: `{}` is not from 1 to {MAX_PARALLEL_STARTS}", n.get_ref()),
+                "how many units may be starting at once; leave it out for four per CPU",
+            )
+        })?);
+    }
     let h = raw.history;
     let d = History::default();
     c.history = History {
@@ -708,6 +741,25 @@ mod tests {
         ]);
         let e = parse("c.toml", "[policy]\nallowed_ports = [\"22-\"]\n").expect_err("bad");
         assert!(e.hint.as_deref().is_some_and(|h| h.contains("1024-65535")), "{e}");
+    }
+
+    #[test]
+    fn parallel_starts_is_read_and_bounded() {
+        assert_eq!(parse("c.toml", "").expect("valid").parallel_starts, None);
+        assert_eq!(
+            parse("c.toml", "[units]\nparallel_starts = 3\n").expect("valid").parallel_starts,
+            Some(3)
+        );
+        refused(&[
+            ("[units]\nparallel_starts = 0\n", 2, 19, "units.parallel_starts: `0` is not from 1 to 1024"),
+            ("[units]\nparallel_starts = 1025\n", 2, 19, "units.parallel_starts: `1025` is not from 1"),
+            ("[units]\nparallel_starts = -2\n", 2, 19, "units.parallel_starts: `-2` is not from 1"),
+            ("[units]\nparallel_start = 2\n", 2, 1, "unknown field `parallel_start`"),
+        ]);
+        assert_eq!(
+            (default_parallel_starts(0), default_parallel_starts(2), default_parallel_starts(8)),
+            (4, 8, 32)
+        );
     }
 
     #[test]

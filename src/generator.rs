@@ -457,8 +457,61 @@ pub fn generate_root_mounts(
     Ok(RootMounts { written, skipped })
 }
 
+/// Where the host's start slots are: one empty file per unit that may be starting at once
+/// (`[units] parallel_starts`). A runner holds an exclusive flock(2) on one from before it
+/// connects to dockerd until its container runs (`runner::slots`); flock needs only a read-only
+/// descriptor, which the runner's Landlock lock allows. Made here because the runner cannot
+/// create files, and the generator runs at boot before any unit and at every daemon-reload.
+pub const START_SLOTS_DIR: &str = "/run/containerctl/start-slots";
+
+/// [`START_SLOTS_DIR`], or `$CONTAINERCTL_START_SLOTS_DIR` (tests).
+pub fn start_slots_dir() -> PathBuf {
+    std::env::var_os("CONTAINERCTL_START_SLOTS_DIR")
+        .map_or_else(|| PathBuf::from(START_SLOTS_DIR), PathBuf::from)
+}
+
+/// Makes `dir` hold the slot files `0` to `count - 1`, keeping those that exist (a runner may
+/// hold one) and removing higher ones (a runner holding one keeps its lock until it is done).
+pub fn generate_start_slots(dir: &Path, count: u32) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for i in 0..count {
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(i.to_string()))?;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let extra =
+            entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|i| i >= count);
+        if extra {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn start_slots_are_made_kept_and_trimmed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let slots = dir.path().join("start-slots");
+        let names = || {
+            let mut v: Vec<String> = std::fs::read_dir(&slots)
+                .expect("the slot directory")
+                .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        super::generate_start_slots(&slots, 3).expect("made");
+        assert_eq!(names(), ["0", "1", "2"]);
+        let before = std::fs::metadata(slots.join("1")).expect("slot 1");
+        super::generate_start_slots(&slots, 2).expect("trimmed");
+        assert_eq!(names(), ["0", "1"]);
+        use std::os::unix::fs::MetadataExt;
+        let after = std::fs::metadata(slots.join("1")).expect("slot 1");
+        assert_eq!(before.ino(), after.ino(), "an existing slot is kept: a runner may hold its lock");
+    }
+
     use super::*;
 
     #[test]

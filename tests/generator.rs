@@ -82,6 +82,7 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
         .arg(&out)
         .env("CONTAINERCTL_UNIT_PATH", path)
         .env("CONTAINERCTL_CONFIG", &config)
+        .env("CONTAINERCTL_START_SLOTS_DIR", root.path().join("start-slots"))
         .output()
         .expect("run generator");
     assert!(output.status.success(), "{output:?}");
@@ -117,11 +118,18 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     assert!(mount.contains("Options=bind,nosuid,nodev\n"), "{mount}");
     assert_eq!(fs::read_link(out.join("local-fs.target.wants").join(&name)).expect("link"), out.join(&name));
     assert!(!out.join("containerctl@masked.service.d").exists());
+    // The host's start slots: parallel_starts is unset, so four per CPU.
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let slots = fs::read_dir(root.path().join("start-slots")).expect("the start slots").count();
+    assert_eq!(slots, containerctl::config::default_parallel_starts(cpus) as usize);
 }
 
 #[test]
 fn generator_without_arguments_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_containerctl-generator")).output().expect("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_containerctl-generator"))
+        .env("CONTAINERCTL_START_SLOTS_DIR", "/nonexistent/start-slots")
+        .output()
+        .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage:"));
 }

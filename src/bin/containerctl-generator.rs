@@ -20,7 +20,24 @@ fn main() -> ExitCode {
         journal::send(journal::ERR, IDENT, &format!("cannot install the cluster's units: {e}"), &[]);
     }
     let config = config::path();
-    match config::load(&config) {
+    let loaded = config::load(&config);
+    // With the file unreadable, the default: a start limit is safer than none (500 starts at
+    // once on two cores ran past systemd's start timeout).
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let slots = loaded
+        .as_ref()
+        .ok()
+        .and_then(|c| c.parallel_starts)
+        .unwrap_or_else(|| config::default_parallel_starts(cpus));
+    let slots_dir = generator::start_slots_dir();
+    if let Err(e) = generator::generate_start_slots(&slots_dir, slots) {
+        let message = format!(
+            "cannot make the start slots in {}: units start without the host-wide limit: {e}",
+            slots_dir.display()
+        );
+        journal::send(journal::ERR, IDENT, &message, &[]);
+    }
+    match loaded {
         Ok(c) => {
             let fstab = std::fs::read_to_string("/etc/fstab").unwrap_or_default();
             match generator::generate_root_mounts(&c.policy.allowed_host_paths, &config, &fstab, out) {

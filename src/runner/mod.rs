@@ -11,16 +11,19 @@ pub mod hostpath;
 pub mod lock;
 pub mod output;
 pub mod registry;
+pub mod slots;
 pub mod spec;
 pub mod swarm;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::models::HealthStatusEnum;
+use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     EventsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -45,6 +48,18 @@ pub const EXIT_DOCKER: u8 = 125;
 pub const EXIT_UNHEALTHY: u8 = 123;
 
 const IDENT: &str = "containerctl-runner";
+
+/// How long a runner waits for a start slot ([`slots`]) before it fails: the slots' holders are
+/// bounded by [`DOCKER_WAIT_MAX`], so only a host whose starts keep failing gets here.
+pub const SLOT_WAIT_MAX: Duration = Duration::from_secs(30 * 60);
+/// How long the preparation (connect, inspect, create, start) may wait on dockerd without
+/// progress before the runner fails with `EXIT_DOCKER` (a pull's progress counts as progress).
+pub const DOCKER_WAIT_MAX: Duration = Duration::from_secs(5 * 60);
+/// While it waits (for a slot, on dockerd), the runner asks systemd for this much more start
+/// time every [`EXTEND_EVERY`], so TimeoutStartSec= counts neither wait; the two bounds above
+/// end a wait that would never finish.
+const EXTEND_BY: Duration = Duration::from_secs(30);
+const EXTEND_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -143,16 +158,45 @@ pub async fn run(unit: Unit) -> u8 {
     if unit.deploy.is_some() {
         return swarm::run(unit, secrets).await;
     }
-    let mut runner = Runner { unit, secrets, docker: None, hash: String::new(), owned: false };
+    let mut runner = Runner {
+        unit,
+        secrets,
+        docker: None,
+        hash: String::new(),
+        owned: false,
+        progress: Rc::new(Cell::new(Instant::now())),
+    };
     match runner.run().await {
         Ok(code) => code,
-        Err(e) => {
-            notify::status(&format!("failed: {e}"));
-            log(journal::ERR, &e.to_string());
-            runner.remove().await;
-            e.exit_code()
+        Err(Failure { error, keep }) => {
+            notify::status(&format!("failed: {error}"));
+            log(journal::ERR, &error.to_string());
+            if !keep {
+                runner.remove().await;
+            }
+            error.exit_code()
         }
     }
+}
+
+/// How `Runner::run` failed, and whether the container stays for the next start (a wait that
+/// took too long is no reason to throw away what dockerd did).
+struct Failure {
+    error: RunError,
+    keep: bool,
+}
+
+impl From<RunError> for Failure {
+    fn from(error: RunError) -> Self {
+        Failure { error, keep: false }
+    }
+}
+
+/// How the preparation of a start ended.
+enum Preparation {
+    Done(Result<Prepared, RunError>),
+    Stopped,
+    TooLong(Duration),
 }
 
 struct Runner {
@@ -164,6 +208,9 @@ struct Runner {
     /// Whether `containerctl-NAME` is known to be ours (labelled for this unit, or created here).
     /// Only then may the runner remove it.
     owned: bool,
+    /// When the preparation last made progress (began, or a pull moved on): see
+    /// [`DOCKER_WAIT_MAX`].
+    progress: Rc<Cell<Instant>>,
 }
 
 /// How the container's life ended, as far as the runner is concerned.
@@ -182,7 +229,7 @@ impl Runner {
         self.docker.as_ref().expect("connected before use")
     }
 
-    async fn run(&mut self) -> Result<u8, RunError> {
+    async fn run(&mut self) -> Result<u8, Failure> {
         let mut term =
             signal(SignalKind::terminate()).map_err(|e| RunError::Docker(format!("signal handler: {e}")))?;
         let mut int =
@@ -197,16 +244,60 @@ impl Runner {
                  in a cluster (`containerctl cluster join`); see `systemctl status {}`",
                 crate::unit::Volume::SHARED_ROOT,
                 crate::cluster::MOUNT_UNIT
-            )));
+            ))
+            .into());
         }
-        notify::status("connecting to dockerd");
-        self.docker = Some(connect().await?);
-
-        let prepared = tokio::select! {
-            r = self.prepare() => r?,
-            _ = term.recv() => { self.remove().await; return Ok(0); }
-            _ = int.recv() => { self.remove().await; return Ok(0); }
+        // Held until the container runs: see [`slots`].
+        let slot = tokio::select! {
+            r = take_slot(self.unit.name.as_str()) => r?,
+            _ = term.recv() => return Ok(0),
+            _ = int.recv() => return Ok(0),
         };
+        let outcome = {
+            self.progress.set(Instant::now());
+            let progress = Rc::clone(&self.progress);
+            let prepare = async {
+                notify::status("connecting to dockerd");
+                self.docker = Some(connect().await?);
+                self.prepare().await
+            };
+            tokio::pin!(prepare);
+            let mut extend = tokio::time::interval(EXTEND_EVERY);
+            loop {
+                tokio::select! {
+                    r = &mut prepare => break Preparation::Done(r),
+                    _ = extend.tick() => {
+                        let idle = progress.get().elapsed();
+                        if idle >= DOCKER_WAIT_MAX {
+                            break Preparation::TooLong(idle);
+                        }
+                        notify::extend_timeout(EXTEND_BY);
+                    }
+                    _ = term.recv() => break Preparation::Stopped,
+                    _ = int.recv() => break Preparation::Stopped,
+                }
+            }
+        };
+        let prepared = match outcome {
+            Preparation::Done(r) => r?,
+            // Stopped while preparing: whatever dockerd made so far stays for the next start
+            // (which reuses a container of this definition); only a running one is stopped.
+            Preparation::Stopped => {
+                self.stop_kept().await;
+                return Ok(0);
+            }
+            Preparation::TooLong(idle) => {
+                return Err(Failure {
+                    error: RunError::Docker(format!(
+                        "dockerd has not finished starting the container after {} s without progress: \
+                         see `systemctl status docker` and `journalctl -u docker`",
+                        idle.as_secs()
+                    )),
+                    keep: true,
+                })
+            }
+        };
+        drop(slot);
         let end = self.supervise(prepared, &mut term, &mut int).await?;
         Ok(match end {
             // A stop keeps the container, as an exit does: the next start of an unchanged
@@ -240,6 +331,15 @@ impl Runner {
                 )));
             }
             self.owned = true;
+            let status = existing.state.as_ref().and_then(|s| s.status);
+            if let Some(state @ (ContainerStateStatusEnum::REMOVING | ContainerStateStatusEnum::DEAD)) =
+                status
+            {
+                // A removal dockerd has not finished (a runner stopped while removing it): a
+                // start now fails with "container is marked for removal", so let it end.
+                self.finish_removal(state == ContainerStateStatusEnum::DEAD).await?;
+                return self.create().await;
+            }
             let running = existing.state.as_ref().and_then(|s| s.running).unwrap_or(false);
             let same_definition = labels.get(spec::LABEL_HASH).is_some_and(|h| *h == self.hash);
             // A running container is adopted as it is; a stopped one is started again only if
@@ -286,7 +386,38 @@ impl Runner {
                 .await
                 .map_err(docker_err("cannot remove the stale container"))?;
         }
+        self.create().await
+    }
 
+    /// Lets a removal of `containerctl-NAME` that dockerd began finish; `dead`: dockerd gave up
+    /// on it, so remove it again.
+    async fn finish_removal(&self, dead: bool) -> Result<(), RunError> {
+        let name = self.name();
+        log(journal::INFO, &format!("waiting for dockerd to finish removing container {name}"));
+        notify::status(&format!("waiting for dockerd to remove the old container {name}"));
+        if dead {
+            let options = RemoveContainerOptionsBuilder::default().force(true).build();
+            match self.docker().remove_container(&name, Some(options)).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                // 409: another removal is under way; wait for it below.
+                Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
+                Err(e) => return Err(docker_err("cannot remove the dead container")(e)),
+            }
+        }
+        let options = WaitContainerOptionsBuilder::default().condition("removed").build();
+        match self.docker().wait_container(&name, Some(options)).next().await {
+            Some(Ok(_)) | None => Ok(()),
+            Some(Err(DockerError::DockerContainerWaitError { .. })) => Ok(()),
+            Some(Err(e)) if is_not_found(&e) => Ok(()),
+            Some(Err(e)) => Err(docker_err("cannot wait for the old container's removal")(e)),
+        }
+    }
+
+    /// Creates and starts a fresh container.
+    async fn create(&mut self) -> Result<Prepared, RunError> {
+        let name = self.name();
+        let docker = self.docker().clone();
         self.ensure_image().await?;
         self.check_devices()?;
         let checked = self.check_host_paths()?;
@@ -442,7 +573,8 @@ impl Runner {
                     layers.len()
                 );
                 notify::status(&msg);
-                notify::extend_timeout(Duration::from_secs(30));
+                notify::extend_timeout(EXTEND_BY);
+                self.progress.set(Instant::now());
                 log(journal::INFO, &msg);
             }
         }
@@ -592,6 +724,34 @@ impl Runner {
         });
     }
 
+    /// After a stop while preparing: stops the container if it runs (the unit is being stopped;
+    /// a start may have got through) and keeps it, so the next start of this definition reuses
+    /// it instead of creating it again. Failures are logged, not fatal.
+    async fn stop_kept(&self) {
+        let Some(docker) = self.docker.as_ref() else { return };
+        notify::stopping("stopping container");
+        let name = self.name();
+        let ours = match docker.inspect_container(&name, None).await {
+            Ok(c) => {
+                let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+                labels.get(spec::LABEL_UNIT).map(String::as_str) == Some(self.unit.name.as_str())
+            }
+            Err(_) => false,
+        };
+        if !ours {
+            return;
+        }
+        let options = StopContainerOptionsBuilder::default().t(spec::stop_seconds(&self.unit)).build();
+        match docker.stop_container(&name, Some(options)).await {
+            Ok(()) => {}
+            // 304: not running.
+            Err(DockerError::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(e) if is_not_found(&e) => return,
+            Err(e) => log(journal::WARNING, &format!("cannot stop container {name}: {}", describe(&e))),
+        }
+        log(journal::INFO, &format!("stopped while starting: container {name} kept for the next start"));
+    }
+
     /// Removes the container, whatever state it is in. Failures are logged, not fatal.
     async fn remove(&self) {
         let Some(docker) = self.docker.as_ref().filter(|_| self.owned) else { return };
@@ -604,6 +764,45 @@ impl Runner {
                 log(journal::WARNING, &format!("cannot remove container {}: {}", self.name(), describe(&e)))
             }
         }
+    }
+}
+
+/// Waits for a start slot ([`slots`]) while telling systemd what the start waits for and
+/// keeping its start timeout from running out.
+async fn take_slot(name: &str) -> Result<Option<slots::Slot>, RunError> {
+    let dir = crate::generator::start_slots_dir();
+    let mut extended: Option<Instant> = None;
+    let mut count = 0;
+    let taken = slots::take(&dir, std::process::id() as usize, SLOT_WAIT_MAX, |w| {
+        if extended.is_none() {
+            count = w.slots;
+            notify::status(&format!(
+                "waiting for a start slot: all {} are taken by units starting (units.parallel_starts)",
+                w.slots
+            ));
+        }
+        if extended.is_none_or(|t| t.elapsed() >= EXTEND_EVERY) {
+            notify::extend_timeout(EXTEND_BY);
+            extended = Some(Instant::now());
+        }
+    });
+    let started = Instant::now();
+    match taken.await {
+        Ok(slot) => {
+            if let (Some(slot), true) = (&slot, count > 0) {
+                let waited = started.elapsed().as_secs_f64();
+                log(
+                    journal::INFO,
+                    &format!("took start slot {} of {count} after waiting {waited:.1} s", slot.index),
+                );
+            }
+            Ok(slot)
+        }
+        Err(waited) => Err(RunError::Docker(format!(
+            "no start slot came free in {} s: {count} units kept starting all that time ({name} was \
+             waiting); see `systemctl list-jobs` and units.parallel_starts in containerctl.toml(5)",
+            waited.as_secs()
+        ))),
     }
 }
 

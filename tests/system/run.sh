@@ -2,6 +2,7 @@
 # System tests: the project installed with `make install` into a real systemd host (a container
 # running systemd as PID 1 with its own dockerd), driven with systemctl and journalctl.
 #   tests/system/run.sh [SCENARIO...]   (default: every t_* function; binaries must be built)
+#   SYSTEM_HOST_IP=172.29.77.N tests/system/run.sh   (the host's address; default: Docker picks)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=testbed/lib.sh
@@ -34,6 +35,8 @@ source tests/system/scenarios_secrets.sh
 source tests/system/scenarios_import.sh
 # shellcheck source=tests/system/scenarios_notify.sh
 source tests/system/scenarios_notify.sh
+# shellcheck source=tests/system/scenarios_starts.sh
+source tests/system/scenarios_starts.sh
 
 tb_ensure_deps
 tb_ensure_dockerd
@@ -41,7 +44,7 @@ tb_build_images
 tb_network_ensure
 trap tb_cleanup EXIT
 
-tb_host_with_project "$HOST"
+tb_host_with_project "$HOST" "${SYSTEM_HOST_IP:-}"
 # A policy and the test's users, then the daemon as a package starts it.
 tb_host "$HOST" sh -ec '
     useradd --create-home --groups containerctl alice

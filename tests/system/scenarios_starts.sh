@@ -1,0 +1,125 @@
+# System scenarios for starts at scale (issue 17 item 4): the host-wide limit on starts, a start
+# timeout that does not count the waits, and a stop during a start that keeps the container.
+
+# _parallel_starts [N]: [units] parallel_starts = N in containerctl.toml (none: the default),
+# applied by a daemon-reload (the generator makes the slots). The section is kept last.
+_parallel_starts() {
+    # shellcheck disable=SC2016  # the host's shell expands them
+    tb_host "$HOST" sh -ec 'f=/etc/containerctl/containerctl.toml
+        sed -i "/^\[units\]\$/,\$d" "$f"
+        [ -z "$1" ] || printf "[units]\nparallel_starts = %s\n" "$1" >>"$f"
+        systemctl daemon-reload' sh "${1:-}" </dev/null
+}
+
+_slot_held() {
+    ! tb_host "$HOST" flock -n /run/containerctl/start-slots/0 true </dev/null
+}
+
+_status_has() {
+    [[ $(prop "$1" StatusText) == *"$2"* ]]
+}
+
+# _activating_for SECONDS SINCE NAME...: every unit is still activating, SECONDS after SINCE.
+_activating_for() {
+    local seconds=$1 since=$2 n
+    shift 2
+    for n in "$@"; do
+        [[ $(prop "$n" ActiveState) == activating ]] || return 1
+    done
+    (($(date +%s) - since >= seconds))
+}
+
+# With one slot, three units started at once queue for it, far past a 3 s TimeoutStartSec=,
+# without a timeout or a restart; dockerd then sees them made one at a time.
+t_parallel_starts_queue_without_start_timeouts() {
+    local i units=(slot1 slot2 slot3)
+    for i in "${units[@]}"; do
+        unit_write "$i" <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+        # A start timeout far shorter than the wait below (the admin's drop-in wins over ours).
+        tb_host "$HOST" sh -ec "mkdir -p /etc/systemd/system/containerctl@$i.service.d
+            printf '[Service]\nTimeoutStartSec=3s\n' >/etc/systemd/system/containerctl@$i.service.d/90-short.conf" </dev/null
+    done
+    _parallel_starts 1
+    expect_eq "one start slot" "$(tb_host "$HOST" ls /run/containerctl/start-slots </dev/null)" 0
+    expect_eq "the short start timeout applies" "$(prop slot1 TimeoutStartUSec)" 3s
+    # The only slot is held, as by a long start.
+    tb_host "$HOST" systemd-run -q --unit=slot-holder --collect flock /run/containerctl/start-slots/0 sleep infinity </dev/null
+    tb_wait_for 20 "the slot is held" _slot_held
+    local since
+    since=$(tb_host "$HOST" date +%s </dev/null)
+    sctl start --no-block containerctl@slot1 containerctl@slot2 containerctl@slot3
+    for i in "${units[@]}"; do
+        tb_wait_for 20 "containerctl@$i waits for a slot" _status_has "$i" "waiting for a start slot: all 1 are taken"
+    done
+    tb_wait_for 30 "3 x the start timeout passed with every unit still starting" \
+        _activating_for 9 "$since" "${units[@]}"
+    sctl stop slot-holder
+    for i in "${units[@]}"; do
+        wait_prop 60 "$i" ActiveState active
+        expect_eq "containerctl@$i was not restarted" "$(prop "$i" NRestarts)" 0
+        if journal "$i" | grep -q "timed out"; then
+            echo "containerctl@$i hit its start timeout" >&2
+            return 1
+        fi
+        expect_contains "containerctl@$i's journal" "$(journal "$i")" "took start slot 0 of 1 after waiting"
+    done
+    local events
+    events=$(tb_host "$HOST" docker events --since "$since" --until "$(tb_host "$HOST" date +%s </dev/null)" \
+        --filter type=container --filter event=create --filter event=start \
+        --format '{{.Action}} {{.Actor.Attributes.name}}' </dev/null | grep ' containerctl-slot')
+    # One at a time: each container created and started before the next one is created.
+    expect_eq "dockerd's create and start events, in order" \
+        "$(awk 'NR % 2 == 1 {c = $2; if ($1 != "create") bad = 1} NR % 2 == 0 {if ($1 != "start" || $2 != c) bad = 1}
+            END {print (NR == 6 && !bad) ? "one at a time" : "interleaved"}' <<<"$events")" "one at a time"
+    for i in "${units[@]}"; do
+        sctl stop "containerctl@$i"
+        tb_host "$HOST" rm -rf "/etc/systemd/system/containerctl@$i.service.d" </dev/null
+    done
+    _parallel_starts
+    expect "the default slots are back" test "$(tb_host "$HOST" ls /run/containerctl/start-slots </dev/null | wc -l)" -ge 2
+}
+
+_created() {
+    [[ $(tb_host "$HOST" docker ps -a --filter "name=^containerctl-$1\$" --format '{{.State}}' </dev/null) == created ]]
+}
+
+# A stop that comes while the runner waits on dockerd to start the container (containerd frozen
+# right after the create) keeps the container, and the next start starts that same container.
+t_stop_while_starting_keeps_the_container() {
+    unit_write midstart <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+    reload
+    local containerd rc=0
+    containerd=$(tb_host "$HOST" pidof containerd </dev/null)
+    tb_host "$HOST" kill -STOP "$containerd" </dev/null
+    _stop_while_starting || rc=$?
+    tb_host "$HOST" kill -CONT "$containerd" </dev/null
+    ((rc == 0)) || return "$rc"
+    wait_prop 60 midstart ActiveState inactive
+    local id
+    id=$(tb_host "$HOST" docker ps -aq --no-trunc --filter "name=^containerctl-midstart\$" </dev/null)
+    expect "the container made before the stop is kept" test -n "$id"
+    expect_eq "the kept container is stopped" "$(container_state midstart)" false
+    wait_journal 20 midstart "stopped while starting: container containerctl-midstart kept for the next start"
+    sctl start containerctl@midstart
+    expect_eq "the next start starts the kept container" "$(container_id midstart)" "$id"
+    wait_journal 20 midstart "restarted container ${id:0:12}"
+    sctl stop containerctl@midstart
+}
+
+# With containerd frozen: start the unit, wait for dockerd's create, stop the unit meanwhile.
+# Called in a condition (bash ignores set -e there), so every step returns on failure itself.
+_stop_while_starting() {
+    sctl start --no-block containerctl@midstart || return 1
+    tb_wait_for 30 "containerctl-midstart created (its start hangs in containerd)" _created midstart || return 1
+    expect_eq "the unit is still starting" "$(prop midstart ActiveState)" activating || return 1
+    sctl stop --no-block containerctl@midstart || return 1
+    wait_prop 20 midstart ActiveState deactivating
+}
