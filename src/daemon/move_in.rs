@@ -904,6 +904,8 @@ impl Daemon {
                 if let Err(e) = std::fs::remove_file(&path) {
                     tracing::error!("move {id}: {} is left: {e}", path.display());
                 }
+                // Test-only: the unit runs here and the source is never told.
+                test_hook("CONTAINERCTLD_TEST_ABORT_BEFORE_COMMIT_ANSWER", "before answering the commit");
                 Ok(detail)
             }
             Err(e) => {

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
-use super::move_settle::{Journal, Resume};
+use super::move_settle::{Journal, Resume, Settle, TargetSays};
 use super::{Daemon, OpError};
 use crate::cluster::ops::{self as cluster_ops, PeerNode};
 use crate::cluster::tls;
@@ -59,10 +59,13 @@ pub struct MoveFailure {
     pub step: &'static str,
     pub message: String,
     pub hint: String,
+    /// How the move is recorded: `failed`, or `uncertain` when nobody knows whether the target
+    /// runs the unit.
+    pub state: &'static str,
 }
 
 fn failed(step: &'static str, message: impl Into<String>, hint: impl Into<String>) -> MoveFailure {
-    MoveFailure { step, message: message.into(), hint: hint.into() }
+    MoveFailure { step, message: message.into(), hint: hint.into(), state: "failed" }
 }
 
 /// The error line of a failed move, as the stream sends it.
@@ -365,7 +368,7 @@ impl Daemon {
                 }
                 Err(f) => self.db().end_move(
                     rec,
-                    "failed",
+                    f.state,
                     &format!("failed at {}: {}; {}", f.step, f.message, f.hint),
                     None,
                     now_ms(),
@@ -434,6 +437,7 @@ impl Daemon {
                 soak_ms: u64::try_from(plan.soak.as_millis()).unwrap_or(u64::MAX),
                 keep_source: plan.result.keep_source,
             },
+            commit_unanswered: false,
         };
         journal.save(self);
         self.record_step(rec, "stop");
@@ -448,10 +452,62 @@ impl Daemon {
             None => (None, None),
         };
         self.record_step(rec, "copy");
-        let outcome = self.transfer_and_commit(&client, &plan, p, &mut moved_id, first, &mut journal).await;
+        let mut outcome =
+            self.transfer_and_commit(&client, &plan, p, &mut moved_id, first, &mut journal).await;
+        // The commit went out and no answer came back: the target may have committed and may run
+        // the unit. Ask it, as a restarted source would, before anything starts here.
+        let mut give_up = true;
+        let mut sent_unknown = false;
+        if outcome.is_err() && journal.commit_unanswered {
+            let f = outcome.as_ref().err().cloned().unwrap_or_else(|| failed("start", "", ""));
+            let mut resume = journal.resume.clone();
+            resume.move_id = moved_id.clone();
+            p.step(
+                "start",
+                "running",
+                format!("{}; asking {} what became of the move", f.message, plan.target.hostname),
+            );
+            let (settle, says) =
+                self.settle_unanswered_commit(&plan.name, &plan.target.hostname, &resume).await;
+            tracing::info!("move of {}: the commit was not answered; {settle:?}", plan.name);
+            match settle {
+                Settle::Finish => {
+                    p.step(
+                        "start",
+                        "done",
+                        format!("{} runs {} (it said so when asked)", plan.target.hostname, plan.name),
+                    );
+                    outcome = Ok(0);
+                    sent_unknown = true;
+                }
+                Settle::Undo { give_up: g, .. } => give_up = g,
+                Settle::Uncertain | Settle::Wait => {
+                    let why = match &says {
+                        Some(TargetSays::Unreachable(e)) => {
+                            format!("{} could not be asked ({e})", plan.target.hostname)
+                        }
+                        Some(TargetSays::Answered(o)) => format!("{} says {}", plan.target.hostname, o.state),
+                        None => format!("{} was not asked", plan.target.hostname),
+                    };
+                    let hint = format!(
+                        "{} was not started here so that it never runs twice; check `containerctl status {}` on {}, \
+                         then `containerctl start {}` here if it does not run there, or `containerctl disable {}` here if it does",
+                        plan.name, plan.name, plan.target.hostname, plan.name, plan.name
+                    );
+                    p.step("undo", "done", hint.clone());
+                    self.audit_move(caller, &plan.name, &format!("uncertain: {}: {why}; {hint}", f.message));
+                    return Err(MoveFailure {
+                        message: format!("{}; {why}", f.message),
+                        hint,
+                        state: "uncertain",
+                        ..f
+                    });
+                }
+            }
+        }
         if let Err(f) = &outcome {
             // Undo: the target gives up what it staged, the unit runs here again.
-            if let Some(id) = &moved_id {
+            if let (Some(id), true) = (&moved_id, give_up) {
                 self.give_up(&client, &plan, id).await;
             }
             let again = if was_active {
@@ -466,7 +522,7 @@ impl Daemon {
             self.audit_move(caller, &plan.name, &format!("failed at {}: {}; {again}", f.step, f.message));
             return Err(MoveFailure { hint: again, ..f.clone() });
         }
-        result.sent_after_stop = outcome.ok();
+        result.sent_after_stop = if sent_unknown { None } else { outcome.ok() };
         result.downtime_ms = Some(u64::try_from(stopped.elapsed().as_millis()).unwrap_or(u64::MAX));
         let disabled = self.enable(caller, &plan.name, false).await;
         if let Err(e) = &disabled {
@@ -544,7 +600,12 @@ impl Daemon {
         let begun = self.begin(client, plan, &manifest, true).await?;
         *moved_id = Some(begun.clone());
         // A restart during this pass tells the target to give it up (nothing was stopped).
-        Journal { rec, resume: Resume { move_id: Some(begun.clone()), ..Resume::default() } }.save(self);
+        Journal {
+            rec,
+            resume: Resume { move_id: Some(begun.clone()), ..Resume::default() },
+            commit_unanswered: false,
+        }
+        .save(self);
         let seen = Arc::new(std::sync::Mutex::new(Sums::new()));
         let packed = self
             .send_data(client, plan, p, &begun, &manifest, Mode::Warm, "warm copy", &seen)
@@ -829,8 +890,10 @@ impl Daemon {
             send(client, target, http::Method::POST, &path, ("application/json", full), commit_timeout).await;
         // Test-only: the moment a crash is hardest to settle (the target answered, unread).
         super::move_in::test_hook("CONTAINERCTLD_TEST_ABORT_AFTER_COMMIT", "after the commit");
-        let answer =
-            answer.map_err(|e| failed("start", format!("{} did not answer: {e}", target.hostname), ""))?;
+        let answer = answer.map_err(|e| {
+            journal.commit_unanswered = true;
+            failed("start", format!("{} did not answer: {e}", target.hostname), "")
+        })?;
         if !(200..300).contains(&answer.status) {
             *moved_id = None;
             return Err(failed(

@@ -60,6 +60,8 @@ pub struct Resume {
 pub(super) struct Journal {
     pub rec: Option<i64>,
     pub resume: Resume,
+    /// The commit was sent and no answer came back: the target may run the unit.
+    pub commit_unanswered: bool,
 }
 
 impl Journal {
@@ -267,6 +269,31 @@ impl Daemon {
         self.audit(&admin, "move", Some(name.as_str()), None, None, &format!("{state}: {detail}"));
         if let Err(e) = self.db().end_move(rec, state, &detail, None, now_ms()) {
             tracing::error!("a move's outcome was not recorded: {e}");
+        }
+    }
+
+    /// A commit that was sent but not answered (the connection broke, the target restarted):
+    /// asks the target what became of it, again until [`SETTLE_DEADLINE`], as a restarted
+    /// source does. Never `Settle::Wait`. The second value is what the target last said.
+    pub(super) async fn settle_unanswered_commit(
+        &self,
+        name: &UnitName,
+        peer: &str,
+        r: &Resume,
+    ) -> (Settle, Option<TargetSays>) {
+        let started = tokio::time::Instant::now();
+        let mut says: Option<TargetSays> = None;
+        loop {
+            let deadline_passed = started.elapsed() >= SETTLE_DEADLINE;
+            match decide(Phase::CommitSent, r.was_active, says.as_ref(), deadline_passed) {
+                Settle::Wait => {
+                    if says.is_some() {
+                        tokio::time::sleep(SETTLE_RETRY).await;
+                    }
+                    says = Some(self.ask_outcome(peer, name, r).await);
+                }
+                s => return (s, says),
+            }
         }
     }
 
