@@ -472,10 +472,25 @@ pub fn start_slots_dir() -> PathBuf {
 
 /// Makes `dir` hold the slot files `0` to `count - 1`, keeping those that exist (a runner may
 /// hold one) and removing higher ones (a runner holding one keeps its lock until it is done).
+/// The directory is root's alone (0700) and so are the files (0600), existing ones included:
+/// anyone who can open a slot file for reading can flock it and hold back every start.
 pub fn generate_start_slots(dir: &Path, count: u32) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     for i in 0..count {
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(i.to_string()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(dir.join(i.to_string()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -502,8 +517,19 @@ mod tests {
             v.sort();
             v
         };
+        std::fs::create_dir(&slots).expect("an open directory");
+        std::fs::set_permissions(&slots, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("0755");
+        std::fs::write(slots.join("0"), "").expect("a readable slot");
+        std::fs::set_permissions(slots.join("0"), std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .expect("0644");
         super::generate_start_slots(&slots, 3).expect("made");
         assert_eq!(names(), ["0", "1", "2"]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&slots), 0o700, "only root may reach the slots");
+        for i in ["0", "1", "2"] {
+            assert_eq!(mode(&slots.join(i)), 0o600, "slot {i}: only root may flock it");
+        }
         let before = std::fs::metadata(slots.join("1")).expect("slot 1");
         super::generate_start_slots(&slots, 2).expect("trimmed");
         assert_eq!(names(), ["0", "1"]);
