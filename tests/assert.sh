@@ -26,3 +26,11 @@ expect_contains() {
         return 1
     fi
 }
+
+# has_text TEXT: standard input contains TEXT. It reads all of it, unlike `grep -q`, which stops
+# at the first match: under pipefail the writer's broken pipe would then fail the check.
+has_text() {
+    local all
+    all=$(cat)
+    [[ $all == *"$1"* ]]
+}

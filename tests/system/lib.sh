@@ -55,8 +55,9 @@ wait_journal() {
 }
 
 _journal_has() {
-    journal "$1" | grep -qF -- "$2"
+    journal "$1" | has_text "$2"
 }
+
 
 container_id() {
     tb_host "$HOST" docker ps -q --no-trunc --filter "name=^containerctl-$1\$" </dev/null

@@ -281,7 +281,7 @@ EOF
 }
 
 _generator_logged() {
-    tb_host "$HOST" journalctl --no-pager -o cat -t containerctl-generator </dev/null | grep -qF -- "$1"
+    tb_host "$HOST" journalctl --no-pager -o cat -t containerctl-generator </dev/null | has_text "$1"
 }
 
 t_changed_args_apply_after_reload_and_restart() {

@@ -149,7 +149,7 @@ _daemon_back() {
 }
 
 _has_event() {
-    tb_host "$HOST" containerctl status "$1" --json </dev/null | grep -q "\"kind\":\"$2\""
+    tb_host "$HOST" containerctl status "$1" --json </dev/null | has_text "\"kind\":\"$2\""
 }
 
 t_dockerd_restart_brings_enabled_units_back() {
@@ -348,7 +348,9 @@ t_containers_run_with_no_new_privileges() {
 _fails() { ! "$@"; }
 
 _journal_matches() {
-    journal "$1" | grep -qE -- "$2"
+    local all
+    all=$(journal "$1")
+    grep -qE -- "$2" <<<"$all"
 }
 
 # Issue 12: a low log_rate_limit drops lines, and status shows journald's report of the drop.
@@ -380,7 +382,7 @@ EOF
 }
 
 _status_has() {
-    cli status "$1" | grep -qF -- "$2"
+    cli status "$1" | has_text "$2"
 }
 
 # Issue 12: a start of a unit that requires a missing unit names it, and leaves no failed entry.
@@ -430,7 +432,9 @@ EOF
 }
 
 _list_has() {
-    cli list | grep -qw -- "$1"
+    local all
+    all=$(cli list)
+    grep -qw -- "$1" <<<"$all"
 }
 
 _list_lacks() {

@@ -4,7 +4,7 @@
 
 # history_has NAME TEXT: `history NAME --json` (spaces removed) contains TEXT.
 history_has() {
-    tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d ' \n'" </dev/null | grep -qF -- "$2"
+    tb_host "$HOST" sh -c "containerctl history $1 --json | tr -d ' \n'" </dev/null | has_text "$2"
 }
 
 # revision_of NAME REV: `"action":"…","actor":"…"` of one revision, from `history --json`.

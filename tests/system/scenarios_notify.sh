@@ -46,7 +46,7 @@ ntf_wait_log() {
     tb_wait_for "$1" "'$4' received by the webhook on $2:$3" _ntf_log_has "$2" "$3" "$4"
 }
 
-_ntf_log_has() { ntf_log "$1" "$2" | grep -qF -- "$3"; }
+_ntf_log_has() { ntf_log "$1" "$2" | has_text "$3"; }
 
 # ntf_configure TOML: the test run's containerctl.toml plus TOML ([notify]), daemon restarted.
 ntf_configure() {
@@ -77,7 +77,7 @@ ntf_wait_audit() {
     tb_wait_for "$1" "'$2' in the audit" _ntf_audit_has "$2"
 }
 
-_ntf_audit_has() { ntf_audit | grep -qF -- "$1"; }
+_ntf_audit_has() { ntf_audit | has_text "$1"; }
 
 # ntf_unit NAME ARGS TOML: a unit of ctl-test/busybox running ARGS (a TOML array), then TOML.
 ntf_unit() {

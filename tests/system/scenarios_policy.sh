@@ -16,7 +16,7 @@ refused_as() {
 # audit_has TEXT: the audit trail (read as root) contains TEXT.
 audit_has() {
     tb_host "$HOST" curl -s --unix-socket /run/containerctl/containerctl.sock \
-        'http://localhost/api/v1/audit?limit=50' </dev/null | grep -qF -- "$1"
+        'http://localhost/api/v1/audit?limit=50' </dev/null | has_text "$1"
 }
 
 t_policy_dependencies_name_container_units_or_allowed_targets() {

@@ -15,7 +15,7 @@ _slot_held() {
     ! tb_host "$HOST" flock -n /run/containerctl/start-slots/0 true </dev/null
 }
 
-_status_has() {
+_status_text_has() {
     [[ $(prop "$1" StatusText) == *"$2"* ]]
 }
 
@@ -53,7 +53,7 @@ EOF
     since=$(tb_host "$HOST" date +%s </dev/null)
     sctl start --no-block containerctl@slot1 containerctl@slot2 containerctl@slot3
     for i in "${units[@]}"; do
-        tb_wait_for 20 "containerctl@$i waits for a slot" _status_has "$i" "waiting for a start slot: all 1 are taken"
+        tb_wait_for 20 "containerctl@$i waits for a slot" _status_text_has "$i" "waiting for a start slot: all 1 are taken"
     done
     tb_wait_for 30 "3 x the start timeout passed with every unit still starting" \
         _activating_for 9 "$since" "${units[@]}"
