@@ -31,7 +31,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
-use super::move_settle::{Journal, Resume, Settle, TargetSays};
+use super::move_settle::{why_uncertain, Journal, Phase, Resume, Settle};
 use super::{Daemon, OpError};
 use crate::cluster::ops::{self as cluster_ops, PeerNode};
 use crate::cluster::tls;
@@ -458,8 +458,8 @@ impl Daemon {
         // the unit. Ask it, as a restarted source would, before anything starts here.
         let mut give_up = true;
         let mut sent_unknown = false;
-        if outcome.is_err() && journal.commit_unanswered {
-            let f = outcome.as_ref().err().cloned().unwrap_or_else(|| failed("start", "", ""));
+        if let (Err(f), true) = (&outcome, journal.commit_unanswered) {
+            let f = f.clone();
             let mut resume = journal.resume.clone();
             resume.move_id = moved_id.clone();
             p.step(
@@ -468,7 +468,7 @@ impl Daemon {
                 format!("{}; asking {} what became of the move", f.message, plan.target.hostname),
             );
             let (settle, says) =
-                self.settle_unanswered_commit(&plan.name, &plan.target.hostname, &resume).await;
+                self.settle_asking(Phase::CommitSent, &plan.name, &plan.target.hostname, &resume).await;
             tracing::info!("move of {}: the commit was not answered; {settle:?}", plan.name);
             match settle {
                 Settle::Finish => {
@@ -482,13 +482,7 @@ impl Daemon {
                 }
                 Settle::Undo { give_up: g, .. } => give_up = g,
                 Settle::Uncertain | Settle::Wait => {
-                    let why = match &says {
-                        Some(TargetSays::Unreachable(e)) => {
-                            format!("{} could not be asked ({e})", plan.target.hostname)
-                        }
-                        Some(TargetSays::Answered(o)) => format!("{} says {}", plan.target.hostname, o.state),
-                        None => format!("{} was not asked", plan.target.hostname),
-                    };
+                    let why = why_uncertain(&plan.target.hostname, says.as_ref());
                     let hint = format!(
                         "{} was not started here so that it never runs twice; check `containerctl status {}` on {}, \
                          then `containerctl start {}` here if it does not run there, or `containerctl disable {}` here if it does",

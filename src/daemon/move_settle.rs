@@ -148,6 +148,19 @@ pub fn decide(phase: Phase, was_active: bool, says: Option<&TargetSays>, deadlin
     }
 }
 
+/// Why nobody knows whether `peer` runs the unit, from what it said (`None`: not asked).
+pub fn why_uncertain(peer: &str, says: Option<&TargetSays>) -> String {
+    match says {
+        Some(TargetSays::Unreachable(e)) => format!("{peer} could not be asked ({e})"),
+        Some(TargetSays::Answered(o)) => format!(
+            "{peer} says {} and the unit is {}",
+            o.state,
+            if o.defined { "defined but not running there" } else { "not there" }
+        ),
+        None => format!("{peer} was not asked"),
+    }
+}
+
 /// Moving guard for a settle (the unit is not moved again meanwhile).
 struct Settling(Arc<Daemon>, String);
 
@@ -191,20 +204,7 @@ pub fn settle_unfinished_moves(d: &Arc<Daemon>) {
 
 impl Daemon {
     async fn settle_move(self: &Arc<Self>, rec: i64, name: &UnitName, peer: &str, phase: Phase, r: &Resume) {
-        let started = tokio::time::Instant::now();
-        let mut says = None;
-        let settle = loop {
-            let deadline_passed = started.elapsed() >= SETTLE_DEADLINE;
-            match decide(phase, r.was_active, says.as_ref(), deadline_passed) {
-                Settle::Wait => {
-                    if says.is_some() {
-                        tokio::time::sleep(SETTLE_RETRY).await;
-                    }
-                    says = Some(self.ask_outcome(peer, name, r).await);
-                }
-                s => break s,
-            }
-        };
+        let (settle, says) = self.settle_asking(phase, name, peer, r).await;
         tracing::info!("move of {name} to {peer} left unfinished at {phase:?}: {settle:?}");
         let admin =
             Caller { role: Role::Admin, actor: format!("containerctld (the move of {name} to {peer})") };
@@ -245,17 +245,7 @@ impl Daemon {
                 )
             }
             Settle::Uncertain => {
-                let why = match &says {
-                    Some(TargetSays::Unreachable(e)) => format!("{peer} could not be asked ({e})"),
-                    Some(TargetSays::Answered(o)) => {
-                        format!(
-                            "{peer} says {} and the unit is {}",
-                            o.state,
-                            if o.defined { "defined but not running there" } else { "not there" }
-                        )
-                    }
-                    None => format!("{peer} was not asked"),
-                };
+                let why = why_uncertain(peer, says.as_ref());
                 let detail = format!(
                     "{RESTARTED} after it asked {peer} to start {name}, and {why}: {name} was not started here \
                      so that it never runs twice; check `containerctl status {name}` on {peer}, then \
@@ -272,11 +262,13 @@ impl Daemon {
         }
     }
 
-    /// A commit that was sent but not answered (the connection broke, the target restarted):
-    /// asks the target what became of it, again until [`SETTLE_DEADLINE`], as a restarted
-    /// source does. Never `Settle::Wait`. The second value is what the target last said.
-    pub(super) async fn settle_unanswered_commit(
+    /// What to do with a move left at `phase`, asking the target (again, until
+    /// [`SETTLE_DEADLINE`]) where [`decide`] needs its word: what a restarted source does, and a
+    /// running one whose commit got no answer (the connection broke, the target restarted).
+    /// Never `Settle::Wait`. The second value is what the target last said.
+    pub(super) async fn settle_asking(
         &self,
+        phase: Phase,
         name: &UnitName,
         peer: &str,
         r: &Resume,
@@ -285,7 +277,7 @@ impl Daemon {
         let mut says: Option<TargetSays> = None;
         loop {
             let deadline_passed = started.elapsed() >= SETTLE_DEADLINE;
-            match decide(Phase::CommitSent, r.was_active, says.as_ref(), deadline_passed) {
+            match decide(phase, r.was_active, says.as_ref(), deadline_passed) {
                 Settle::Wait => {
                     if says.is_some() {
                         tokio::time::sleep(SETTLE_RETRY).await;
