@@ -67,12 +67,15 @@ EOF
         fi
         expect_contains "containerctl@$i's journal" "$(journal "$i")" "took start slot 0 of 1 after waiting"
     done
-    local events
-    events=$(tb_host "$HOST" docker events --since "$since" --until "$(tb_host "$HOST" date +%s </dev/null)" \
+    # --until is whole seconds and excludes what came later in that second, so it is a second past
+    # now: the last start may have come in this very second.
+    local events until
+    until=$(($(tb_host "$HOST" date +%s </dev/null) + 1))
+    events=$(tb_host "$HOST" docker events --since "$since" --until "$until" \
         --filter type=container --filter event=create --filter event=start \
         --format '{{.Action}} {{.Actor.Attributes.name}}' </dev/null | grep ' containerctl-slot')
     # One at a time: each container created and started before the next one is created.
-    expect_eq "dockerd's create and start events, in order" \
+    expect_eq "dockerd's create and start events, in order (${events//$'\n'/, })" \
         "$(awk 'NR % 2 == 1 {c = $2; if ($1 != "create") bad = 1} NR % 2 == 0 {if ($1 != "start" || $2 != c) bad = 1}
             END {print (NR == 6 && !bad) ? "one at a time" : "interleaved"}' <<<"$events")" "one at a time"
     for i in "${units[@]}"; do
