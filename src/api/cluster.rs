@@ -227,12 +227,7 @@ pub async fn node(
 ) -> Result<Json<Value>, ApiError> {
     super::allow(&c, Action::ReadCluster, "*")?;
     manager(&d)?;
-    let n = d
-        .db()
-        .nodes()?
-        .into_iter()
-        .find(|n| n.id == id || n.hostname == id)
-        .ok_or_else(|| ApiError::NotFound(format!("no node {id}")))?;
+    let n = d.db().node_by_id_or_hostname(&id)?.ok_or_else(|| ApiError::NotFound(format!("no node {id}")))?;
     let swarm = swarm_nodes(&d).await;
     let mut v = node_json(&n, &swarm);
     v.history = Some(d.db().node_history(&n.id, 200)?.into_iter().map(|e| json!(e)).collect());

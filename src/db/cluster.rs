@@ -211,6 +211,16 @@ impl Db {
             .map_err(self.err())
     }
 
+    /// The node with this id or, failing that, the first with this host name (by id).
+    pub fn node_by_id_or_hostname(&self, key: &str) -> Result<Option<NodeRecord>, DbError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1 OR hostname = ?1 ORDER BY id != ?1, id LIMIT 1"
+            ))
+            .and_then(|mut st| st.query_row([key], node_from_row).optional())
+            .map_err(self.err())
+    }
+
     /// Every node, by host name.
     pub fn nodes(&self) -> Result<Vec<NodeRecord>, DbError> {
         let q = || -> rusqlite::Result<Vec<NodeRecord>> {
@@ -378,5 +388,30 @@ mod tests {
         assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 30));
         db.set_node_state("n-1", "left", 40, "left").expect("state");
         assert!(!db.node_report("n-1", 50, "{}").expect("report"), "a node that left cannot report");
+    }
+
+    #[test]
+    fn a_node_is_found_by_id_before_host_name() {
+        let mut db = Db::open_in_memory().expect("db");
+        let node = |id: &str, host: &str| NodeRecord {
+            id: id.into(),
+            hostname: host.into(),
+            addr: "10.0.0.2".into(),
+            role: "worker".into(),
+            secret_sha256: "s".into(),
+            joined_at_ms: 10,
+            last_seen_ms: 10,
+            state: "up".into(),
+            swarm_node_id: None,
+            inventory: "{}".into(),
+        };
+        // A host named like another node's id: the id wins; two nodes of one host name: the first id.
+        db.put_node(&node("n-2", "n-1"), "joined", "joined").expect("put");
+        db.put_node(&node("n-1", "h1"), "joined", "joined").expect("put");
+        db.put_node(&node("n-0", "h1"), "joined", "joined").expect("put");
+        let find = |k: &str| db.node_by_id_or_hostname(k).expect("db").map(|n| n.id);
+        assert_eq!(find("n-1").as_deref(), Some("n-1"));
+        assert_eq!(find("h1").as_deref(), Some("n-0"));
+        assert_eq!(find("nope"), None);
     }
 }

@@ -69,6 +69,10 @@ pub(super) fn settle(
             }
         }
     }
+    // Every host admitted with a role was given the same Swarm token: rotating it while one of
+    // them has not joined yet would make that host's `docker swarm join` fail. A role's token is
+    // rotated once no join of that role is awaited (each is awaited until its deadline at most).
+    out.rotate.retain(|role| !pending.iter().any(|p| p.role == *role && !out.done.contains(&p.node_id)));
     out
 }
 
@@ -146,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn one_look_settles_every_pending_join_and_rotates_each_role_once() {
+    fn one_look_settles_every_pending_join_and_rotates_a_role_once_none_of_it_is_awaited() {
         let now = tokio::time::Instant::now();
         let later = now + Duration::from_secs(60);
         let pending = vec![
@@ -167,8 +171,13 @@ mod tests {
         assert_eq!(s.found, vec![("n-1".to_owned(), "s1".to_owned()), ("n-2".to_owned(), "s2".to_owned())]);
         // n-3 is still awaited; n-4's deadline is here; n-gone is no longer a member.
         assert_eq!(s.done, ["n-1", "n-2", "n-4", "n-gone"]);
-        assert_eq!(s.rotate, vec![Role::Worker, Role::Manager]);
+        // n-3 was given the worker token too: it is not rotated before n-3 is in the Swarm.
+        assert_eq!(s.rotate, vec![Role::Manager]);
         assert!(s.ambiguous.is_empty());
+        let left: Vec<_> = pending.into_iter().filter(|p| !s.done.contains(&p.node_id)).collect();
+        let swarm = vec![view("s3", "h3", "10.0.0.3")];
+        let s = settle(&left, &nodes, &swarm, now);
+        assert_eq!((s.done, s.rotate), (vec!["n-3".to_owned()], vec![Role::Worker]));
     }
 
     #[test]
