@@ -339,6 +339,21 @@ mod tests {
         }
     }
 
+    fn up_node(id: &str, host: &str) -> NodeRecord {
+        NodeRecord {
+            id: id.into(),
+            hostname: host.into(),
+            addr: "10.0.0.2".into(),
+            role: "worker".into(),
+            secret_sha256: "s".into(),
+            joined_at_ms: 10,
+            last_seen_ms: 10,
+            state: "up".into(),
+            swarm_node_id: None,
+            inventory: "{}".into(),
+        }
+    }
+
     #[test]
     fn join_tokens_are_used_once_and_refused_with_the_reason() {
         let mut db = Db::open_in_memory().expect("db");
@@ -362,18 +377,7 @@ mod tests {
     #[test]
     fn nodes_keep_state_changes_in_their_history() {
         let mut db = Db::open_in_memory().expect("db");
-        let n = NodeRecord {
-            id: "n-1".into(),
-            hostname: "h1".into(),
-            addr: "10.0.0.2".into(),
-            role: "worker".into(),
-            secret_sha256: "s".into(),
-            joined_at_ms: 10,
-            last_seen_ms: 10,
-            state: "up".into(),
-            swarm_node_id: None,
-            inventory: "{}".into(),
-        };
+        let n = up_node("n-1", "h1");
         db.put_node(&n, "joined", "joined as worker").expect("put");
         assert!(db.set_node_state("n-1", "down", 20, "no report for 30s").expect("state"));
         assert!(!db.set_node_state("n-1", "down", 21, "again").expect("state"));
@@ -393,22 +397,10 @@ mod tests {
     #[test]
     fn a_node_is_found_by_id_before_host_name() {
         let mut db = Db::open_in_memory().expect("db");
-        let node = |id: &str, host: &str| NodeRecord {
-            id: id.into(),
-            hostname: host.into(),
-            addr: "10.0.0.2".into(),
-            role: "worker".into(),
-            secret_sha256: "s".into(),
-            joined_at_ms: 10,
-            last_seen_ms: 10,
-            state: "up".into(),
-            swarm_node_id: None,
-            inventory: "{}".into(),
-        };
         // A host named like another node's id: the id wins; two nodes of one host name: the first id.
-        db.put_node(&node("n-2", "n-1"), "joined", "joined").expect("put");
-        db.put_node(&node("n-1", "h1"), "joined", "joined").expect("put");
-        db.put_node(&node("n-0", "h1"), "joined", "joined").expect("put");
+        db.put_node(&up_node("n-2", "n-1"), "joined", "joined").expect("put");
+        db.put_node(&up_node("n-1", "h1"), "joined", "joined").expect("put");
+        db.put_node(&up_node("n-0", "h1"), "joined", "joined").expect("put");
         let find = |k: &str| db.node_by_id_or_hostname(k).expect("db").map(|n| n.id);
         assert_eq!(find("n-1").as_deref(), Some("n-1"));
         assert_eq!(find("h1").as_deref(), Some("n-0"));
