@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use containerctl::cluster::inventory::{Inventory, Resources, Shared, UnitSummary};
+use containerctl::cluster::inventory::{next_report_in, Inventory, Resources, Shared, UnitSummary};
 use containerctl::cluster::ops::{JoinBundle, JoinRequest, MemberCert};
 use containerctl::cluster::tls::Client;
 use containerctl::cluster::token::JoinToken;
@@ -351,7 +351,8 @@ async fn member_loop(
             Err(e) => Err(format!("report of {}: {e}", m.hostname)),
         };
         let _ = out.send((kind, r));
-        next = tokio::time::Instant::now() + plan.interval;
+        // As a member's reporter does: the interval give or take a tenth, after any report.
+        next = tokio::time::Instant::now() + next_report_in(plan.interval, rng.next());
     }
 }
 

@@ -7,6 +7,18 @@ use crate::cluster::shared::statvfs;
 pub use crate::cluster::shared::{is_gluster_mount, shared, Shared};
 use crate::daemon::Daemon;
 
+/// How long after a report the next one at the interval is due: the interval, give or take a
+/// tenth of it, by `random` (any u64). A fleet that reported at once (after the manager came
+/// back, or a change everywhere) would otherwise stay in step and send every later interval's
+/// reports in one burst too; a tenth is far inside the three intervals after which a silent
+/// node is marked down.
+pub fn next_report_in(interval: std::time::Duration, random: u64) -> std::time::Duration {
+    let tenth = interval / 10;
+    let spread = u64::try_from(tenth.as_nanos().saturating_mul(2)).unwrap_or(u64::MAX - 1);
+    let offset = std::time::Duration::from_nanos(random % (spread + 1));
+    (interval - tenth) + offset
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Inventory {
     pub hostname: String,
@@ -107,6 +119,22 @@ pub async fn collect(d: &Daemon) -> Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_report_is_the_interval_give_or_take_a_tenth() {
+        use std::time::Duration;
+        let i = Duration::from_secs(15);
+        assert_eq!(next_report_in(i, 0), Duration::from_millis(13_500));
+        assert_eq!(next_report_in(i, 3_000_000_000), Duration::from_millis(16_500));
+        assert_eq!(next_report_in(i, 3_000_000_001), Duration::from_millis(13_500));
+        // Spread over the whole 13.5-16.5 s: every half second of it is hit.
+        let spread: std::collections::BTreeSet<_> = (0..1000u64)
+            .map(|n| next_report_in(i, n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).as_millis() / 500)
+            .collect();
+        assert_eq!(spread.into_iter().collect::<Vec<_>>(), [27, 28, 29, 30, 31, 32]);
+        assert_eq!(next_report_in(Duration::ZERO, 7), Duration::ZERO);
+        assert_eq!(next_report_in(Duration::from_micros(5), 500), Duration::from_micros(5));
+    }
 
     #[test]
     fn meminfo_is_read_in_bytes() {

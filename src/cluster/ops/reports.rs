@@ -19,6 +19,10 @@ pub(super) async fn report_loop(d: Arc<Daemon>) {
     // A change wakes the loop often (CPU samples count too); the inventory is collected and sent
     // before the interval is up only when the units' states changed, which is cheap to tell.
     let mut last: Option<(String, tokio::time::Instant)> = None;
+    // The interval with a tenth of jitter (see next_report_in), drawn again after every report.
+    let random = std::collections::hash_map::RandomState::new();
+    let mut reports = 0u64;
+    let mut this_interval = interval;
     let mut client: Option<tls::Client> = None;
     let mut failing = false;
     while let Some(s) = d.cluster.state() {
@@ -29,7 +33,7 @@ pub(super) async fn report_loop(d: Arc<Daemon>) {
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
-        let due = last.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= interval);
+        let due = last.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= this_interval);
         if due {
             let inv = cluster::inventory::collect(&d).await;
             let body = serde_json::to_string(&inv).unwrap_or_default();
@@ -52,8 +56,13 @@ pub(super) async fn report_loop(d: Arc<Daemon>) {
                 }
             }
             last = Some((key, tokio::time::Instant::now()));
+            reports += 1;
+            this_interval = cluster::inventory::next_report_in(
+                interval,
+                std::hash::BuildHasher::hash_one(&random, reports),
+            );
         }
-        let wait = last.as_ref().map_or(interval, |(_, at)| interval.saturating_sub(at.elapsed()));
+        let wait = last.as_ref().map_or(this_interval, |(_, at)| this_interval.saturating_sub(at.elapsed()));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = d.cluster.report_now.notified() => { last = None; }
