@@ -13,7 +13,10 @@
 #   REBOOT_SIDES=ours bench/scale.sh           (only our side's reboot, e.g. to compare
 #                                                PARALLEL_STARTS values; default "ours theirs")
 #   PARALLEL_STARTS=N bench/scale.sh           (containerctl.toml's [units] parallel_starts in the
-#                                                host; default: unset, two per CPU)
+#                                                host; default: unset, four per CPU)
+#   REBOOT_STOP_TIMEOUT=S bench/scale.sh       (seconds each reboot's shutdown may take before the
+#                                                host is killed; default 600: a real shutdown waits
+#                                                for the units; 30 was a power cut half-way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -28,6 +31,7 @@ ROUNDS=${1:-20}
 UNITS=${UNITS:-500}
 WINDOW=${WINDOW:-20}
 REBOOTS=${REBOOTS:-1}
+REBOOT_STOP_TIMEOUT=${REBOOT_STOP_TIMEOUT:-600}
 HOST=benchs
 export TB_RUN=${TB_RUN:-benchs}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -179,7 +183,7 @@ echo
 echo "== reboot: $UNITS enabled units until every one is READY vs dockerd bringing back $UNITS"
 echo "   --restart=always containers; both from the moment dockerd's process started (the host's"
 echo "   own timestamps), and the wall time from the reboot to all running; one side per reboot,"
-echo "   each with only its own $UNITS containers on the host"
+echo "   each with only its own $UNITS containers on the host; the shutdown may take ${REBOOT_STOP_TIMEOUT} s"
 # ts_us TIMESTAMP: microseconds since the epoch of a timestamp date(1) reads.
 dockerd_started_us() {
     in_host sh -c 'date -d "$(systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value docker.service)" +%s%6N'
@@ -209,8 +213,9 @@ ours_boot=() theirs_boot=() ours_wall=() theirs_wall=()
 reboot_side() {
     local side=$1 t0 wall first last
     t0=$(now_ms)
-    # The boot waits for the enabled units too (multi-user.target): 500 took over 180 s.
-    TB_BOOT_TIMEOUT=900 tb_host_reboot "$HOST" >/dev/null
+    # The boot waits for the enabled units too (multi-user.target): 500 took over 180 s. The
+    # shutdown may take REBOOT_STOP_TIMEOUT s, as a real one waits for its units to stop.
+    TB_STOP_TIMEOUT=$REBOOT_STOP_TIMEOUT TB_BOOT_TIMEOUT=900 tb_host_reboot "$HOST" >/dev/null
     if [[ $side == ours ]]; then
         tb_wait_for 600 "$UNITS units READY" ours_ready
     else

@@ -416,10 +416,16 @@ tb_host() {
     fi
 }
 
+# TB_STOP_TIMEOUT (default 30): seconds the host's systemd has to shut down before the host is
+# killed (a real machine's shutdown waits for its units; 30 s cuts a long one short). The log says
+# how long the shutdown took and whether it finished (exit status 0) or was killed (137).
 tb_host_reboot() {
-    local name=${1:?usage: tb_host_reboot NAME}
-    tb_log "rebooting $TB_PREFIX$name"
-    docker restart -t 30 "$TB_PREFIX$name" >/dev/null || return 1
+    local name=${1:?usage: tb_host_reboot NAME} c=$TB_PREFIX${1:-} t0
+    tb_log "rebooting $c"
+    t0=$(date +%s%3N)
+    docker stop -t "${TB_STOP_TIMEOUT:-30}" "$c" >/dev/null || return 1
+    tb_log "$c shut down in $(($(date +%s%3N) - t0)) ms, exit status $(docker inspect -f '{{.State.ExitCode}}' "$c")"
+    docker start "$c" >/dev/null || return 1
     _tb_host_wait "$name"
 }
 
