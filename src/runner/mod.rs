@@ -60,6 +60,13 @@ pub const DOCKER_WAIT_MAX: Duration = Duration::from_secs(5 * 60);
 /// end a wait that would never finish.
 const EXTEND_BY: Duration = Duration::from_secs(30);
 const EXTEND_EVERY: Duration = Duration::from_secs(10);
+/// How much longer than `stop_timeout` a stop may wait on dockerd: the runner keeps
+/// TimeoutStopSec= from running out for that long. dockerd kills a container that ignores its
+/// stop signal after `stop_timeout`, so only a busy dockerd (hundreds of units stopping at once,
+/// as at a host's shutdown: 465 of 500 runners were killed at TimeoutStopSec= before) makes a stop
+/// take longer; a killed runner left its container running, dockerd was stopped with it still
+/// running and spent the next boot cleaning up.
+pub const STOP_QUEUE_MAX: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -599,6 +606,13 @@ impl Runner {
         let mut output_open = true;
         let watchdog = notify::watchdog_interval().map(|d| d / 3);
         let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        // While systemd stops the unit: TimeoutStopSec= extended until the container is gone,
+        // bounded by stop_timeout + STOP_QUEUE_MAX.
+        let mut stop_began: Option<Instant> = None;
+        let stop_limit =
+            Duration::from_secs(u64::try_from(spec::stop_seconds(&self.unit)).unwrap_or(0)) + STOP_QUEUE_MAX;
+        let mut stop_extend = tokio::time::interval(EXTEND_EVERY);
+        stop_extend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let started = short(&id);
         let exit_code;
         loop {
@@ -665,12 +679,25 @@ impl Runner {
                 _ = term.recv(), if stopping.is_none() => {
                     notify::stopping("stopping container");
                     stopping = Some(End::Stopped);
+                    stop_began = Some(Instant::now());
+                    stop_extend.reset_immediately();
                     self.stop_in_background();
                 }
                 _ = int.recv(), if stopping.is_none() => {
                     notify::stopping("stopping container");
                     stopping = Some(End::Stopped);
+                    stop_began = Some(Instant::now());
+                    stop_extend.reset_immediately();
                     self.stop_in_background();
+                }
+                _ = stop_extend.tick(), if stop_began.is_some_and(|t| t.elapsed() < stop_limit) => {
+                    notify::extend_timeout(EXTEND_BY);
+                    if let Some(t) = stop_began.filter(|t| t.elapsed() >= EXTEND_EVERY) {
+                        notify::status(&format!(
+                            "stopping container: waiting for dockerd for {} s",
+                            t.elapsed().as_secs()
+                        ));
+                    }
                 }
                 result = wait.next() => {
                     exit_code = match result {

@@ -126,3 +126,47 @@ _stop_while_starting() {
     sctl stop --no-block containerctl@midstart || return 1
     wait_prop 20 midstart ActiveState deactivating
 }
+
+
+# _deactivating_for SECONDS SINCE NAME: the unit is still stopping, SECONDS after SINCE.
+_deactivating_for() {
+    [[ $(prop "$3" ActiveState) == deactivating ]] || return 1
+    (($(date +%s) - $2 >= $1))
+}
+
+# A stop that dockerd cannot carry out within TimeoutStopSec= (containerd frozen, as a dockerd
+# stopping hundreds of containers at a host's shutdown is slow to get to each) is waited for: the
+# runner is not killed, and the container is stopped cleanly once dockerd gets to it.
+t_stop_waits_for_a_busy_dockerd() {
+    unit_write slowstop <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+
+[service]
+stop_timeout = "1s"
+EOF
+    reload
+    sctl start containerctl@slowstop
+    expect_eq "TimeoutStopSec= is stop_timeout + 5 s" "$(prop slowstop TimeoutStopUSec)" 6s
+    local containerd since rc=0
+    containerd=$(tb_host "$HOST" pidof containerd </dev/null)
+    since=$(date +%s)
+    tb_host "$HOST" kill -STOP "$containerd" </dev/null
+    {
+        sctl stop --no-block containerctl@slowstop &&
+            tb_wait_for 30 "twice TimeoutStopSec= passed with the unit still stopping" \
+                _deactivating_for 12 "$since" slowstop &&
+            tb_wait_for 20 "the status says what the stop waits for" \
+                _status_text_has slowstop "stopping container: waiting for dockerd"
+    } || rc=$?
+    tb_host "$HOST" kill -CONT "$containerd" </dev/null
+    ((rc == 0)) || return "$rc"
+    wait_prop 60 slowstop ActiveState inactive
+    expect_eq "the stop ended without a timeout" "$(prop slowstop Result)" success
+    expect_eq "the container was stopped, not left running" "$(container_state slowstop)" false
+    if journal slowstop | grep -q "timed out"; then
+        echo "containerctl@slowstop hit its stop timeout" >&2
+        return 1
+    fi
+}
