@@ -725,6 +725,27 @@ impl Runner {
             }
         }
         relay.finish();
+        // Stopped by systemd: the unit is stopped once dockerd is done with the container. Its
+        // `die` comes before dockerd's cleanup (network sandbox, mounts), which holds the
+        // container's lock, so an inspect answers only after it. At a host's shutdown,
+        // docker.service is stopped once the last unit is: with 500 units, dockerd still had
+        // hundreds of cleanups to do, gave up after 15 s ("Force shutdown daemon") and removed
+        // the stale sandboxes at the next boot, 30 s before it answered. A crash keeps exiting
+        // at `die`, so that the restart comes as early as it can.
+        if let (Some(End::Stopped), Some(began)) = (&stopping, stop_began) {
+            let settled = self.docker().inspect_container(&id, None);
+            tokio::pin!(settled);
+            let budget = stop_limit.saturating_sub(began.elapsed());
+            let _ = tokio::time::timeout(budget, async {
+                loop {
+                    tokio::select! {
+                        _ = &mut settled => break,
+                        _ = stop_extend.tick() => notify::extend_timeout(EXTEND_BY),
+                    }
+                }
+            })
+            .await;
+        }
         Ok(stopping.unwrap_or(End::Exited(exit_code)))
     }
 

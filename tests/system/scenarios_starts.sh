@@ -170,3 +170,21 @@ EOF
         return 1
     fi
 }
+
+# A unit stopped by systemd is stopped once dockerd is done with its container, not at its `die`:
+# dockerd's cleanup (here: the network namespace) comes after it, and docker.service, stopped
+# after the last unit at a host's shutdown, must not be stopped in the middle of hundreds of them.
+t_a_stopped_unit_is_one_dockerd_is_done_with() {
+    unit_write donestop <<EOF
+[container]
+$BUSYBOX
+args = ["sleep", "1000"]
+EOF
+    reload
+    sctl start containerctl@donestop
+    local netns
+    netns=$(tb_host "$HOST" docker inspect -f '{{.NetworkSettings.SandboxKey}}' containerctl-donestop </dev/null)
+    expect "the container has a network namespace" tb_host "$HOST" test -e "$netns" </dev/null
+    sctl stop containerctl@donestop
+    expect "its network namespace is gone once the stop returned" tb_host "$HOST" test ! -e "$netns" </dev/null
+}
