@@ -674,7 +674,7 @@ impl Daemon {
         let seen = seen.clone();
         let packing = tokio::task::spawn_blocking(move || {
             let refs: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
-            let out = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
+            let out = ChannelWriter { tx, buf: Vec::new() };
             let pass = match &mode {
                 Mode::Strict => source::Pass::Strict,
                 Mode::Warm => source::Pass::Warm,
@@ -1158,18 +1158,45 @@ async fn send(
         .await
 }
 
-/// Blocking writes of the packer become chunks of the request body.
-struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+/// The packer's output as chunks of the request body: its small writes (tar headers, padding)
+/// gathered into one chunk, a file's chunks handed on as they are (no copy).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+/// Small writes gathered up to this size before they go.
+const GATHER: usize = 64 * 1024;
+
+impl ChannelWriter {
+    fn send(&self, chunk: Bytes) -> std::io::Result<()> {
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the receiving side went away"))
+    }
+}
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the receiving side went away")
-        })?;
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= GATHER {
+            self.flush()?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let gathered = Bytes::from(std::mem::take(&mut self.buf));
+        self.send(gathered)
+    }
+}
+
+impl source::Sink for ChannelWriter {
+    fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        std::io::Write::flush(self)?;
+        self.send(chunk)
     }
 }
 

@@ -12,13 +12,12 @@
 //! the sum computed when it arrived there.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
+use super::hashing::{FileSums, Pool, ALIGN};
 use super::{below, refuse, stream_path, Entry, FileKey, Kind, Manifest, Refusal, Sums};
 
 /// How a stream is received.
@@ -106,22 +105,67 @@ pub fn receive_with<R: Read>(
     received: &mut dyn FnMut(u64),
     how: &Receive,
 ) -> Result<Sums, ReceiveError> {
-    let mut archive = tar::Archive::new(input);
-    let mut entries = archive.entries().map_err(ReceiveError::Stream)?;
-    let mut sums = Vec::new();
-    let mut dirs: Vec<(PathBuf, &Entry)> = Vec::new();
+    let mut sums = FileSums::start().map_err(ReceiveError::Stream)?;
+    let pool = Pool::new(CHUNK);
+    let mut placed = Placed::default();
+    let res = receive_entries(manifest, roots, input, received, how, &pool, &mut sums, &mut placed);
+    // The sums of every file written whole, also when the stream broke after them: each is
+    // told to `how.done`, for a resumed pass.
+    let all = sums.finish(&mut |key, sum| how.done(key.clone(), sum)).map_err(ReceiveError::Stream);
+    res?;
+    let sums = all?;
+    if !how.finish {
+        // A warm move's first pass, received while the unit runs: what it wrote goes to disk now,
+        // so that the sync of the last pass (in the downtime) has only the delta to write.
+        sync_roots(roots)?;
+        return Ok(sums);
+    }
+    // Directories last, deepest first: creating their children changed their times.
+    for (path, e) in &placed.owners {
+        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
+    }
+    for (path, e) in placed.dirs.iter().rev() {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(e.mode))
+            .map_err(write_err(path))?;
+        set_time(path, e.mtime)?;
+        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
+    }
+    sync_roots(roots)?;
+    Ok(sums)
+}
+
+/// What a stream placed that gets its owner (and directories their mode and time) at the end.
+#[derive(Default)]
+struct Placed<'m> {
+    dirs: Vec<(PathBuf, &'m Entry)>,
     // Ownership is given last: the daemon may set modes and times, and link (protected_hardlinks),
     // only what it owns (no CAP_FOWNER).
-    let mut owners: Vec<(PathBuf, &Entry)> = Vec::new();
+    owners: Vec<(PathBuf, &'m Entry)>,
+}
+
+/// The entries of the stream, in lockstep with the manifest.
+#[allow(clippy::too_many_arguments)]
+fn receive_entries<'m, R: Read>(
+    manifest: &'m Manifest,
+    roots: &[PathBuf],
+    input: R,
+    received: &mut dyn FnMut(u64),
+    how: &Receive,
+    pool: &Pool,
+    sums: &mut FileSums,
+    placed: &mut Placed<'m>,
+) -> Result<(), ReceiveError> {
+    let mut told = |key: &FileKey, sum: &str| how.done(key.clone(), sum);
+    let mut archive = tar::Archive::new(input);
+    let mut entries = archive.entries().map_err(ReceiveError::Stream)?;
     for (i, (v, root)) in manifest.volumes.iter().zip(roots).enumerate() {
         for e in &v.entries {
             if e.kind == Kind::File {
                 if let Some((from, sum)) = how.reuse.get(&(i, e.path.clone())) {
                     let path = below(root, &e.path);
                     take_file(from, &path, e)?;
-                    how.done((i, e.path.clone()), sum);
-                    sums.push(sum.clone());
-                    owners.push((path, e));
+                    sums.known((i, e.path.clone()), sum.clone(), &mut told);
+                    placed.owners.push((path, e));
                     continue;
                 }
             }
@@ -180,19 +224,18 @@ pub fn receive_with<R: Read>(
                     if !e.path.is_empty() {
                         std::fs::create_dir(&path).map_err(write_err(&path))?;
                     }
-                    dirs.push((path, e));
+                    placed.dirs.push((path, e));
                 }
                 Kind::File => {
-                    let sum = write_file(&mut t, &path, e, received)?;
-                    how.done((i, e.path.clone()), &sum);
-                    sums.push(sum);
-                    owners.push((path, e));
+                    write_file(&mut t, &path, e, received, pool, sums)?;
+                    sums.end((i, e.path.clone()), &mut told).map_err(ReceiveError::Stream)?;
+                    placed.owners.push((path, e));
                 }
                 Kind::Symlink => {
                     std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &path)
                         .map_err(write_err(&path))?;
                     set_time(&path, e.mtime)?;
-                    owners.push((path, e));
+                    placed.owners.push((path, e));
                 }
                 Kind::Hardlink => {
                     let first = below(root, e.target.as_deref().unwrap_or(""));
@@ -208,24 +251,7 @@ pub fn receive_with<R: Read>(
             refuse("stream follows the manifest", format!("entry `{p}` is not in the manifest")).into()
         );
     }
-    if !how.finish {
-        // A warm move's first pass, received while the unit runs: what it wrote goes to disk now,
-        // so that the sync of the last pass (in the downtime) has only the delta to write.
-        sync_roots(roots)?;
-        return Ok(sums);
-    }
-    // Directories last, deepest first: creating their children changed their times.
-    for (path, e) in &owners {
-        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
-    }
-    for (path, e) in dirs.iter().rev() {
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(e.mode))
-            .map_err(write_err(path))?;
-        set_time(path, e.mtime)?;
-        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).map_err(write_err(path))?;
-    }
-    sync_roots(roots)?;
-    Ok(sums)
+    Ok(())
 }
 
 /// `syncfs` of the file systems of `roots` only, not every disk of the host; once for the whole
@@ -258,58 +284,110 @@ fn take_file(from: &Path, to: &Path, e: &Entry) -> Result<(), ReceiveError> {
     set_time(to, e.mtime)
 }
 
+/// The size of the chunks a file's data is written (and hashed) in.
+const CHUNK: usize = 1 << 20;
+
+/// Writes a file's data from `input` into a new file at `path`; each chunk is written here and
+/// hashed on `sums`' thread from the same buffer.
+///
+/// Whole chunks are written with `O_DIRECT` where the file system takes it: from the buffer to
+/// the disk, no copy into the page cache. On the test hosts (2 shared cores, a virtual disk)
+/// writing 1 GiB so took 0.07-0.1 CPU-seconds and 0.6-0.75 s, against 0.4-0.55 CPU-s and
+/// 1.1-1.6 s through the page cache with the writeback started every 8 MiB, and 0.6-1.9 CPU-s
+/// without (fresh page-cache pages of this virtual machine cost a fault on its host first).
+/// The last piece of a file (not a whole number of blocks), and everything on a file system
+/// that refuses direct I/O, is written through the page cache. Either way the `syncfs` before
+/// the commit makes it durable (a direct write may sit in the disk's cache until then).
 fn write_file<R: Read>(
     input: &mut R,
     path: &Path,
     e: &Entry,
     received: &mut dyn FnMut(u64),
-) -> Result<String, ReceiveError> {
-    let mut f = std::fs::OpenOptions::new()
+    pool: &Pool,
+    sums: &FileSums,
+) -> Result<(), ReceiveError> {
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
         .map_err(write_err(path))?;
-    let mut sha = Sha256::new();
-    let mut left = e.size;
+    let mut direct = e.size >= ALIGN as u64 && set_direct(&f, true).is_ok();
+    let mut at = 0u64;
     let mut flushed = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    while left > 0 {
-        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let k = input.read(&mut buf[..want]).map_err(ReceiveError::Stream)?;
-        if k == 0 {
-            return Err(ReceiveError::Stream(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("the stream ended inside `{}`", e.path),
-            )));
+    while at < e.size {
+        let mut buf = pool.take();
+        let space = buf.space();
+        let want = usize::try_from((e.size - at).min(space.len() as u64)).unwrap_or(space.len());
+        // A whole chunk (the stream arrives in pieces of a TLS record or so): fewer, larger
+        // writes and hand-offs to the hashing thread.
+        let mut k = 0;
+        while k < want {
+            match input.read(&mut space[k..want]) {
+                Ok(0) => {
+                    return Err(ReceiveError::Stream(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the stream ended inside `{}`", e.path),
+                    )))
+                }
+                Ok(n) => k += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(ReceiveError::Stream(err)),
+            }
         }
-        sha.update(&buf[..k]);
-        f.write_all(&buf[..k]).map_err(write_err(path))?;
-        left -= k as u64;
+        let chunk = pool.chunk(buf, k);
+        sums.data(chunk.clone()).map_err(ReceiveError::Stream)?;
+        if direct && k % ALIGN != 0 {
+            direct = false;
+            set_direct(&f, false).map_err(write_err(path))?;
+        }
+        match f.write_all_at(&chunk, at) {
+            Ok(()) => {}
+            // Direct I/O refused here after all (an alignment this device does not take).
+            Err(err) if direct && err.raw_os_error() == Some(nix::libc::EINVAL) => {
+                direct = false;
+                set_direct(&f, false).map_err(write_err(path))?;
+                f.write_all_at(&chunk, at).map_err(write_err(path))?;
+            }
+            Err(err) => return Err(write_err(path)(err)),
+        }
+        drop(chunk);
+        at += k as u64;
         received(k as u64);
-        let written = e.size - left;
-        if written - flushed >= WRITEBACK {
-            start_writeback(&f, flushed, written - flushed);
-            flushed = written;
+        if direct {
+            flushed = at;
+        } else if at - flushed >= WRITEBACK {
+            start_writeback(&f, flushed, at - flushed);
+            flushed = at;
         }
     }
-    start_writeback(&f, flushed, 0);
+    if flushed < at {
+        start_writeback(&f, flushed, 0);
+    }
     f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(e.mode)).map_err(write_err(path))?;
     f.set_modified(mtime(e.mtime)).map_err(write_err(path))?;
-    Ok(crate::digest::hex(&sha.finalize()))
+    Ok(())
 }
 
-/// Every this many bytes of a file written, their writeback is started.
-const WRITEBACK: u64 = 8 << 20;
+/// Turns `O_DIRECT` on or off for `f`; refused (`EINVAL`) by a file system without direct I/O.
+fn set_direct(f: &std::fs::File, on: bool) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(f, FcntlArg::F_GETFL)?);
+    let flags = if on { flags | OFlag::O_DIRECT } else { flags - OFlag::O_DIRECT };
+    fcntl(f, FcntlArg::F_SETFL(flags))?;
+    Ok(())
+}
+
+/// Every this many bytes of a file written (through the page cache), their writeback is started.
+const WRITEBACK: u64 = super::DROP_EVERY;
 
 /// Starts the writeback of `len` bytes of `f` from `offset` (0: to the end) without waiting
-/// for it (`POSIX_FADV_DONTNEED` writes dirty pages back asynchronously, then drops the clean
+/// for it ([`super::drop_cache`] writes dirty pages back asynchronously, then drops the clean
 /// ones): the disk writes while the stream goes on, so the `syncfs` before the commit waits for
 /// the rest only. A hint: its failure changes nothing, the `syncfs` still makes the data durable.
 fn start_writeback(f: &std::fs::File, offset: u64, len: u64) {
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
-    let _ = nix::fcntl::posix_fadvise(f, offset, len, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    super::drop_cache(f, offset, len);
 }
 
 fn mtime(secs: i64) -> SystemTime {

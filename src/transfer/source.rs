@@ -14,7 +14,9 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use bytes::Bytes;
+
+use super::hashing::{FileSums, Pool};
 
 use super::{
     below, stream_path, symlink_inside, Entry, FileKey, Kind, Manifest, Sums, VolumeData, VolumeId, MODE_BITS,
@@ -273,7 +275,7 @@ pub enum PackError {
 /// Writes the volumes of `manifest` (whose roots are `roots`, in the same order) as tar to `out`,
 /// in manifest order, and returns every file's SHA-256. `sent` is told the bytes of each file
 /// chunk as it goes (progress).
-pub fn pack<W: Write>(
+pub fn pack<W: Sink>(
     manifest: &Manifest,
     roots: &[&Path],
     out: W,
@@ -304,7 +306,7 @@ pub struct Packed {
 }
 
 /// [`pack`] with a [`Pass`].
-pub fn pack_with<W: Write>(
+pub fn pack_with<W: Sink>(
     manifest: &Manifest,
     roots: &[&Path],
     out: W,
@@ -312,15 +314,52 @@ pub fn pack_with<W: Write>(
     pass: &Pass<'_>,
     sums_out: Option<&std::sync::Mutex<HashMap<FileKey, String>>>,
 ) -> Result<Packed, PackError> {
-    let keep = |key: FileKey, sum: &str| {
+    let mut keep = |key: &FileKey, sum: &str| {
         if let Some(Ok(mut m)) = sums_out.map(std::sync::Mutex::lock) {
-            m.insert(key, sum.to_owned());
+            m.insert(key.clone(), sum.to_owned());
         }
     };
+    let mut sums = FileSums::start().map_err(PackError::Write)?;
+    let pool = Pool::new(CHUNK);
+    let mut packed = Packed::default();
+    let res = pack_entries(
+        manifest,
+        roots,
+        out,
+        sent,
+        pass,
+        &mut Chunks { pool: &pool, sums: &mut sums },
+        &mut packed,
+        &mut keep,
+    );
+    // The sums of every file sent whole, also when the stream broke after them (kept for a
+    // resumed pass).
+    let all = sums.finish(&mut keep).map_err(PackError::Write);
+    res?;
+    packed.sums = all?;
+    Ok(packed)
+}
+
+/// Where a pack's file data goes: chunks of pooled buffers, hashed on [`FileSums`]' thread and
+/// handed to the output without a copy.
+struct Chunks<'a> {
+    pool: &'a Pool,
+    sums: &'a mut FileSums,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pack_entries<W: Sink>(
+    manifest: &Manifest,
+    roots: &[&Path],
+    out: W,
+    sent: &mut dyn FnMut(u64),
+    pass: &Pass<'_>,
+    chunks: &mut Chunks<'_>,
+    packed: &mut Packed,
+    keep: &mut dyn FnMut(&FileKey, &str),
+) -> Result<(), PackError> {
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
-    let mut packed = Packed::default();
-    let mut buf = vec![0u8; CHUNK];
     for (i, (v, root)) in manifest.volumes.iter().zip(roots).enumerate() {
         for e in &v.entries {
             let path = stream_path(i, &e.path);
@@ -348,9 +387,10 @@ pub fn pack_with<W: Write>(
                     b.append_link(&mut h, &path, stream_path(i, target))
                 }
                 Kind::File => {
+                    let key = (i, e.path.clone());
                     if let Pass::Delta(reuse) = pass {
-                        if let Some(sum) = reuse.get(&(i, e.path.clone())) {
-                            packed.sums.push(sum.clone());
+                        if let Some(sum) = reuse.get(&key) {
+                            chunks.sums.known(key, sum.clone(), keep);
                             continue;
                         }
                     }
@@ -361,17 +401,12 @@ pub fn pack_with<W: Write>(
                     let (f, len) = match (opened, pass) {
                         (Ok(ok), _) => ok,
                         (Err(_), Pass::Warm) => {
-                            packed.dirty.insert((i, e.path.clone()));
-                            let mut r = Hashing {
-                                inner: std::io::repeat(0).take(e.size),
-                                sha: Sha256::new(),
-                                n: 0,
-                                sent: &mut *sent,
-                            };
-                            let res = append_file(&mut b, &mut h, &path, &mut r, &mut buf);
-                            packed.sums.push(crate::digest::hex(&r.sha.finalize()));
+                            packed.dirty.insert(key.clone());
+                            let mut r = std::io::repeat(0).take(e.size);
+                            append_file(&mut b, &mut h, &path, &mut r, chunks, sent)
+                                .map_err(PackError::Write)?;
+                            chunks.sums.end(key, keep).map_err(PackError::Write)?;
                             packed.bytes += e.size;
-                            res.map_err(PackError::Write)?;
                             continue;
                         }
                         (Err(source), _) => return Err(PackError::Read { path: shown, source }),
@@ -384,82 +419,114 @@ pub fn pack_with<W: Write>(
                                 detail: format!("{} bytes, then {len}", e.size),
                             });
                         }
-                        packed.dirty.insert((i, e.path.clone()));
+                        packed.dirty.insert(key.clone());
                     }
-                    // Warm: a file cut short while it is read is padded with zeros to its size.
-                    let body: Box<dyn Read> = if warm {
+                    // Warm: a file cut short while it is read is padded with zeros to its size;
+                    // the unit still runs, its page cache is left alone. Stopped: what was read
+                    // is let go behind the reader.
+                    let mut body: Box<dyn Read> = if warm {
                         Box::new(f.take(e.size).chain(std::io::repeat(0)).take(e.size))
                     } else {
-                        Box::new(f.take(e.size))
+                        Box::new(DropBehind { f, read: 0, dropped: 0 }.take(e.size))
                     };
-                    let mut r = Hashing { inner: body, sha: Sha256::new(), n: 0, sent: &mut *sent };
-                    let res = append_file(&mut b, &mut h, &path, &mut r, &mut buf);
-                    if res.is_ok() && r.n != e.size {
+                    let n = append_file(&mut b, &mut h, &path, &mut body, chunks, sent)
+                        .map_err(PackError::Write)?;
+                    if n != e.size {
                         return Err(PackError::Changed {
                             path: shown,
-                            detail: format!("{} bytes, then {}", e.size, r.n),
+                            detail: format!("{} bytes, then {n}", e.size),
                         });
                     }
-                    let sum = crate::digest::hex(&r.sha.finalize());
-                    keep((i, e.path.clone()), &sum);
-                    packed.sums.push(sum);
+                    chunks.sums.end(key, keep).map_err(PackError::Write)?;
                     packed.bytes += e.size;
-                    res
+                    Ok(())
                 }
             };
             written.map_err(PackError::Write)?;
         }
     }
-    b.into_inner().and_then(|mut w| w.flush()).map_err(PackError::Write)?;
-    Ok(packed)
+    b.into_inner().and_then(|mut w| w.flush()).map_err(PackError::Write)
+}
+
+/// A file read once, front to back, whose pages are let go behind the reader every
+/// [`super::DROP_EVERY`] bytes and at the end ([`super::drop_cache`]).
+struct DropBehind {
+    f: std::fs::File,
+    read: u64,
+    dropped: u64,
+}
+
+impl Read for DropBehind {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.f.read(buf)?;
+        self.read += k as u64;
+        if self.read - self.dropped >= super::DROP_EVERY {
+            super::drop_cache(&self.f, self.dropped, self.read - self.dropped);
+            self.dropped = self.read;
+        }
+        Ok(k)
+    }
+}
+
+impl Drop for DropBehind {
+    fn drop(&mut self) {
+        if self.read > self.dropped {
+            super::drop_cache(&self.f, self.dropped, 0);
+        }
+    }
 }
 
 /// The size of the reads of a file's data (tar's own copy reads 8 KiB at a time: a system call
 /// and a copy more for every 8 KiB, a third of the sender's time for a large file).
 const CHUNK: usize = 1 << 20;
 
+/// What a pack writes to: bytes (headers, padding) and whole chunks of file data, which an
+/// output that hands them on (a request body) takes without copying them.
+pub trait Sink: Write {
+    fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.write_all(&chunk)
+    }
+}
+
+impl Sink for Vec<u8> {}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        (**self).put(chunk)
+    }
+}
+
 /// Appends a file entry to `b`: the header (and a GNU long-name entry where the path needs one)
 /// through the tar crate, whose copy of an empty body writes no data and no padding, then the
-/// data read in chunks of `buf`'s size and the padding to the next 512-byte block. The header
-/// says the size; the receiver refuses a stream whose data is not that long.
-fn append_file<W: Write>(
+/// data read in chunks of the pool's buffers (each hashed on the thread and handed on as it
+/// is) and the padding to the next 512-byte block. The header says the size; the receiver
+/// refuses a stream whose data is not that long. Returns the data's length.
+fn append_file<W: Sink>(
     b: &mut tar::Builder<W>,
     h: &mut tar::Header,
     path: &str,
     data: &mut dyn Read,
-    buf: &mut [u8],
-) -> std::io::Result<()> {
+    chunks: &mut Chunks<'_>,
+    sent: &mut dyn FnMut(u64),
+) -> std::io::Result<u64> {
     b.append_data(h, path, std::io::empty())?;
     let out = b.get_mut();
     let mut n = 0u64;
     loop {
-        let k = match data.read(buf) {
+        let mut buf = chunks.pool.take();
+        let k = match data.read(buf.space()) {
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        out.write_all(&buf[..k])?;
+        let chunk = chunks.pool.chunk(buf, k);
+        chunks.sums.data(chunk.clone())?;
+        out.put(chunk)?;
         n += k as u64;
+        sent(k as u64);
     }
     let pad = (512 - n % 512) % 512;
-    out.write_all(&[0u8; 512][..usize::try_from(pad).unwrap_or(0)])
-}
-
-/// A reader that hashes and counts what passes through it.
-pub(super) struct Hashing<'a, R> {
-    pub inner: R,
-    pub sha: Sha256,
-    pub n: u64,
-    pub sent: &'a mut dyn FnMut(u64),
-}
-
-impl<R: Read> Read for Hashing<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        self.sha.update(&buf[..k]);
-        self.n += k as u64;
-        (self.sent)(k as u64);
-        Ok(k)
-    }
+    out.write_all(&[0u8; 512][..usize::try_from(pad).unwrap_or(0)])?;
+    Ok(n)
 }
