@@ -9,6 +9,7 @@
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::diag::Diagnostic;
@@ -213,30 +214,50 @@ enum Outcome {
 /// `dirs`. This is the generator's I/O edge: a unit that fails to parse is reported and skipped,
 /// and never prevents the others from being generated.
 ///
-/// The units are shared out among one thread per core: each unit's reading, validation and files
-/// are independent of the others', and the report keeps the order of [`search::discover`].
+/// Each unit's reading, validation and files are independent of the others', so the units are
+/// shared among one thread per core (the calling thread is one of them) in batches of
+/// [`BATCH`] that each thread takes in turn as it finishes one: a thread that another process
+/// keeps off its core holds back one batch, not half the units. The report keeps the order of
+/// [`search::discover`] whatever thread did what, and an error is the first batch's in that order.
 pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     let found = search::discover(dirs);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
-    // Below this, a thread costs more than it saves.
+    let batches: Vec<&[Found]> = found.chunks(BATCH).collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
+    // Below PER_THREAD units a thread costs more than it saves.
     const PER_THREAD: usize = 64;
-    let chunk = found.len().div_ceil(threads).max(PER_THREAD);
-    let outcomes: Vec<std::io::Result<Vec<Outcome>>> = if found.len() <= chunk {
-        vec![generate_some(&found, out)]
+    let threads = cores.min(found.len().div_ceil(PER_THREAD)).max(1);
+    let shared = Shared {
+        out,
+        next: AtomicUsize::new(0),
+        wants_made: AtomicBool::new(false),
+        timers_made: AtomicBool::new(false),
+    };
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            let Some(batch) = batches.get(i) else { return done };
+            done.push((i, generate_some(batch, &shared)));
+        }
+    };
+    let mut done = if threads == 1 {
+        work()
     } else {
         std::thread::scope(|scope| {
-            let workers: Vec<_> =
-                found.chunks(chunk).map(|part| scope.spawn(move || generate_some(part, out))).collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join().unwrap_or_else(|_| Err(std::io::Error::other("a generator thread panicked")))
-                })
-                .collect()
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut done = work();
+            for other in others {
+                match other.join() {
+                    Ok(d) => done.extend(d),
+                    Err(_) => done.push((0, Err(std::io::Error::other("a generator thread panicked")))),
+                }
+            }
+            done
         })
     };
+    done.sort_by_key(|(i, _)| *i);
     let mut report = Report::default();
-    for outcome in outcomes {
+    for (_, outcome) in done {
         for o in outcome? {
             match o {
                 Outcome::Generated(name) => report.generated.push(name),
@@ -248,11 +269,33 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// Units a generator thread takes at a time (see [`generate`]).
+const BATCH: usize = 16;
+
+/// What [`generate`]'s threads share: the next batch to take, and whether the directories that
+/// hold every unit's links exist already (made once, by the first unit that needs one).
+struct Shared<'a> {
+    out: &'a Path,
+    next: AtomicUsize,
+    wants_made: AtomicBool,
+    timers_made: AtomicBool,
+}
+
+/// Makes `dir` the first time `made` is asked, for all threads (two racing both make it, which
+/// is harmless).
+fn make_once(made: &AtomicBool, dir: &Path) -> std::io::Result<()> {
+    if !made.load(Ordering::Acquire) {
+        std::fs::create_dir_all(dir)?;
+        made.store(true, Ordering::Release);
+    }
+    Ok(())
+}
+
 /// [`generate`] for some of the units, in order.
-fn generate_some(found: &[Found], out: &Path) -> std::io::Result<Vec<Outcome>> {
+fn generate_some(found: &[Found], shared: &Shared) -> std::io::Result<Vec<Outcome>> {
+    let out = shared.out;
     let mut outcomes = Vec::with_capacity(found.len());
     let wants = out.join(format!("{WANTED_BY}.wants"));
-    let mut wants_made = false;
     for found in found {
         let (name, path) = match found {
             Found::File { name, path } => (name, path),
@@ -299,20 +342,20 @@ fn generate_some(found: &[Found], out: &Path) -> std::io::Result<Vec<Outcome>> {
         std::fs::write(&definition, render_dropin(&unit, path, &definition, &text))?;
         if let Some(timer) = render_update_timer(&unit, path) {
             let dir = out.join(format!("{}.d", update_timer(name)));
-            std::fs::create_dir_all(&dir)?;
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
             std::fs::write(dir.join(DROPIN_NAME), timer)?;
             let timers = out.join("timers.target.wants");
-            std::fs::create_dir_all(&timers)?;
+            make_once(&shared.timers_made, &timers)?;
             match std::os::unix::fs::symlink(UPDATE_TIMER_TEMPLATE, timers.join(update_timer(name))) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
             }
         }
         if unit.service.enabled {
-            if !wants_made {
-                std::fs::create_dir_all(&wants)?;
-                wants_made = true;
-            }
+            make_once(&shared.wants_made, &wants)?;
             match std::os::unix::fs::symlink(TEMPLATE_PATH, wants.join(name.service())) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
