@@ -29,6 +29,8 @@ for i in $(seq 1 "$UNITS"); do
 done
 before=${GEN_BEFORE:-}
 [[ -z $before || -x $before ]] || { echo "GEN_BEFORE=$before is not an executable" >&2; exit 1; }
+# CONTAINERCTL_START_SLOTS_DIR: for a GEN_BEFORE build from before the runners made the start
+# slots, which the generator then made there (in /run/containerctl/start-slots without it).
 run_gen() { CONTAINERCTL_CONFIG=/nonexistent CONTAINERCTL_START_SLOTS_DIR=$gen_dir/slots CONTAINERCTL_UNIT_PATH=$gen_dir/units "${2:-$gen}" "$1" 2>/dev/null; }
 gen_times=() cp_times=() before_times=()
 _gen() {
