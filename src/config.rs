@@ -37,11 +37,11 @@ pub struct Config {
     /// `[notify]`: the webhooks events are sent to.
     pub notify: crate::webhook::Settings,
     /// `[units] parallel_starts`: how many container units may be starting at once on this host
-    /// (see `generator::start_slots`); None: the default, [`default_parallel_starts`].
+    /// (see `runner::slots`); None: the default, [`default_parallel_starts`].
     pub parallel_starts: Option<u32>,
 }
 
-/// The most `[units] parallel_starts` may say: each is a file the generator makes.
+/// The most `[units] parallel_starts` may say: each is a file the runners make.
 pub const MAX_PARALLEL_STARTS: u32 = 1024;
 
 /// `[units] parallel_starts` when unset: four per CPU, at least 4. A container's start is CPU

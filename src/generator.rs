@@ -9,6 +9,7 @@
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::diag::Diagnostic;
@@ -213,30 +214,50 @@ enum Outcome {
 /// `dirs`. This is the generator's I/O edge: a unit that fails to parse is reported and skipped,
 /// and never prevents the others from being generated.
 ///
-/// The units are shared out among one thread per core: each unit's reading, validation and files
-/// are independent of the others', and the report keeps the order of [`search::discover`].
+/// Each unit's reading, validation and files are independent of the others', so the units are
+/// shared among one thread per core (the calling thread is one of them) in batches of
+/// [`BATCH`] that each thread takes in turn as it finishes one: a thread that another process
+/// keeps off its core holds back one batch, not half the units. The report keeps the order of
+/// [`search::discover`] whatever thread did what, and an error is the first batch's in that order.
 pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     let found = search::discover(dirs);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
-    // Below this, a thread costs more than it saves.
+    let batches: Vec<&[Found]> = found.chunks(BATCH).collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4);
+    // Below PER_THREAD units a thread costs more than it saves.
     const PER_THREAD: usize = 64;
-    let chunk = found.len().div_ceil(threads).max(PER_THREAD);
-    let outcomes: Vec<std::io::Result<Vec<Outcome>>> = if found.len() <= chunk {
-        vec![generate_some(&found, out)]
+    let threads = cores.min(found.len().div_ceil(PER_THREAD)).max(1);
+    let shared = Shared {
+        out,
+        next: AtomicUsize::new(0),
+        wants_made: AtomicBool::new(false),
+        timers_made: AtomicBool::new(false),
+    };
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            let Some(batch) = batches.get(i) else { return done };
+            done.push((i, generate_some(batch, &shared)));
+        }
+    };
+    let mut done = if threads == 1 {
+        work()
     } else {
         std::thread::scope(|scope| {
-            let workers: Vec<_> =
-                found.chunks(chunk).map(|part| scope.spawn(move || generate_some(part, out))).collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join().unwrap_or_else(|_| Err(std::io::Error::other("a generator thread panicked")))
-                })
-                .collect()
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut done = work();
+            for other in others {
+                match other.join() {
+                    Ok(d) => done.extend(d),
+                    Err(_) => done.push((0, Err(std::io::Error::other("a generator thread panicked")))),
+                }
+            }
+            done
         })
     };
+    done.sort_by_key(|(i, _)| *i);
     let mut report = Report::default();
-    for outcome in outcomes {
+    for (_, outcome) in done {
         for o in outcome? {
             match o {
                 Outcome::Generated(name) => report.generated.push(name),
@@ -248,11 +269,33 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// Units a generator thread takes at a time (see [`generate`]).
+const BATCH: usize = 16;
+
+/// What [`generate`]'s threads share: the next batch to take, and whether the directories that
+/// hold every unit's links exist already (made once, by the first unit that needs one).
+struct Shared<'a> {
+    out: &'a Path,
+    next: AtomicUsize,
+    wants_made: AtomicBool,
+    timers_made: AtomicBool,
+}
+
+/// Makes `dir` the first time `made` is asked, for all threads (two racing both make it, which
+/// is harmless).
+fn make_once(made: &AtomicBool, dir: &Path) -> std::io::Result<()> {
+    if !made.load(Ordering::Acquire) {
+        std::fs::create_dir_all(dir)?;
+        made.store(true, Ordering::Release);
+    }
+    Ok(())
+}
+
 /// [`generate`] for some of the units, in order.
-fn generate_some(found: &[Found], out: &Path) -> std::io::Result<Vec<Outcome>> {
+fn generate_some(found: &[Found], shared: &Shared) -> std::io::Result<Vec<Outcome>> {
+    let out = shared.out;
     let mut outcomes = Vec::with_capacity(found.len());
     let wants = out.join(format!("{WANTED_BY}.wants"));
-    let mut wants_made = false;
     for found in found {
         let (name, path) = match found {
             Found::File { name, path } => (name, path),
@@ -299,20 +342,20 @@ fn generate_some(found: &[Found], out: &Path) -> std::io::Result<Vec<Outcome>> {
         std::fs::write(&definition, render_dropin(&unit, path, &definition, &text))?;
         if let Some(timer) = render_update_timer(&unit, path) {
             let dir = out.join(format!("{}.d", update_timer(name)));
-            std::fs::create_dir_all(&dir)?;
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
             std::fs::write(dir.join(DROPIN_NAME), timer)?;
             let timers = out.join("timers.target.wants");
-            std::fs::create_dir_all(&timers)?;
+            make_once(&shared.timers_made, &timers)?;
             match std::os::unix::fs::symlink(UPDATE_TIMER_TEMPLATE, timers.join(update_timer(name))) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
             }
         }
         if unit.service.enabled {
-            if !wants_made {
-                std::fs::create_dir_all(&wants)?;
-                wants_made = true;
-            }
+            make_once(&shared.wants_made, &wants)?;
             match std::os::unix::fs::symlink(TEMPLATE_PATH, wants.join(name.service())) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
                 _ => {}
@@ -457,85 +500,45 @@ pub fn generate_root_mounts(
     Ok(RootMounts { written, skipped })
 }
 
-/// Where the host's start slots are: one empty file per unit that may be starting at once
-/// (`[units] parallel_starts`). A runner holds an exclusive flock(2) on one from before it
-/// connects to dockerd until its container runs (`runner::slots`); flock needs only a read-only
-/// descriptor, which the runner's Landlock lock allows. Made here because the runner cannot
-/// create files, and the generator runs at boot before any unit and at every daemon-reload.
-pub const START_SLOTS_DIR: &str = "/run/containerctl/start-slots";
+/// The drop-in for every instance of the template that tells the runners how many start slots
+/// the host has (`[units] parallel_starts`; see `runner::slots`, whose runners make the slot
+/// files themselves: a generator writes only into its output directories).
+pub const START_SLOTS_DROPIN: &str = "containerctl@.service.d/40-start-slots.conf";
 
-/// [`START_SLOTS_DIR`], or `$CONTAINERCTL_START_SLOTS_DIR` (tests).
-pub fn start_slots_dir() -> PathBuf {
-    std::env::var_os("CONTAINERCTL_START_SLOTS_DIR")
-        .map_or_else(|| PathBuf::from(START_SLOTS_DIR), PathBuf::from)
+/// [`START_SLOTS_DROPIN`]'s text for `count` slots, read from `config`. Pure.
+pub fn render_start_slots(count: u32, config: &Path) -> String {
+    format!(
+        "{HEADER}[units] parallel_starts in {}; do not edit.\n\
+         [Service]\n\
+         Environment={}={count}\n",
+        config.display(),
+        crate::runner::slots::COUNT_ENV
+    )
 }
 
-/// Makes `dir` hold the slot files `0` to `count - 1`, keeping those that exist (a runner may
-/// hold one) and removing higher ones (a runner holding one keeps its lock until it is done).
-/// The directory is root's alone (0700) and so are the files (0600), existing ones included:
-/// anyone who can open a slot file for reading can flock it and hold back every start.
-pub fn generate_start_slots(dir: &Path, count: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Writes [`START_SLOTS_DROPIN`] into `out`.
+pub fn generate_start_slots(out: &Path, count: u32, config: &Path) -> std::io::Result<()> {
+    let path = out.join(START_SLOTS_DROPIN);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    for i in 0..count {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(dir.join(i.to_string()))?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let extra =
-            entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|i| i >= count);
-        if extra {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
+    std::fs::write(path, render_start_slots(count, config))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn start_slots_are_made_kept_and_trimmed() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let slots = dir.path().join("start-slots");
-        let names = || {
-            let mut v: Vec<String> = std::fs::read_dir(&slots)
-                .expect("the slot directory")
-                .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            v
-        };
-        std::fs::create_dir(&slots).expect("an open directory");
-        std::fs::set_permissions(&slots, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("0755");
-        std::fs::write(slots.join("0"), "").expect("a readable slot");
-        std::fs::set_permissions(slots.join("0"), std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .expect("0644");
-        super::generate_start_slots(&slots, 3).expect("made");
-        assert_eq!(names(), ["0", "1", "2"]);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
-        assert_eq!(mode(&slots), 0o700, "only root may reach the slots");
-        for i in ["0", "1", "2"] {
-            assert_eq!(mode(&slots.join(i)), 0o600, "slot {i}: only root may flock it");
-        }
-        let before = std::fs::metadata(slots.join("1")).expect("slot 1");
-        super::generate_start_slots(&slots, 2).expect("trimmed");
-        assert_eq!(names(), ["0", "1"]);
-        use std::os::unix::fs::MetadataExt;
-        let after = std::fs::metadata(slots.join("1")).expect("slot 1");
-        assert_eq!(before.ino(), after.ino(), "an existing slot is kept: a runner may hold its lock");
+    fn the_start_slots_count_goes_to_every_instance() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let config = Path::new("/etc/containerctl/containerctl.toml");
+        super::generate_start_slots(out.path(), 3, config).expect("written");
+        let text = std::fs::read_to_string(out.path().join("containerctl@.service.d/40-start-slots.conf"))
+            .expect("the template's drop-in");
+        assert_eq!(
+            text,
+            "# Generated by containerctl-generator from [units] parallel_starts in \
+             /etc/containerctl/containerctl.toml; do not edit.\n[Service]\nEnvironment=CONTAINERCTL_START_SLOTS=3\n"
+        );
     }
 
     use super::*;

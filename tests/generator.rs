@@ -82,7 +82,6 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
         .arg(&out)
         .env("CONTAINERCTL_UNIT_PATH", path)
         .env("CONTAINERCTL_CONFIG", &config)
-        .env("CONTAINERCTL_START_SLOTS_DIR", root.path().join("start-slots"))
         .output()
         .expect("run generator");
     assert!(output.status.success(), "{output:?}");
@@ -118,18 +117,24 @@ fn generator_binary_skips_invalid_units_and_generates_the_rest() {
     assert!(mount.contains("Options=bind,nosuid,nodev\n"), "{mount}");
     assert_eq!(fs::read_link(out.join("local-fs.target.wants").join(&name)).expect("link"), out.join(&name));
     assert!(!out.join("containerctl@masked.service.d").exists());
-    // The host's start slots: parallel_starts is unset, so four per CPU.
+    // The runners learn the number of start slots from a drop-in for every instance:
+    // parallel_starts is unset, so four per CPU. The generator makes no file outside `out`.
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let slots = fs::read_dir(root.path().join("start-slots")).expect("the start slots").count();
-    assert_eq!(slots, containerctl::config::default_parallel_starts(cpus) as usize);
+    let slots = fs::read_to_string(out.join(generator::START_SLOTS_DROPIN)).expect("the slots' drop-in");
+    let count = containerctl::config::default_parallel_starts(cpus);
+    assert!(
+        slots.ends_with(&format!("[Service]\nEnvironment=CONTAINERCTL_START_SLOTS={count}\n")),
+        "{slots}"
+    );
+    let mut entries: Vec<_> =
+        fs::read_dir(root.path()).expect("read root").map(|e| e.expect("entry").file_name()).collect();
+    entries.sort();
+    assert_eq!(entries, ["containerctl.toml", "etc", "lib", "out"], "nothing written outside out/");
 }
 
 #[test]
 fn generator_without_arguments_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_containerctl-generator"))
-        .env("CONTAINERCTL_START_SLOTS_DIR", "/nonexistent/start-slots")
-        .output()
-        .expect("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_containerctl-generator")).output().expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage:"));
 }

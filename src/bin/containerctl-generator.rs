@@ -29,12 +29,9 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|c| c.parallel_starts)
         .unwrap_or_else(|| config::default_parallel_starts(cpus));
-    let slots_dir = generator::start_slots_dir();
-    if let Err(e) = generator::generate_start_slots(&slots_dir, slots) {
-        let message = format!(
-            "cannot make the start slots in {}: units start without the host-wide limit: {e}",
-            slots_dir.display()
-        );
+    if let Err(e) = generator::generate_start_slots(out, slots, &config) {
+        let message =
+            format!("cannot write the start slots' drop-in: units start without the host-wide limit: {e}");
         journal::send(journal::ERR, IDENT, &message, &[]);
     }
     match loaded {

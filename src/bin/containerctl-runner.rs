@@ -13,7 +13,10 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // First, before any input is read: from here on the runner may only read files.
+    // The host's start slots, made if missing: the only files the runner makes, so before the
+    // lock (no input but their count, from the generator's drop-in).
+    let start_slots = runner::slots::prepare(|m| runner::log(journal::WARNING, m));
+    // Then, before any other input is read: from here on the runner may only read files.
     match runner::lock::restrict_to_reading() {
         Ok(runner::lock::Locked::Fully | runner::lock::Locked::Partly) => {}
         Ok(runner::lock::Locked::Not) => runner::log(
@@ -51,5 +54,5 @@ fn main() -> ExitCode {
             return ExitCode::from(runner::EXIT_DOCKER);
         }
     };
-    ExitCode::from(runtime.block_on(runner::run(unit)))
+    ExitCode::from(runtime.block_on(runner::run(unit, start_slots)))
 }

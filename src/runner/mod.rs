@@ -151,7 +151,7 @@ async fn ping_api_version(socket: &str) -> Option<bollard::ClientVersion> {
 }
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
-pub async fn run(unit: Unit) -> u8 {
+pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>) -> u8 {
     // Read at every start, so a container gets the secrets' values as they are now.
     let secrets = match crate::secrets::Store::from_env().resolve(&unit.secrets) {
         Ok(s) => s,
@@ -167,6 +167,7 @@ pub async fn run(unit: Unit) -> u8 {
     }
     let mut runner = Runner {
         unit,
+        start_slots,
         secrets,
         docker: None,
         hash: String::new(),
@@ -208,6 +209,9 @@ enum Preparation {
 
 struct Runner {
     unit: Unit,
+    /// The host's start slots, opened before the runner locked itself ([`slots::prepare`]);
+    /// taken by the start.
+    start_slots: Vec<(u32, std::fs::File)>,
     /// The values of the unit's secrets, read at start (never logged).
     secrets: crate::secrets::Resolved,
     docker: Option<Docker>,
@@ -256,7 +260,7 @@ impl Runner {
         }
         // Held until the container runs: see [`slots`].
         let slot = tokio::select! {
-            r = take_slot(self.unit.name.as_str()) => r?,
+            r = take_slot(self.unit.name.as_str(), std::mem::take(&mut self.start_slots)) => r?,
             _ = term.recv() => return Ok(0),
             _ = int.recv() => return Ok(0),
         };
@@ -817,11 +821,13 @@ impl Runner {
 
 /// Waits for a start slot ([`slots`]) while telling systemd what the start waits for and
 /// keeping its start timeout from running out.
-async fn take_slot(name: &str) -> Result<Option<slots::Slot>, RunError> {
-    let dir = crate::generator::start_slots_dir();
+async fn take_slot(
+    name: &str,
+    start_slots: Vec<(u32, std::fs::File)>,
+) -> Result<Option<slots::Slot>, RunError> {
     let mut extended: Option<Instant> = None;
     let mut count = 0;
-    let taken = slots::take(&dir, std::process::id() as usize, SLOT_WAIT_MAX, |w| {
+    let taken = slots::take(start_slots, std::process::id() as usize, SLOT_WAIT_MAX, |w| {
         if extended.is_none() {
             count = w.slots;
             notify::status(&format!(

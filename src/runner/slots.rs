@@ -1,18 +1,20 @@
-//! The host-wide limit on container starts: a runner takes one of the start slots the generator
-//! made (`generator::START_SLOTS_DIR`, `[units] parallel_starts` of them) before it talks to
-//! dockerd, and gives it back once its container runs.
+//! The host-wide limit on container starts: a runner takes one of the host's start slots
+//! ([`DIR`], `[units] parallel_starts` of them) before it talks to dockerd, and gives it back once
+//! its container runs.
 //!
 //! Why: a start is CPU work in dockerd, containerd and runc. At boot systemd starts every enabled
 //! unit at once; 500 starts on two cores queued there past systemd's start timeout, which killed
 //! and restarted them, and the boot never converged (BENCHMARKS.md). Waiting here instead costs
 //! nothing, and the runner keeps systemd's start timeout from counting the wait (runner::run).
 //!
-//! A slot is an exclusive flock(2) on one of the files: it needs only a descriptor opened for
-//! reading, which the runner's Landlock lock allows, and the kernel drops it when the runner
-//! exits, however it ends. No slot files (the generator did not run): no limit.
+//! A slot is an exclusive flock(2) on one of the files: it needs only a descriptor, and the
+//! kernel drops it when the runner exits, however it ends. The generator tells the runners how
+//! many slots there are ([`COUNT_ENV`], in its drop-in for every instance of the template); each
+//! runner opens the slot files, making the missing ones, before it locks itself to reading
+//! ([`prepare`]). No count in the environment: no limit.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -28,18 +30,77 @@ pub struct Slot {
     pub index: u32,
 }
 
-/// The slot files of `dir` in index order, opened for reading; empty when there are none.
-fn open_all(dir: &Path) -> Vec<(u32, File)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut slots: Vec<(u32, File)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let index = e.file_name().to_str()?.parse::<u32>().ok()?;
-            Some((index, File::open(e.path()).ok()?))
+/// Where the host's start slots are: one empty file per unit that may be starting at once,
+/// named `0` to `N-1`. Root's alone, the directory 0700 and the files 0600: anyone who can open a
+/// slot file can flock it and hold back every start. The package's tmpfiles.d entry makes the
+/// directory at boot; [`open`] makes it and the files when they are missing.
+pub const DIR: &str = "/run/containerctl/start-slots";
+
+/// The environment variable that gives the number of slots (`[units] parallel_starts`), set by
+/// the generator's drop-in for every instance of the template (`generator::START_SLOTS_DROPIN`).
+pub const COUNT_ENV: &str = "CONTAINERCTL_START_SLOTS";
+
+/// [`DIR`], or `$CONTAINERCTL_START_SLOTS_DIR` (tests).
+pub fn dir() -> PathBuf {
+    std::env::var_os("CONTAINERCTL_START_SLOTS_DIR").map_or_else(|| PathBuf::from(DIR), PathBuf::from)
+}
+
+/// Opens the slot files `0` to `count - 1` of `dir`, making `dir` (0700) and the missing files
+/// (0600) first; files of a higher index (a larger count before) are left alone. Refuses a `dir`
+/// that is not a directory owned by this user with no access for others.
+pub fn open(dir: &Path, count: u32) -> std::io::Result<Vec<(u32, File)>> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let mode = meta.mode() & 0o7777;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() || mode & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory of this user's alone (mode {mode:04o}, owner {}): others could hold \
+             back every start; make it root's, mode 0700",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    (0..count)
+        .map(|i| {
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(dir.join(i.to_string()))?;
+            Ok((i, file))
         })
-        .collect();
-    slots.sort_by_key(|(i, _)| *i);
-    slots
+        .collect()
+}
+
+/// The runner's start slots, opened before it locks itself to reading (after that it can make no
+/// file): as many as [`COUNT_ENV`] says, in [`dir`]. Empty, so no limit, without a valid count;
+/// and when they cannot be opened, which `warn` is told about.
+pub fn prepare(warn: impl FnOnce(&str)) -> Vec<(u32, File)> {
+    let Some(value) = std::env::var_os(COUNT_ENV) else { return Vec::new() };
+    let dir = dir();
+    let count = value
+        .to_str()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=crate::config::MAX_PARALLEL_STARTS).contains(n));
+    let Some(count) = count else {
+        warn(&format!(
+            "{COUNT_ENV}={} is not from 1 to {}: this unit starts without the host-wide limit",
+            value.to_string_lossy(),
+            crate::config::MAX_PARALLEL_STARTS
+        ));
+        return Vec::new();
+    };
+    open(&dir, count).unwrap_or_else(|e| {
+        warn(&format!(
+            "cannot open the start slots in {}: this unit starts without the host-wide limit: {e}",
+            dir.display()
+        ));
+        Vec::new()
+    })
 }
 
 /// Takes the first free slot of `slots` without waiting; the others stay in `slots`, in order.
@@ -64,20 +125,19 @@ pub struct Waiting {
     pub slots: usize,
 }
 
-/// Waits for a start slot of `dir`. None: `dir` has no slots, so there is no limit. Err: none
-/// came free within `bound` (how long it waited). `waiting` is called when the wait begins and
+/// Waits for one of `slots` (from [`prepare`]). None: there are none, so there is no limit. Err:
+/// none came free within `bound` (how long it waited). `waiting` is called when the wait begins and
 /// every [`SWEEP_EVERY`] after, so the caller can tell systemd.
 ///
 /// The wait is a blocking flock on one slot (`spread` picks which) on a thread of its own,
 /// plus a look at every slot every [`SWEEP_EVERY`], so a runner queued behind a long start
 /// takes another slot that came free. The thread is not joined: it ends with the process.
 pub async fn take(
-    dir: &Path,
+    mut slots: Vec<(u32, File)>,
     spread: usize,
     bound: Duration,
     mut waiting: impl FnMut(Waiting),
 ) -> Result<Option<Slot>, Duration> {
-    let mut slots = open_all(dir);
     let count = slots.len();
     if count == 0 {
         return Ok(None);
@@ -126,25 +186,50 @@ mod tests {
     }
 
     #[test]
-    fn no_slot_files_means_no_limit() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let got = runtime().block_on(take(&dir.path().join("absent"), 0, Duration::from_secs(1), |_| {}));
+    fn no_slots_means_no_limit() {
+        let got = runtime().block_on(take(Vec::new(), 0, Duration::from_secs(1), |_| {}));
         assert!(matches!(got, Ok(None)), "{got:?}");
+    }
+
+    #[test]
+    fn slots_are_made_root_only_and_kept() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let parent = tempfile::tempdir().expect("a temporary directory");
+        let dir = parent.path().join("start-slots");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").mode() & 0o777;
+        let slots = open(&dir, 3).expect("made");
+        assert_eq!(slots.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(mode(&dir), 0o700, "only root may reach the slots");
+        for i in 0..3 {
+            assert_eq!(mode(&dir.join(i.to_string())), 0o600, "slot {i}: only root may flock it");
+        }
+        let inode = std::fs::metadata(dir.join("1")).expect("slot 1").ino();
+        let fewer = open(&dir, 2).expect("opened again");
+        assert_eq!(fewer.len(), 2);
+        assert_eq!(
+            std::fs::metadata(dir.join("1")).expect("slot 1").ino(),
+            inode,
+            "an existing slot is kept"
+        );
+        assert!(dir.join("2").exists(), "a higher slot is left alone: a runner may hold it");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("0755");
+        let refused = open(&dir, 2).expect_err("a directory others can reach");
+        assert!(refused.to_string().contains("mode 0755"), "{refused}");
     }
 
     #[test]
     fn slots_are_exclusive_and_a_waiter_gets_the_one_freed() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        crate::generator::generate_start_slots(dir.path(), 2).expect("two slots");
+        let slots = || open(&dir.path().join("s"), 2).expect("two slots");
         let rt = runtime();
         let bound = Duration::from_secs(30);
-        let a = rt.block_on(take(dir.path(), 0, bound, |_| {})).expect("a slot").expect("limited");
-        let b = rt.block_on(take(dir.path(), 0, bound, |_| {})).expect("a slot").expect("limited");
+        let a = rt.block_on(take(slots(), 0, bound, |_| {})).expect("a slot").expect("limited");
+        let b = rt.block_on(take(slots(), 0, bound, |_| {})).expect("a slot").expect("limited");
         assert_ne!(a.index, b.index, "two holders never share a slot");
         let mut waits = 0;
         let freed = a.index;
         let got = rt.block_on(async {
-            let waiter = take(dir.path(), 1, bound, |w| {
+            let waiter = take(slots(), 1, bound, |w| {
                 waits += 1;
                 assert_eq!(w.slots, 2);
             });
@@ -164,10 +249,10 @@ mod tests {
     #[test]
     fn a_wait_past_its_bound_ends_with_how_long_it_waited() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        crate::generator::generate_start_slots(dir.path(), 1).expect("one slot");
+        let slots = || open(&dir.path().join("s"), 1).expect("one slot");
         let rt = runtime();
-        let held = rt.block_on(take(dir.path(), 0, Duration::from_secs(1), |_| {})).expect("a slot");
-        let got = rt.block_on(take(dir.path(), 0, Duration::from_millis(100), |_| {}));
+        let held = rt.block_on(take(slots(), 0, Duration::from_secs(1), |_| {})).expect("a slot");
+        let got = rt.block_on(take(slots(), 0, Duration::from_millis(100), |_| {}));
         let waited = got.expect_err("the only slot is held");
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
         drop(held);

@@ -2,7 +2,8 @@
 # timeout that does not count the waits, and a stop during a start that keeps the container.
 
 # _parallel_starts [N]: [units] parallel_starts = N in containerctl.toml (none: the default),
-# applied by a daemon-reload (the generator makes the slots). The section is kept last.
+# applied by a daemon-reload (the generator passes N to every unit; their runners make the slot
+# files). The section is kept last.
 _parallel_starts() {
     # shellcheck disable=SC2016  # the host's shell expands them
     tb_host "$HOST" sh -ec 'f=/etc/containerctl/containerctl.toml
@@ -13,6 +14,11 @@ _parallel_starts() {
 
 _slot_held() {
     ! tb_host "$HOST" flock -n /run/containerctl/start-slots/0 true </dev/null
+}
+
+# _start_slots NAME: the number of start slots containerctl@NAME's runner is told of.
+_start_slots() {
+    prop "$1" Environment | tr ' ' '\n' | sed -n 's/^CONTAINERCTL_START_SLOTS=//p'
 }
 
 _status_text_has() {
@@ -44,7 +50,9 @@ EOF
             printf '[Service]\nTimeoutStartSec=3s\n' >/etc/systemd/system/containerctl@$i.service.d/90-short.conf" </dev/null
     done
     _parallel_starts 1
-    expect_eq "one start slot" "$(tb_host "$HOST" ls /run/containerctl/start-slots </dev/null)" 0
+    expect_eq "one start slot" "$(_start_slots slot1)" 1
+    # Made by the package's tmpfiles.d entry, before any runner.
+    expect_eq "the slots' directory is root's alone" "$(tb_host "$HOST" stat -c '%U %a' /run/containerctl/start-slots </dev/null)" "root 700"
     expect_eq "the short start timeout applies" "$(prop slot1 TimeoutStartUSec)" 3s
     # The only slot is held, as by a long start.
     tb_host "$HOST" systemd-run -q --unit=slot-holder --collect flock /run/containerctl/start-slots/0 sleep infinity </dev/null
@@ -83,7 +91,14 @@ EOF
         tb_host "$HOST" rm -rf "/etc/systemd/system/containerctl@$i.service.d" </dev/null
     done
     _parallel_starts
-    expect "the default slots are back" test "$(tb_host "$HOST" ls /run/containerctl/start-slots </dev/null | wc -l)" -ge 2
+    local n
+    n=$(_start_slots slot1)
+    expect "the default slots are back" test "$n" -ge 4
+    # The runner makes the slot files it lacks (slot 0 above was the holder's, made by flock(1)).
+    sctl start containerctl@slot1
+    expect_eq "slot $((n - 1)), made by a runner, is root's alone" \
+        "$(tb_host "$HOST" stat -c '%U %a' "/run/containerctl/start-slots/$((n - 1))" </dev/null)" "root 600"
+    sctl stop containerctl@slot1
 }
 
 _created() {

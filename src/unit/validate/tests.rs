@@ -194,6 +194,45 @@ fn type_errors_are_explained() {
     assert!(e[0].message.contains("duration"), "{e:?}");
 }
 
+/// Durations, sizes and `cpus` take a string or a number; any other value is reported at the
+/// value with the kind of value expected, and each accepted form gives its value.
+#[test]
+fn string_or_number_values() {
+    let unit = |extra: &str| parse("web", "web.toml", &format!("{MIN}{extra}")).expect("valid");
+    let u = unit("memory = \"64M\"\ncpus = \"0.5\"\n[service]\nrestart_sec = \"2s\"\nstop_timeout = 3\n");
+    assert_eq!((u.container.memory, u.container.nano_cpus), (Some(64 << 20), Some(500_000_000)));
+    assert_eq!(
+        (u.service.restart_sec, u.service.stop_timeout),
+        (Duration::from_secs(2), Duration::from_secs(3))
+    );
+    let u = unit("memory = 67108864\ncpus = 2\n[service]\nrestart_sec = 0.5\n");
+    assert_eq!((u.container.memory, u.container.nano_cpus), (Some(64 << 20), Some(2_000_000_000)));
+    assert_eq!(u.service.restart_sec, Duration::from_millis(500));
+    for (extra, column, message) in [
+        ("memory = 1.5\n", 10, "expected a size like \"512M\" or a number of bytes"),
+        ("memory = true\n", 10, "expected a size like \"512M\" or a number of bytes"),
+        ("memory = 99999999999999999999\n", 10, "expected a size like \"512M\" or a number of bytes"),
+        ("cpus = [1]\n", 8, "expected a number like 1.5"),
+        (
+            "[service]\nrestart_sec = true\n",
+            15,
+            "expected a duration like \"2s\", \"1m30s\" or a number of seconds",
+        ),
+        (
+            "[service]\nstop_timeout = {a = 1}\n",
+            16,
+            "expected a duration like \"2s\", \"1m30s\" or a number of seconds",
+        ),
+    ] {
+        let e = errors(&format!("{MIN}{extra}"));
+        assert_eq!(
+            (e.len(), e[0].line, e[0].column, e[0].message.as_str()),
+            (1, 4 + extra.matches('\n').count() - 1, column, message),
+            "{extra}"
+        );
+    }
+}
+
 #[test]
 fn latest_is_not_a_pin() {
     for v in ["latest", "Latest"] {
