@@ -21,15 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::Daemon;
 use crate::db::NewEvent;
 use crate::policy::{self, Action, Caller, Role};
 use crate::time::now_ms;
-use crate::transfer::{self, receive, FileKey, Kind, Manifest, VolumeId};
+use crate::transfer::{self, pipe, receive, FileKey, Kind, Manifest, VolumeId};
 use crate::unit::{self, Unit, UnitName};
 use crate::wire::{MoveBegin, MoveDelta, MoveOffer, MovePreflight, MoveRevision};
 
@@ -565,7 +563,7 @@ impl Daemon {
             Err(_) => return Err(MoveInError::Failed("lock".into())),
         };
         let began = std::time::Instant::now();
-        let reader = BodyQueue::read_ahead(body);
+        let reader = pipe::BodyQueue::read_ahead(body.into_data_stream());
         let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c2 = counted.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -1191,54 +1189,6 @@ pub(super) fn test_hook(var: &str, when: &str) {
     if std::env::var_os(var).is_some_and(|v| v == "1") {
         tracing::error!("{var} is set: exiting {when} (a test)");
         std::process::exit(1);
-    }
-}
-
-/// Chunks of the request body read ahead while the stream is received.
-const READ_AHEAD: usize = 32;
-
-/// A move's request body for the blocking receiver: a task reads it ahead into a queue of up to
-/// [`READ_AHEAD`] chunks, so the connection goes on reading and decrypting while the receiver
-/// writes (a bridge that polls the body from the blocking side reads each next piece only when
-/// the receiver asks, one hand-off between the threads per piece, each side waiting for the other).
-struct BodyQueue {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl BodyQueue {
-    fn read_ahead(body: axum::body::Body) -> BodyQueue {
-        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-        tokio::spawn(async move {
-            let mut body = body.into_data_stream();
-            loop {
-                // The receiver gone (it refused or finished): the body is dropped, not read on.
-                let chunk = tokio::select! {
-                    () = tx.closed() => break,
-                    chunk = body.next() => chunk,
-                };
-                let Some(chunk) = chunk else { break };
-                let broken = chunk.is_err();
-                if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() || broken {
-                    break;
-                }
-            }
-        });
-        BodyQueue { rx, current: Bytes::new() }
-    }
-}
-
-impl std::io::Read for BodyQueue {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
     }
 }
 

@@ -39,7 +39,7 @@ use crate::policy::{self, Action, Caller};
 use crate::progress::Progress;
 use crate::time::now_ms;
 use crate::transfer::source::{FirstPass, Packed, Stamp};
-use crate::transfer::{self, source, Kind, Manifest, VolumeId};
+use crate::transfer::{self, pipe, source, Kind, Manifest, VolumeId};
 use crate::unit::{Unit, UnitName};
 use crate::wire::{
     MoveBegin, MoveBegun, MoveCaller, MoveCommit, MoveDelta, MoveOffer, MovePreflight, MoveResult,
@@ -674,7 +674,7 @@ impl Daemon {
         let seen = seen.clone();
         let packing = tokio::task::spawn_blocking(move || {
             let refs: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
-            let out = ChannelWriter { tx, buf: Vec::new() };
+            let out = pipe::ChannelWriter::new(tx);
             let pass = match &mode {
                 Mode::Strict => source::Pass::Strict,
                 Mode::Warm => source::Pass::Warm,
@@ -1156,48 +1156,6 @@ async fn send(
     client
         .send_body(&target.api(), method, path, &[("content-type", content_type.into())], body, timeout)
         .await
-}
-
-/// The packer's output as chunks of the request body: its small writes (tar headers, padding)
-/// gathered into one chunk, a file's chunks handed on as they are (no copy).
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-/// Small writes gathered up to this size before they go.
-const GATHER: usize = 64 * 1024;
-
-impl ChannelWriter {
-    fn send(&self, chunk: Bytes) -> std::io::Result<()> {
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the receiving side went away"))
-    }
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(buf);
-        if self.buf.len() >= GATHER {
-            self.flush()?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let gathered = Bytes::from(std::mem::take(&mut self.buf));
-        self.send(gathered)
-    }
-}
-
-impl source::Sink for ChannelWriter {
-    fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
-        std::io::Write::flush(self)?;
-        self.send(chunk)
-    }
 }
 
 fn tokio_stream_from<T: Send + 'static>(

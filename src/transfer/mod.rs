@@ -14,9 +14,11 @@
 //! The sender is [`source`]: it walks a volume with lstat (the same rules, so a dry run names
 //! every blocker before anything stops) and packs it, hashing each file as it is read. On both
 //! sides the hashing runs on a thread of its own ([`hashing`]), beside the reading and sending
-//! there and the writing here, on the same buffers.
+//! there and the writing here, on the same buffers; [`pipe`] hands the stream between the request
+//! body and the blocking threads that pack and receive it.
 
 pub mod hashing;
+pub mod pipe;
 pub mod receive;
 pub mod source;
 
