@@ -261,8 +261,7 @@ impl Runner {
         // Held until the container runs: see [`slots`].
         let slot = tokio::select! {
             r = take_slot(self.unit.name.as_str(), std::mem::take(&mut self.start_slots)) => r?,
-            _ = term.recv() => return Ok(0),
-            _ = int.recv() => return Ok(0),
+            () = stop_requested(&mut term, &mut int) => return Ok(0),
         };
         let outcome = {
             self.progress.set(Instant::now());
@@ -284,8 +283,7 @@ impl Runner {
                         }
                         notify::extend_timeout(EXTEND_BY);
                     }
-                    _ = term.recv() => break Preparation::Stopped,
-                    _ = int.recv() => break Preparation::Stopped,
+                    () = stop_requested(&mut term, &mut int) => break Preparation::Stopped,
                 }
             }
         };
@@ -680,14 +678,7 @@ impl Runner {
                         notify::watchdog();
                     }
                 }
-                _ = term.recv(), if stopping.is_none() => {
-                    notify::stopping("stopping container");
-                    stopping = Some(End::Stopped);
-                    stop_began = Some(Instant::now());
-                    stop_extend.reset_immediately();
-                    self.stop_in_background();
-                }
-                _ = int.recv(), if stopping.is_none() => {
+                () = stop_requested(term, int), if stopping.is_none() => {
                     notify::stopping("stopping container");
                     stopping = Some(End::Stopped);
                     stop_began = Some(Instant::now());
@@ -736,7 +727,7 @@ impl Runner {
         // hundreds of cleanups to do, gave up after 15 s ("Force shutdown daemon") and removed
         // the stale sandboxes at the next boot, 30 s before it answered. A crash keeps exiting
         // at `die`, so that the restart comes as early as it can.
-        if let (Some(End::Stopped), Some(began)) = (&stopping, stop_began) {
+        if let Some(began) = stop_began {
             let settled = self.docker().inspect_container(&id, None);
             tokio::pin!(settled);
             let budget = stop_limit.saturating_sub(began.elapsed());
@@ -816,6 +807,14 @@ impl Runner {
                 log(journal::WARNING, &format!("cannot remove container {}: {}", self.name(), describe(&e)))
             }
         }
+    }
+}
+
+/// Either stop signal: SIGTERM (systemd's stop) or SIGINT (by hand). Cancel-safe, as `recv` is.
+async fn stop_requested(term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 
