@@ -269,6 +269,15 @@ pub fn generate(dirs: &[PathBuf], out: &Path) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// `r`, with "it exists already" taken as done: every run writes into the same output directory
+/// systemd gave it, and threads may race to make a shared directory.
+fn existing_ok(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Units a generator thread takes at a time (see [`generate`]).
 const BATCH: usize = 16;
 
@@ -335,31 +344,19 @@ fn generate_some(found: &[Found], shared: &Shared) -> std::io::Result<Vec<Outcom
         };
         let definition = definition_path(out, name);
         let dir = definition.parent().unwrap_or(out);
-        match std::fs::create_dir(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
+        existing_ok(std::fs::create_dir(dir))?;
         std::fs::write(&definition, render_dropin(&unit, path, &definition, &text))?;
         if let Some(timer) = render_update_timer(&unit, path) {
             let dir = out.join(format!("{}.d", update_timer(name)));
-            match std::fs::create_dir(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
-            }
+            existing_ok(std::fs::create_dir(&dir))?;
             std::fs::write(dir.join(DROPIN_NAME), timer)?;
             let timers = out.join("timers.target.wants");
             make_once(&shared.timers_made, &timers)?;
-            match std::os::unix::fs::symlink(UPDATE_TIMER_TEMPLATE, timers.join(update_timer(name))) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
-            }
+            existing_ok(std::os::unix::fs::symlink(UPDATE_TIMER_TEMPLATE, timers.join(update_timer(name))))?;
         }
         if unit.service.enabled {
             make_once(&shared.wants_made, &wants)?;
-            match std::os::unix::fs::symlink(TEMPLATE_PATH, wants.join(name.service())) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
-            }
+            existing_ok(std::os::unix::fs::symlink(TEMPLATE_PATH, wants.join(name.service())))?;
         }
         outcomes.push(Outcome::Generated(name.clone()));
     }
@@ -377,10 +374,7 @@ pub fn generate_cluster(cluster_dir: &Path, out: &Path) -> std::io::Result<Vec<S
     let link = |target: &str, wanted_by: &str, unit: &str| -> std::io::Result<()> {
         let wants = out.join(format!("{wanted_by}.wants"));
         std::fs::create_dir_all(&wants)?;
-        match std::os::unix::fs::symlink(target, wants.join(unit)) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(()),
-        }
+        existing_ok(std::os::unix::fs::symlink(target, wants.join(unit)))
     };
     let mount = cluster_dir.join(crate::cluster::MOUNT_UNIT);
     if let Ok(text) = std::fs::read_to_string(&mount) {
@@ -491,10 +485,7 @@ pub fn generate_root_mounts(
         std::fs::write(out.join(&name), render_root_mount(root, config))?;
         let wants = out.join("local-fs.target.wants");
         std::fs::create_dir_all(&wants)?;
-        match std::os::unix::fs::symlink(out.join(&name), wants.join(&name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
+        existing_ok(std::os::unix::fs::symlink(out.join(&name), wants.join(&name)))?;
         written.push(name);
     }
     Ok(RootMounts { written, skipped })
