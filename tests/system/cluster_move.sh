@@ -112,14 +112,21 @@ c_move_cold() {
 }
 
 c_move_killed() {
-    local inv pid rc=0
+    local inv pid dev rc=0
     inv=$(move_invocation $H3 mover)
+    # The whole copy takes under a second at full speed, less than one look at c2's disk: c3's
+    # sending is held to 10 MB/s (a token bucket on its interface) so that the kill below lands
+    # in the copy and not after it.
+    dev=$(tb_host $H3 ip -o route get "$IP2" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+    tb_host $H3 tc qdisc replace dev "$dev" root tbf rate 80mbit burst 256kb latency 200ms
     ctl $H3 move mover --to c2 >"$OUT" 2>&1 &
     pid=$!
     # Once data is arriving on c2, its daemon is killed.
-    tb_wait_for 60 "data arriving on c2" check "[[ \$(tb_host $H2 sh -c 'du -sm /var/lib/docker/volumes/containerctl-move-*/_data 2>/dev/null | cut -f1 | head -1') -gt 5 ]]"
+    tb_wait_for 60 "data arriving on c2" check "[[ \$(tb_host $H2 sh -c 'du -sm /var/lib/docker/volumes/containerctl-move-*/_data 2>/dev/null | cut -f1 | head -1') -gt 5 ]]" \
+        || { tb_host $H3 tc qdisc del dev "$dev" root; return 1; }
     tb_host $H2 systemctl kill -s KILL containerctld
     wait "$pid" || rc=$?
+    tb_host $H3 tc qdisc del dev "$dev" root
     cat "$OUT"
     expect "the move failed" check "(( $rc != 0 ))"
     expect_contains "it says the unit runs on c3 again" "$(cat "$OUT")" "mover runs on c3 again"
