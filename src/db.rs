@@ -20,7 +20,7 @@ mod moves;
 mod registries;
 mod secrets;
 mod updates;
-pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord};
+pub use cluster::{JoinTokenRecord, NodeEvent, NodeRecord, Reported};
 pub use moves::{MoveRecord, NewMove, Soaking, Unfinished};
 pub use registries::RegistryUse;
 pub use secrets::SecretRecord;

@@ -30,7 +30,21 @@ pub struct Inventory {
     pub shared: Shared,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl Inventory {
+    /// A digest of what the Cluster page shows of this node apart from its gauges (load, memory,
+    /// disk, the shared volume's use): its units and their states, containers, images, devices and
+    /// whether the shared volume is mounted. Two reports with the same digest look the same but for
+    /// numbers that change at every report, which the page refreshes on its own timer.
+    pub fn shown_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&self.hostname, &self.units, self.containers, &self.images, &self.devices).hash(&mut h);
+        (&self.shared.path, self.shared.mounted, &self.shared.volume).hash(&mut h);
+        h.finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Hash)]
 pub struct UnitSummary {
     pub name: String,
     pub active_state: String,
@@ -134,6 +148,34 @@ mod tests {
         assert_eq!(spread.into_iter().collect::<Vec<_>>(), [27, 28, 29, 30, 31, 32]);
         assert_eq!(next_report_in(Duration::ZERO, 7), Duration::ZERO);
         assert_eq!(next_report_in(Duration::from_micros(5), 500), Duration::from_micros(5));
+    }
+
+    #[test]
+    fn the_shown_digest_ignores_gauges_only() {
+        let unit = UnitSummary { name: "web".into(), active_state: "active".into(), ..Default::default() };
+        let a = Inventory { hostname: "h1".into(), units: vec![unit], containers: 1, ..Default::default() };
+        let mut gauges = a.clone();
+        gauges.resources = Resources {
+            cpus: 2,
+            memory_total_bytes: 8,
+            memory_available_bytes: 3,
+            load1: 0.7,
+            disk_avail_bytes: 9,
+        };
+        gauges.shared.used_bytes = 5;
+        gauges.shared.avail_bytes = 6;
+        assert_eq!(a.shown_digest(), gauges.shown_digest());
+        let mut failed = a.clone();
+        failed.units[0].active_state = "failed".into();
+        let mut more = a.clone();
+        more.containers = 2;
+        let mut mounted = a.clone();
+        mounted.shared.mounted = true;
+        let mut image = a.clone();
+        image.images.push("r/x:1".into());
+        for other in [failed, more, mounted, image] {
+            assert_ne!(a.shown_digest(), other.shown_digest(), "{other:?}");
+        }
     }
 
     #[test]

@@ -92,6 +92,17 @@ fn node_from_row(row: &Row<'_>) -> rusqlite::Result<NodeRecord> {
     })
 }
 
+/// What became of a node's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// Stored; the node was up already.
+    Stored,
+    /// Stored; the node was down (or not seen yet) and is up again.
+    CameBack,
+    /// Not stored: no such node, or it left or was removed.
+    NotAMember,
+}
+
 impl Db {
     pub fn insert_join_token(&mut self, t: &JoinTokenRecord) -> Result<(), DbError> {
         self.conn
@@ -238,7 +249,7 @@ impl Db {
     /// power cut and never corrupts. An fsync per report held the store's lock for up to 90 ms on
     /// a busy disk (bench/fleet.sh), so 100 members reporting at once queued behind each other,
     /// and so did the pages. Every other write stays `FULL`.
-    pub fn node_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<bool, DbError> {
+    pub fn node_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<Reported, DbError> {
         self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(self.err())?;
         let stored = self.store_report(id, at_ms, inventory);
         let restored = self.conn.pragma_update(None, "synchronous", "FULL").map_err(self.err());
@@ -246,16 +257,16 @@ impl Db {
         restored.map(|()| stored)
     }
 
-    fn store_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<bool, DbError> {
+    fn store_report(&mut self, id: &str, at_ms: i64, inventory: &str) -> Result<Reported, DbError> {
         let (tx, path) = self.write_tx()?;
         let err = |source| DbError::Sql { path: path.to_path_buf(), source };
         let state: Option<String> = tx
             .query_row("SELECT state FROM nodes WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(err)?;
-        let Some(state) = state else { return Ok(false) };
+        let Some(state) = state else { return Ok(Reported::NotAMember) };
         if state == "left" || state == "removed" {
-            return Ok(false);
+            return Ok(Reported::NotAMember);
         }
         tx.execute(
             "UPDATE nodes SET last_seen_ms = ?2, inventory = ?3, state = 'up' WHERE id = ?1",
@@ -270,7 +281,7 @@ impl Db {
             .map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(true)
+        Ok(if state == "up" { Reported::Stored } else { Reported::CameBack })
     }
 
     /// Sets a node's state; records the change in its history when it is one. Returns whether it
@@ -381,17 +392,22 @@ mod tests {
         db.put_node(&n, "joined", "joined as worker").expect("put");
         assert!(db.set_node_state("n-1", "down", 20, "no report for 30s").expect("state"));
         assert!(!db.set_node_state("n-1", "down", 21, "again").expect("state"));
-        assert!(db.node_report("n-1", 30, "{\"units\":[]}").expect("report"));
-        assert!(!db.node_report("n-9", 30, "{}").expect("report"));
+        assert_eq!(db.node_report("n-1", 30, "{\"units\":[]}").expect("report"), Reported::CameBack);
+        assert_eq!(db.node_report("n-1", 31, "{\"units\":[]}").expect("report"), Reported::Stored);
+        assert_eq!(db.node_report("n-9", 30, "{}").expect("report"), Reported::NotAMember);
         let sync: i64 = db.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("pragma");
         assert_eq!(sync, 2, "every write but a report's commits with synchronous=FULL");
         let kinds: Vec<_> =
             db.node_history("n-1", 10).expect("history").into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["up", "down", "joined"]);
         let node = db.node("n-1").expect("node").expect("exists");
-        assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 30));
+        assert_eq!((node.state.as_str(), node.last_seen_ms), ("up", 31));
         db.set_node_state("n-1", "left", 40, "left").expect("state");
-        assert!(!db.node_report("n-1", 50, "{}").expect("report"), "a node that left cannot report");
+        assert_eq!(
+            db.node_report("n-1", 50, "{}").expect("report"),
+            Reported::NotAMember,
+            "a node that left cannot report"
+        );
     }
 
     #[test]

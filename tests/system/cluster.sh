@@ -548,6 +548,28 @@ c_manager_restart() {
     expect_contains "token after restart" "$(ctl $H1 cluster token create --json)" '"token":"ctl1.'
 }
 
+c_report_events() {
+    local seen n
+    # The page's stream says `cluster` when a node shows something new, not at every report
+    # (gauges such as the load change at every one; the page refreshes those on its own timer).
+    tb_host $H1 sh -c 'curl -sN --unix-socket /run/containerctl/containerctl.sock http://x/api/v1/stream >/tmp/stream.txt 2>&1 & echo $! >/tmp/stream.pid'
+    tb_wait_for 10 "the stream is open" check "tb_host $H1 grep -q 'event: units' /tmp/stream.txt"
+    for n in 1 2; do
+        seen=$(node_field c2 last_seen_ms)
+        tb_wait_for 20 "report $n of c2" check "(( \$(node_field c2 last_seen_ms) > $seen ))"
+        seen=$(node_field c3 last_seen_ms)
+        tb_wait_for 20 "report $n of c3" check "(( \$(node_field c3 last_seen_ms) > $seen ))"
+    done
+    # At least four reports came (and the manager's own); one real change meanwhile is allowed.
+    n=$(tb_host $H1 grep -c 'event: cluster' /tmp/stream.txt || true)
+    expect "at most one cluster event for reports that changed only gauges (saw $n)" check "(( $n <= 1 ))"
+    # c2 runs one more container: its next report shows it, and the stream says so.
+    tb_host $H2 docker run -d --name report-event ctl-test/busybox:1 sleep 600 >/dev/null
+    tb_wait_for 20 "a cluster event after c2 has one more container" check "(( \$(tb_host $H1 grep -c 'event: cluster' /tmp/stream.txt) > $n ))"
+    tb_host $H2 docker rm -f report-event >/dev/null
+    tb_host $H1 sh -c 'kill $(cat /tmp/stream.pid)'
+}
+
 c_leave_and_remove() {
     local rc
     # The first manager does not take the cluster down while others are in it.
@@ -609,7 +631,7 @@ for f in tests/system/cluster_*.sh; do
     source "$f"
 done
 steps=(c_init c_tokens_refused c_join c_shared_volume c_hostile_cluster_api c_registry c_service c_secret_service c_private_registry
-    "${CLUSTER_STEPS_EXTRA[@]}" c_inventory_and_down c_manager_restart c_leave_and_remove c_teardown_and_init_again)
+    "${CLUSTER_STEPS_EXTRA[@]}" c_inventory_and_down c_manager_restart c_report_events c_leave_and_remove c_teardown_and_init_again)
 # `tests/system/cluster.sh c_init c_join c_registry c_mine` runs only the steps named, in that order.
 (($# > 0)) && steps=("$@")
 for t in "${steps[@]}"; do

@@ -112,6 +112,9 @@ pub struct Cluster {
     join_watcher: std::sync::atomic::AtomicBool,
     /// Bumped when nodes or join tokens change (the web page's stream sends `event: cluster`).
     pub changes: tokio::sync::watch::Sender<u64>,
+    /// The manager's record of what each node's last report showed (`Inventory::shown_digest`),
+    /// so that a report that changes only gauges bumps nothing.
+    shown: Mutex<std::collections::HashMap<String, u64>>,
     api_running: std::sync::atomic::AtomicBool,
     reporter_running: std::sync::atomic::AtomicBool,
     /// The registry token signer, read from its key file once (primary manager only).
@@ -147,6 +150,7 @@ impl Cluster {
             join_wake: tokio::sync::Notify::new(),
             join_watcher: std::sync::atomic::AtomicBool::new(false),
             changes: tokio::sync::watch::channel(0).0,
+            shown: Mutex::new(std::collections::HashMap::new()),
             api_running: std::sync::atomic::AtomicBool::new(false),
             reporter_running: std::sync::atomic::AtomicBool::new(false),
             signer: Mutex::new(None),
@@ -195,6 +199,26 @@ impl Cluster {
     /// Something the Cluster page shows changed.
     pub fn changed(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A node's report was stored: tells the pages when it shows something new, that is when the
+    /// node came back or its report differs from its last one in more than gauges. With 100
+    /// members reporting every 15 s, a bump per report had every open Cluster page load every node
+    /// several times a second; the gauges and "last seen" are refreshed by the page's own timer.
+    pub fn reported(
+        &self,
+        node_id: &str,
+        reported: crate::db::Reported,
+        inventory: &super::inventory::Inventory,
+    ) {
+        let digest = inventory.shown_digest();
+        let new = {
+            let mut shown = self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            shown.insert(node_id.to_owned(), digest) != Some(digest)
+        };
+        if new || reported == crate::db::Reported::CameBack {
+            self.changed();
+        }
     }
 
     fn stop_tasks(&self) {
