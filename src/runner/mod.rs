@@ -13,6 +13,7 @@ pub mod output;
 pub mod registry;
 pub mod slots;
 pub mod spec;
+mod stop_clock;
 pub mod swarm;
 
 use std::cell::Cell;
@@ -608,13 +609,8 @@ impl Runner {
         let mut output_open = true;
         let watchdog = notify::watchdog_interval().map(|d| d / 3);
         let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-        // While systemd stops the unit: TimeoutStopSec= extended until the container is gone,
-        // bounded by stop_timeout + STOP_QUEUE_MAX.
-        let mut stop_began: Option<Instant> = None;
-        let stop_limit =
-            Duration::from_secs(u64::try_from(spec::stop_seconds(&self.unit)).unwrap_or(0)) + STOP_QUEUE_MAX;
-        let mut stop_extend = tokio::time::interval(EXTEND_EVERY);
-        stop_extend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // While systemd stops the unit: TimeoutStopSec= extended until the container is gone.
+        let mut stop = self.stop_clock();
         let started = short(&id);
         let exit_code;
         loop {
@@ -681,19 +677,10 @@ impl Runner {
                 () = stop_requested(term, int), if stopping.is_none() => {
                     notify::stopping("stopping container");
                     stopping = Some(End::Stopped);
-                    stop_began = Some(Instant::now());
-                    stop_extend.reset_immediately();
+                    stop.begin();
                     self.stop_in_background();
                 }
-                _ = stop_extend.tick(), if stop_began.is_some_and(|t| t.elapsed() < stop_limit) => {
-                    notify::extend_timeout(EXTEND_BY);
-                    if let Some(t) = stop_began.filter(|t| t.elapsed() >= EXTEND_EVERY) {
-                        notify::status(&format!(
-                            "stopping container: waiting for dockerd for {} s",
-                            t.elapsed().as_secs()
-                        ));
-                    }
-                }
+                () = stop.due() => stop.extend(),
                 result = wait.next() => {
                     exit_code = match result {
                         Some(Ok(r)) => r.status_code,
@@ -727,19 +714,8 @@ impl Runner {
         // hundreds of cleanups to do, gave up after 15 s ("Force shutdown daemon") and removed
         // the stale sandboxes at the next boot, 30 s before it answered. A crash keeps exiting
         // at `die`, so that the restart comes as early as it can.
-        if let Some(began) = stop_began {
-            let settled = self.docker().inspect_container(&id, None);
-            tokio::pin!(settled);
-            let budget = stop_limit.saturating_sub(began.elapsed());
-            let _ = tokio::time::timeout(budget, async {
-                loop {
-                    tokio::select! {
-                        _ = &mut settled => break,
-                        _ = stop_extend.tick() => notify::extend_timeout(EXTEND_BY),
-                    }
-                }
-            })
-            .await;
+        if stop.began() {
+            let _ = stop.hold(self.docker().inspect_container(&id, None)).await;
         }
         Ok(stopping.unwrap_or(End::Exited(exit_code)))
     }
@@ -771,8 +747,20 @@ impl Runner {
     /// a start may have got through) and keeps it, so the next start of this definition reuses
     /// it instead of creating it again. Failures are logged, not fatal.
     async fn stop_kept(&self) {
-        let Some(docker) = self.docker.as_ref() else { return };
         notify::stopping("stopping container");
+        // A dockerd busy with the start it was asked for answers late: systemd is kept waiting.
+        let _ = self.stop_clock().hold(self.stop_kept_now()).await;
+    }
+
+    /// The clock of a stop of this unit ([`stop_clock`]).
+    fn stop_clock(&self) -> stop_clock::StopClock {
+        stop_clock::StopClock::new(Duration::from_secs(
+            u64::try_from(spec::stop_seconds(&self.unit)).unwrap_or(0),
+        ))
+    }
+
+    async fn stop_kept_now(&self) {
+        let Some(docker) = self.docker.as_ref() else { return };
         let name = self.name();
         let ours = match docker.inspect_container(&name, None).await {
             Ok(c) => {

@@ -112,15 +112,26 @@ t_stop_while_starting_keeps_the_container() {
 [container]
 $BUSYBOX
 args = ["sleep", "1000"]
+
+[service]
+stop_timeout = "1s"
 EOF
     reload
-    local containerd rc=0
+    local containerd since rc=0
     containerd=$(tb_host "$HOST" pidof containerd </dev/null)
     tb_host "$HOST" kill -STOP "$containerd" </dev/null
-    _stop_while_starting || rc=$?
+    # dockerd stays busy with the start for twice TimeoutStopSec= (6 s): the stop waits for it.
+    {
+        _stop_while_starting && since=$(date +%s) &&
+            tb_wait_for 30 "twice TimeoutStopSec= passed with the unit still stopping" \
+                _deactivating_for 12 "$since" midstart &&
+            tb_wait_for 20 "the status says what the stop waits for" \
+                _status_text_has midstart "stopping container: waiting for dockerd"
+    } || rc=$?
     tb_host "$HOST" kill -CONT "$containerd" </dev/null
     ((rc == 0)) || return "$rc"
     wait_prop 60 midstart ActiveState inactive
+    expect_eq "the stop ended without a timeout" "$(prop midstart Result)" success
     local id
     id=$(tb_host "$HOST" docker ps -aq --no-trunc --filter "name=^containerctl-midstart\$" </dev/null)
     expect "the container made before the stop is kept" test -n "$id"
