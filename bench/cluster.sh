@@ -20,11 +20,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench-cluster}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 
 ROUNDS=${1:-5}
-export TB_RUN=${TB_RUN:-bench-cluster}
 MANAGER=cmgr
 WORKER=cwrk
 MANAGER_IP=${BENCH_MANAGER_IP:-172.29.77.221}

@@ -14,13 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench-cluster-update}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=tests/system/update_images.sh
 source tests/system/update_images.sh
 
 ROUNDS=${1:-6}
-export TB_RUN=${TB_RUN:-bench-cluster-update}
 MANAGER=umgr
 WORKER=uwrk
 MANAGER_IP=${BENCH_MANAGER_IP:-172.29.77.225}

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-benchd}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=tests/system/lib.sh
@@ -15,7 +17,6 @@ source bench/lib.sh
 ROUNDS=${1:-20}
 UNITS=${UNITS:-200}
 HOST=benchd
-export TB_RUN=${TB_RUN:-benchd}
 
 tb_ensure_deps
 tb_ensure_dockerd

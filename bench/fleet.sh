@@ -36,12 +36,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench-fleet}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-export TB_RUN=${TB_RUN:-bench-fleet}
 MANAGER=fmgr
 LOADGEN=fgen
 MANAGER_IP=${BENCH_MANAGER_IP:-172.29.77.225}

@@ -11,11 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench-move}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 
 ROUNDS=${1:-3}
-export TB_RUN=${TB_RUN:-bench-move}
 A=mva B=mvb
 A_IP=${BENCH_MANAGER_IP:-172.29.77.231}
 B_IP=${BENCH_WORKER_IP:-172.29.77.232}
@@ -51,12 +52,32 @@ tb_host $A docker run --rm -v mv-data:/d ctl-test/busybox:1 sh -c "head -c $((MB
 unit_on $A
 tb_host $A containerctl start mv >/dev/null
 
-# ours FROM TO [--warm]: one move; prints its downtime (ms) and waits until FROM removed its copy.
+# ours FROM TO [--warm]: one move; prints its downtime (ms), adds where its time went (from
+# the NDJSON step lines, stamped as they arrive) to $SPLITS, and waits until FROM removed its copy.
+SPLITS=$(mktemp)
 ours() {
     local out
-    out=$(tb_host "$1" containerctl move mv --to "$2" --soak 1s --json "${@:3}" | tail -1)
+    out=$(tb_host "$1" containerctl move mv --to "$2" --soak 1s --json "${@:3}" \
+        | while IFS= read -r line; do printf '%s %s\n' "$(now_ms)" "$line"; done)
     tb_wait_for 60 "$1's copy removed" sh -c "! docker exec ${TB_PREFIX}$1 docker volume inspect mv-data >/dev/null 2>&1"
-    python3 -c 'import json,sys; print(json.loads(sys.argv[1])["result"]["downtime_ms"])' "$out"
+    python3 - "$out" "${3:-cold}" "$SPLITS" <<'PY'
+import json, sys
+began, took, result = {}, [], None
+for line in sys.argv[1].splitlines():
+    at, _, text = line.partition(" ")
+    m = json.loads(text)
+    if "result" in m:
+        result = m["result"]
+        continue
+    step, state = m.get("step"), m.get("state")
+    if state == "running":
+        began.setdefault(step, int(at))
+    elif state in ("done", "failed") and step in began:
+        took.append(f"{step} {int(at) - began[step]}")
+with open(sys.argv[3], "a") as f:
+    f.write(f"{sys.argv[2].lstrip('-')}: " + ", ".join(took) + " (ms)\n")
+print(result["downtime_ms"])
+PY
 }
 
 # by_hand FROM TO TO_IP [sync]: docker stop, tar | nc → nc | tar, docker run; prints the time
@@ -83,6 +104,16 @@ by_hand() {
 tb_host $A docker volume create hand-data >/dev/null
 tb_host $A docker run --rm -v hand-data:/d ctl-test/busybox:1 sh -c "head -c $((MB << 20)) /dev/urandom > /d/big"
 
+# settle: nothing left to write back and no data in the page cache, before each timed step (the
+# hosts share the machine's kernel, so this is done on the machine). A move syncs its copy before
+# the start (`syncfs` of the file system that also holds the by-hand volumes), so what an earlier
+# by-hand copy left dirty used to be written back inside the next move's downtime; and the by-hand
+# copy read its source from the page cache, the move a source written with O_DIRECT (not cached).
+settle() {
+    sync
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "note: cannot drop the page cache (not root?): figures may favour either side" >&2
+}
+
 ours_ms=() warm_ms=() hand_ms=() synced_ms=()
 hfrom=$A hto=$B hto_ip=$B_IP hfrom_ip=$A_IP
 # not_racy HOST: the volume's data on HOST was last changed more than 2 s ago. A warm move never
@@ -93,11 +124,15 @@ not_racy() {
     (($(tb_host "$1" sh -c 'echo $(( $(date +%s) - $(stat -c %Z /var/lib/docker/volumes/mv-data/_data/big) ))') > 2))
 }
 for _ in $(seq 1 "$ROUNDS"); do
+    settle
     ours_ms+=("$(ours $A $B)")
     tb_wait_for 30 "the moved data older than the racy window" not_racy $B
+    settle
     warm_ms+=("$(ours $B $A --warm)")
+    settle
     hand_ms+=("$(by_hand "$hfrom" "$hto" "$hto_ip")")
     tmp=$hfrom hfrom=$hto hto=$tmp tmp=$hfrom_ip hfrom_ip=$hto_ip hto_ip=$tmp
+    settle
     synced_ms+=("$(by_hand "$hfrom" "$hto" "$hto_ip" sync)")
     tmp=$hfrom hfrom=$hto hto=$tmp tmp=$hfrom_ip hfrom_ip=$hto_ip hto_ip=$tmp
 done
@@ -113,3 +148,5 @@ echo "by hand, the copy synced before the run: median $hs ms (${synced_ms[*]})"
 echo "cold move throughput vs raw tar pipe: $(ratio "$h" "$o") (target ≥ 0.8)"
 echo "cold move throughput vs the tar pipe synced on the target: $(ratio "$hs" "$o")"
 echo "warm downtime / cold downtime: $(ratio "$w" "$o") (target ≤ 0.2)"
+echo "where each move's time went (each step from its first line to its last, as they arrived):"
+sed 's/^/  /' "$SPLITS"

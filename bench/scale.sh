@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-benchs}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=tests/system/lib.sh
@@ -33,7 +35,6 @@ WINDOW=${WINDOW:-20}
 REBOOTS=${REBOOTS:-1}
 REBOOT_STOP_TIMEOUT=${REBOOT_STOP_TIMEOUT:-600}
 HOST=benchs
-export TB_RUN=${TB_RUN:-benchs}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 tb_ensure_deps

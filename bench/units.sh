@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=tests/system/lib.sh
@@ -16,7 +18,6 @@ source tests/system/lib.sh
 ROUNDS=${1:-10}
 HOST=bench
 # Another run's hosts are not this one's: TB_RUN and TB_PREFIX from the environment win.
-export TB_RUN=${TB_RUN:-bench}
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
+# Before lib.sh, which takes TB_RUN (default 1) as it is sourced: hosts are labelled with it.
+export TB_RUN=${TB_RUN:-bench-update}
 # shellcheck source=testbed/lib.sh
 source testbed/lib.sh
 # shellcheck source=tests/system/lib.sh
@@ -18,7 +20,6 @@ source tests/system/scenarios_update.sh
 
 ROUNDS=${1:-5}
 HOST=bench
-export TB_RUN=${TB_RUN:-bench-update}
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
