@@ -552,6 +552,9 @@ c_report_events() {
     local seen n
     # The page's stream says `cluster` when a node shows something new, not at every report
     # (gauges such as the load change at every one; the page refreshes those on its own timer).
+    # Every node reported once to the manager restarted above (a first report is news).
+    seen=$(node_field c3 last_seen_ms)
+    tb_wait_for 20 "c3 reports to the restarted manager" check "(( \$(node_field c3 last_seen_ms) > $seen ))"
     tb_host $H1 sh -c 'curl -sN --unix-socket /run/containerctl/containerctl.sock http://x/api/v1/stream >/tmp/stream.txt 2>&1 & echo $! >/tmp/stream.pid'
     tb_wait_for 10 "the stream is open" check "tb_host $H1 grep -q 'event: units' /tmp/stream.txt"
     for n in 1 2; do
