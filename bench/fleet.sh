@@ -20,13 +20,15 @@
 #      fleet) and in FLEET_BURSTS bursts where every member reports at once. Meanwhile the
 #      manager's nodes page (GET /api/v1/cluster/nodes) and a node's page with its history
 #      (GET /api/v1/cluster/nodes/ID) are fetched twice a second with curl, and so is dockerd's
-#      own `GET /nodes` (what `docker node ls` asks) on the same host for the ratio.
+#      own `GET /nodes` (what `docker node ls` asks) on the same host for the ratio. And
+#      FLEET_PAGES open Cluster pages are played as the web page does it: each holds the event
+#      stream (`GET /api/v1/stream`) and loads the nodes at every `cluster` event.
 # It prints the generator's latencies (per request, as a member sees them: connect, TLS handshake,
 # request, answer), containerctld's CPU (utime+stime from /proc over each phase, % of one core)
 # and RSS, the pages' p99 and the ratio to dockerd's /nodes, against the targets of issue 17.
 # Not a test: it fails only if it cannot measure (a join or report refused, a host not up).
 # Variables: FLEET_MEMBERS (100), FLEET_INTERVAL (15), FLEET_DURATION (120), FLEET_UNITS (5),
-# FLEET_BURSTS (2), FLEET_CHANGES (30), FLEET_NET (10.77: members at 10.77.0.1 and up).
+# FLEET_BURSTS (2), FLEET_CHANGES (30), FLEET_PAGES (10), FLEET_NET (10.77: members at 10.77.0.1 and up).
 # Hosts: manager $BENCH_MANAGER_IP (default 172.29.77.225), generator $BENCH_LOADGEN_IP (.226);
 # TB_RUN (default bench-fleet) and TB_PREFIX as for every test host.
 # BENCH_KEEP=1 keeps the hosts afterwards; remove them with
@@ -53,6 +55,7 @@ DURATION=${FLEET_DURATION:-120}
 UNITS=${FLEET_UNITS:-5}
 BURSTS=${FLEET_BURSTS:-2}
 CHANGES=${FLEET_CHANGES:-30}
+PAGES=${FLEET_PAGES:-10}
 NET=${FLEET_NET:-10.77}
 GEN_BIN=target/release/examples/fleet
 STATE=/root/fleet.json
@@ -104,6 +107,22 @@ page_sampler() {
         done' sh "$@" | awk '{printf "%s %.2f\n", $1, $2 * 1000}'
 }
 
+# open_pages SECONDS TOKEN: on the manager, FLEET_PAGES Cluster pages for SECONDS: each holds
+# the event stream and loads the nodes at every `cluster` event, as web/cluster.js does; prints
+# one line per load.
+open_pages() {
+    tb_host "$MANAGER" sh -c 'auth="authorization: Bearer $3" i=0
+        while [ "$i" -lt "$2" ]; do
+            i=$((i + 1))
+            timeout "$1" curl -sN -H "$auth" http://127.0.0.1:5000/api/v1/stream | while IFS= read -r line; do
+                if [ "$line" = "event: cluster" ]; then
+                    curl -fsS -o /dev/null -H "$auth" http://127.0.0.1:5000/api/v1/cluster/nodes && echo load
+                fi
+            done &
+        done
+        wait' sh "$1" "$PAGES" "$2" || true
+}
+
 # column NAME FILE: the times of NAME in a sampler's output.
 column() { awk -v n="$1" '$1 == n {print $2}' "$2"; }
 
@@ -147,11 +166,14 @@ main() {
         "$CHANGES unit changes a minute, $BURSTS bursts"
     page_sampler "$DURATION" "$api" "$node" >"$tmp/pages" &
     local sampler=$!
+    open_pages "$DURATION" "$api" >"$tmp/loads" &
+    local pages=$!
     c0=$(cpu_ticks) t0=$(now_ms)
     tb_host "$LOADGEN" fleet load --state "$STATE" --interval "$INTERVAL" --duration "$DURATION" \
         --units "$UNITS" --bursts "$BURSTS" --changes-per-min "$CHANGES" | tee "$out"
     c1=$(cpu_ticks) t1=$(now_ms)
     wait "$sampler" || tb_die "the page sampler failed"
+    wait "$pages"
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1000}')
     load_cpu=$(percent $((c1 - c0)) "$secs")
     rss=$(rss_kib VmRSS) hwm=$(rss_kib VmHWM)
@@ -171,6 +193,8 @@ main() {
     echo "GET /api/v1/cluster/nodes: median $nodes_med ms, p99 $nodes_p99 ms"
     echo "GET /api/v1/cluster/nodes/ID (with history): median $(column node "$tmp/pages" | median) ms, p99 $node_p99 ms"
     echo "dockerd GET /nodes (docker node ls): median $docker_med ms, p99 $docker_p99 ms"
+    echo "$PAGES open Cluster pages loaded the nodes $(wc -l <"$tmp/loads") times in all on \`cluster\` events" \
+        "($reports reports in the same ${DURATION}s)"
     echo
     echo "== summary ($MEMBERS members, load average $(cut -d' ' -f1-3 /proc/loadavg))"
     printf '%-44s %10s %10s\n' what measured target

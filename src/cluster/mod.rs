@@ -10,6 +10,7 @@
 pub mod api_error;
 pub mod ca;
 pub mod gluster;
+mod growing_reader;
 pub mod inventory;
 pub mod ops;
 pub mod peer;

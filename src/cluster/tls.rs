@@ -428,9 +428,10 @@ pub async fn serve_connection(
     app: axum::Router,
     limits: crate::serve::Limits,
 ) {
-    // Reads from the socket of up to 256 KiB, which rustls then takes a record at a time: a
-    // system call for 16 records, not one each (67,580 `recvfrom`s for a move of 1 GiB).
-    let tcp = tokio::io::BufReader::with_capacity(256 << 10, tcp);
+    // Reads from the socket of up to 256 KiB once the peer streams, which rustls then takes a
+    // record at a time: a system call for 16 records, not one each (67,580 `recvfrom`s for a move
+    // of 1 GiB); 16 KiB for a connection that sends a report.
+    let tcp = super::growing_reader::GrowingReader::new(tcp);
     let tls = match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
