@@ -69,7 +69,7 @@ ntf_restore() {
 ntf_audit() {
     tb_host "$HOST" curl -sf --unix-socket /run/containerctl/containerctl.sock \
         'http://x/api/v1/audit?limit=500' </dev/null |
-        json_get '"\n".join("%s %s %s" % (a["action"], a["unit"], a["result"]) for a in v if a["action"].startswith("notify"))'
+        json_eval '"\n".join("%s %s %s" % (a["action"], a["unit"], a["result"]) for a in v if a["action"].startswith("notify"))'
 }
 
 # ntf_wait_audit SECONDS TEXT: TEXT appears in the notify entries of the audit.

@@ -13,8 +13,8 @@ UPD_IMAGE=$UPD_REG/ctl/app
 # upd_cli ARGS...: containerctl as root.
 upd_cli() { tb_host "$HOST" containerctl "$@" </dev/null; }
 
-# json_get PYTHON_EXPR: evaluates EXPR with `v` bound to the JSON on stdin, prints the result.
-json_get() {
+# json_eval PYTHON_EXPR: evaluates EXPR with `v` bound to the JSON on stdin, prints the result.
+json_eval() {
     python3 -c 'import json, sys; v = json.load(sys.stdin); r = eval(sys.argv[1]); print("" if r is None else r)' "$1"
 }
 
@@ -130,7 +130,7 @@ EOF
     expect_contains "pinned digest" "$(tb_host "$HOST" cat /etc/containerctl/units/upd-app.toml </dev/null)" \
         "digest = \"${digest#*@}\""
     expect_eq "last revision's action" \
-        "$(upd_cli history upd-app --json | json_get 'v[0]["action"]')" update
+        "$(upd_cli history upd-app --json | json_eval 'v[0]["action"]')" update
     expect "the dependant restarted" test "$(prop upd-front InvocationID)" != "$front_inv"
     # systemd restarts a unit with Requires= on the one restarted, after it (After=): containerctl
     # only checks, and restarts one itself only when systemd did not.
@@ -153,19 +153,19 @@ EOF
     expect_contains "file after the rollback" "$(tb_host "$HOST" cat /etc/containerctl/units/upd-app.toml </dev/null)" \
         "digest = \"${digest#*@}\""
     expect_eq "revisions' actions" \
-        "$(upd_cli history upd-app --json | json_get '",".join(r["action"] for r in v[:2])')" rollback,update
+        "$(upd_cli history upd-app --json | json_eval '",".join(r["action"] for r in v[:2])')" rollback,update
     expect "the dependant restarted by the rollback" test "$(prop upd-front InvocationID)" != "$front_inv"
     expect_eq "dependant active after the rollback" "$(prop upd-front ActiveState)" active
     local unit
     unit=$(upd_cli list --json)
     expect_eq "last outcome in list --json" \
-        "$(json_get '[u for u in v if u["name"] == "upd-app"][0]["update"]["last"]["outcome"]' <<<"$unit")" rolled_back
+        "$(json_eval '[u for u in v if u["name"] == "upd-app"][0]["update"]["last"]["outcome"]' <<<"$unit")" rolled_back
     expect_contains "status shows the rollback" "$(upd_cli status upd-app)" "rolled back"
 
     # --check: 1.0.2 is the newest patch version once the rolled-back 1.0.3 is skipped.
     out=$(upd_cli update --check upd-app --json)
-    expect_eq "available version" "$(json_get 'v[0]["available"]' <<<"$out")" 1.0.2
-    expect_eq "skipped versions" "$(json_get '",".join(v[0]["skipped"])' <<<"$out")" 1.0.3
+    expect_eq "available version" "$(json_eval 'v[0]["available"]' <<<"$out")" 1.0.2
+    expect_eq "skipped versions" "$(json_eval '",".join(v[0]["skipped"])' <<<"$out")" 1.0.3
     # A viewer may not update: refused with the rule named, nothing changed.
     local viewer before refusal
     viewer=$(upd_cli token create --name upd-metrics --role viewer --ttl 1h)
@@ -210,22 +210,22 @@ t_update_scheduled_automatic() {
     tb_wait_for 120 "the scheduled update of upd-sched to 1.1.0" _upd_sched_done
     expect_eq "running version after the scheduled update" "$(running_version upd-sched)" 1.1.0
     expect_eq "last revision's action" \
-        "$(upd_cli history upd-sched --json | json_get 'v[0]["action"]')" update
+        "$(upd_cli history upd-sched --json | json_eval 'v[0]["action"]')" update
     tb_wait_for 60 "the scheduled check of upd-schedc" _upd_schedc_checked
     expect_eq "version after a scheduled check" "$(running_version upd-schedc)" 1.0.0
     expect_eq "an update revision after a scheduled check" \
-        "$(upd_cli history upd-schedc --json | json_get 'any(r["action"] == "update" for r in v)')" False
+        "$(upd_cli history upd-schedc --json | json_eval 'any(r["action"] == "update" for r in v)')" False
     sctl stop containerctl@upd-sched.service containerctl@upd-schedc.service
 }
 
 _upd_schedc_checked() {
-    upd_cli list --json | json_get \
+    upd_cli list --json | json_eval \
         '([u for u in v if u["name"] == "upd-schedc"][0]["update"] or {}).get("available")' |
         grep -qx 1.0.3
 }
 
 _upd_sched_done() {
-    upd_cli list --json | json_get \
+    upd_cli list --json | json_eval \
         '[u for u in v if u["name"] == "upd-sched"][0]["update"]["last"]["outcome"] + " " + [u for u in v if u["name"] == "upd-sched"][0]["version"]' |
         grep -qx "updated 1.1.0"
 }
