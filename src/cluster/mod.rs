@@ -10,7 +10,6 @@
 pub mod api_error;
 pub mod ca;
 pub mod gluster;
-mod growing_reader;
 pub mod inventory;
 pub mod ops;
 pub mod peer;
@@ -18,6 +17,7 @@ pub mod registry;
 pub mod server;
 pub mod shared;
 pub mod tls;
+mod tls_io;
 pub mod token;
 
 use std::path::{Path, PathBuf};

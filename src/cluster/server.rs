@@ -100,9 +100,7 @@ async fn report(
         serde_json::from_slice(&body).map_err(|e| ClusterApiError::BadRequest(format!("bad report: {e}")))?;
     let text = serde_json::to_string(&inv).map_err(|e| ClusterApiError::Internal(e.to_string()))?;
     let reported = d.db().node_report(&n.id, now_ms(), &text)?;
-    if reported != crate::db::Reported::NotAMember {
-        d.cluster.reported(&n.id, reported, &inv);
-    }
+    d.cluster.reported(&n.id, reported, &inv);
     Ok(StatusCode::NO_CONTENT)
 }
 

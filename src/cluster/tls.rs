@@ -431,7 +431,7 @@ pub async fn serve_connection(
     // Reads from the socket of up to 256 KiB once the peer streams, which rustls then takes a
     // record at a time: a system call for 16 records, not one each (67,580 `recvfrom`s for a move
     // of 1 GiB); 16 KiB for a connection that sends a report.
-    let tcp = super::growing_reader::GrowingReader::new(tcp);
+    let tcp = super::tls_io::GrowingReader::new(tcp);
     let tls = match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -445,92 +445,8 @@ pub async fn serve_connection(
         x.insert(axum::extract::ConnectInfo(peer));
         x.insert(member);
     };
-    if let Err(e) = crate::serve::connection(ReadAll::new(tls), app, limits, extend).await {
+    if let Err(e) = crate::serve::connection(super::tls_io::ReadAll::new(tls), app, limits, extend).await {
         tracing::debug!("cluster API: connection from {peer}: {e}");
-    }
-}
-
-/// A stream whose reads take every TLS record already received (up to the caller's buffer),
-/// not one: tokio-rustls gives one record (16 KiB) a read, so hyper would hand a large request
-/// body (a move's data) on in pieces of 16 KiB, each a wake-up of its reader; with this, in
-/// pieces of its read buffer (up to about 400 KiB). A read never waits for more than the first
-/// byte, as before.
-pub struct ReadAll<S> {
-    inner: S,
-    /// An error met after some bytes were read: given by the next read.
-    error: Option<std::io::Error>,
-}
-
-impl<S> ReadAll<S> {
-    pub fn new(inner: S) -> ReadAll<S> {
-        ReadAll { inner, error: None }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ReadAll<S> {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        let this = self.get_mut();
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        let start = buf.filled().len();
-        while buf.remaining() > 0 {
-            let before = buf.filled().len();
-            match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
-                // The end of the stream.
-                Poll::Ready(Ok(())) if buf.filled().len() == before => break,
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) if buf.filled().len() == start => return Poll::Ready(Err(e)),
-                Poll::Ready(Err(e)) => {
-                    this.error = Some(e);
-                    break;
-                }
-                Poll::Pending if buf.filled().len() == start => return Poll::Pending,
-                Poll::Pending => break,
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ReadAll<S> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -554,29 +470,6 @@ mod tests {
             }
         });
         (addr, ca)
-    }
-
-    #[tokio::test]
-    async fn read_all_takes_what_is_there_and_waits_only_for_the_first_byte() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut a, b) = tokio::io::duplex(1 << 16);
-        let mut r = ReadAll::new(b);
-        for piece in [&b"abc"[..], b"def", b"gh"] {
-            a.write_all(piece).await.expect("write");
-        }
-        let mut buf = [0u8; 64];
-        let n = r.read(&mut buf).await.expect("read");
-        assert_eq!(&buf[..n], b"abcdefgh", "every piece there in one read");
-        let reading = tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            let n = r.read(&mut buf).await.expect("read");
-            (buf[..n].to_vec(), r)
-        });
-        a.write_all(b"late").await.expect("write");
-        let (got, mut r) = reading.await.expect("task");
-        assert_eq!(got, b"late");
-        drop(a);
-        assert_eq!(r.read(&mut buf).await.expect("eof"), 0, "the end of the stream");
     }
 
     #[tokio::test]

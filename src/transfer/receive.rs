@@ -322,20 +322,14 @@ fn write_file<R: Read>(
         let want = usize::try_from((e.size - at).min(space.len() as u64)).unwrap_or(space.len());
         // A whole chunk (the stream arrives in pieces of a TLS record or so): fewer, larger
         // writes and hand-offs to the hashing thread.
-        let mut k = 0;
-        while k < want {
-            match input.read(&mut space[k..want]) {
-                Ok(0) => {
-                    return Err(ReceiveError::Stream(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the stream ended inside `{}`", e.path),
-                    )))
-                }
-                Ok(n) => k += n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(ReceiveError::Stream(err)),
-            }
-        }
+        input.read_exact(&mut space[..want]).map_err(|err| match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => ReceiveError::Stream(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the stream ended inside `{}`", e.path),
+            )),
+            _ => ReceiveError::Stream(err),
+        })?;
+        let k = want;
         let chunk = pool.chunk(buf, k);
         sums.data(chunk.clone()).map_err(ReceiveError::Stream)?;
         if direct && k % ALIGN != 0 {

@@ -201,8 +201,9 @@ impl Cluster {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// A node's report was stored: tells the pages when it shows something new, that is when the
-    /// node came back or its report differs from its last one in more than gauges. With 100
+    /// A node's report went to the store as `reported` says: tells the pages when it shows
+    /// something new, that is when the node came back or its report differs from its last one in
+    /// more than gauges (a report that was not stored tells nothing). With 100
     /// members reporting every 15 s, a bump per report had every open Cluster page load every node
     /// several times a second; the gauges and "last seen" are refreshed by the page's own timer.
     pub fn reported(
@@ -211,6 +212,9 @@ impl Cluster {
         reported: crate::db::Reported,
         inventory: &super::inventory::Inventory,
     ) {
+        if reported == crate::db::Reported::NotAMember {
+            return;
+        }
         let digest = inventory.shown_digest();
         let new = {
             let mut shown = self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -39,7 +39,6 @@ pub(super) async fn report_loop(d: Arc<Daemon>) {
             let body = serde_json::to_string(&inv).unwrap_or_default();
             if s.primary {
                 match d.db().node_report(&s.node_id, now_ms(), &body) {
-                    Ok(crate::db::Reported::NotAMember) => {}
                     Ok(reported) => d.cluster.reported(&s.node_id, reported, &inv),
                     Err(e) => tracing::warn!("cluster: cannot store this manager's own report: {e}"),
                 }
