@@ -101,10 +101,22 @@ scheduled() {
         awk '/Scheduled restart job/ {print $1; exit}')
     awk -v d="$die" -v s="$at" 'BEGIN {printf "%d\n", (s * 1e9 - d) / 1e6}'
 }
+# starts_seen FILTER SINCE: blocks until the engine has reported a second `start` of the container
+# FILTER names since SINCE, or 30 s passed. It reads `docker events` in the host and polls nothing,
+# so neither side's restart competes with a waiter's `docker exec` for the two cores.
+starts_seen() {
+    # shellcheck disable=SC2016  # the host's shell expands these
+    in_host bash -c 'exec 3< <(exec docker events --since "$2" --filter "$1" --filter event=start --format x)
+        pid=$! n=0
+        while ((n < 2)) && read -r -t 30 _ <&3; do n=$((n + 1)); done
+        kill "$pid"
+        ((n == 2))' _ "$1" "$2"
+}
 ours=() theirs=() sched=()
 for _ in $(seq 1 "$ROUNDS"); do
     since=$(in_host date +%s.%N)
     in_host systemctl start containerctl@bcrash
+    starts_seen label=io.containerctl.unit=bcrash "$since"
     wait_restarts 30 bcrash 1
     tb_wait_for 30 "bcrash running again" _is_running bcrash
     ours+=("$(gap label=io.containerctl.unit=bcrash "$since")")
@@ -114,6 +126,7 @@ for _ in $(seq 1 "$ROUNDS"); do
 
     since=$(in_host date +%s.%N)
     in_host docker run -d --name bcrash-docker --restart=on-failure ctl-test/busybox:1 sh -c 'sleep 1; exit 1' >/dev/null
+    starts_seen container=bcrash-docker "$since"
     tb_wait_for 30 "docker restarted bcrash-docker" _docker_restarted bcrash-docker
     theirs+=("$(gap container=bcrash-docker "$since")")
     in_host docker rm -f bcrash-docker >/dev/null

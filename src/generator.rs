@@ -83,7 +83,12 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path, text: &str) 
     let _ =
         writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));
     let _ = writeln!(s, "Restart={}", unit.service.restart.systemd());
-    let _ = writeln!(s, "RestartSec={}", systemd_duration(unit.service.restart_sec));
+    // restart_sec counts from the container's exit: systemd waits all but the runner's lead.
+    let _ = writeln!(
+        s,
+        "RestartSec={}",
+        systemd_duration(crate::runner::exits::systemd_delay(unit.service.restart_sec))
+    );
     let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start_timeout(unit)));
     let _ = writeln!(s, "TimeoutStopSec={}", systemd_duration(unit.service.stop_timeout + STOP_GRACE));
     match unit.service.log_rate_limit {

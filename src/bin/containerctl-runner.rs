@@ -13,9 +13,19 @@ fn fail(message: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // The host's start slots, made if missing: the only files the runner makes, so before the
-    // lock (no input but their count, from the generator's drop-in).
+    // The host's start slots, made if missing: with the exit record below, the only files the
+    // runner makes, so before the lock (no input but their count, from the generator's drop-in,
+    // and the unit's name, checked).
     let start_slots = runner::slots::prepare(|m| runner::log(journal::WARNING, m));
+    // And this unit's exit record (runner::exits), read and cleared now, written at an exit.
+    let exits = std::env::args().nth(1).and_then(|n| unit::UnitName::new(&n).ok()).map_or_else(
+        runner::exits::ExitRecord::default,
+        |name| {
+            runner::exits::ExitRecord::open(&runner::exits::dir(), &name, |m| {
+                runner::log(journal::WARNING, m)
+            })
+        },
+    );
     // Then, before any other input is read: from here on the runner may only read files.
     match runner::lock::restrict_to_reading() {
         Ok(runner::lock::Locked::Fully | runner::lock::Locked::Partly) => {}
@@ -54,5 +64,5 @@ fn main() -> ExitCode {
             return ExitCode::from(runner::EXIT_DOCKER);
         }
     };
-    ExitCode::from(runtime.block_on(runner::run(unit, start_slots)))
+    ExitCode::from(runtime.block_on(runner::run(unit, start_slots, exits)))
 }

@@ -7,6 +7,7 @@
 //! `containerctl-NAME`, or, for a unit with `[deploy]`, the Swarm service of that name
 //! (see [`swarm`]).
 
+pub mod exits;
 pub mod hostpath;
 pub mod lock;
 pub mod output;
@@ -152,7 +153,7 @@ async fn ping_api_version(socket: &str) -> Option<bollard::ClientVersion> {
 }
 
 /// Runs `unit` to the end and returns the exit status for the runner's process.
-pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>) -> u8 {
+pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>, exits: exits::ExitRecord) -> u8 {
     // Read at every start, so a container gets the secrets' values as they are now.
     let secrets = match crate::secrets::Store::from_env().resolve(&unit.secrets) {
         Ok(s) => s,
@@ -169,6 +170,7 @@ pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>) -> u8 {
     let mut runner = Runner {
         unit,
         start_slots,
+        exits,
         secrets,
         docker: None,
         hash: String::new(),
@@ -213,6 +215,9 @@ struct Runner {
     /// The host's start slots, opened before the runner locked itself ([`slots::prepare`]);
     /// taken by the start.
     start_slots: Vec<(u32, std::fs::File)>,
+    /// When the container last exited by itself, and where to record its next such exit: see
+    /// [`exits`].
+    exits: exits::ExitRecord,
     /// The values of the unit's secrets, read at start (never logged).
     secrets: crate::secrets::Resolved,
     docker: Option<Docker>,
@@ -229,7 +234,8 @@ struct Runner {
 enum End {
     Stopped,
     Unhealthy,
-    Exited(i64),
+    /// The container's exit code, and when dockerd saw it exit (ns since the epoch).
+    Exited(i64, i64),
 }
 
 impl Runner {
@@ -315,7 +321,8 @@ impl Runner {
             // remove and a create, and the last run can be inspected meanwhile.
             End::Stopped => 0,
             End::Unhealthy => EXIT_UNHEALTHY,
-            End::Exited(code) => {
+            End::Exited(code, at) => {
+                self.exits.exited(at, |m| log(journal::WARNING, m));
                 let code = u8::try_from(code).unwrap_or(u8::MAX);
                 let msg = format!("container exited with status {code}");
                 notify::status(&msg);
@@ -371,11 +378,12 @@ impl Runner {
                     // its bind sources and maps its devices again, so they are checked again.
                     self.check_devices()?;
                     self.check_host_paths()?;
+                    let held = self.hold_restart().await;
                     docker
                         .start_container(&id, None)
                         .await
                         .map_err(docker_err("cannot start the container"))?;
-                    log(journal::INFO, &format!("restarted container {}", short(&id)));
+                    log(journal::INFO, &format!("restarted container {}{held}", short(&id)));
                 }
                 return Ok(Prepared { attach, events, health, id });
             }
@@ -440,12 +448,31 @@ impl Runner {
         self.owned = true;
         let attach = self.attach().await?;
         let events = Some(self.events());
+        let held = self.hold_restart().await;
         docker.start_container(&created.id, None).await.map_err(docker_err("cannot start the container"))?;
         log(
             journal::INFO,
-            &format!("started container {} from {}", short(&created.id), self.unit.container.reference()),
+            &format!(
+                "started container {} from {}{held}",
+                short(&created.id),
+                self.unit.container.reference()
+            ),
         );
         Ok(Prepared { attach, events, health: None, id: created.id })
+    }
+
+    /// After the container exited by itself, waits until `restart_sec` has passed since (at most
+    /// [`exits::LEAD`]: systemd waited the rest); what to add to the start's journal line.
+    async fn hold_restart(&self) -> String {
+        let Some(exited) = self.exits.last_exit() else { return String::new() };
+        let restart_sec = self.unit.service.restart_sec;
+        let wait = exits::hold(exited, restart_sec, exits::now_ns());
+        if !wait.is_zero() {
+            notify::status(&format!("restart_sec after the container's exit in {} ms", wait.as_millis()));
+            tokio::time::sleep(wait).await;
+        }
+        let after = Duration::from_nanos(u64::try_from(exits::now_ns().saturating_sub(exited)).unwrap_or(0));
+        format!(", {} ms after it exited (restart_sec {} ms)", after.as_millis(), restart_sec.as_millis())
     }
 
     /// Every mapped device must exist on the host.
@@ -613,6 +640,7 @@ impl Runner {
         let mut stop = self.stop_clock();
         let started = short(&id);
         let exit_code;
+        let mut exited_at = None;
         loop {
             if !ready && (!want_health || health == Some(HealthStatusEnum::HEALTHY)) {
                 ready = true;
@@ -631,9 +659,10 @@ impl Runner {
                     Some(Err(_)) | None => output_open = false,
                 },
                 event = next_event(&mut events) => match event {
-                    Some((action, code)) => {
+                    Some((action, code, at)) => {
                         if let ("die", Some(code)) = (action.as_str(), code) {
                             exit_code = code;
+                            exited_at = at;
                             break;
                         }
                         if let Some(status) = action.strip_prefix("health_status: ") {
@@ -717,7 +746,7 @@ impl Runner {
         if stop.began() {
             let _ = stop.hold(self.docker().inspect_container(&id, None)).await;
         }
-        Ok(stopping.unwrap_or(End::Exited(exit_code)))
+        Ok(stopping.unwrap_or_else(|| End::Exited(exit_code, exited_at.unwrap_or_else(exits::now_ns))))
     }
 
     async fn last_health_output(&self, id: &str) -> String {
@@ -857,9 +886,9 @@ struct Prepared {
     id: String,
 }
 
-/// The next event's action, with the exit code a `die` carries; pending forever when there is
-/// no stream.
-async fn next_event(events: &mut Option<EventStream>) -> Option<(String, Option<i64>)> {
+/// The next event's action, the exit code a `die` carries and the event's time (ns since the
+/// epoch); pending forever when there is no stream.
+async fn next_event(events: &mut Option<EventStream>) -> Option<(String, Option<i64>, Option<i64>)> {
     match events {
         Some(stream) => loop {
             match stream.next().await {
@@ -869,7 +898,7 @@ async fn next_event(events: &mut Option<EventStream>) -> Option<(String, Option<
                             .actor
                             .and_then(|a| a.attributes)
                             .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
-                        return Some((action, code));
+                        return Some((action, code, ev.time_nano));
                     }
                 }
                 Some(Err(_)) | None => return None,

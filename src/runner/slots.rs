@@ -49,21 +49,8 @@ pub fn dir() -> PathBuf {
 /// (0600) first; files of a higher index (a larger count before) are left alone. Refuses a `dir`
 /// that is not a directory owned by this user with no access for others.
 pub fn open(dir: &Path, count: u32) -> std::io::Result<Vec<(u32, File)>> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
-    }
-    let meta = std::fs::symlink_metadata(dir)?;
-    let mode = meta.mode() & 0o7777;
-    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() || mode & 0o077 != 0 {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory of this user's alone (mode {mode:04o}, owner {}): others could hold \
-             back every start; make it root's, mode 0700",
-            dir.display(),
-            meta.uid()
-        )));
-    }
+    use std::os::unix::fs::OpenOptionsExt;
+    private_dir(dir, "others could hold back every start")?;
     (0..count)
         .map(|i| {
             let file = std::fs::OpenOptions::new()
@@ -74,6 +61,27 @@ pub fn open(dir: &Path, count: u32) -> std::io::Result<Vec<(u32, File)>> {
             Ok((i, file))
         })
         .collect()
+}
+
+/// Makes `dir` (0700) if it is missing, and refuses it unless it is a directory of this user's
+/// alone; `why` says what others could do with it otherwise.
+pub(super) fn private_dir(dir: &Path, why: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let mode = meta.mode() & 0o7777;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() || mode & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory of this user's alone (mode {mode:04o}, owner {}): {why}; make it \
+             root's, mode 0700",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
 }
 
 /// The runner's start slots, opened before it locks itself to reading (after that it can make no

@@ -132,6 +132,56 @@ EOF
         "false 4"
 }
 
+# restart_sec counts from the container's exit (runner/exits.rs): systemd waits all but 250 ms of
+# it, the runner prepares and holds the start for the rest; a start after a stop is not held.
+t_restart_sec_counts_from_the_exit() {
+    unit_write fromexit <<EOF
+[container]
+$BUSYBOX
+args = ["sh", "-c", "if [ -e /once ]; then exec sleep 1000; fi; touch /once; sleep 0.3; exit 3"]
+[service]
+restart = "on-failure"
+restart_sec = "1s"
+EOF
+    reload
+    expect_eq "systemd's RestartSec= is restart_sec less the runner's lead" "$(prop fromexit RestartUSec)" 750ms
+    local since
+    since=$(tb_host "$HOST" date +%s.%N </dev/null)
+    sctl start containerctl@fromexit
+    wait_restarts 30 fromexit 1
+    wait_prop 30 fromexit ActiveState active
+    local gap
+    gap=$(tb_host "$HOST" docker events --since "$since" --until "$(tb_host "$HOST" date +%s.%N </dev/null)" \
+        --filter container=containerctl-fromexit --filter event=die --filter event=start \
+        --format '{{.TimeNano}} {{.Action}}' </dev/null |
+        awk '$2 == "die" && !d {d = $1} $2 == "start" && d {printf "%d\n", ($1 - d) / 1000000; exit}')
+    expect "the restart comes no earlier than restart_sec after the exit (die -> start ${gap:-none} ms)" \
+        test "${gap:-0}" -ge 1000
+    expect "and not restart_sec plus systemd's delay (die -> start ${gap:-none} ms)" test "${gap:-99999}" -lt 4000
+    local journal
+    journal=$(tb_host "$HOST" journalctl -u containerctl@fromexit --no-pager -o cat </dev/null)
+    expect_contains "the runner says how long after the exit it restarted" "$journal" "ms after it exited (restart_sec 1000 ms)"
+    local asked
+    asked=$(grep -o '[0-9]* ms after it exited' <<<"$journal" | head -1 | cut -d' ' -f1)
+    # systemd waited 750 ms, so without the runner's hold the start would be asked for at ~800 ms.
+    expect "the runner asked for the start restart_sec after the exit, not earlier (${asked:-none} ms)" \
+        test "${asked:-0}" -ge 1000
+    expect_eq "the exit records are root's alone" \
+        "$(tb_host "$HOST" stat -c '%a %U' /run/containerctl/exits /run/containerctl/exits/fromexit </dev/null | tr '\n' ' ')" \
+        "700 root 600 root "
+    # A stop records nothing: the start after it is not held.
+    local before last
+    before=$(restarted_lines fromexit | wc -l)
+    sctl restart containerctl@fromexit
+    tb_wait_for 20 "the runner's line for the start after the stop" more_restarted_lines fromexit "$before"
+    last=$(restarted_lines fromexit | tail -1)
+    expect "a start after a stop is not held: $last" not_held "$last"
+    sctl stop containerctl@fromexit
+}
+restarted_lines() { tb_host "$HOST" journalctl -u "containerctl@$1" --no-pager -o cat </dev/null | grep 'restarted container'; }
+more_restarted_lines() { (( $(restarted_lines "$1" | wc -l) > $2 )); }
+not_held() { [[ $1 == 'restarted container '* && $1 != *'after it exited'* ]]; }
+
 t_unhealthy_container_is_restarted() {
     unit_write sick <<EOF
 [container]
