@@ -12,7 +12,8 @@
 //! earlier than `restart_sec` after it exited, nor later for systemd's and the runner's own work.
 //!
 //! The runner that saw the container exit by itself records when ([`ExitRecord::exited`]), in a
-//! file of its own in [`DIR`]; the next runner reads and clears it as it starts
+//! file of its own in [`DIR`]; so does one that stopped an unhealthy container, and one that
+//! failed (its end is then the time); the next runner reads and clears it as it starts
 //! ([`ExitRecord::open`]). A stop records nothing, so `systemctl restart` and `containerctl
 //! restart` are never held. Both happen before the runner locks itself to reading
 //! ([`super::lock`]): the file is opened then and written through that descriptor.

@@ -185,6 +185,8 @@ pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>, exits: exit
             if !keep {
                 runner.remove().await;
             }
+            // A failed run is restarted restart_sec after it ended, as an exit is.
+            runner.exits.exited(exits::now_ns(), |m| log(journal::WARNING, m));
             error.exit_code()
         }
     }
@@ -234,8 +236,7 @@ struct Runner {
 enum End {
     Stopped,
     Unhealthy,
-    /// The container's exit code, and when dockerd saw it exit (ns since the epoch).
-    Exited(i64, i64),
+    Exited(i64),
 }
 
 impl Runner {
@@ -314,15 +315,18 @@ impl Runner {
             }
         };
         drop(slot);
-        let end = self.supervise(prepared, &mut term, &mut int).await?;
+        let (end, exited_at) = self.supervise(prepared, &mut term, &mut int).await?;
+        if !matches!(end, End::Stopped) {
+            // restart_sec counts from here (see [`exits`]); a stop is not followed by a restart.
+            self.exits.exited(exited_at, |m| log(journal::WARNING, m));
+        }
         Ok(match end {
             // A stop keeps the container, as an exit does: the next start of an unchanged
             // definition starts the same container again (see `prepare`) instead of paying a
             // remove and a create, and the last run can be inspected meanwhile.
             End::Stopped => 0,
             End::Unhealthy => EXIT_UNHEALTHY,
-            End::Exited(code, at) => {
-                self.exits.exited(at, |m| log(journal::WARNING, m));
+            End::Exited(code) => {
                 let code = u8::try_from(code).unwrap_or(u8::MAX);
                 let msg = format!("container exited with status {code}");
                 notify::status(&msg);
@@ -619,12 +623,14 @@ impl Runner {
         Ok(())
     }
 
+    /// Follows the running container to its end: how it ended, and when (the `die` event's time,
+    /// ns since the epoch).
     async fn supervise(
         &self,
         p: Prepared,
         term: &mut tokio::signal::unix::Signal,
         int: &mut tokio::signal::unix::Signal,
-    ) -> Result<End, RunError> {
+    ) -> Result<(End, i64), RunError> {
         let Prepared { attach, mut events, mut health, id } = p;
         let mut output = attach.output;
         let mut relay = Relay::from_env().with_limit(self.unit.service.log_rate_limit);
@@ -746,7 +752,7 @@ impl Runner {
         if stop.began() {
             let _ = stop.hold(self.docker().inspect_container(&id, None)).await;
         }
-        Ok(stopping.unwrap_or_else(|| End::Exited(exit_code, exited_at.unwrap_or_else(exits::now_ns))))
+        Ok((stopping.unwrap_or(End::Exited(exit_code)), exited_at.unwrap_or_else(exits::now_ns)))
     }
 
     async fn last_health_output(&self, id: &str) -> String {

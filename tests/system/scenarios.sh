@@ -199,6 +199,8 @@ EOF
     expect_contains "StatusText" "$(prop sick StatusText)" healthy
     wait_journal 30 sick "unhealthy: 2 checks failed in a row"
     wait_restarts 30 sick 1
+    # Its restart_sec (the default, 2 s) counts from the unhealthy container's exit too.
+    wait_journal 30 sick "ms after it exited (restart_sec 2000 ms)"
     sctl stop containerctl@sick
 }
 
