@@ -13,8 +13,8 @@
 //!
 //! The runner that saw the container exit by itself records when ([`ExitRecord::exited`]), in a
 //! file of its own in [`DIR`]; so does one that stopped an unhealthy container, and one that
-//! failed (its end is then the time); the next runner reads and clears it as it starts
-//! ([`ExitRecord::open`]). A stop records nothing, so `systemctl restart` and `containerctl
+//! failed (its end is then the time, and the next runner holds before anything, [`Ended`]); the
+//! next runner reads and clears it as it starts ([`ExitRecord::open`]). A stop records nothing, so `systemctl restart` and `containerctl
 //! restart` are never held. Both happen before the runner locks itself to reading
 //! ([`super::lock`]): the file is opened then and written through that descriptor.
 
@@ -64,15 +64,48 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Fixed width, so a record is rewritten in place (the runner may not truncate once locked).
-const WIDTH: usize = 20;
+/// Fixed width, so a record is rewritten in place (the runner may not truncate once locked): how
+/// the run ended (`x` or `f`, [`Ended`]), then its time in 20 digits.
+const WIDTH: usize = 21;
+
+/// How a recorded run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The container exited by itself, or was stopped for being unhealthy: the next runner
+    /// prepares the container, then holds its start.
+    Exit,
+    /// The runner failed (dockerd unreachable, a pull that failed): the next runner holds before
+    /// anything, so that failing runs follow each other `restart_sec` apart.
+    Failure,
+}
+
+impl Ended {
+    fn tag(self) -> char {
+        match self {
+            Ended::Exit => 'x',
+            Ended::Failure => 'f',
+        }
+    }
+}
 
 /// A unit's exit record, opened before the runner's lock.
 #[derive(Debug, Default)]
 pub struct ExitRecord {
     file: Option<File>,
-    /// The exit the previous runner recorded, if any (read and cleared by [`ExitRecord::open`]).
-    last: Option<i64>,
+    /// How and when the previous run ended, if it said (read and cleared by [`ExitRecord::open`]).
+    last: Option<(Ended, i64)>,
+}
+
+/// A record's text: `x` or `f`, then a positive time. Pure.
+fn parse(text: &[u8]) -> Option<(Ended, i64)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let how = match text.chars().next()? {
+        'x' => Ended::Exit,
+        'f' => Ended::Failure,
+        _ => return None,
+    };
+    let at = text[1..].trim().parse::<i64>().ok().filter(|t| *t > 0)?;
+    Some((how, at))
 }
 
 impl ExitRecord {
@@ -106,26 +139,25 @@ impl ExitRecord {
             .open(dir.join(name.as_str()))?;
         let mut buf = [0u8; WIDTH];
         let n = file.read_at(&mut buf, 0)?;
-        let last =
-            std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.trim().parse::<i64>().ok()).filter(|t| *t > 0);
+        let last = parse(&buf[..n]);
         if last.is_some() {
             file.write_all_at(&[b'0'; WIDTH], 0)?;
         }
         Ok(ExitRecord { file: Some(file), last })
     }
 
-    /// When the container last exited by itself, as the previous runner recorded it.
-    pub fn last_exit(&self) -> Option<i64> {
-        self.last
+    /// When the last run ended, if it ended as `how` (as the previous runner recorded it).
+    pub fn last(&self, how: Ended) -> Option<i64> {
+        self.last.filter(|(h, _)| *h == how).map(|(_, at)| at)
     }
 
-    /// Records that the container exited by itself at `at_ns`; errors are only logged by the
-    /// caller's `warn`: a restart then waits systemd's RestartSec= alone.
-    pub fn exited(&self, at_ns: i64, warn: impl FnOnce(&str)) {
+    /// Records that this run ended as `how` at `at_ns`; errors are only given to `warn`: a
+    /// restart then waits systemd's RestartSec= alone.
+    pub fn ended(&self, how: Ended, at_ns: i64, warn: impl FnOnce(&str)) {
         let Some(file) = &self.file else { return };
-        let text = format!("{at_ns:0WIDTH$}");
+        let text = format!("{}{:020}", how.tag(), at_ns.max(0));
         if let Err(e) = file.write_all_at(&text.as_bytes()[..WIDTH.min(text.len())], 0) {
-            warn(&format!("cannot record the container's exit: {e}"));
+            warn(&format!("cannot record the end of this run: {e}"));
         }
     }
 }
@@ -162,6 +194,18 @@ mod tests {
     }
 
     #[test]
+    fn records_say_how_and_when() {
+        assert_eq!(parse(b"x00000000000000000042"), Some((Ended::Exit, 42)));
+        assert_eq!(parse(b"f01796165297045473010"), Some((Ended::Failure, 1_796_165_297_045_473_010)));
+        assert_eq!(parse(b"000000000000000000000"), None, "cleared");
+        assert_eq!(parse(b"x00000000000000000000"), None, "no time");
+        assert_eq!(parse(b"x-0000000000000000001"), None);
+        assert_eq!(parse(b"y00000000000000000042"), None);
+        assert_eq!(parse(b""), None);
+        assert_eq!(parse(&[0xff, b'1']), None);
+    }
+
+    #[test]
     fn an_exit_is_read_once_and_only_an_exit_is_recorded() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let parent = tempfile::tempdir().expect("a temporary directory");
@@ -170,22 +214,27 @@ mod tests {
         let warned = std::cell::RefCell::new(Vec::<String>::new());
         let warn = |m: &str| warned.borrow_mut().push(m.to_owned());
         let first = ExitRecord::open(&dir, &name, warn);
-        assert_eq!(first.last_exit(), None, "nothing recorded yet");
+        assert_eq!(first.last(Ended::Exit), None, "nothing recorded yet");
         let mode = |p: &Path| std::fs::metadata(p).expect("metadata").mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("web")), 0o600);
-        first.exited(1_796_165_297_045_473_010, warn);
+        first.ended(Ended::Exit, 1_796_165_297_045_473_010, warn);
         let second = ExitRecord::open(&dir, &name, warn);
-        assert_eq!(second.last_exit(), Some(1_796_165_297_045_473_010));
+        assert_eq!(second.last(Ended::Exit), Some(1_796_165_297_045_473_010));
+        assert_eq!(second.last(Ended::Failure), None);
+        second.ended(Ended::Failure, 1_796_165_300_000_000_000, warn);
         let third = ExitRecord::open(&dir, &name, warn);
-        assert_eq!(third.last_exit(), None, "read once: a later start is not held");
+        assert_eq!(third.last(Ended::Failure), Some(1_796_165_300_000_000_000));
+        assert_eq!(third.last(Ended::Exit), None);
+        let fourth = ExitRecord::open(&dir, &name, warn);
+        assert_eq!(fourth.last, None, "read once: a later start is not held");
         std::fs::write(dir.join("web"), "garbage").expect("write");
-        assert_eq!(ExitRecord::open(&dir, &name, warn).last_exit(), None, "not a time: ignored");
+        assert_eq!(ExitRecord::open(&dir, &name, warn).last, None, "not a record: ignored");
         assert!(warned.borrow().is_empty(), "{:?}", warned.borrow());
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("0755");
         let refused = ExitRecord::open(&dir, &name, warn);
-        assert_eq!(refused.last_exit(), None);
-        refused.exited(1, warn);
+        assert_eq!(refused.last, None);
+        refused.ended(Ended::Exit, 1, warn);
         assert!(warned.borrow()[0].contains("mode 0755"), "{:?}", warned.borrow());
     }
 
@@ -196,12 +245,12 @@ mod tests {
         std::fs::create_dir(&dir).expect("dir");
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("0700");
         let target = parent.path().join("elsewhere");
-        std::fs::write(&target, "00000000000000000042").expect("write");
+        std::fs::write(&target, "x00000000000000000042").expect("write");
         std::os::unix::fs::symlink(&target, dir.join("web")).expect("link");
         let mut warned = String::new();
         let r = ExitRecord::open(&dir, &UnitName::new("web").expect("a name"), |m| warned = m.to_owned());
-        assert_eq!(r.last_exit(), None);
+        assert_eq!(r.last, None);
         assert!(!warned.is_empty(), "the link is refused");
-        assert_eq!(std::fs::read_to_string(&target).expect("read"), "00000000000000000042", "not cleared");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "x00000000000000000042", "not cleared");
     }
 }

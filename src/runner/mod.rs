@@ -186,7 +186,7 @@ pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>, exits: exit
                 runner.remove().await;
             }
             // A failed run is restarted restart_sec after it ended, as an exit is.
-            runner.exits.exited(exits::now_ns(), |m| log(journal::WARNING, m));
+            runner.exits.ended(exits::Ended::Failure, exits::now_ns(), |m| log(journal::WARNING, m));
             error.exit_code()
         }
     }
@@ -266,6 +266,21 @@ impl Runner {
             ))
             .into());
         }
+        // After a failed run, before anything: failing runs follow each other restart_sec apart
+        // (see [`exits`]).
+        if let Some(failed) = self.exits.last(exits::Ended::Failure) {
+            let wait = exits::hold(failed, self.unit.service.restart_sec, exits::now_ns());
+            if !wait.is_zero() {
+                notify::status(&format!(
+                    "starting in {} ms: restart_sec counts from the end of the failed run",
+                    wait.as_millis()
+                ));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop_requested(&mut term, &mut int) => return Ok(0),
+                }
+            }
+        }
         // Held until the container runs: see [`slots`].
         let slot = tokio::select! {
             r = take_slot(self.unit.name.as_str(), std::mem::take(&mut self.start_slots)) => r?,
@@ -318,7 +333,7 @@ impl Runner {
         let (end, exited_at) = self.supervise(prepared, &mut term, &mut int).await?;
         if !matches!(end, End::Stopped) {
             // restart_sec counts from here (see [`exits`]); a stop is not followed by a restart.
-            self.exits.exited(exited_at, |m| log(journal::WARNING, m));
+            self.exits.ended(exits::Ended::Exit, exited_at, |m| log(journal::WARNING, m));
         }
         Ok(match end {
             // A stop keeps the container, as an exit does: the next start of an unchanged
@@ -465,14 +480,18 @@ impl Runner {
         Ok(Prepared { attach, events, health: None, id: created.id })
     }
 
-    /// After the container exited by itself, waits until `restart_sec` has passed since (at most
-    /// [`exits::LEAD`]: systemd waited the rest); what to add to the start's journal line.
+    /// After the container's last run ended (other than by a stop or a failure), waits until
+    /// `restart_sec` has passed since (at most [`exits::LEAD`]: systemd waited the rest); what to
+    /// add to the start's journal line.
     async fn hold_restart(&self) -> String {
-        let Some(exited) = self.exits.last_exit() else { return String::new() };
+        let Some(exited) = self.exits.last(exits::Ended::Exit) else { return String::new() };
         let restart_sec = self.unit.service.restart_sec;
         let wait = exits::hold(exited, restart_sec, exits::now_ns());
         if !wait.is_zero() {
-            notify::status(&format!("restart_sec after the container's exit in {} ms", wait.as_millis()));
+            notify::status(&format!(
+                "starting in {} ms: restart_sec counts from the end of the last run",
+                wait.as_millis()
+            ));
             tokio::time::sleep(wait).await;
         }
         let after = Duration::from_nanos(u64::try_from(exits::now_ns().saturating_sub(exited)).unwrap_or(0));
