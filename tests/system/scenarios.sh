@@ -178,6 +178,31 @@ EOF
     expect "a start after a stop is not held: $last" not_held "$last"
     sctl stop containerctl@fromexit
 }
+# A failed run (here a pull from a registry that is not there, which restarting may mend) is held
+# before anything by the next runner, so failing runs come restart_sec apart, not systemd's 750 ms.
+t_a_failed_run_restarts_restart_sec_after_it_ended() {
+    unit_write nopull <<EOF
+[container]
+image = "127.0.0.1:9/nothing"
+version = "1"
+[service]
+restart = "on-failure"
+restart_sec = "1s"
+EOF
+    reload
+    sctl start containerctl@nopull || true
+    tb_wait_for 30 "two pull attempts of nopull" pulls_at_least nopull 2
+    sctl stop containerctl@nopull
+    sctl reset-failed containerctl@nopull 2>/dev/null || true
+    local gap
+    gap=$(pull_times nopull | awk 'NR == 1 {a = $1} NR == 2 {printf "%d\n", ($1 - a) * 1000; exit}')
+    expect "failing runs restart_sec apart: ${gap:-none} ms between the pulls" test "${gap:-0}" -ge 1000
+}
+pull_times() {
+    tb_host "$HOST" journalctl -u "containerctl@$1" --no-pager -o short-unix </dev/null |
+        awk '/pulling 127.0.0.1:9\/nothing:1$/ {print $1}'
+}
+pulls_at_least() { (($(pull_times "$1" | wc -l) >= $2)); }
 restarted_lines() { tb_host "$HOST" journalctl -u "containerctl@$1" --no-pager -o cat </dev/null | grep 'restarted container'; }
 more_restarted_lines() { (( $(restarted_lines "$1" | wc -l) > $2 )); }
 not_held() { [[ $1 == 'restarted container '* && $1 != *'after it exited'* ]]; }
