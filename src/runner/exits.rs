@@ -11,12 +11,12 @@
 //! `Restart=`, restart counter and start limit are untouched); the container just never starts
 //! earlier than `restart_sec` after it exited, nor later for systemd's and the runner's own work.
 //!
-//! The runner that saw the container exit by itself records when ([`ExitRecord::exited`]), in a
+//! The runner that saw the container exit by itself records when ([`ExitRecord::ended`]), in a
 //! file of its own in [`DIR`]; so does one that stopped an unhealthy container, and one that
-//! failed (its end is then the time, and the next runner holds before anything, [`Ended`]); the
-//! next runner reads and clears it as it starts ([`ExitRecord::open`]). A stop records nothing, so `systemctl restart` and `containerctl
-//! restart` are never held. Both happen before the runner locks itself to reading
-//! ([`super::lock`]): the file is opened then and written through that descriptor.
+//! failed (its end is then the time, and the next runner holds before anything, [`Ended`]). The
+//! next runner reads and clears it as it starts ([`ExitRecord::open`]). A stop records nothing,
+//! so `systemctl restart` and `containerctl restart` are never held. The file is opened before
+//! the runner locks itself to reading ([`super::lock`]) and written through that descriptor.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
