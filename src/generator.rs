@@ -83,12 +83,7 @@ pub fn render_dropin(unit: &Unit, source: &Path, definition: &Path, text: &str) 
     let _ =
         writeln!(s, "Environment=\"{DEFINITION_ENV}={}\"", escape_quoted(&definition.display().to_string()));
     let _ = writeln!(s, "Restart={}", unit.service.restart.systemd());
-    // restart_sec counts from the container's exit: systemd waits all but the runner's lead.
-    let _ = writeln!(
-        s,
-        "RestartSec={}",
-        systemd_duration(crate::runner::exits::systemd_delay(unit.service.restart_sec))
-    );
+    let _ = writeln!(s, "RestartSec={}", systemd_duration(restart_delay(unit)));
     let _ = writeln!(s, "TimeoutStartSec={}", systemd_duration(start_timeout(unit)));
     let _ = writeln!(s, "TimeoutStopSec={}", systemd_duration(unit.service.stop_timeout + STOP_GRACE));
     match unit.service.log_rate_limit {
@@ -164,6 +159,17 @@ pub fn update_timer(name: &UnitName) -> String {
 
 /// The drop-in of `containerctl-update@NAME.timer` for a unit with `[update] schedule`, None
 /// without one. Pure.
+/// systemd's RestartSec= for `unit`: `restart_sec` counts from the container's exit, so systemd
+/// waits all but the runner's lead ([`crate::runner::exits`]). A `[deploy]` unit's runner watches
+/// a Swarm service and holds no start, so systemd waits it all.
+fn restart_delay(unit: &Unit) -> std::time::Duration {
+    if unit.deploy.is_some() {
+        unit.service.restart_sec
+    } else {
+        crate::runner::exits::systemd_delay(unit.service.restart_sec)
+    }
+}
+
 pub fn render_update_timer(unit: &Unit, source: &Path) -> Option<String> {
     let update = unit.update.as_ref()?;
     let schedule = update.schedule.as_ref()?;
@@ -538,6 +544,29 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn systemd_waits_all_of_restart_sec_only_where_no_runner_holds_the_start() {
+        let text = |deploy: &str| {
+            format!("[container]\nimage = \"10.0.0.1:5002/web\"\nversion = \"2\"\n[service]\nrestart_sec = \"3s\"\n{deploy}")
+        };
+        let line = |text: &str| {
+            let u = crate::unit::parse("web", "web.toml", text).expect("valid");
+            let d = render_dropin(
+                &u,
+                Path::new("/etc/containerctl/units/web.toml"),
+                Path::new("/run/x.conf"),
+                text,
+            );
+            d.lines().find(|l| l.starts_with("RestartSec=")).expect("a RestartSec= line").to_owned()
+        };
+        assert_eq!(line(&text("")), "RestartSec=2750ms", "the runner holds the last 250 ms");
+        assert_eq!(
+            line(&text("[deploy]\nreplicas = 2\n")),
+            "RestartSec=3s",
+            "a Swarm service's runner holds nothing"
+        );
+    }
 
     #[test]
     fn cluster_units_are_installed_only_when_configured() {
