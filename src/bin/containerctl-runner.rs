@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let exits = std::env::args().nth(1).and_then(|n| unit::UnitName::new(&n).ok()).map_or_else(
         runner::exits::ExitRecord::default,
         |name| {
-            runner::exits::ExitRecord::open(&runner::exits::dir(), &name, |m| {
+            runner::exits::ExitRecord::open(std::path::Path::new(runner::exits::DIR), &name, |m| {
                 runner::log(journal::WARNING, m)
             })
         },

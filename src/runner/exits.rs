@@ -20,8 +20,8 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
 use crate::unit::UnitName;
 
@@ -35,11 +35,6 @@ pub const LEAD: Duration = Duration::from_millis(250);
 /// could hold back its restarts (by at most [`LEAD`]). The package's tmpfiles.d entry makes the
 /// directory at boot; [`ExitRecord::open`] makes it when it is missing.
 pub const DIR: &str = "/run/containerctl/exits";
-
-/// [`DIR`], or `$CONTAINERCTL_EXITS_DIR` (tests).
-pub fn dir() -> PathBuf {
-    std::env::var_os("CONTAINERCTL_EXITS_DIR").map_or_else(|| PathBuf::from(DIR), PathBuf::from)
-}
 
 /// systemd's RestartSec= for a unit's `restart_sec`: [`LEAD`] less, never below zero.
 pub fn systemd_delay(restart_sec: Duration) -> Duration {
@@ -55,13 +50,6 @@ pub fn hold(exited_ns: i64, restart_sec: Duration, now_ns: i64) -> Duration {
     let left = exited_ns.saturating_add(delay).saturating_sub(now_ns);
     let left = Duration::from_nanos(u64::try_from(left).unwrap_or(0));
     left.min(LEAD).min(restart_sec)
-}
-
-/// Now, in ns since the epoch.
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Fixed width, so a record is rewritten in place (the runner may not truncate once locked): how

@@ -186,7 +186,7 @@ pub async fn run(unit: Unit, start_slots: Vec<(u32, std::fs::File)>, exits: exit
                 runner.remove().await;
             }
             // A failed run is restarted restart_sec after it ended, as an exit is.
-            runner.exits.ended(exits::Ended::Failure, exits::now_ns(), |m| log(journal::WARNING, m));
+            runner.exits.ended(exits::Ended::Failure, crate::time::now_ns(), |m| log(journal::WARNING, m));
             error.exit_code()
         }
     }
@@ -268,17 +268,10 @@ impl Runner {
         }
         // After a failed run, before anything: failing runs follow each other restart_sec apart
         // (see [`exits`]).
-        if let Some(failed) = self.exits.last(exits::Ended::Failure) {
-            let wait = exits::hold(failed, self.unit.service.restart_sec, exits::now_ns());
-            if !wait.is_zero() {
-                notify::status(&format!(
-                    "starting in {} ms: restart_sec counts from the end of the failed run",
-                    wait.as_millis()
-                ));
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = stop_requested(&mut term, &mut int) => return Ok(0),
-                }
+        if let Some((_, wait)) = self.restart_wait(exits::Ended::Failure) {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stop_requested(&mut term, &mut int) => return Ok(0),
             }
         }
         // Held until the container runs: see [`slots`].
@@ -480,21 +473,29 @@ impl Runner {
         Ok(Prepared { attach, events, health: None, id: created.id })
     }
 
-    /// After the container's last run ended (other than by a stop or a failure), waits until
-    /// `restart_sec` has passed since (at most [`exits::LEAD`]: systemd waited the rest); what to
-    /// add to the start's journal line.
-    async fn hold_restart(&self) -> String {
-        let Some(exited) = self.exits.last(exits::Ended::Exit) else { return String::new() };
-        let restart_sec = self.unit.service.restart_sec;
-        let wait = exits::hold(exited, restart_sec, exits::now_ns());
+    /// When the last run ended, if it ended as `how`, and how long to hold this start until
+    /// `restart_sec` has passed since (at most [`exits::LEAD`]: systemd waited the rest); a hold
+    /// is said in the unit's status.
+    fn restart_wait(&self, how: exits::Ended) -> Option<(i64, Duration)> {
+        let ended = self.exits.last(how)?;
+        let wait = exits::hold(ended, self.unit.service.restart_sec, crate::time::now_ns());
         if !wait.is_zero() {
             notify::status(&format!(
                 "starting in {} ms: restart_sec counts from the end of the last run",
                 wait.as_millis()
             ));
-            tokio::time::sleep(wait).await;
         }
-        let after = Duration::from_nanos(u64::try_from(exits::now_ns().saturating_sub(exited)).unwrap_or(0));
+        Some((ended, wait))
+    }
+
+    /// After the container's last run ended (other than by a stop or a failure), waits out
+    /// [`Self::restart_wait`]; what to add to the start's journal line.
+    async fn hold_restart(&self) -> String {
+        let Some((exited, wait)) = self.restart_wait(exits::Ended::Exit) else { return String::new() };
+        let restart_sec = self.unit.service.restart_sec;
+        tokio::time::sleep(wait).await;
+        let after =
+            Duration::from_nanos(u64::try_from(crate::time::now_ns().saturating_sub(exited)).unwrap_or(0));
         format!(", {} ms after it exited (restart_sec {} ms)", after.as_millis(), restart_sec.as_millis())
     }
 
@@ -771,7 +772,7 @@ impl Runner {
         if stop.began() {
             let _ = stop.hold(self.docker().inspect_container(&id, None)).await;
         }
-        Ok((stopping.unwrap_or(End::Exited(exit_code)), exited_at.unwrap_or_else(exits::now_ns)))
+        Ok((stopping.unwrap_or(End::Exited(exit_code)), exited_at.unwrap_or_else(crate::time::now_ns)))
     }
 
     async fn last_health_output(&self, id: &str) -> String {

@@ -159,7 +159,7 @@ EOF
         test "${gap:-0}" -ge 1000
     expect "and not restart_sec plus systemd's delay (die -> start ${gap:-none} ms)" test "${gap:-99999}" -lt 4000
     local journal
-    journal=$(tb_host "$HOST" journalctl -u containerctl@fromexit --no-pager -o cat </dev/null)
+    journal=$(journal fromexit)
     expect_contains "the runner says how long after the exit it restarted" "$journal" "ms after it exited (restart_sec 1000 ms)"
     local asked
     asked=$(grep -o '[0-9]* ms after it exited' <<<"$journal" | head -1 | cut -d' ' -f1)
@@ -203,7 +203,7 @@ pull_times() {
         awk '/pulling 127.0.0.1:9\/nothing:1$/ {print $1}'
 }
 pulls_at_least() { (($(pull_times "$1" | wc -l) >= $2)); }
-restarted_lines() { tb_host "$HOST" journalctl -u "containerctl@$1" --no-pager -o cat </dev/null | grep 'restarted container'; }
+restarted_lines() { journal "$1" | grep 'restarted container'; }
 more_restarted_lines() { (( $(restarted_lines "$1" | wc -l) > $2 )); }
 not_held() { [[ $1 == 'restarted container '* && $1 != *'after it exited'* ]]; }
 

@@ -14,10 +14,7 @@ impl Daemon {
         moved_id: &mut Option<String>,
         rec: Option<i64>,
     ) -> Result<FirstPass, MoveFailure> {
-        let walked_at_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
-            .unwrap_or(0);
+        let walked_at_ns = i128::from(crate::time::now_ns());
         let (manifest, stamps) =
             Self::walk_stamped(&plan.roots).await.map_err(|b| failed("warm copy", b.join("; "), ""))?;
         let begun = self.begin(client, plan, &manifest, true).await?;
