@@ -183,7 +183,7 @@ c_tokens_refused() {
 # notes_unit HOST [SERVICE-LINE]: a unit writing into the shared volume notes.
 notes_unit() {
     tb_host "$1" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/busybox\"' 'version = \"1\"' \
-        'volumes = [\"shared:notes:/notes\"]' \
+        'volumes = [\"shared:notes:/notes\"]' 'init = true' \
         'args = [\"sh\", \"-c\", \"hostname > /notes/from-unit.txt; sleep 3600\"]' '[service]' '${2:-}' \
         > /etc/containerctl/units/notes.toml"
     tb_host "$1" systemctl daemon-reload
@@ -255,7 +255,7 @@ c_registry() {
     expect_contains "registry lists the image" "$(ctl $H1 cluster status --json)" '"name":"ctl-test/busybox"'
     # c2 runs a unit from the cluster registry: its runner pulls over TLS with c2's node credential.
     expect "c2 does not have the image yet" check "! tb_host $H2 docker image inspect $REG/ctl-test/busybox:1 >/dev/null 2>&1"
-    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"$REG/ctl-test/busybox\"' 'version = \"1\"' \
+    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"$REG/ctl-test/busybox\"' 'version = \"1\"' 'init = true' \
         'args = [\"sh\", \"-c\", \"echo pulled-over-tls; sleep 3600\"]' > /etc/containerctl/units/fromreg.toml"
     tb_host $H2 systemctl daemon-reload
     tb_host $H2 systemctl start containerctl@fromreg

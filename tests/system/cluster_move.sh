@@ -16,7 +16,7 @@ MOVE_CURL="curl -sS --cacert /var/lib/containerctl/cluster/ca.crt --cert /var/li
 # move_unit_write HOST NAME PORT [EXTRA-LINE]: a unit with the named volume NAME-data.
 move_unit_write() {
     tb_host "$1" sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/moveonly\"' 'version = \"1\"' \
-        'volumes = [\"$2-data:/data\"]' 'ports = [\"$3:8080\"]' '${4:-}' \
+        'volumes = [\"$2-data:/data\"]' 'ports = [\"$3:8080\"]' '${4:-}' 'init = true' \
         'args = [\"sleep\", \"3600\"]' > /etc/containerctl/units/$2.toml"
     tb_host "$1" systemctl daemon-reload
 }
@@ -347,7 +347,7 @@ c_move_host_path() {
     # A unit with a host-path volume: the target needs the path's parent writable for containerctld.
     tb_host $H2 sh -ec 'mkdir -p /srv/ctlmove/data/sub && head -c 5000000 /dev/urandom > /srv/ctlmove/data/blob && echo hi > /srv/ctlmove/data/sub/f && ln -s sub/f /srv/ctlmove/data/l && chown -R 1000:1000 /srv/ctlmove/data/sub'
     tb_host $H3 mkdir -p /srv/ctlmove
-    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/moveonly\"' 'version = \"1\"' 'volumes = [\"/srv/ctlmove/data:/data\"]' 'args = [\"sleep\", \"3600\"]' > /etc/containerctl/units/hostdata.toml && systemctl daemon-reload"
+    tb_host $H2 sh -c "printf '%s\n' '[container]' 'image = \"ctl-test/moveonly\"' 'version = \"1\"' 'volumes = [\"/srv/ctlmove/data:/data\"]' 'init = true' 'args = [\"sleep\", \"3600\"]' > /etc/containerctl/units/hostdata.toml && systemctl daemon-reload"
     ctl $H2 start hostdata
     rc=$(run_status $H2 move hostdata --to c3 --dry-run)
     cat "$OUT"

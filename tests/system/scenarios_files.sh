@@ -46,6 +46,7 @@ t_files_hand_removed_unit_loses_its_stopped_container() {
 [container]
 image = "ctl-test/busybox"
 version = "1"
+init = true
 args = ["sleep", "1000"]
 [service]
 enabled = false

@@ -167,7 +167,7 @@ _followers_at_least() {
 _no_followers() { ! tb_host "$HOST" pgrep -f "journalctl --no-pager -o json .* -f" </dev/null >/dev/null; }
 
 t_http_limits_refuse_clearly_and_free_their_places() {
-    cli new follow --image ctl-test/busybox --version 1 -- sh -c 'while true; do echo tick; sleep 5; done'
+    cli new follow --image ctl-test/busybox --version 1 -- sh -c 'trap "exit 0" TERM; while true; do echo tick; sleep 5 & wait $!; done'
     cli start follow
     local viewer r
     viewer=$(cli token create --name ci-follow --role viewer --ttl 1h)

@@ -79,12 +79,14 @@ ntf_wait_audit() {
 
 _ntf_audit_has() { ntf_audit | has_text "$1"; }
 
-# ntf_unit NAME ARGS TOML: a unit of ctl-test/busybox running ARGS (a TOML array), then TOML.
+# ntf_unit NAME ARGS TOML: a unit of ctl-test/busybox running ARGS (a TOML array) under tini (a
+# stop does not wait for stop_timeout), then TOML.
 ntf_unit() {
     unit_write "$1" <<EOF
 [container]
 image = "ctl-test/busybox"
 version = "1"
+init = true
 args = $2
 
 $3

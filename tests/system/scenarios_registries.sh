@@ -59,6 +59,7 @@ t_private_registry_login_pull_logout() {
 [container]
 image = "$reg/private/app"
 version = "1"
+init = true
 args = ["sh", "-c", "echo private-image-runs; exec sleep 1000"]
 [service]
 restart = "on-failure"

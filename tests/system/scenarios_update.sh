@@ -64,12 +64,14 @@ EOF
 }
 
 # upd_unit NAME VERSION [EXTRA TOML]: a unit of the test image with a health check that fails
-# where /broken exists.
+# where /broken exists. init = true: tini passes SIGTERM on, so each restart of an update stops
+# `sleep` at once instead of after stop_timeout.
 upd_unit() {
     unit_write "$1" <<EOF
 [container]
 image = "$UPD_IMAGE"
 version = "$2"
+init = true
 args = ["sh", "-c", "echo running \$(cat /version); exec sleep 100000"]
 
 $UPD_HEALTH
@@ -110,6 +112,7 @@ t_update_good_then_bad_version_and_check() {
 [container]
 image = "ctl-test/busybox"
 version = "1"
+init = true
 args = ["sleep", "100000"]
 
 [service]
