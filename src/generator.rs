@@ -393,16 +393,11 @@ fn generate_some(found: &[Found], shared: &Shared) -> std::io::Result<Vec<Outcom
         };
         let service = name.service();
         let dir = format!("{service}.d");
-        existing_ok(
-            nix::sys::stat::mkdirat(&shared.out_fd, dir.as_str(), Mode::from_bits_truncate(0o777))
-                .map_err(Into::into),
-        )?;
-        let definition = out.join(&dir).join(DROPIN_NAME);
-        write_at(
-            &shared.out_fd,
-            &format!("{dir}/{DROPIN_NAME}"),
-            &render_dropin(&unit, path, &definition, &text),
-        )?;
+        let mode = Mode::from_bits_truncate(0o777);
+        existing_ok(nix::sys::stat::mkdirat(&shared.out_fd, dir.as_str(), mode).map_err(Into::into))?;
+        let definition = definition_path(out, name);
+        let dropin = render_dropin(&unit, path, &definition, &text);
+        write_at(&shared.out_fd, &format!("{dir}/{DROPIN_NAME}"), &dropin)?;
         if let Some(timer) = render_update_timer(&unit, path) {
             let dir = out.join(format!("{}.d", update_timer(name)));
             existing_ok(std::fs::create_dir(&dir))?;
@@ -412,16 +407,13 @@ fn generate_some(found: &[Found], shared: &Shared) -> std::io::Result<Vec<Outcom
             existing_ok(std::os::unix::fs::symlink(UPDATE_TIMER_TEMPLATE, timers.join(update_timer(name))))?;
         }
         if unit.service.enabled {
-            let fd = match wants_fd.take() {
-                Some(fd) => fd,
-                None => {
-                    make_once(&shared.wants_made, &wants)?;
-                    open_dir(&wants)?
-                }
-            };
-            let linked = nix::unistd::symlinkat(TEMPLATE_PATH, &fd, service.as_str());
-            wants_fd = Some(fd);
-            existing_ok(linked.map_err(Into::into))?;
+            if wants_fd.is_none() {
+                make_once(&shared.wants_made, &wants)?;
+                wants_fd = Some(open_dir(&wants)?);
+            }
+            if let Some(fd) = &wants_fd {
+                existing_ok(nix::unistd::symlinkat(TEMPLATE_PATH, fd, service.as_str()).map_err(Into::into))?;
+            }
         }
         outcomes.push(Outcome::Generated(name.clone()));
     }
