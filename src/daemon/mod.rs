@@ -27,6 +27,7 @@ pub mod sources;
 pub mod update;
 mod update_check;
 mod update_swarm;
+mod update_watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
