@@ -591,6 +591,54 @@ mod tests {
 
     use super::*;
 
+    /// Enough units for every thread `generate` starts (PER_THREAD each), some of them invalid,
+    /// empty (masked) or misnamed, spread over all the batches: whatever thread did what, the
+    /// report keeps the sorted order, every valid unit gets its drop-in with its own definition
+    /// and its link, and a skipped one gets nothing.
+    #[test]
+    fn many_units_over_the_threads_keep_their_order_and_get_each_their_files() {
+        let units = tempfile::tempdir().expect("tempdir");
+        let out = tempfile::tempdir().expect("tempdir");
+        let mut valid = Vec::new();
+        let mut skipped = Vec::new();
+        let mut masked = Vec::new();
+        for i in 0..520 {
+            let name = format!("u{i:03}");
+            let text = match i % 13 {
+                0 => "[container]\nimage = \"x\"\n".to_owned(),
+                5 => String::new(),
+                _ => format!(
+                    "description = \"unit {i}\"\n[container]\nimage = \"ctl-test/busybox\"\nversion = \"1\"\n\
+                     [service]\nenabled = {}\n",
+                    i % 3 != 0
+                ),
+            };
+            std::fs::write(units.path().join(format!("{name}.toml")), &text).expect("unit file");
+            match i % 13 {
+                0 => skipped.push(units.path().join(format!("{name}.toml")).display().to_string()),
+                5 => masked.push(name),
+                _ => valid.push((name, text, i % 3 != 0)),
+            }
+        }
+        std::fs::write(units.path().join("Bad_Name.toml"), "").expect("misnamed file");
+        let report = generate(&[units.path().to_path_buf()], out.path()).expect("generated");
+        let names = |v: &[UnitName]| v.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(names(&report.generated), valid.iter().map(|v| v.0.clone()).collect::<Vec<_>>());
+        assert_eq!(names(&report.masked), masked);
+        let mut want_skipped = skipped.clone();
+        want_skipped.push(units.path().join("Bad_Name.toml").display().to_string());
+        assert_eq!(report.skipped.iter().map(|s| s.0.clone()).collect::<Vec<_>>(), want_skipped);
+        for (name, text, enabled) in &valid {
+            let name = UnitName::new(name).expect("name");
+            let definition = read_definition(&definition_path(out.path(), &name)).expect("drop-in");
+            assert_eq!(&definition, text, "{name}'s drop-in holds its own definition");
+            let link = out.path().join(format!("{WANTED_BY}.wants")).join(name.service());
+            assert_eq!(link.symlink_metadata().is_ok(), *enabled, "{name}'s link");
+        }
+        let entries = std::fs::read_dir(out.path()).expect("out").count();
+        assert_eq!(entries, valid.len() + 1, "a directory per valid unit and wants/, nothing for the rest");
+    }
+
     #[test]
     fn two_threads_per_core_but_one_on_one_core() {
         assert_eq!([1, 2, 3, 4, 16].map(threads_for), [1, 4, 6, 8, 8]);
