@@ -164,7 +164,7 @@ pub fn update_timer(name: &UnitName) -> String {
 /// systemd's RestartSec= for `unit`: `restart_sec` counts from the container's exit, so systemd
 /// waits all but the runner's lead ([`crate::runner::exits`]). A `[deploy]` unit's runner watches
 /// a Swarm service and holds no start, so systemd waits it all.
-fn restart_delay(unit: &Unit) -> std::time::Duration {
+fn restart_delay(unit: &Unit) -> Duration {
     if unit.deploy.is_some() {
         unit.service.restart_sec
     } else {
